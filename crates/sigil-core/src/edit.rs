@@ -1,0 +1,436 @@
+//! Writing the config file's `[context.secrets]` table.
+//!
+//! Every edit keeps the file's comments, blank lines and order (toml_edit); a replaced value keeps
+//! its trailing comment. An edit happens under an exclusive lock on `<file>.lock`, so concurrent
+//! writers (several `sigil secrets set` at once) are serialised; the new text is written to a
+//! temporary file in the same directory, synced and renamed over the old one, so a crash leaves
+//! the old file or the new one, never half of either. New files get mode 0600. A file that cannot
+//! be parsed is never rewritten.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use toml_edit::{DocumentMut, Item, Table};
+
+use crate::config::{ConfigFile, read_text};
+use crate::error::{Error, Result};
+use crate::name::SecretName;
+use crate::value::SecretValue;
+
+/// An editor of one config file.
+#[derive(Debug, Clone)]
+pub struct ConfigEditor {
+    path: PathBuf,
+    create_dir: bool,
+    max_value_bytes: usize,
+}
+
+impl ConfigEditor {
+    /// Edits `path`. With `create_dir`, a missing parent directory is created (mode 0700), as
+    /// for the default `$SIGIL_HOME`; without it, a missing directory is an error.
+    pub fn new(path: impl Into<PathBuf>, create_dir: bool, max_value_bytes: usize) -> Self {
+        ConfigEditor {
+            path: path.into(),
+            create_dir,
+            max_value_bytes,
+        }
+    }
+
+    /// The file edited.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sets one secret (see [`ConfigEditor::set_secrets`]).
+    ///
+    /// # Errors
+    /// As [`ConfigEditor::set_secrets`].
+    pub fn set_secret(&self, name: &SecretName, value: &SecretValue) -> Result<()> {
+        self.set_secrets(&[(name.clone(), value.clone())], true)
+            .map(|_| ())
+    }
+
+    /// Sets several secrets in one atomic write: either all are written or none. With
+    /// `overwrite = false`, names that already exist are left alone and returned.
+    ///
+    /// # Errors
+    /// [`Error::ValueTooLarge`] (nothing written), a value TOML cannot hold (`null`), and every
+    /// error of reading, parsing, locking and writing the file.
+    pub fn set_secrets(
+        &self,
+        entries: &[(SecretName, SecretValue)],
+        overwrite: bool,
+    ) -> Result<Vec<SecretName>> {
+        for (name, value) in entries {
+            check_size(name, value, self.max_value_bytes)?;
+        }
+        let converted = entries
+            .iter()
+            .map(|(n, v)| {
+                json_to_toml(v.expose_json())
+                    .map(|t| (n, t))
+                    .map_err(|reason| Error::Decode {
+                        name: n.to_string(),
+                        target: "a TOML value".into(),
+                        reason,
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.edit(|doc| {
+            let secrets = secrets_table(doc);
+            let mut skipped = Vec::new();
+            for (name, mut new) in converted {
+                match secrets.get_mut(name.as_str()) {
+                    Some(old) if !overwrite => {
+                        let _ = old;
+                        skipped.push(name.clone());
+                    }
+                    Some(Item::Value(old)) => {
+                        // keep the old value's surrounding whitespace and trailing comment
+                        *new.decor_mut() = old.decor().clone();
+                        *old = new;
+                    }
+                    Some(old) => *old = Item::Value(new),
+                    None => {
+                        secrets.insert(name.as_str(), Item::Value(new));
+                    }
+                }
+            }
+            Ok(skipped)
+        })
+    }
+
+    /// Deletes one secret; `Ok(false)` when it was not in the file (the file is then untouched).
+    ///
+    /// # Errors
+    /// Every error of reading, parsing, locking and writing the file.
+    pub fn delete_secret(&self, name: &SecretName) -> Result<bool> {
+        if !self.path.exists() {
+            return Ok(false);
+        }
+        self.edit(|doc| {
+            let Some(context) = doc.get_mut("context").and_then(Item::as_table_like_mut) else {
+                return Ok(false);
+            };
+            let Some(secrets) = context.get_mut("secrets").and_then(Item::as_table_like_mut) else {
+                return Ok(false);
+            };
+            Ok(secrets.remove(name.as_str()).is_some())
+        })
+    }
+
+    fn edit<R>(&self, change: impl FnOnce(&mut DocumentMut) -> Result<R>) -> Result<R> {
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            if self.create_dir && !dir.exists() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&dir)
+                    .map_err(|e| Error::io("cannot create directory", &dir, e))?;
+            } else {
+                return Err(Error::io(
+                    "cannot write to directory",
+                    &dir,
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory"),
+                ));
+            }
+        }
+        let lock_path = lock_path(&self.path);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| Error::io("cannot open lock file", &lock_path, e))?;
+        lock.lock()
+            .map_err(|e| Error::io("cannot lock", &lock_path, e))?;
+        tracing::debug!(path = %self.path.display(), "config file locked for editing");
+
+        let old_text = read_text(&self.path)?;
+        let text = old_text.clone().unwrap_or_default();
+        // never rewrite a file we could not understand
+        ConfigFile::parse(&self.path, &text)?;
+        let mut doc: DocumentMut = text.parse().map_err(|_| Error::ConfigInvalid {
+            path: self.path.clone(),
+            line: 1,
+            column: 1,
+            message: "cannot edit this file".into(),
+        })?;
+        let result = change(&mut doc)?;
+        let new_text = doc.to_string();
+        if old_text.as_deref() == Some(new_text.as_str()) {
+            return Ok(result);
+        }
+        // a bug here must not destroy the user's file: check what we are about to write
+        ConfigFile::parse(&self.path, &new_text)?;
+        write_atomic(&self.path, new_text.as_bytes())?;
+        tracing::debug!(path = %self.path.display(), "config file written");
+        drop(lock);
+        Ok(result)
+    }
+}
+
+/// The lock file that serialises writers of `path`.
+pub fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
+/// Checks a value against the size limit.
+///
+/// # Errors
+/// [`Error::ValueTooLarge`] naming the secret, the size and the limit.
+pub fn check_size(name: &SecretName, value: &SecretValue, limit: usize) -> Result<()> {
+    let size = value.size();
+    if size > limit {
+        return Err(Error::ValueTooLarge {
+            name: name.to_string(),
+            size,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+fn secrets_table(doc: &mut DocumentMut) -> &mut dyn toml_edit::TableLike {
+    let root = doc.as_table_mut();
+    if !root.contains_key("context") {
+        let mut t = Table::new();
+        t.set_implicit(true);
+        root.insert("context", Item::Table(t));
+    }
+    let context = root["context"]
+        .as_table_like_mut()
+        .expect("validated: context is a table");
+    if !context.contains_key("secrets") {
+        context.insert("secrets", Item::Table(Table::new()));
+    }
+    context
+        .get_mut("secrets")
+        .and_then(Item::as_table_like_mut)
+        .expect("validated: context.secrets is a table")
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
+/// fsync of the directory. An existing file's mode is kept; a new file gets 0600.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o600);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sigil-")
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| Error::io("cannot write", tmp.path().to_owned(), e))?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io("cannot set permissions of", tmp.path().to_owned(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io("cannot sync", tmp.path().to_owned(), e))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("cannot replace", path, e.error))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("cannot sync directory", dir, e))?;
+    Ok(())
+}
+
+/// Converts a JSON value to a TOML value. TOML has no `null`.
+fn json_to_toml(v: &Value) -> std::result::Result<toml_edit::Value, String> {
+    Ok(match v {
+        Value::Null => return Err("TOML cannot store null".into()),
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into()
+            } else if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                f.into()
+            } else {
+                return Err("integers above 9223372036854775807 cannot be stored in TOML".into());
+            }
+        }
+        Value::String(s) => s.as_str().into(),
+        Value::Array(items) => {
+            let mut a = toml_edit::Array::new();
+            for item in items {
+                a.push(json_to_toml(item)?);
+            }
+            toml_edit::Value::Array(a)
+        }
+        Value::Object(map) => {
+            let mut t = toml_edit::InlineTable::new();
+            for (k, item) in map {
+                t.insert(k, json_to_toml(item)?);
+            }
+            toml_edit::Value::InlineTable(t)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn editor(dir: &Path) -> ConfigEditor {
+        ConfigEditor::new(dir.join("config.toml"), false, 64 * 1024)
+    }
+
+    #[test]
+    fn set_keeps_comments_order_and_trailing_comment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let before = "# top comment\nbackend = \"local\"\n\n[context.secrets]\n# about A\nA = \"old\" # trailing\nB = \"b\"\n\n# tail\n";
+        std::fs::write(&path, before).unwrap();
+        let ed = editor(dir.path());
+        ed.set_secret(&"A".parse().unwrap(), &"new $HOME".into())
+            .unwrap();
+        ed.set_secret(
+            &"prod/db".parse().unwrap(),
+            &SecretValue::new(serde_json::json!({"user": "u"})),
+        )
+        .unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            after,
+            "# top comment\nbackend = \"local\"\n\n[context.secrets]\n# about A\nA = \"new $HOME\" # trailing\nB = \"b\"\n\"prod/db\" = { user = \"u\" }\n\n# tail\n"
+        );
+        let f = ConfigFile::load(&path).unwrap();
+        assert_eq!(f.secret("A").unwrap().expose_str(), Some("new $HOME"));
+    }
+
+    #[test]
+    fn new_file_is_0600_and_roundtrips_awkward_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let ed = editor(dir.path());
+        let values = [
+            "$HOME",
+            "~/x",
+            "${a.b}",
+            "42",
+            "true",
+            "None",
+            "P@$$w0rd",
+            "line1\nline2\n",
+            "ünï \"q\" 'x' \\ \t",
+        ];
+        for (i, v) in values.iter().enumerate() {
+            ed.set_secret(&format!("S{i}").parse().unwrap(), &(*v).into())
+                .unwrap();
+        }
+        let path = dir.path().join("config.toml");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let f = ConfigFile::load(&path).unwrap();
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(f.secret(&format!("S{i}")).unwrap().expose_str(), Some(*v));
+        }
+    }
+
+    #[test]
+    fn delete_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[context.secrets]\n# a\nA = \"1\"\n# b\nB = \"2\"\n").unwrap();
+        let ed = editor(dir.path());
+        assert!(ed.delete_secret(&"A".parse().unwrap()).unwrap());
+        assert!(!ed.delete_secret(&"A".parse().unwrap()).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "[context.secrets]\n# b\nB = \"2\"\n"
+        );
+    }
+
+    #[test]
+    fn refuses_to_touch_bad_files_and_big_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let bad = "[context.secrets\nA = \"1\"\n";
+        std::fs::write(&path, bad).unwrap();
+        let ed = editor(dir.path());
+        let e = ed
+            .set_secret(&"B".parse().unwrap(), &"x".into())
+            .unwrap_err();
+        assert!(matches!(e, Error::ConfigSyntax { line: 1, .. }), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), bad);
+
+        let ed = ConfigEditor::new(dir.path().join("other.toml"), false, 8);
+        let e = ed
+            .set_secret(&"BIG".parse().unwrap(), &"123456789".into())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "secret \"BIG\" is 9 bytes, over the limit of 8 bytes (setting limits.max_value_bytes)"
+        );
+        assert!(!dir.path().join("other.toml").exists());
+
+        let ed = ConfigEditor::new(dir.path().join("missing/config.toml"), false, 8);
+        let e = ed
+            .set_secret(&"A".parse().unwrap(), &"x".into())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("missing") && e.contains("no such directory"),
+            "{e}"
+        );
+        assert!(!dir.path().join("missing").exists());
+    }
+
+    #[test]
+    fn set_many_is_all_or_nothing_and_can_skip_existing() {
+        let dir = tempfile::tempdir().unwrap();
+        let ed = ConfigEditor::new(dir.path().join("config.toml"), false, 4);
+        let entries = vec![
+            ("A".parse().unwrap(), "1".into()),
+            ("B".parse().unwrap(), "too long".into()),
+        ];
+        assert!(ed.set_secrets(&entries, true).is_err());
+        assert!(!dir.path().join("config.toml").exists());
+        ed.set_secret(&"A".parse().unwrap(), &"1".into()).unwrap();
+        let skipped = ed
+            .set_secrets(
+                &[
+                    ("A".parse().unwrap(), "2".into()),
+                    ("C".parse().unwrap(), "3".into()),
+                ],
+                false,
+            )
+            .unwrap();
+        assert_eq!(skipped, vec!["A".parse::<SecretName>().unwrap()]);
+        let f = ConfigFile::load(&dir.path().join("config.toml")).unwrap();
+        assert_eq!(f.secret("A").unwrap().expose_str(), Some("1"));
+        assert_eq!(f.secret("C").unwrap().expose_str(), Some("3"));
+    }
+
+    #[test]
+    fn null_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = editor(dir.path())
+            .set_secret(&"N".parse().unwrap(), &SecretValue::new(Value::Null))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"N\"") && e.contains("null"), "{e}");
+    }
+}

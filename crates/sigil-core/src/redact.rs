@@ -1,0 +1,540 @@
+//! The Redactor: masks secret values in text and byte streams.
+//!
+//! Register values (a [`SecretValue`]'s every string leaf, or raw text); every occurrence in
+//! masked output becomes `***`, and so do the common encodings of each value: base64 (standard
+//! and URL-safe, padded or not, at any alignment inside a longer base64 text such as a Basic auth
+//! header), percent-encoding (upper- and lower-case hex) and JSON string escaping. Values shorter
+//! than the minimum length (default 4 bytes) are not registered: masking every `1` or `on` would
+//! make logs unreadable while hiding nothing.
+//!
+//! Matching is one pass of an Aho–Corasick automaton (leftmost-longest). [`RedactingWriter`]
+//! masks a stream written in arbitrary chunks: it holds back only the tail that could still be
+//! the start of a secret, so a secret split across two writes is still masked and the output
+//! equals masking the whole text at once.
+//!
+//! ```
+//! use sigil_core::Redactor;
+//! let r = Redactor::new();
+//! r.register_text("hunter22");
+//! assert_eq!(r.redact("login with hunter22, b64 aHVudGVyMjI="), "login with ***, b64 ***");
+//! ```
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::io::{self, Write};
+use std::sync::{Arc, RwLock};
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use serde_json::Value;
+use zeroize::Zeroize;
+
+use crate::config::DEFAULT_MIN_MASK_BYTES;
+use crate::value::SecretValue;
+
+/// What a masked occurrence becomes.
+pub const MASK: &str = "***";
+
+/// The shortest base64 fragment registered for an unaligned occurrence (shorter ones would hit
+/// ordinary text).
+const MIN_B64_CORE: usize = 5;
+
+struct Matcher {
+    ac: Option<AhoCorasick>,
+    /// Sorted, for "is this tail the start of some pattern?"
+    sorted: Vec<Vec<u8>>,
+    first_bytes: [bool; 256],
+    max_len: usize,
+}
+
+impl Matcher {
+    fn build(patterns: &BTreeSet<Vec<u8>>) -> Matcher {
+        let sorted: Vec<Vec<u8>> = patterns.iter().cloned().collect();
+        let mut first_bytes = [false; 256];
+        for p in &sorted {
+            first_bytes[p[0] as usize] = true;
+        }
+        let ac = (!sorted.is_empty()).then(|| {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&sorted)
+                .expect("patterns are non-empty and within aho-corasick's limits")
+        });
+        Matcher {
+            ac,
+            max_len: sorted.iter().map(Vec::len).max().unwrap_or(0),
+            sorted,
+            first_bytes,
+        }
+    }
+
+    fn is_pattern_prefix(&self, s: &[u8]) -> bool {
+        let i = self.sorted.partition_point(|p| p.as_slice() < s);
+        self.sorted.get(i).is_some_and(|p| p.starts_with(s))
+    }
+
+    /// Start of the longest suffix of `buf` that could grow into a match.
+    fn hold_start(&self, buf: &[u8]) -> usize {
+        let from = buf.len().saturating_sub(self.max_len.saturating_sub(1));
+        (from..buf.len())
+            .find(|&i| self.first_bytes[buf[i] as usize] && self.is_pattern_prefix(&buf[i..]))
+            .unwrap_or(buf.len())
+    }
+}
+
+impl Drop for Matcher {
+    fn drop(&mut self) {
+        for p in &mut self.sorted {
+            p.zeroize();
+        }
+    }
+}
+
+struct Inner {
+    patterns: BTreeSet<Vec<u8>>,
+    matcher: Arc<Matcher>,
+    dirty: bool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for mut p in std::mem::take(&mut self.patterns) {
+            p.zeroize();
+        }
+    }
+}
+
+/// Masks registered secret values. Cheap to share (`Arc<Redactor>`); registering and masking may
+/// happen from many threads at once.
+pub struct Redactor {
+    min_len: usize,
+    inner: RwLock<Inner>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.inner.read().map(|i| i.patterns.len()).unwrap_or(0);
+        write!(f, "Redactor {{ min_len: {}, patterns: {n} }}", self.min_len)
+    }
+}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Redactor {
+    /// A Redactor with the default minimum length (4 bytes).
+    pub fn new() -> Self {
+        Self::with_min_len(DEFAULT_MIN_MASK_BYTES)
+    }
+
+    /// A Redactor that ignores values shorter than `min_len` bytes (at least 1).
+    pub fn with_min_len(min_len: usize) -> Self {
+        Redactor {
+            min_len: min_len.max(1),
+            inner: RwLock::new(Inner {
+                patterns: BTreeSet::new(),
+                matcher: Arc::new(Matcher::build(&BTreeSet::new())),
+                dirty: false,
+            }),
+        }
+    }
+
+    /// The minimum length in bytes.
+    pub fn min_len(&self) -> usize {
+        self.min_len
+    }
+
+    /// Whether `text` is long enough to be registered.
+    pub fn is_maskable(&self, text: &str) -> bool {
+        text.len() >= self.min_len
+    }
+
+    /// Registers every string leaf (and every number) of `value`. Returns how many leaves were
+    /// too short to be masked.
+    pub fn register(&self, value: &SecretValue) -> usize {
+        let mut short = 0;
+        let mut leaves = Vec::new();
+        collect_leaves(value.expose_json(), &mut leaves);
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        for leaf in leaves {
+            if leaf.len() < self.min_len {
+                short += 1;
+                continue;
+            }
+            add_patterns(&mut inner.patterns, &leaf);
+            let mut leaf = leaf.into_owned();
+            leaf.zeroize();
+        }
+        inner.dirty = true;
+        short
+    }
+
+    /// Registers one text; `false` when it is too short to be masked.
+    pub fn register_text(&self, text: &str) -> bool {
+        if text.len() < self.min_len {
+            return false;
+        }
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        add_patterns(&mut inner.patterns, text);
+        inner.dirty = true;
+        true
+    }
+
+    /// How many patterns (values and their encodings) are registered.
+    pub fn pattern_count(&self) -> usize {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .patterns
+            .len()
+    }
+
+    fn matcher(&self) -> Arc<Matcher> {
+        {
+            let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            if !inner.dirty {
+                return inner.matcher.clone();
+            }
+        }
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if inner.dirty {
+            inner.matcher = Arc::new(Matcher::build(&inner.patterns));
+            inner.dirty = false;
+        }
+        inner.matcher.clone()
+    }
+
+    /// Masks `text`.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let m = self.matcher();
+        let Some(ac) = &m.ac else {
+            return Cow::Borrowed(text);
+        };
+        let mut out = String::new();
+        let mut last = 0;
+        for hit in ac.find_iter(text.as_bytes()) {
+            // patterns are whole UTF-8 strings, so hits start and end on char boundaries
+            out.push_str(&text[last..hit.start()]);
+            out.push_str(MASK);
+            last = hit.end();
+        }
+        if last == 0 {
+            return Cow::Borrowed(text);
+        }
+        out.push_str(&text[last..]);
+        Cow::Owned(out)
+    }
+
+    /// Masks bytes.
+    pub fn redact_bytes<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        let m = self.matcher();
+        let mut out = Vec::new();
+        let last = mask_into(&m, bytes, bytes.len(), &mut out);
+        if last == 0 && out.is_empty() {
+            return Cow::Borrowed(bytes);
+        }
+        out.extend_from_slice(&bytes[last..]);
+        Cow::Owned(out)
+    }
+
+    /// A writer that masks everything written through it into `inner`.
+    pub fn writer<W: Write>(self: &Arc<Self>, inner: W) -> RedactingWriter<W> {
+        RedactingWriter {
+            redactor: self.clone(),
+            inner: Some(inner),
+            buf: Vec::new(),
+        }
+    }
+}
+
+/// Masks matches in `buf` that start before `limit`, appending to `out`; returns the offset up to
+/// which `buf` has been consumed.
+fn mask_into(m: &Matcher, buf: &[u8], limit: usize, out: &mut Vec<u8>) -> usize {
+    let Some(ac) = &m.ac else {
+        out.extend_from_slice(&buf[..limit]);
+        return limit;
+    };
+    let mut last = 0;
+    for hit in ac.find_iter(buf) {
+        if hit.start() >= limit {
+            break;
+        }
+        out.extend_from_slice(&buf[last..hit.start()]);
+        out.extend_from_slice(MASK.as_bytes());
+        last = hit.end();
+    }
+    if last < limit {
+        out.extend_from_slice(&buf[last..limit]);
+        last = limit;
+    }
+    last
+}
+
+fn collect_leaves<'a>(v: &'a Value, out: &mut Vec<Cow<'a, str>>) {
+    match v {
+        Value::String(s) => out.push(Cow::Borrowed(s)),
+        Value::Number(n) => out.push(Cow::Owned(n.to_string())),
+        Value::Array(a) => a.iter().for_each(|x| collect_leaves(x, out)),
+        Value::Object(o) => o.values().for_each(|x| collect_leaves(x, out)),
+        Value::Bool(_) | Value::Null => {}
+    }
+}
+
+fn add_patterns(set: &mut BTreeSet<Vec<u8>>, s: &str) {
+    let b = s.as_bytes();
+    set.insert(b.to_vec());
+    // JSON string escaping
+    let json = serde_json::to_string(s).expect("a str always serialises");
+    set.insert(json.as_bytes()[1..json.len() - 1].to_vec());
+    // percent-encoding of everything outside RFC 3986's unreserved set
+    for upper in [true, false] {
+        let mut p = String::with_capacity(b.len() * 3);
+        for &c in b {
+            if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+                p.push(c as char);
+            } else if upper {
+                p.push_str(&format!("%{c:02X}"));
+            } else {
+                p.push_str(&format!("%{c:02x}"));
+            }
+        }
+        set.insert(p.into_bytes());
+    }
+    // base64: the whole padded encoding, and for each of the three alignments the characters
+    // that depend on the secret's bytes alone (found inside longer base64 texts)
+    set.insert(STANDARD.encode(b).into_bytes());
+    set.insert(URL_SAFE.encode(b).into_bytes());
+    for shift in 0..3usize {
+        let mut input = vec![0u8; shift];
+        input.extend_from_slice(b);
+        let start = (8 * shift).div_ceil(6);
+        let end = 8 * (shift + b.len()) / 6;
+        for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+            let enc = engine.encode(&input);
+            if end > start && end - start >= MIN_B64_CORE {
+                set.insert(enc.as_bytes()[start..end].to_vec());
+            }
+        }
+        input.zeroize();
+    }
+    set.retain(|p| !p.is_empty());
+}
+
+/// A writer that masks secrets before passing bytes on.
+///
+/// Bytes that could be the beginning of a secret are held until the next write shows whether
+/// they are; [`RedactingWriter::finish`] (or drop) writes out the rest. Output is byte-for-byte
+/// what [`Redactor::redact_bytes`] gives for the whole stream.
+pub struct RedactingWriter<W: Write> {
+    redactor: Arc<Redactor>,
+    inner: Option<W>,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> RedactingWriter<W> {
+    /// Masks and writes out whatever is held, flushes, and returns the inner writer.
+    ///
+    /// # Errors
+    /// The inner writer's error.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.drain_all()?;
+        let mut w = self.inner.take().expect("inner is only taken here");
+        w.flush()?;
+        Ok(w)
+    }
+
+    fn drain_all(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let masked = self.redactor.redact_bytes(&self.buf).into_owned();
+        self.buf.zeroize();
+        self.buf.clear();
+        if let Some(w) = self.inner.as_mut() {
+            w.write_all(&masked)?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for RedactingWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        let m = self.redactor.matcher();
+        let hold = m.hold_start(&self.buf);
+        let mut out = Vec::with_capacity(hold + 16);
+        let consumed = mask_into(&m, &self.buf, hold, &mut out);
+        self.buf.drain(..consumed);
+        if let Some(w) = self.inner.as_mut() {
+            w.write_all(&out)?;
+        }
+        Ok(data.len())
+    }
+
+    /// Flushes the inner writer. Bytes that could still be the start of a secret stay held.
+    fn flush(&mut self) -> io::Result<()> {
+        match self.inner.as_mut() {
+            Some(w) => w.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<W: Write> Drop for RedactingWriter<W> {
+    fn drop(&mut self) {
+        if self.inner.is_some() {
+            let _ = self.drain_all();
+            if let Some(w) = self.inner.as_mut() {
+                let _ = w.flush();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn encodings(s: &str) -> Vec<String> {
+        let json = serde_json::to_string(s).unwrap();
+        let pct: String = s
+            .bytes()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
+                    (c as char).to_string()
+                } else {
+                    format!("%{c:02X}")
+                }
+            })
+            .collect();
+        vec![
+            s.to_owned(),
+            STANDARD.encode(s),
+            URL_SAFE.encode(s),
+            STANDARD_NO_PAD.encode(s),
+            pct,
+            json[1..json.len() - 1].to_owned(),
+        ]
+    }
+
+    #[test]
+    fn masks_every_encoding() {
+        let r = Redactor::new();
+        let secret = "p@ss/wörd+\"x\"?";
+        r.register_text(secret);
+        for enc in encodings(secret) {
+            let text = format!("before {enc} after");
+            assert_eq!(r.redact(&text), "before *** after", "encoding {enc}");
+        }
+    }
+
+    #[test]
+    fn masks_base64_inside_longer_base64() {
+        let r = Redactor::new();
+        r.register_text("s3cr3t-value");
+        for prefix in ["", "u:", "us:", "user:"] {
+            let header = STANDARD.encode(format!("{prefix}s3cr3t-value"));
+            let masked = r.redact(&header);
+            assert!(masked.contains(MASK), "{prefix}: {masked}");
+            assert!(
+                !masked.contains(&STANDARD_NO_PAD.encode("s3cr3t-value")[..8]),
+                "{prefix}: {masked}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_leaves_and_short_values() {
+        let r = Redactor::new();
+        let v = SecretValue::new(
+            serde_json::json!({"user": "etl", "password": "pw-123456", "port": 54321}),
+        );
+        assert_eq!(r.register(&v), 1, "\"etl\" is too short");
+        assert_eq!(r.redact("etl pw-123456 54321"), "etl *** ***");
+        assert!(!r.register_text("abc"));
+        let r = Redactor::with_min_len(2);
+        assert!(r.register_text("ab"));
+        assert_eq!(r.redact("xaby"), "x***y");
+    }
+
+    #[test]
+    fn stream_split_across_writes() {
+        let r = Arc::new(Redactor::new());
+        r.register_text("TOPSECRET");
+        let mut w = r.writer(Vec::new());
+        w.write_all(b"a TOPS").unwrap();
+        w.write_all(b"ECRET b T").unwrap();
+        w.flush().unwrap();
+        assert_eq!(w.inner.as_ref().unwrap().as_slice(), b"a *** b ");
+        let out = w.finish().unwrap();
+        assert_eq!(out, b"a *** b T");
+    }
+
+    #[test]
+    fn empty_redactor_is_identity() {
+        let r = Redactor::new();
+        assert!(matches!(r.redact("x"), Cow::Borrowed("x")));
+        assert_eq!(r.redact_bytes(b"\xff\x00"), &b"\xff\x00"[..]);
+    }
+
+    fn secret_strategy() -> impl Strategy<Value = String> {
+        // no '*': the mask itself must not be able to complete a secret
+        "[A-Za-z0-9@$%&/+=:;,.?!\"'\\\\ éü€\n-]{4,24}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn masked_output_contains_no_secret_in_any_encoding(
+            secrets in proptest::collection::vec(secret_strategy(), 1..5),
+            noise in proptest::collection::vec("[a-z ]{0,12}", 1..8),
+            picks in proptest::collection::vec((0usize..5, 0usize..6), 1..10),
+        ) {
+            let r = Redactor::new();
+            for s in &secrets { r.register_text(s); }
+            let mut text = String::new();
+            for (i, (si, ei)) in picks.iter().enumerate() {
+                text.push_str(&noise[i % noise.len()]);
+                let s = &secrets[si % secrets.len()];
+                text.push_str(&encodings(s)[*ei]);
+            }
+            let masked = r.redact(&text);
+            for s in &secrets {
+                for enc in encodings(s) {
+                    prop_assert!(!masked.contains(&enc), "{enc:?} left in {masked:?}");
+                }
+            }
+        }
+
+        #[test]
+        fn stream_masking_equals_whole_text_masking(
+            secrets in proptest::collection::vec(secret_strategy(), 1..4),
+            parts in proptest::collection::vec(("[a-zA-Z0-9 ]{0,10}", 0usize..4), 1..10),
+            cuts in proptest::collection::vec(0usize..400, 0..12),
+        ) {
+            let r = Arc::new(Redactor::new());
+            for s in &secrets { r.register_text(s); }
+            let mut text = Vec::new();
+            for (noise, si) in &parts {
+                text.extend_from_slice(noise.as_bytes());
+                text.extend_from_slice(secrets[si % secrets.len()].as_bytes());
+            }
+            let whole = r.redact_bytes(&text).into_owned();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (text.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut w = r.writer(Vec::new());
+            let mut prev = 0;
+            for c in cuts.into_iter().chain([text.len()]) {
+                w.write_all(&text[prev..c]).unwrap();
+                prev = c;
+            }
+            prop_assert_eq!(w.finish().unwrap(), whole);
+        }
+    }
+}

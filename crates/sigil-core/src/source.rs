@@ -1,0 +1,585 @@
+//! Sources of secrets and the resolution chain.
+//!
+//! A [`Source`] answers "what is the value of this name?" with a value, a miss (`Ok(None)`, the
+//! `NotFound` of cargo-credential: the chain goes on to the next source), or an error (the chain
+//! stops and the error reaches the user: an unreadable file or an unreachable server is never a
+//! silent miss). The [`Resolver`] asks its sources in order; the first hit wins:
+//!
+//! 1. [`ContextSource`] — scoped secrets ([`crate::context`]);
+//! 2. [`EnvSource`] — `SIGIL__CONTEXT__SECRETS__<NAME>`, value verbatim;
+//! 3. [`FileSource`] — the config file's `[context.secrets]`;
+//! 4. a server source, plugged in by `sigil-client` when `backend = "server"` (first, and alone,
+//!    when `server.use_local_secrets = false`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::{Backend, ConfigFile, ENV_SECRET_PREFIX, Environment, Settings};
+use crate::context;
+use crate::error::{Error, Result, display_path};
+use crate::name::SecretName;
+use crate::value::SecretValue;
+
+/// A place secrets can be read from.
+pub trait Source: Send + Sync {
+    /// A short label for the source ("context", "env", "file", "server").
+    fn kind(&self) -> &str;
+
+    /// The place searched for `name`, as listed in a "not found" error.
+    fn place(&self, name: &SecretName) -> String;
+
+    /// Looks `name` up. `Ok(None)` is a miss and lets the chain go on.
+    ///
+    /// # Errors
+    /// Anything but a miss: the chain stops and reports it.
+    fn fetch(&self, name: &SecretName) -> Result<Option<SecretValue>>;
+
+    /// The names this source holds, for listings (never values).
+    ///
+    /// # Errors
+    /// When the source cannot be listed.
+    fn names(&self) -> Result<Vec<SecretName>> {
+        Ok(Vec::new())
+    }
+}
+
+/// Scoped secrets of the current thread ([`crate::context`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ContextSource;
+
+impl Source for ContextSource {
+    fn kind(&self) -> &str {
+        "context"
+    }
+    fn place(&self, _: &SecretName) -> String {
+        "context".into()
+    }
+    fn fetch(&self, name: &SecretName) -> Result<Option<SecretValue>> {
+        if !context::is_active() {
+            return Ok(None);
+        }
+        Ok(context::lookup(name.as_str()))
+    }
+    fn names(&self) -> Result<Vec<SecretName>> {
+        Ok(context::names()
+            .iter()
+            .filter_map(|n| SecretName::parse(n).ok())
+            .collect())
+    }
+}
+
+/// `SIGIL__CONTEXT__SECRETS__<NAME>` variables; the name's case is kept and the value is taken
+/// verbatim (no expansion, no casting).
+#[derive(Clone, Default)]
+pub struct EnvSource {
+    fixed: Option<Environment>,
+}
+
+impl EnvSource {
+    /// Reads the live process environment at each lookup.
+    pub fn process() -> Self {
+        EnvSource { fixed: None }
+    }
+
+    /// Reads a fixed environment (tests, embedding).
+    pub fn fixed(env: Environment) -> Self {
+        EnvSource { fixed: Some(env) }
+    }
+
+    /// The variable for `name`, when the name can be one.
+    pub fn var_name(name: &SecretName) -> Option<String> {
+        name.is_env_compatible()
+            .then(|| format!("{ENV_SECRET_PREFIX}{}", name.as_str()))
+    }
+}
+
+impl Source for EnvSource {
+    fn kind(&self) -> &str {
+        "env"
+    }
+    fn place(&self, name: &SecretName) -> String {
+        match Self::var_name(name) {
+            Some(var) => format!("env {var}"),
+            None => "env (not searched: the name is not a valid variable name)".into(),
+        }
+    }
+    fn fetch(&self, name: &SecretName) -> Result<Option<SecretValue>> {
+        let Some(var) = Self::var_name(name) else {
+            return Ok(None);
+        };
+        let raw = match &self.fixed {
+            Some(env) => env.var(&var).cloned(),
+            None => std::env::var_os(&var),
+        };
+        match raw {
+            None => Ok(None),
+            Some(raw) => match raw.into_string() {
+                Ok(s) => Ok(Some(SecretValue::from(s))),
+                Err(_) => Err(Error::InvalidEnv {
+                    var,
+                    message: "the value is not valid UTF-8".into(),
+                }),
+            },
+        }
+    }
+    fn names(&self) -> Result<Vec<SecretName>> {
+        let env = match &self.fixed {
+            Some(e) => e.clone(),
+            None => Environment::from_process(),
+        };
+        let mut v: Vec<SecretName> = env
+            .with_prefix(ENV_SECRET_PREFIX)
+            .filter_map(|(n, _)| SecretName::parse(n).ok())
+            .filter(SecretName::is_env_compatible)
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+}
+
+/// How long a [`FileSource`] trusts what it read before it looks at the file again.
+pub const DEFAULT_RECHECK: Duration = Duration::from_secs(1);
+
+#[derive(PartialEq, Clone, Copy)]
+struct Fingerprint {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+fn fingerprint(path: &std::path::Path) -> Option<Fingerprint> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(Fingerprint {
+        modified: m.modified().ok(),
+        len: m.len(),
+        inode: m.ino(),
+    })
+}
+
+struct FileState {
+    secrets: Arc<HashMap<String, SecretValue>>,
+    names: Vec<SecretName>,
+    fingerprint: Option<Fingerprint>,
+    checked_at: Instant,
+}
+
+/// The `[context.secrets]` table of a config file.
+///
+/// The file is parsed once and kept in memory; a lookup looks at the file's metadata again when
+/// more than `recheck` (default one second) has passed since the last look, and re-reads it when
+/// it changed. A change to the file is therefore seen by a running process within a second.
+pub struct FileSource {
+    path: PathBuf,
+    recheck: Duration,
+    state: RwLock<FileState>,
+}
+
+impl FileSource {
+    /// Serves the secrets of an already parsed file.
+    pub fn new(file: &ConfigFile) -> Self {
+        Self::with_recheck(file, DEFAULT_RECHECK)
+    }
+
+    /// As [`FileSource::new`], looking at the file again after `recheck`.
+    pub fn with_recheck(file: &ConfigFile, recheck: Duration) -> Self {
+        FileSource {
+            path: file.path.clone(),
+            recheck,
+            state: RwLock::new(Self::state_of(file, fingerprint(&file.path))),
+        }
+    }
+
+    fn state_of(file: &ConfigFile, fingerprint: Option<Fingerprint>) -> FileState {
+        FileState {
+            secrets: Arc::new(
+                file.secrets
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.clone()))
+                    .collect(),
+            ),
+            names: file.secrets.iter().map(|(n, _)| n.clone()).collect(),
+            fingerprint,
+            checked_at: Instant::now(),
+        }
+    }
+
+    fn current(&self) -> Result<Arc<HashMap<String, SecretValue>>> {
+        {
+            let st = self.state.read().unwrap_or_else(|p| p.into_inner());
+            if st.checked_at.elapsed() < self.recheck {
+                return Ok(st.secrets.clone());
+            }
+        }
+        let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if st.checked_at.elapsed() >= self.recheck {
+            let now = fingerprint(&self.path);
+            if now != st.fingerprint {
+                tracing::debug!(path = %self.path.display(), "config file changed; reading it again");
+                let file = ConfigFile::load(&self.path)?;
+                *st = Self::state_of(&file, now);
+            }
+            st.checked_at = Instant::now();
+        }
+        Ok(st.secrets.clone())
+    }
+}
+
+impl Source for FileSource {
+    fn kind(&self) -> &str {
+        "file"
+    }
+    fn place(&self, _: &SecretName) -> String {
+        format!("{} [context.secrets]", display_path(&self.path))
+    }
+    fn fetch(&self, name: &SecretName) -> Result<Option<SecretValue>> {
+        Ok(self.current()?.get(name.as_str()).cloned())
+    }
+    fn names(&self) -> Result<Vec<SecretName>> {
+        self.current()?;
+        Ok(self
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .names
+            .clone())
+    }
+}
+
+/// A value and where it came from.
+pub struct Resolved {
+    /// The value.
+    pub value: SecretValue,
+    /// The answering source's kind ("context", "env", "file", "server").
+    pub source: String,
+    /// The place that answered (`env SIGIL__CONTEXT__SECRETS__X`, a file, a server).
+    pub place: String,
+    /// Every place searched before it, in order (the answering place last).
+    pub searched: Vec<String>,
+}
+
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolved")
+            .field("value", &self.value)
+            .field("source", &self.source)
+            .field("place", &self.place)
+            .finish()
+    }
+}
+
+/// A name found in a listing: where it is served from, and which sources it is hidden in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The name.
+    pub name: SecretName,
+    /// The kind of the source that answers for it.
+    pub source: String,
+    /// Kinds of later sources that also hold it (shadowed).
+    pub shadowed: Vec<String>,
+}
+
+/// The resolution chain: sources asked in order, the first hit wins.
+#[derive(Clone)]
+pub struct Resolver {
+    sources: Vec<Arc<dyn Source>>,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.sources.iter().map(|s| s.kind().to_owned()))
+            .finish()
+    }
+}
+
+impl Resolver {
+    /// A chain of the given sources, in order.
+    pub fn new(sources: Vec<Arc<dyn Source>>) -> Self {
+        Resolver { sources }
+    }
+
+    /// The local chain: context, process environment, the config file.
+    pub fn local(file: &ConfigFile) -> Self {
+        Resolver::new(vec![
+            Arc::new(ContextSource),
+            Arc::new(EnvSource::process()),
+            Arc::new(FileSource::new(file)),
+        ])
+    }
+
+    /// The chain that `settings` ask for. With `backend = "server"`, `server` is added after the
+    /// local sources, or alone when `server.use_local_secrets = false`.
+    ///
+    /// # Errors
+    /// [`Error::Source`] when the settings ask for a server and none is given.
+    pub fn from_settings(
+        settings: &Settings,
+        file: &ConfigFile,
+        server: Option<Arc<dyn Source>>,
+    ) -> Result<Self> {
+        match (settings.backend, server) {
+            (Backend::Local, _) => Ok(Resolver::local(file)),
+            (Backend::Server, None) => Err(Error::Source {
+                source_name: format!("server {}", settings.server.url),
+                name: String::new(),
+                message: "backend = \"server\" is set, but this build has no server client".into(),
+            }),
+            (Backend::Server, Some(server)) if settings.server.use_local_secrets => {
+                let mut r = Resolver::local(file);
+                r.sources.push(server);
+                Ok(r)
+            }
+            (Backend::Server, Some(server)) => Ok(Resolver::new(vec![server])),
+        }
+    }
+
+    /// The sources, in order.
+    pub fn sources(&self) -> &[Arc<dyn Source>] {
+        &self.sources
+    }
+
+    /// The value of `name`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] naming every place searched, or the first source's failure.
+    pub fn get(&self, name: &SecretName) -> Result<SecretValue> {
+        for source in &self.sources {
+            if let Some(v) = source.fetch(name)? {
+                tracing::trace!(
+                    secret = name.as_str(),
+                    source = source.kind(),
+                    "secret resolved"
+                );
+                return Ok(v);
+            }
+        }
+        Err(self.not_found(name))
+    }
+
+    /// The value of `name` with where it came from.
+    ///
+    /// # Errors
+    /// As [`Resolver::get`].
+    pub fn resolve(&self, name: &SecretName) -> Result<Resolved> {
+        let mut searched = Vec::new();
+        for source in &self.sources {
+            let place = source.place(name);
+            searched.push(place.clone());
+            if let Some(value) = source.fetch(name)? {
+                return Ok(Resolved {
+                    value,
+                    source: source.kind().to_owned(),
+                    place,
+                    searched,
+                });
+            }
+        }
+        Err(self.not_found(name))
+    }
+
+    /// Whether any source holds `name`.
+    ///
+    /// # Errors
+    /// A source's failure (never a miss).
+    pub fn exists(&self, name: &SecretName) -> Result<bool> {
+        match self.get(name) {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every name the sources hold, each with the source that answers for it.
+    ///
+    /// # Errors
+    /// A source's failure.
+    pub fn list(&self) -> Result<Vec<Listed>> {
+        let mut out: Vec<Listed> = Vec::new();
+        let mut index: HashMap<SecretName, usize> = HashMap::new();
+        for source in &self.sources {
+            for name in source.names()? {
+                match index.get(&name) {
+                    Some(&i) => out[i].shadowed.push(source.kind().to_owned()),
+                    None => {
+                        index.insert(name.clone(), out.len());
+                        out.push(Listed {
+                            name,
+                            source: source.kind().to_owned(),
+                            shadowed: Vec::new(),
+                        });
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The places that would be searched for `name`, in order.
+    pub fn places(&self, name: &SecretName) -> Vec<String> {
+        self.sources.iter().map(|s| s.place(name)).collect()
+    }
+
+    fn not_found(&self, name: &SecretName) -> Error {
+        Error::NotFound {
+            name: name.to_string(),
+            searched: self.places(name),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn file(text: &str) -> ConfigFile {
+        ConfigFile::parse(Path::new("/etc/sigil/config.toml"), text).unwrap()
+    }
+
+    fn chain(env: &[(&str, &str)], text: &str) -> Resolver {
+        Resolver::new(vec![
+            Arc::new(ContextSource),
+            Arc::new(EnvSource::fixed(Environment::from_pairs(
+                env.iter().copied(),
+            ))),
+            Arc::new(FileSource::new(&file(text))),
+        ])
+    }
+
+    fn n(s: &str) -> SecretName {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn context_beats_env_beats_file() {
+        let r = chain(
+            &[
+                ("SIGIL__CONTEXT__SECRETS__S", "env"),
+                ("SIGIL__CONTEXT__SECRETS__E", "env"),
+            ],
+            "[context.secrets]\nS = \"file\"\nE = \"file\"\nF = \"file\"\n",
+        );
+        context::with_secrets([("S", "ctx")], || {
+            assert_eq!(r.get(&n("S")).unwrap().expose_str(), Some("ctx"));
+            assert_eq!(r.get(&n("E")).unwrap().expose_str(), Some("env"));
+            assert_eq!(r.get(&n("F")).unwrap().expose_str(), Some("file"));
+            let res = r.resolve(&n("E")).unwrap();
+            assert_eq!(res.source, "env");
+            assert_eq!(res.place, "env SIGIL__CONTEXT__SECRETS__E");
+        });
+        assert_eq!(r.get(&n("S")).unwrap().expose_str(), Some("env"));
+    }
+
+    #[test]
+    fn case_is_kept() {
+        let r = chain(
+            &[("SIGIL__CONTEXT__SECRETS__mySecret", "lower")],
+            "[context.secrets]\nMYSECRET = \"upper\"\n",
+        );
+        assert_eq!(r.get(&n("mySecret")).unwrap().expose_str(), Some("lower"));
+        assert_eq!(r.get(&n("MYSECRET")).unwrap().expose_str(), Some("upper"));
+        assert!(r.get(&n("mysecret")).unwrap_err().is_not_found());
+    }
+
+    #[test]
+    fn not_found_lists_every_place() {
+        let r = chain(&[], "");
+        let e = r.get(&n("MYSECRET")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "secret \"MYSECRET\" not found (searched: context; env SIGIL__CONTEXT__SECRETS__MYSECRET; /etc/sigil/config.toml [context.secrets])"
+        );
+        let e = r.get(&n("prod/db")).unwrap_err().to_string();
+        assert!(
+            e.contains("env (not searched: the name is not a valid variable name)"),
+            "{e}"
+        );
+    }
+
+    struct Failing;
+    impl Source for Failing {
+        fn kind(&self) -> &str {
+            "server"
+        }
+        fn place(&self, _: &SecretName) -> String {
+            "server http://127.0.0.1:1 team \"default\"".into()
+        }
+        fn fetch(&self, name: &SecretName) -> Result<Option<SecretValue>> {
+            Err(Error::Source {
+                source_name: "server".into(),
+                name: name.to_string(),
+                message: "connection refused".into(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_failure_stops_the_chain_and_is_not_a_miss() {
+        let r = Resolver::new(vec![
+            Arc::new(Failing),
+            Arc::new(FileSource::new(&file("[context.secrets]\nX = \"1\"\n"))),
+        ]);
+        let e = r.get(&n("X")).unwrap_err();
+        assert!(!e.is_not_found());
+        assert!(r.exists(&n("X")).is_err());
+    }
+
+    #[test]
+    fn server_slot_follows_the_settings() {
+        let env = Environment::from_pairs([("HOME", "/h"), ("SIGIL__BACKEND", "server")]);
+        let paths = crate::config::Paths::from_env(&env).unwrap();
+        let f = file("");
+        let mut s = Settings::resolve(&env, &paths, &f).unwrap();
+        assert!(Resolver::from_settings(&s, &f, None).is_err());
+        let r = Resolver::from_settings(&s, &f, Some(Arc::new(Failing))).unwrap();
+        assert_eq!(format!("{r:?}"), r#"["context", "env", "file", "server"]"#);
+        s.server.use_local_secrets = false;
+        let r = Resolver::from_settings(&s, &f, Some(Arc::new(Failing))).unwrap();
+        assert_eq!(format!("{r:?}"), r#"["server"]"#);
+    }
+
+    #[test]
+    fn file_changes_are_seen_after_recheck() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[context.secrets]\nX = \"one\"\n").unwrap();
+        let src = FileSource::with_recheck(&ConfigFile::load(&path).unwrap(), Duration::ZERO);
+        assert_eq!(
+            src.fetch(&n("X")).unwrap().unwrap().expose_str(),
+            Some("one")
+        );
+        std::fs::write(&path, "[context.secrets]\nX = \"two, longer\"\n").unwrap();
+        assert_eq!(
+            src.fetch(&n("X")).unwrap().unwrap().expose_str(),
+            Some("two, longer")
+        );
+        std::fs::write(&path, "[context.secrets\n").unwrap();
+        assert!(matches!(
+            src.fetch(&n("X")),
+            Err(Error::ConfigSyntax { .. })
+        ));
+    }
+
+    #[test]
+    fn listing_shows_the_winner_and_shadowed() {
+        let r = chain(
+            &[("SIGIL__CONTEXT__SECRETS__A", "x")],
+            "[context.secrets]\nA = \"1\"\nB = \"2\"\n",
+        );
+        let l = r.list().unwrap();
+        assert_eq!(l.len(), 2);
+        assert_eq!(
+            (
+                l[0].name.as_str(),
+                l[0].source.as_str(),
+                l[0].shadowed.clone()
+            ),
+            ("A", "env", vec!["file".to_owned()])
+        );
+        assert_eq!((l[1].name.as_str(), l[1].source.as_str()), ("B", "file"));
+    }
+}
