@@ -40,8 +40,79 @@ pub const MASK: &str = "***";
 /// ordinary text).
 const MIN_B64_CORE: usize = 5;
 
+/// Bits in the q-gram filter (512 KiB: stays in cache).
+const FILTER_BITS: u32 = 22;
+/// Length of the grams the filter samples.
+const Q: usize = 4;
+
+/// A sampling filter in front of the automaton. Every pattern is at least `m` bytes long, so any
+/// occurrence covers one of the text positions `0, s, 2s, …` (stride `s = m - Q + 1`) with one of
+/// the pattern's first `m - Q + 1` grams. The filter holds those grams' hashes; text positions
+/// whose gram is absent cannot be inside an occurrence's first `m` bytes, and the automaton only
+/// runs over windows around the positions that hit. With long secrets most of the text is skipped
+/// `s` bytes at a time.
+struct GramFilter {
+    bits: Vec<u64>,
+    stride: usize,
+    back: usize,
+    max_len: usize,
+}
+
+fn gram_hash(g: &[u8]) -> usize {
+    let v = u32::from_le_bytes([g[0], g[1], g[2], g[3]]);
+    (v.wrapping_mul(0x9E37_79B1) >> (32 - FILTER_BITS)) as usize
+}
+
+impl GramFilter {
+    fn build(patterns: &[Vec<u8>]) -> Option<GramFilter> {
+        let m = patterns.iter().map(Vec::len).min()?;
+        if m < Q {
+            return None;
+        }
+        let mut bits = vec![0u64; 1 << (FILTER_BITS - 6)];
+        for p in patterns {
+            for j in 0..=m - Q {
+                let h = gram_hash(&p[j..j + Q]);
+                bits[h >> 6] |= 1 << (h & 63);
+            }
+        }
+        Some(GramFilter {
+            bits,
+            stride: m - Q + 1,
+            back: m - Q,
+            max_len: patterns.iter().map(Vec::len).max().unwrap_or(0),
+        })
+    }
+
+    /// Disjoint windows of `hay` that hold every occurrence of every pattern.
+    fn windows(&self, hay: &[u8], mut f: impl FnMut(usize, usize)) {
+        let n = hay.len();
+        let mut cur: Option<(usize, usize)> = None;
+        let mut i = 0;
+        while i + Q <= n {
+            let h = gram_hash(&hay[i..i + Q]);
+            if self.bits[h >> 6] & (1 << (h & 63)) != 0 {
+                let (ws, we) = (i.saturating_sub(self.back), (i + self.max_len).min(n));
+                cur = match cur {
+                    Some((cs, ce)) if ws <= ce => Some((cs, ce.max(we))),
+                    Some((cs, ce)) => {
+                        f(cs, ce);
+                        Some((ws, we))
+                    }
+                    None => Some((ws, we)),
+                };
+            }
+            i += self.stride;
+        }
+        if let Some((cs, ce)) = cur {
+            f(cs, ce);
+        }
+    }
+}
+
 struct Matcher {
     ac: Option<AhoCorasick>,
+    filter: Option<GramFilter>,
     /// Sorted, for "is this tail the start of some pattern?"
     sorted: Vec<Vec<u8>>,
     first_bytes: [bool; 256],
@@ -63,9 +134,25 @@ impl Matcher {
         });
         Matcher {
             ac,
+            filter: GramFilter::build(&sorted),
             max_len: sorted.iter().map(Vec::len).max().unwrap_or(0),
             sorted,
             first_bytes,
+        }
+    }
+
+    /// Calls `f(start, end)` for each leftmost-longest, non-overlapping match in `hay`, in order.
+    fn each_match(&self, hay: &[u8], mut f: impl FnMut(usize, usize)) {
+        let Some(ac) = &self.ac else { return };
+        match &self.filter {
+            None => ac.find_iter(hay).for_each(|m| f(m.start(), m.end())),
+            // windows are disjoint and each holds whole occurrences, so searching them one by one
+            // finds exactly what a search of the whole text finds
+            Some(filter) => filter.windows(hay, |ws, we| {
+                for m in ac.find_iter(&hay[ws..we]) {
+                    f(ws + m.start(), ws + m.end());
+                }
+            }),
         }
     }
 
@@ -211,17 +298,14 @@ impl Redactor {
     /// Masks `text`.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let m = self.matcher();
-        let Some(ac) = &m.ac else {
-            return Cow::Borrowed(text);
-        };
         let mut out = String::new();
         let mut last = 0;
-        for hit in ac.find_iter(text.as_bytes()) {
+        m.each_match(text.as_bytes(), |start, end| {
             // patterns are whole UTF-8 strings, so hits start and end on char boundaries
-            out.push_str(&text[last..hit.start()]);
+            out.push_str(&text[last..start]);
             out.push_str(MASK);
-            last = hit.end();
-        }
+            last = end;
+        });
         if last == 0 {
             return Cow::Borrowed(text);
         }
@@ -254,19 +338,14 @@ impl Redactor {
 /// Masks matches in `buf` that start before `limit`, appending to `out`; returns the offset up to
 /// which `buf` has been consumed.
 fn mask_into(m: &Matcher, buf: &[u8], limit: usize, out: &mut Vec<u8>) -> usize {
-    let Some(ac) = &m.ac else {
-        out.extend_from_slice(&buf[..limit]);
-        return limit;
-    };
     let mut last = 0;
-    for hit in ac.find_iter(buf) {
-        if hit.start() >= limit {
-            break;
+    m.each_match(buf, |start, end| {
+        if start < limit {
+            out.extend_from_slice(&buf[last..start]);
+            out.extend_from_slice(MASK.as_bytes());
+            last = end;
         }
-        out.extend_from_slice(&buf[last..hit.start()]);
-        out.extend_from_slice(MASK.as_bytes());
-        last = hit.end();
-    }
+    });
     if last < limit {
         out.extend_from_slice(&buf[last..limit]);
         last = limit;
