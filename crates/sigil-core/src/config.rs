@@ -273,7 +273,7 @@ pub fn read_text(path: &Path) -> Result<Option<String>> {
 }
 
 /// 1-based line and column (in characters) of byte offset `at` in `text`.
-pub(crate) fn line_col(text: &[u8], at: usize) -> (usize, usize) {
+pub fn line_col(text: &[u8], at: usize) -> (usize, usize) {
     let at = at.min(text.len());
     let before = &text[..at];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
@@ -481,7 +481,10 @@ fn section<'a>(
 }
 
 /// Converts a TOML item to JSON: strings stay strings, tables become objects.
-pub(crate) fn item_to_json(item: &Item) -> std::result::Result<Value, String> {
+///
+/// # Errors
+/// A message for values JSON cannot hold (nan, inf).
+pub fn item_to_json(item: &Item) -> std::result::Result<Value, String> {
     match item {
         Item::None => Ok(Value::Null),
         Item::Value(v) => value_to_json(v),

@@ -1,0 +1,174 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Secrets for data workflows: resolved locally first, kept verbatim, never printed by accident.
+#[derive(Parser, Debug)]
+#[command(
+    name = "sigil",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); SIGIL_LOG=LEVEL also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Read and write secrets.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+    /// Run a command with secrets as environment variables, masking them in its output.
+    Run(RunArgs),
+    /// Import secrets into the local config file.
+    Import(ImportArgs),
+    /// Show the effective configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+impl Command {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Command::Secrets { command } => match command {
+                SecretsCommand::Get(_) => "secrets get",
+                SecretsCommand::Set(_) => "secrets set",
+                SecretsCommand::List(_) => "secrets list",
+                SecretsCommand::Delete(_) => "secrets delete",
+            },
+            Command::Run(_) => "run",
+            Command::Import(_) => "import",
+            Command::Config { .. } => "config",
+            Command::Completions { .. } => "completions",
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretsCommand {
+    /// Print a secret's value (a string as it is, other JSON compact) and a newline.
+    Get(GetArgs),
+    /// Set a secret in the local config file.
+    Set(SetArgs),
+    /// List secret names and where each comes from (never values).
+    List(ListArgs),
+    /// Delete a secret from the local config file.
+    Delete(DeleteArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    /// The secret's name.
+    pub name: String,
+    /// Print {"name", "value", "source"} as JSON.
+    #[arg(long, conflicts_with = "explain")]
+    pub json: bool,
+    /// Say which source answered and what was searched, without the value.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SetArgs {
+    /// The secret's name.
+    pub name: String,
+    /// The value. Prefer --stdin, --file or the prompt: a value on the command line is visible
+    /// to other users in the process list and stays in your shell history.
+    #[arg(conflicts_with_all = ["stdin", "file"])]
+    pub value: Option<String>,
+    /// Read the value from standard input, byte for byte (a trailing newline is kept).
+    #[arg(long, conflicts_with = "file")]
+    pub stdin: bool,
+    /// Read the value from a file, byte for byte.
+    #[arg(long, value_name = "F")]
+    pub file: Option<PathBuf>,
+    /// The value is JSON (validated): stored as an object, array, number or string.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the local config file (the only store until a server backend is configured).
+    #[arg(long)]
+    pub local: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Print a JSON array of {"name", "source", "shadowed"}.
+    #[arg(long)]
+    pub json: bool,
+    /// Only the local sources (the only ones until a server backend is configured).
+    #[arg(long)]
+    pub local: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    /// The secret's name.
+    pub name: String,
+    /// Delete from the local config file (the only store until a server backend is configured).
+    #[arg(long)]
+    pub local: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Only these secrets (comma-separated names); by default every secret the chain lists.
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub only: Vec<String>,
+    /// Do not mask secrets in the command's output.
+    #[arg(long)]
+    pub no_mask: bool,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportFormat {
+    /// A Prefect 1 config.toml: its [context.secrets] table, values verbatim.
+    Prefect,
+    /// A .env file: NAME=value lines, no variable expansion.
+    Dotenv,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The format of the file.
+    #[arg(long, value_enum)]
+    pub from: ImportFormat,
+    /// The file to import.
+    pub path: PathBuf,
+    /// Replace secrets that already exist in the local config file (otherwise they are kept and
+    /// reported).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Show what would be imported (names only) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the effective settings, where each comes from, and the secret names (values redacted).
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,253 @@
+//! `sigil secrets get|set|list|delete`.
+
+use std::io::{IsTerminal, Read};
+
+use anyhow::Context as _;
+use serde_json::json;
+use sigil_core::config::{Paths, Settings};
+use sigil_core::{
+    Backend, ConfigEditor, ConfigFile, Environment, Error, Redactor, Resolver, SecretName,
+    SecretValue,
+};
+
+use crate::cli::{DeleteArgs, GetArgs, ListArgs, SecretsCommand, SetArgs};
+use crate::{EXIT_OK, UsageError, out};
+
+pub fn run(cmd: SecretsCommand) -> anyhow::Result<u8> {
+    match cmd {
+        SecretsCommand::Get(a) => get(a),
+        SecretsCommand::Set(a) => set(a),
+        SecretsCommand::List(a) => list(a),
+        SecretsCommand::Delete(a) => delete(a),
+    }
+}
+
+/// Everything a command needs to know about this process's configuration.
+pub struct Loaded {
+    pub env: Environment,
+    pub paths: Paths,
+    pub settings: Settings,
+    pub file: ConfigFile,
+}
+
+/// Loads the environment, the settings and the config file.
+///
+/// # Errors
+/// Any error reading them, naming the file or variable.
+pub fn load() -> anyhow::Result<Loaded> {
+    let env = Environment::from_process();
+    let paths = Paths::from_env(&env)?;
+    tracing::debug!(config = %paths.config.display(), "loading settings");
+    let file = ConfigFile::load(&paths.config)?;
+    let settings = Settings::resolve(&env, &paths, &file)?;
+    Ok(Loaded {
+        env,
+        paths,
+        settings,
+        file,
+    })
+}
+
+impl Loaded {
+    /// The resolution chain the settings ask for.
+    pub fn resolver(&self) -> anyhow::Result<Resolver> {
+        Ok(Resolver::from_settings(&self.settings, &self.file, None)?)
+    }
+
+    /// The editor of the local config file.
+    pub fn editor(&self) -> ConfigEditor {
+        ConfigEditor::new(
+            &self.paths.config,
+            !self.paths.config_is_explicit,
+            self.settings.limits.max_value_bytes,
+        )
+    }
+
+    fn require_local(&self, local: bool, what: &str) -> anyhow::Result<()> {
+        if self.settings.backend == Backend::Server && !local {
+            return Err(UsageError(format!(
+                "backend = \"server\" is set, and this build has no server client: pass --local to {what} the local config file"
+            ))
+            .into());
+        }
+        Ok(())
+    }
+}
+
+fn parse_name(name: &str) -> anyhow::Result<SecretName> {
+    Ok(SecretName::parse(name)?)
+}
+
+fn get(a: GetArgs) -> anyhow::Result<u8> {
+    let name = parse_name(&a.name)?;
+    let loaded = load()?;
+    let resolver = loaded.resolver()?;
+    let resolved = resolver.resolve(&name)?;
+    tracing::debug!(secret = name.as_str(), source = %resolved.source, "resolved");
+    if a.explain {
+        out::line(&format!(
+            "{}: answered by {} ({})",
+            name, resolved.source, resolved.place
+        ))?;
+        out::line(&format!("searched: {}", resolved.searched.join("; ")))?;
+        return Ok(EXIT_OK);
+    }
+    if a.json {
+        let doc = json!({
+            "name": name.as_str(),
+            "value": resolved.value.expose_json(),
+            "source": resolved.source,
+        });
+        out::line(&doc.to_string())?;
+    } else {
+        out::line(&resolved.value.expose_text())?;
+    }
+    Ok(EXIT_OK)
+}
+
+fn read_value(a: &SetArgs, name: &SecretName) -> anyhow::Result<String> {
+    let bytes = if let Some(v) = &a.value {
+        eprintln!(
+            "warning: a value given on the command line is visible in the process list and shell history; prefer --stdin, --file or the prompt"
+        );
+        v.clone().into_bytes()
+    } else if a.stdin {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read the value from stdin")?;
+        buf
+    } else if let Some(path) = &a.file {
+        std::fs::read(path).map_err(|e| Error::Io {
+            action: "cannot read",
+            path: path.clone(),
+            source: e,
+        })?
+    } else if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("Value for {name}: "))
+            .context("cannot read the value from the terminal")?
+            .into_bytes()
+    } else {
+        return Err(UsageError(format!(
+            "no value given for secret {:?}: pass VALUE, --stdin or --file",
+            name.as_str()
+        ))
+        .into());
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "the value of secret {:?} is not valid UTF-8 (byte {} is not): secrets are text or JSON",
+            name.as_str(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn set(a: SetArgs) -> anyhow::Result<u8> {
+    let name = parse_name(&a.name)?;
+    let loaded = load()?;
+    loaded.require_local(a.local, "write")?;
+    let text = read_value(&a, &name)?;
+    let value = if a.json {
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) => SecretValue::new(v),
+            // serde_json's syntax messages name a position, not the text
+            Err(e) => {
+                return Err(Error::Decode {
+                    name: name.to_string(),
+                    target: "JSON".into(),
+                    reason: format!("invalid JSON at line {} column {}", e.line(), e.column()),
+                }
+                .into());
+            }
+        }
+    } else {
+        SecretValue::from(text)
+    };
+    let redactor = Redactor::with_min_len(loaded.settings.limits.min_mask_bytes);
+    let short = redactor.register(&value);
+    if short > 0 {
+        eprintln!(
+            "warning: secret {:?} has {short} value(s) shorter than {} bytes (limits.min_mask_bytes): they will not be masked in output",
+            name.as_str(),
+            redactor.min_len()
+        );
+    }
+    let editor = loaded.editor();
+    editor.set_secret(&name, &value)?;
+    tracing::info!(secret = name.as_str(), file = %editor.path().display(), "secret set");
+    eprintln!(
+        "set {} in {} [context.secrets]",
+        name,
+        sigil_core::error::display_path(editor.path())
+    );
+    Ok(EXIT_OK)
+}
+
+fn list(a: ListArgs) -> anyhow::Result<u8> {
+    let loaded = load()?;
+    let resolver = if a.local {
+        Resolver::local(&loaded.file)
+    } else {
+        loaded.resolver()?
+    };
+    let listed = resolver.list()?;
+    if a.json {
+        let doc: Vec<_> = listed
+            .iter()
+            .map(|l| json!({"name": l.name.as_str(), "source": l.source, "shadowed": l.shadowed}))
+            .collect();
+        out::line(&serde_json::Value::Array(doc).to_string())?;
+        return Ok(EXIT_OK);
+    }
+    let width = listed
+        .iter()
+        .map(|l| l.name.as_str().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut text = format!("{:<width$}  SOURCE\n", "NAME");
+    for l in &listed {
+        let shadow = if l.shadowed.is_empty() {
+            String::new()
+        } else {
+            format!(" (also in {})", l.shadowed.join(", "))
+        };
+        text.push_str(&format!(
+            "{:<width$}  {}{shadow}\n",
+            l.name.as_str(),
+            l.source
+        ));
+    }
+    out::write_stdout(text.as_bytes())?;
+    Ok(EXIT_OK)
+}
+
+fn delete(a: DeleteArgs) -> anyhow::Result<u8> {
+    let name = parse_name(&a.name)?;
+    let loaded = load()?;
+    loaded.require_local(a.local, "delete from")?;
+    let editor = loaded.editor();
+    if editor.delete_secret(&name)? {
+        eprintln!(
+            "deleted {} from {} [context.secrets]",
+            name,
+            sigil_core::error::display_path(editor.path())
+        );
+        return Ok(EXIT_OK);
+    }
+    let mut searched = vec![format!(
+        "{} [context.secrets]",
+        sigil_core::error::display_path(editor.path())
+    )];
+    if let Some(var) = sigil_core::EnvSource::var_name(&name)
+        && loaded.env.var(&var).is_some()
+    {
+        searched.push(format!("it is set by env {var}, which sigil cannot delete"));
+    }
+    Err(Error::NotFound {
+        name: name.to_string(),
+        searched,
+    }
+    .into())
+}
