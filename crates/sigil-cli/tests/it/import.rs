@@ -1,0 +1,128 @@
+//! `sigil import --from prefect|dotenv`.
+
+use crate::{Sandbox, assert_code, stderr, stdout};
+
+#[test]
+fn prefect_config_is_imported_verbatim() {
+    let sb = Sandbox::new();
+    let prefect = sb.home().join("prefect-config.toml");
+    std::fs::write(
+        &prefect,
+        r#"debug = false
+[logging]
+level = "INFO"
+
+[context.secrets]
+MYSECRET = "MY SECRET VALUE"
+INTERPOLATED = "${context.other}"
+HOME_REF = "$HOME/x"
+NUMBER_STRING = "42"
+AWS_CREDENTIALS = { ACCESS_KEY = "AK", SECRET_ACCESS_KEY = "SAK" }
+"#,
+    )
+    .unwrap();
+    let o = sb.run(&["import", "--from", "prefect", prefect.to_str().unwrap()]);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("imported 5 secret(s)"),
+        "{}",
+        stderr(&o)
+    );
+    let get = |n: &str| stdout(&sb.run(&["secrets", "get", n]));
+    assert_eq!(get("MYSECRET"), "MY SECRET VALUE\n");
+    assert_eq!(get("INTERPOLATED"), "${context.other}\n");
+    assert_eq!(get("HOME_REF"), "$HOME/x\n");
+    assert_eq!(get("NUMBER_STRING"), "42\n");
+    assert_eq!(
+        get("AWS_CREDENTIALS"),
+        "{\"ACCESS_KEY\":\"AK\",\"SECRET_ACCESS_KEY\":\"SAK\"}\n"
+    );
+
+    // a second import keeps what exists unless asked to overwrite
+    std::fs::write(
+        &prefect,
+        "[context.secrets]\nMYSECRET = \"changed\"\nNEW = \"n\"\n",
+    )
+    .unwrap();
+    let o = sb.run(&[
+        "import",
+        "--from",
+        "prefect",
+        prefect.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert_eq!(stdout(&o), "MYSECRET\tkeep existing\nNEW\tnew\n");
+    let o = sb.run(&["import", "--from", "prefect", prefect.to_str().unwrap()]);
+    assert!(
+        stderr(&o).contains("kept 1 existing secret(s) (use --overwrite to replace): MYSECRET"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(get("MYSECRET"), "MY SECRET VALUE\n");
+    assert_eq!(get("NEW"), "n\n");
+    assert_code(
+        &sb.run(&[
+            "import",
+            "--from",
+            "prefect",
+            prefect.to_str().unwrap(),
+            "--overwrite",
+        ]),
+        0,
+    );
+    assert_eq!(get("MYSECRET"), "changed\n");
+}
+
+#[test]
+fn dotenv_is_imported_without_expansion() {
+    let sb = Sandbox::new();
+    let env = sb.home().join(".env");
+    std::fs::write(
+        &env,
+        "# db\nexport DB_URL=postgres://u:$PASS@h/db\nQUOTED=\"a\\nb\"\nLITERAL='${x}'\n",
+    )
+    .unwrap();
+    assert_code(
+        &sb.run(&["import", "--from", "dotenv", env.to_str().unwrap()]),
+        0,
+    );
+    assert_eq!(
+        stdout(&sb.run(&["secrets", "get", "DB_URL"])),
+        "postgres://u:$PASS@h/db\n"
+    );
+    assert_eq!(stdout(&sb.run(&["secrets", "get", "QUOTED"])), "a\nb\n");
+    assert_eq!(stdout(&sb.run(&["secrets", "get", "LITERAL"])), "${x}\n");
+}
+
+#[test]
+fn bad_import_files_change_nothing() {
+    let sb = Sandbox::new();
+    sb.write_config("[context.secrets]\nA = \"1\"\n");
+    let before = std::fs::read(sb.config()).unwrap();
+    let env = sb.home().join("bad.env");
+    std::fs::write(&env, "GOOD=1\nBAD LINE\n").unwrap();
+    let o = sb.run(&["import", "--from", "dotenv", env.to_str().unwrap()]);
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).contains("bad.env at 2:5: expected '=' after \"BAD\""),
+        "{}",
+        stderr(&o)
+    );
+    let prefect = sb.home().join("p.toml");
+    std::fs::write(&prefect, "[logging]\nlevel = 1\n").unwrap();
+    let o = sb.run(&["import", "--from", "prefect", prefect.to_str().unwrap()]);
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).contains("no [context.secrets] table"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sb.run(&["import", "--from", "prefect", "/no/such.toml"]);
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).contains("cannot read /no/such.toml"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(sb.config()).unwrap(), before);
+}

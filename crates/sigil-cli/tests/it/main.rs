@@ -1,0 +1,85 @@
+//! End-to-end tests of the `sigil` binary: real processes, real files.
+
+mod bad_input;
+mod canary;
+mod concurrency;
+mod import;
+mod run;
+mod secrets;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A sandbox: its own `$HOME` (so `~/.sigil/config.toml` is ours) and nothing else inherited
+/// from the caller's environment but `PATH`.
+pub(crate) struct Sandbox {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub(crate) fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub(crate) fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn config(&self) -> PathBuf {
+        self.home().join(".sigil/config.toml")
+    }
+
+    pub(crate) fn write_config(&self, text: impl AsRef<[u8]>) {
+        std::fs::create_dir_all(self.home().join(".sigil")).unwrap();
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sigil"));
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    pub(crate) fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(input); // the command may exit before reading
+        child.wait_with_output().unwrap()
+    }
+}
+
+pub(crate) fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+pub(crate) fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// Asserts the exit code, showing stderr when it differs.
+#[track_caller]
+pub(crate) fn assert_code(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(o),
+        stderr(o)
+    );
+}

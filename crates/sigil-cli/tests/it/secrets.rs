@@ -1,0 +1,307 @@
+//! get, set, list, delete, config show, completions.
+
+use crate::{Sandbox, assert_code, stderr, stdout};
+
+/// The values Prefect 1 mangled on load.
+pub(crate) const AWKWARD: &[&str] = &[
+    "$HOME",
+    "~/x",
+    "${a.b}",
+    "42",
+    "true",
+    "None",
+    "P@$$w0rd",
+    "line one\nline two\n",
+    "ünïcødé ☃ 日本語",
+    "'single' \"double\" \\back\ttab",
+];
+
+#[test]
+fn values_come_back_byte_identical() {
+    let sb = Sandbox::new();
+    for (i, v) in AWKWARD.iter().enumerate() {
+        let o = sb.run_stdin(
+            &["secrets", "set", &format!("S{i}"), "--stdin"],
+            v.as_bytes(),
+        );
+        assert_code(&o, 0);
+        let o = sb.run(&["secrets", "get", &format!("S{i}")]);
+        assert_code(&o, 0);
+        assert_eq!(o.stdout, format!("{v}\n").into_bytes(), "value {v:?}");
+        let o = sb.run(&["secrets", "get", &format!("S{i}"), "--json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            doc,
+            serde_json::json!({"name": format!("S{i}"), "value": v, "source": "file"})
+        );
+    }
+    // and through the environment, verbatim
+    for (i, v) in AWKWARD.iter().enumerate() {
+        let o = sb
+            .cmd(&["secrets", "get", &format!("E{i}")])
+            .env(format!("SIGIL__CONTEXT__SECRETS__E{i}"), v)
+            .output()
+            .unwrap();
+        assert_code(&o, 0);
+        assert_eq!(o.stdout, format!("{v}\n").into_bytes());
+    }
+    // positional value and --file give the same bytes
+    let f = sb.home().join("value.txt");
+    std::fs::write(&f, "from a file\n").unwrap();
+    assert_code(
+        &sb.run(&["secrets", "set", "F", "--file", f.to_str().unwrap()]),
+        0,
+    );
+    assert_eq!(sb.run(&["secrets", "get", "F"]).stdout, b"from a file\n\n");
+    let o = sb.run(&["secrets", "set", "P", "positional $HOME"]);
+    assert_code(&o, 0);
+    assert!(stderr(&o).contains("visible in the process list"));
+    assert_eq!(
+        sb.run(&["secrets", "get", "P"]).stdout,
+        b"positional $HOME\n"
+    );
+}
+
+#[test]
+fn json_values_are_validated_and_printed_compact() {
+    let sb = Sandbox::new();
+    assert_code(
+        &sb.run_stdin(
+            &["secrets", "set", "DB", "--stdin", "--json"],
+            br#"{ "user": "etl", "port": 5432 }"#,
+        ),
+        0,
+    );
+    assert_eq!(
+        stdout(&sb.run(&["secrets", "get", "DB"])),
+        "{\"port\":5432,\"user\":\"etl\"}\n"
+    );
+    let text = std::fs::read_to_string(sb.config()).unwrap();
+    assert!(text.contains("DB = {"), "{text}");
+    let before = std::fs::read(sb.config()).unwrap();
+    let o = sb.run_stdin(
+        &["secrets", "set", "BAD", "--stdin", "--json"],
+        b"{\"user\": canary-json}",
+    );
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).contains("secret \"BAD\" cannot be read as JSON: invalid JSON at line 1 column"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("canary"));
+    assert_eq!(std::fs::read(sb.config()).unwrap(), before);
+}
+
+#[test]
+fn env_beats_file_and_explain_names_the_places() {
+    let sb = Sandbox::new();
+    sb.write_config("[context.secrets]\nX = \"file\"\nY = \"file-y\"\n");
+    let o = sb
+        .cmd(&["secrets", "get", "X", "--explain"])
+        .env("SIGIL__CONTEXT__SECRETS__X", "env-value")
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("X: answered by env (env SIGIL__CONTEXT__SECRETS__X)\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("env-value"),
+        "--explain must not print the value"
+    );
+    let o = sb
+        .cmd(&["secrets", "get", "X"])
+        .env("SIGIL__CONTEXT__SECRETS__X", "env-value")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "env-value\n");
+    let o = sb.run(&["secrets", "get", "Y", "--explain"]);
+    assert!(stdout(&o).contains("searched: context; env SIGIL__CONTEXT__SECRETS__Y; ~/.sigil/config.toml [context.secrets]"), "{}", stdout(&o));
+}
+
+#[test]
+fn not_found_exits_3_and_lists_the_places() {
+    let sb = Sandbox::new();
+    let o = sb.run(&["secrets", "get", "MYSECRET"]);
+    assert_code(&o, 3);
+    assert_eq!(
+        stderr(&o),
+        "error: secret \"MYSECRET\" not found (searched: context; env SIGIL__CONTEXT__SECRETS__MYSECRET; ~/.sigil/config.toml [context.secrets])\n"
+    );
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn list_shows_names_and_sources_never_values() {
+    let sb = Sandbox::new();
+    sb.write_config("[context.secrets]\nA = \"canary-list-1\"\n\"prod/db\" = \"canary-list-2\"\n");
+    let o = sb
+        .cmd(&["secrets", "list"])
+        .env("SIGIL__CONTEXT__SECRETS__A", "canary-list-3")
+        .env("SIGIL__CONTEXT__SECRETS__B", "canary-list-4")
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let text = stdout(&o);
+    assert_eq!(
+        text,
+        "NAME     SOURCE\nA        env (also in file)\nB        env\nprod/db  file\n"
+    );
+    let o = sb
+        .cmd(&["secrets", "list", "--json"])
+        .env("SIGIL__CONTEXT__SECRETS__B", "canary-list-4")
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!([
+            {"name": "A", "source": "file", "shadowed": []},
+            {"name": "B", "source": "env", "shadowed": []},
+            {"name": "prod/db", "source": "file", "shadowed": []},
+        ])
+    );
+    assert!(!stdout(&o).contains("canary"));
+}
+
+#[test]
+fn delete_removes_only_that_secret_and_keeps_comments() {
+    let sb = Sandbox::new();
+    sb.write_config("# mine\n[context.secrets]\n# keep A\nA = \"1\" # note\n# drop B\nB = \"2\"\n");
+    assert_code(&sb.run(&["secrets", "delete", "B"]), 0);
+    assert_eq!(
+        std::fs::read_to_string(sb.config()).unwrap(),
+        "# mine\n[context.secrets]\n# keep A\nA = \"1\" # note\n"
+    );
+    let o = sb.run(&["secrets", "delete", "B"]);
+    assert_code(&o, 3);
+    assert!(
+        stderr(&o).contains("secret \"B\" not found"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sb
+        .cmd(&["secrets", "delete", "ONLY_ENV"])
+        .env("SIGIL__CONTEXT__SECRETS__ONLY_ENV", "x")
+        .output()
+        .unwrap();
+    assert_code(&o, 3);
+    assert!(
+        stderr(&o).contains("set by env SIGIL__CONTEXT__SECRETS__ONLY_ENV"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn set_warns_about_values_too_short_to_mask() {
+    let sb = Sandbox::new();
+    let o = sb.run_stdin(&["secrets", "set", "PIN", "--stdin"], b"123");
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("shorter than 4 bytes (limits.min_mask_bytes)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sb.run_stdin(&["secrets", "set", "LONG", "--stdin"], b"1234");
+    assert!(!stderr(&o).contains("shorter"));
+}
+
+#[test]
+fn set_without_a_value_off_a_terminal_is_a_usage_error() {
+    let sb = Sandbox::new();
+    let o = sb.run(&["secrets", "set", "X"]);
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("no value given for secret \"X\""),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!sb.config().exists());
+}
+
+#[test]
+fn config_show_redacts_values_and_names_origins() {
+    let sb = Sandbox::new();
+    sb.write_config("[server]\nteam = \"etl\"\n[context.secrets]\nA = \"canary-show\"\n");
+    let o = sb
+        .cmd(&["config", "show"])
+        .env("SIGIL__SERVER__URL", "http://10.0.0.1:4300")
+        .env("SIGIL_API_KEY", "canary-key")
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let text = stdout(&o);
+    assert!(text.contains("server.team                = etl"), "{text}");
+    assert!(text.contains("# env SIGIL__SERVER__URL"), "{text}");
+    assert!(text.contains("A = \"***\""), "{text}");
+    assert!(!text.contains("canary"), "{text}");
+    let o = sb.run(&["config", "show", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        doc["settings"]["server.team"],
+        serde_json::json!({"value": "etl", "origin": "file"})
+    );
+    assert_eq!(
+        doc["secrets"][0],
+        serde_json::json!({"name": "A", "source": "file", "value": "***"})
+    );
+}
+
+#[test]
+fn completions_and_usage_errors() {
+    let sb = Sandbox::new();
+    let o = sb.run(&["completions", "bash"]);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).contains("_sigil()"),
+        "bash completion defines _sigil"
+    );
+    assert_code(&sb.run(&["secrets", "frobnicate"]), 2);
+    assert_code(&sb.run(&["completions", "tcsh"]), 2);
+    assert_code(&sb.run(&["--help"]), 0);
+}
+
+#[test]
+fn overrides_in_the_environment_are_checked() {
+    let sb = Sandbox::new();
+    let o = sb
+        .cmd(&["secrets", "list"])
+        .env("SIGIL__SERVR__URL", "x")
+        .output()
+        .unwrap();
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).contains("invalid environment variable SIGIL__SERVR__URL: unknown setting"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sb
+        .cmd(&["secrets", "set", "X", "--stdin"])
+        .env("SIGIL__BACKEND", "server")
+        .output()
+        .unwrap();
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("pass --local"), "{}", stderr(&o));
+}
+
+#[test]
+fn sigil_config_names_another_file() {
+    let sb = Sandbox::new();
+    let other = sb.home().join("elsewhere.toml");
+    let o = sb
+        .cmd(&["secrets", "set", "X", "--stdin"])
+        .env("SIGIL_CONFIG", &other)
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert!(
+        std::fs::read_to_string(&other)
+            .unwrap()
+            .contains("X = \"\"")
+    );
+    assert!(!sb.config().exists());
+}
