@@ -13,8 +13,9 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use crate::config::{Backend, ConfigFile, ENV_SECRET_PREFIX, Environment, Settings};
 use crate::context;
@@ -106,19 +107,25 @@ impl Source for EnvSource {
         }
     }
     fn fetch(&self, name: &SecretName) -> Result<Option<SecretValue>> {
-        let Some(var) = Self::var_name(name) else {
+        if !name.is_env_compatible() {
             return Ok(None);
-        };
+        }
+        // the variable's name is built on the stack: this is the hot path of every lookup
+        let mut buf = [0u8; ENV_SECRET_PREFIX.len() + crate::name::MAX_NAME_BYTES];
+        let len = ENV_SECRET_PREFIX.len() + name.as_str().len();
+        buf[..ENV_SECRET_PREFIX.len()].copy_from_slice(ENV_SECRET_PREFIX.as_bytes());
+        buf[ENV_SECRET_PREFIX.len()..len].copy_from_slice(name.as_str().as_bytes());
+        let var = std::str::from_utf8(&buf[..len]).expect("prefix and name are ASCII");
         let raw = match &self.fixed {
-            Some(env) => env.var(&var).cloned(),
-            None => std::env::var_os(&var),
+            Some(env) => env.var(var).cloned(),
+            None => std::env::var_os(var),
         };
         match raw {
             None => Ok(None),
             Some(raw) => match raw.into_string() {
                 Ok(s) => Ok(Some(SecretValue::from(s))),
                 Err(_) => Err(Error::InvalidEnv {
-                    var,
+                    var: var.to_owned(),
                     message: "the value is not valid UTF-8".into(),
                 }),
             },
@@ -160,10 +167,18 @@ fn fingerprint(path: &std::path::Path) -> Option<Fingerprint> {
 }
 
 struct FileState {
-    secrets: Arc<HashMap<String, SecretValue>>,
+    secrets: HashMap<String, SecretValue>,
     names: Vec<SecretName>,
     fingerprint: Option<Fingerprint>,
-    checked_at: Instant,
+}
+
+/// Milliseconds of the coarse monotonic clock: a few nanoseconds to read, unlike
+/// `Instant::now()`, and precise enough to decide "has a second passed?".
+fn coarse_now_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+    (t.tv_sec as u64)
+        .saturating_mul(1000)
+        .saturating_add(t.tv_nsec as u64 / 1_000_000)
 }
 
 /// The `[context.secrets]` table of a config file.
@@ -173,7 +188,8 @@ struct FileState {
 /// it changed. A change to the file is therefore seen by a running process within a second.
 pub struct FileSource {
     path: PathBuf,
-    recheck: Duration,
+    recheck_ms: u64,
+    checked_at_ms: AtomicU64,
     state: RwLock<FileState>,
 }
 
@@ -183,47 +199,44 @@ impl FileSource {
         Self::with_recheck(file, DEFAULT_RECHECK)
     }
 
-    /// As [`FileSource::new`], looking at the file again after `recheck`.
+    /// As [`FileSource::new`], looking at the file again after `recheck` (zero: at every lookup).
     pub fn with_recheck(file: &ConfigFile, recheck: Duration) -> Self {
         FileSource {
             path: file.path.clone(),
-            recheck,
+            recheck_ms: recheck.as_millis() as u64,
+            checked_at_ms: AtomicU64::new(coarse_now_ms()),
             state: RwLock::new(Self::state_of(file, fingerprint(&file.path))),
         }
     }
 
     fn state_of(file: &ConfigFile, fingerprint: Option<Fingerprint>) -> FileState {
         FileState {
-            secrets: Arc::new(
-                file.secrets
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.clone()))
-                    .collect(),
-            ),
+            secrets: file
+                .secrets
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.clone()))
+                .collect(),
             names: file.secrets.iter().map(|(n, _)| n.clone()).collect(),
             fingerprint,
-            checked_at: Instant::now(),
         }
     }
 
-    fn current(&self) -> Result<Arc<HashMap<String, SecretValue>>> {
-        {
-            let st = self.state.read().unwrap_or_else(|p| p.into_inner());
-            if st.checked_at.elapsed() < self.recheck {
-                return Ok(st.secrets.clone());
-            }
+    /// Re-reads the file when it is time to look and it changed.
+    fn refresh(&self) -> Result<()> {
+        let now = coarse_now_ms();
+        let last = self.checked_at_ms.load(Ordering::Relaxed);
+        if self.recheck_ms > 0 && now.saturating_sub(last) < self.recheck_ms {
+            return Ok(());
         }
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
-        if st.checked_at.elapsed() >= self.recheck {
-            let now = fingerprint(&self.path);
-            if now != st.fingerprint {
-                tracing::debug!(path = %self.path.display(), "config file changed; reading it again");
-                let file = ConfigFile::load(&self.path)?;
-                *st = Self::state_of(&file, now);
-            }
-            st.checked_at = Instant::now();
+        let current = fingerprint(&self.path);
+        if current != st.fingerprint {
+            tracing::debug!(path = %self.path.display(), "config file changed; reading it again");
+            let file = ConfigFile::load(&self.path)?;
+            *st = Self::state_of(&file, current);
         }
-        Ok(st.secrets.clone())
+        self.checked_at_ms.store(now, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -235,10 +248,12 @@ impl Source for FileSource {
         format!("{} [context.secrets]", display_path(&self.path))
     }
     fn fetch(&self, name: &SecretName) -> Result<Option<SecretValue>> {
-        Ok(self.current()?.get(name.as_str()).cloned())
+        self.refresh()?;
+        let st = self.state.read().unwrap_or_else(|p| p.into_inner());
+        Ok(st.secrets.get(name.as_str()).cloned())
     }
     fn names(&self) -> Result<Vec<SecretName>> {
-        self.current()?;
+        self.refresh()?;
         Ok(self
             .state
             .read()

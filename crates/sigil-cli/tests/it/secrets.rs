@@ -305,3 +305,69 @@ fn sigil_config_names_another_file() {
     );
     assert!(!sb.config().exists());
 }
+
+/// On a terminal, `set` without a value prompts and does not echo what is typed. Driven through a
+/// real pseudo-terminal (tmux), waiting for the prompt before typing.
+#[test]
+fn set_prompts_without_echo_on_a_terminal() {
+    let sb = Sandbox::new();
+    let socket = format!("sigil-test-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .arg("-L")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .expect("tmux is installed")
+    };
+    let shell = format!(
+        "env -i PATH=\"$PATH\" HOME='{}' '{}' secrets set PROMPTED; echo EXIT=$?; sleep 60",
+        sb.home().display(),
+        env!("CARGO_BIN_EXE_sigil")
+    );
+    assert!(
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "120",
+            "-y",
+            "20",
+            &shell
+        ])
+        .status
+        .success()
+    );
+    let wait_for = |what: &str| -> String {
+        for _ in 0..200 {
+            let screen = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "t"]).stdout)
+                .into_owned();
+            if screen.contains(what) {
+                return screen;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        tmux(&["kill-server"]);
+        panic!("timed out waiting for {what:?}");
+    };
+    wait_for("Value for PROMPTED:");
+    assert!(
+        tmux(&["send-keys", "-t", "t", "-l", "typed-canary-42"])
+            .status
+            .success()
+    );
+    assert!(tmux(&["send-keys", "-t", "t", "Enter"]).status.success());
+    let screen = wait_for("EXIT=");
+    tmux(&["kill-server"]);
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        !screen.contains("typed-canary-42"),
+        "the typed value was echoed:\n{screen}"
+    );
+    assert_eq!(
+        stdout(&sb.run(&["secrets", "get", "PROMPTED"])),
+        "typed-canary-42\n"
+    );
+}
