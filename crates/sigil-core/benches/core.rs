@@ -57,7 +57,7 @@ fn redact(c: &mut Criterion) {
     g.bench_function("redact_16mib_1000_secrets", |b| {
         b.iter(|| r.redact(black_box(&text)).len())
     });
-    g.bench_function("baseline_memchr_count_16mib", |b| {
+    g.bench_function("baseline_count_newlines_16mib", |b| {
         b.iter(|| {
             black_box(text.as_bytes())
                 .iter()
@@ -65,6 +65,12 @@ fn redact(c: &mut Criterion) {
                 .count()
         })
     });
+    // the filter skips less with short secrets: 1,000 secrets of 8 bytes
+    let short = Arc::new(Redactor::new());
+    for i in 0..1000u64 {
+        short.register_text(&format!("{:08x}", i.wrapping_mul(0x9E37_79B9)));
+    }
+    g.bench_function("redact_16mib_1000_secrets_of_8_bytes", |b| b.iter(|| short.redact(black_box(&text)).len()));
     g.finish();
 }
 
