@@ -70,7 +70,9 @@ fn redact(c: &mut Criterion) {
     for i in 0..1000u64 {
         short.register_text(&format!("{:08x}", i.wrapping_mul(0x9E37_79B9)));
     }
-    g.bench_function("redact_16mib_1000_secrets_of_8_bytes", |b| b.iter(|| short.redact(black_box(&text)).len()));
+    g.bench_function("redact_16mib_1000_secrets_of_8_bytes", |b| {
+        b.iter(|| short.redact(black_box(&text)).len())
+    });
     g.finish();
 }
 
