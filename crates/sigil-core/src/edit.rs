@@ -434,3 +434,33 @@ mod tests {
         assert!(e.contains("\"N\"") && e.contains("null"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever string is set comes back byte for byte, and the other lines of the file
+        /// (comments included) are untouched.
+        #[test]
+        fn set_then_read_round_trips(values in proptest::collection::vec(any::<String>(), 1..6)) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("config.toml");
+            let header = "# header comment\n[context.secrets]\nKEEP = \"kept\" # kept comment\n";
+            std::fs::write(&path, header).unwrap();
+            let ed = ConfigEditor::new(&path, false, usize::MAX);
+            for (i, v) in values.iter().enumerate() {
+                ed.set_secret(&format!("V{i}").parse().unwrap(), &SecretValue::from(v.as_str())).unwrap();
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            prop_assert!(text.starts_with(header));
+            let f = ConfigFile::load(&path).unwrap();
+            for (i, v) in values.iter().enumerate() {
+                prop_assert_eq!(f.secret(&format!("V{i}")).unwrap().expose_str(), Some(v.as_str()));
+            }
+        }
+    }
+}

@@ -591,6 +591,22 @@ mod tests {
             }
         }
 
+        /// The sampling filter finds exactly the matches of a plain search of the whole text.
+        #[test]
+        fn filtered_search_equals_plain_search(
+            patterns in proptest::collection::btree_set("[ab]{4,9}", 1..20),
+            text in "[abc]{0,300}",
+        ) {
+            let set: BTreeSet<Vec<u8>> = patterns.into_iter().map(String::into_bytes).collect();
+            let m = Matcher::build(&set);
+            prop_assert!(m.filter.is_some());
+            let mut filtered = Vec::new();
+            m.each_match(text.as_bytes(), |s, e| filtered.push((s, e)));
+            let plain: Vec<(usize, usize)> =
+                m.ac.as_ref().unwrap().find_iter(text.as_bytes()).map(|x| (x.start(), x.end())).collect();
+            prop_assert_eq!(filtered, plain);
+        }
+
         #[test]
         fn stream_masking_equals_whole_text_masking(
             secrets in proptest::collection::vec(secret_strategy(), 1..4),
