@@ -80,6 +80,8 @@ impl ConfigEditor {
             })
             .collect::<Result<Vec<_>>>()?;
         self.edit(|doc| {
+            // entries of an inline table have no comments to keep; their spacing is redone below
+            let inline = is_inline(doc);
             let secrets = secrets_table(doc);
             let mut skipped = Vec::new();
             for (name, mut new) in converted {
@@ -89,8 +91,10 @@ impl ConfigEditor {
                         skipped.push(name.clone());
                     }
                     Some(Item::Value(old)) => {
-                        // keep the old value's surrounding whitespace and trailing comment
-                        *new.decor_mut() = old.decor().clone();
+                        if !inline {
+                            // keep the old value's surrounding whitespace and trailing comment
+                            *new.decor_mut() = old.decor().clone();
+                        }
                         *old = new;
                     }
                     Some(old) => *old = Item::Value(new),
@@ -98,6 +102,9 @@ impl ConfigEditor {
                         secrets.insert(name.as_str(), Item::Value(new));
                     }
                 }
+            }
+            if let Some(t) = inline_secrets(doc) {
+                t.fmt();
             }
             Ok(skipped)
         })
@@ -118,7 +125,11 @@ impl ConfigEditor {
             let Some(secrets) = context.get_mut("secrets").and_then(Item::as_table_like_mut) else {
                 return Ok(false);
             };
-            Ok(secrets.remove(name.as_str()).is_some())
+            let removed = secrets.remove(name.as_str()).is_some();
+            if let Some(t) = inline_secrets(doc) {
+                t.fmt();
+            }
+            Ok(removed)
         })
     }
 
@@ -199,6 +210,18 @@ pub fn check_size(name: &SecretName, value: &SecretValue, limit: usize) -> Resul
         });
     }
     Ok(())
+}
+
+/// `context.secrets` when it is an inline table (`secrets = { A = "1" }`).
+fn inline_secrets(doc: &mut DocumentMut) -> Option<&mut toml_edit::InlineTable> {
+    doc.get_mut("context")?
+        .as_table_like_mut()?
+        .get_mut("secrets")?
+        .as_inline_table_mut()
+}
+
+fn is_inline(doc: &mut DocumentMut) -> bool {
+    inline_secrets(doc).is_some()
 }
 
 fn secrets_table(doc: &mut DocumentMut) -> &mut dyn toml_edit::TableLike {

@@ -74,7 +74,7 @@ fn json_values_are_validated_and_printed_compact() {
     );
     assert_eq!(
         stdout(&sb.run(&["secrets", "get", "DB"])),
-        "{\"port\":5432,\"user\":\"etl\"}\n"
+        "{\"user\":\"etl\",\"port\":5432}\n"
     );
     let text = std::fs::read_to_string(sb.config()).unwrap();
     assert!(text.contains("DB = {"), "{text}");
