@@ -51,7 +51,10 @@ pub fn load() -> anyhow::Result<Loaded> {
 impl Loaded {
     /// The resolution chain the settings ask for.
     pub fn resolver(&self) -> anyhow::Result<Resolver> {
-        Ok(Resolver::from_settings(&self.settings, &self.file, None)?)
+        Ok(sigil_core::global::resolver_for(
+            &self.settings,
+            &self.file,
+        )?)
     }
 
     /// The editor of the local config file.

@@ -26,6 +26,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::redact::Redactor;
 use crate::value::SecretValue;
 
 /// Who is reading: a flow run and the task within it.
@@ -41,6 +42,7 @@ pub struct Attribution {
 struct Layer {
     secrets: HashMap<String, SecretValue>,
     attribution: Option<Attribution>,
+    redactor: Option<Arc<Redactor>>,
 }
 
 thread_local! {
@@ -69,6 +71,13 @@ impl Scope {
     /// Sets who is reading.
     pub fn attribution(mut self, attribution: Attribution) -> Self {
         self.layer.attribution = Some(attribution);
+        self
+    }
+
+    /// Registers every value resolved inside this scope (by any [`crate::Resolver`]) with
+    /// `redactor`, so that output masked by it hides them: a flow run masks its tasks' logs this way.
+    pub fn redactor(mut self, redactor: Arc<Redactor>) -> Self {
+        self.layer.redactor = Some(redactor);
         self
     }
 
@@ -127,6 +136,19 @@ pub fn is_active() -> bool {
 /// The innermost attribution of this thread's scopes.
 pub fn attribution() -> Option<Attribution> {
     STACK.with(|s| s.borrow().iter().rev().find_map(|l| l.attribution.clone()))
+}
+
+/// Registers a resolved value with the innermost scope's Redactor, if a scope set one.
+pub fn note_resolved(value: &SecretValue) {
+    let redactor = STACK.with(|s| s.borrow().iter().rev().find_map(|l| l.redactor.clone()));
+    if let Some(r) = redactor {
+        r.register(value);
+    }
+}
+
+/// The innermost scope's Redactor.
+pub fn redactor() -> Option<Arc<Redactor>> {
+    STACK.with(|s| s.borrow().iter().rev().find_map(|l| l.redactor.clone()))
 }
 
 /// The names visible in this thread's scopes.
@@ -212,5 +234,32 @@ mod tests {
             assert_eq!(attribution(), Some(a("outer")));
         });
         assert_eq!(attribution(), None);
+    }
+}
+
+#[cfg(test)]
+mod redactor_tests {
+    use super::*;
+
+    #[test]
+    fn values_resolved_in_a_scope_are_registered() {
+        let file = crate::ConfigFile::parse(
+            "c.toml".as_ref(),
+            "[context.secrets]\nDB = \"db-password-1\"\n",
+        )
+        .unwrap();
+        let chain = crate::Resolver::local(&file);
+        let r = Arc::new(Redactor::new());
+        Scope::new().redactor(r.clone()).run(|| {
+            chain.get(&"DB".parse().unwrap()).unwrap();
+        });
+        assert_eq!(
+            r.redact("url=postgres://u:db-password-1@h"),
+            "url=postgres://u:***@h"
+        );
+        // outside the scope nothing is registered
+        let other = Arc::new(Redactor::new());
+        chain.get(&"DB".parse().unwrap()).unwrap();
+        assert_eq!(other.pattern_count(), 0);
     }
 }

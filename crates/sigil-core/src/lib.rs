@@ -23,6 +23,7 @@ pub mod config;
 pub mod context;
 pub mod edit;
 pub mod error;
+pub mod global;
 pub mod name;
 pub mod redact;
 pub mod source;

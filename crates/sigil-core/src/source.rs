@@ -368,6 +368,9 @@ impl Resolver {
                     source = source.kind(),
                     "secret resolved"
                 );
+                if context::is_active() {
+                    context::note_resolved(&v);
+                }
                 return Ok(v);
             }
         }
@@ -384,6 +387,9 @@ impl Resolver {
             let place = source.place(name);
             searched.push(place.clone());
             if let Some(value) = source.fetch(name)? {
+                if context::is_active() {
+                    context::note_resolved(&value);
+                }
                 return Ok(Resolved {
                     value,
                     source: source.kind().to_owned(),

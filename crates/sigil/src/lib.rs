@@ -20,7 +20,7 @@
 //!
 //! This crate has no async runtime in its dependency tree.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
@@ -30,35 +30,7 @@ pub use sigil_core::redact::{self, RedactingWriter, Redactor};
 pub use sigil_core::source::{self, Resolved, Resolver, Source};
 pub use sigil_core::{Error, Result, SecretName, SecretValue};
 
-static DEFAULT: RwLock<Option<Arc<Resolver>>> = RwLock::new(None);
-
-/// The chain that [`Secret::get`] uses: built on first use from the settings of this process
-/// (environment and config file) and kept. The config file is parsed once; changes to it are seen
-/// within a second ([`sigil_core::source::FileSource`]). Environment variables are read at each
-/// lookup.
-///
-/// # Errors
-/// A config file or environment override that cannot be read; `backend = "server"` in a build
-/// without the server client.
-pub fn default_resolver() -> Result<Arc<Resolver>> {
-    if let Some(r) = DEFAULT.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
-        return Ok(r.clone());
-    }
-    let mut slot = DEFAULT.write().unwrap_or_else(|p| p.into_inner());
-    if let Some(r) = slot.as_ref() {
-        return Ok(r.clone());
-    }
-    let (settings, file) = Settings::load()?;
-    let resolver = Arc::new(Resolver::from_settings(&settings, &file, None)?);
-    *slot = Some(resolver.clone());
-    Ok(resolver)
-}
-
-/// Replaces the chain used by [`Secret::get`] (for embedding and tests); `None` makes the next
-/// lookup load the settings again.
-pub fn set_default_resolver(resolver: Option<Resolver>) {
-    *DEFAULT.write().unwrap_or_else(|p| p.into_inner()) = resolver.map(Arc::new);
-}
+pub use sigil_core::global::{default_resolver, set_default_resolver};
 
 /// A secret, by name. Nothing is read until [`Secret::get`].
 #[derive(Clone)]
