@@ -255,15 +255,15 @@ impl std::fmt::Display for FlowRun {
             "TASK", "STATE", "ATTEMPTS", "DURATION"
         )?;
         for t in &self.tasks {
-            writeln!(
-                f,
+            let line = format!(
                 "{:<w$}  {:<14}  {:>8}  {:>10.1}ms  {}",
                 t.name,
                 format!("{:?}", t.state),
                 t.attempts,
                 t.duration_ms,
                 t.error.as_deref().unwrap_or("")
-            )?;
+            );
+            writeln!(f, "{}", line.trim_end())?;
         }
         Ok(())
     }
@@ -294,6 +294,38 @@ struct Worker {
 struct FlowBodies {
     bodies: Vec<Option<crate::flow::Body>>,
     names: Vec<Arc<str>>,
+}
+
+/// Tasks may panic with a secret in the message (`panic!("bad password {pw}")`). The default
+/// panic hook would print that message to stderr before the engine catches the panic, so a hook
+/// is installed once per process: on a thread inside a scope that carries a Redactor (a task), it
+/// prints the message masked; anywhere else it defers to the hook that was there before.
+fn install_masking_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| match context::redactor() {
+            Some(redactor) => {
+                let message = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_owned());
+                let thread = std::thread::current();
+                let location = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                eprintln!(
+                    "thread '{}' panicked{location}:\n{}",
+                    thread.name().unwrap_or("<unnamed>"),
+                    redactor.redact(&message)
+                );
+            }
+            None => previous(info),
+        }));
+    });
 }
 
 fn spawn_worker(w: Arc<Worker>) {
@@ -407,6 +439,7 @@ impl Flow {
     /// As [`Flow::run`], and a parameter given with the wrong type or not declared.
     pub fn run_with(&self, opts: RunOptions) -> Result<FlowRun, Error> {
         self.validate()?;
+        install_masking_panic_hook();
         let started = Instant::now();
         let n = self.nodes.len();
 

@@ -164,3 +164,24 @@ fn default_chain_can_be_replaced() {
     assert!(Secret::new("REPLACED").exists().unwrap());
     sigil::set_default_resolver(None);
 }
+
+#[test]
+fn secret_get_inside_a_task_is_masked_in_the_run() {
+    use sigil::flow::{Flow, RunOptions};
+    let file = ConfigFile::parse(
+        "t.toml".as_ref(),
+        "[context.secrets]\nINNER = \"inner-canary-3141\"\n",
+    )
+    .unwrap();
+    let chain = Arc::new(Resolver::local(&file));
+    let mut flow = Flow::new("inner");
+    let c = chain.clone();
+    flow.task("uses_secret_get", (), move |ctx, ()| {
+        let v = Secret::new("INNER").with_resolver(c.clone()).get()?;
+        ctx.info(format!("token={}", v.expose_str().unwrap()));
+        Ok(())
+    });
+    let run = flow.run_with(RunOptions::new().resolver(chain)).unwrap();
+    assert!(run.is_success());
+    assert_eq!(run.logs()[0].message, "token=***");
+}
