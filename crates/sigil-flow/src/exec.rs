@@ -15,6 +15,9 @@ use crate::context::{LogLine, RunShared, TaskContext};
 use crate::error::Error;
 use crate::flow::{Flow, Handle, NodeKind, Trigger, Value};
 
+/// Called at every change of a task's state.
+type StateHook = Arc<dyn Fn(&str, TaskState) + Send + Sync>;
+
 /// A task's state. Pending, Running and Retrying are passing states; the others are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum TaskState {
@@ -67,7 +70,7 @@ pub struct RunOptions {
     workers: Option<usize>,
     resolver: Option<Arc<Resolver>>,
     min_mask_bytes: Option<usize>,
-    on_state: Option<Arc<dyn Fn(&str, TaskState) + Send + Sync>>,
+    on_state: Option<StateHook>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -701,15 +704,11 @@ struct Scheduler<'f> {
     waiting_on: Vec<usize>,
     dependents: Vec<Vec<usize>>,
     finished: usize,
-    on_state: Option<Arc<dyn Fn(&str, TaskState) + Send + Sync>>,
+    on_state: Option<StateHook>,
 }
 
 impl<'f> Scheduler<'f> {
-    fn new(
-        flow: &'f Flow,
-        outputs: Vec<Option<Value>>,
-        on_state: Option<Arc<dyn Fn(&str, TaskState) + Send + Sync>>,
-    ) -> Self {
+    fn new(flow: &'f Flow, outputs: Vec<Option<Value>>, on_state: Option<StateHook>) -> Self {
         let n = flow.nodes.len();
         let mut waiting_on = vec![0; n];
         let mut dependents = vec![Vec::new(); n];
