@@ -108,23 +108,43 @@ fn get(a: GetArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn read_value(a: &SetArgs, name: &SecretName) -> anyhow::Result<String> {
+/// Reads at most `limit` bytes into memory; past that the rest is only counted, so that an
+/// endless input cannot exhaust memory and the error still tells the real size.
+fn read_bounded(mut from: impl Read, name: &SecretName, limit: usize) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    (&mut from).take(limit as u64 + 1).read_to_end(&mut buf)?;
+    if buf.len() > limit {
+        let rest = std::io::copy(&mut from, &mut std::io::sink())?;
+        return Err(Error::ValueTooLarge {
+            name: name.to_string(),
+            size: buf.len() + rest as usize,
+            limit,
+        }
+        .into());
+    }
+    Ok(buf)
+}
+
+fn read_value(a: &SetArgs, name: &SecretName, limit: usize) -> anyhow::Result<String> {
     let bytes = if let Some(v) = &a.value {
         eprintln!(
             "warning: a value given on the command line is visible in the process list and shell history; prefer --stdin, --file or the prompt"
         );
         v.clone().into_bytes()
     } else if a.stdin {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .context("cannot read the value from stdin")?;
-        buf
+        read_bounded(std::io::stdin().lock(), name, limit)
+            .context("cannot read the value from stdin")?
     } else if let Some(path) = &a.file {
-        std::fs::read(path).map_err(|e| Error::Io {
+        let io = |e| Error::Io {
             action: "cannot read",
             path: path.clone(),
             source: e,
+        };
+        read_bounded(std::fs::File::open(path).map_err(io)?, name, limit).map_err(|e| {
+            match e.downcast::<std::io::Error>() {
+                Ok(e) => io(e).into(),
+                Err(e) => e,
+            }
         })?
     } else if std::io::stdin().is_terminal() {
         rpassword::prompt_password(format!("Value for {name}: "))
@@ -150,7 +170,7 @@ fn set(a: SetArgs) -> anyhow::Result<u8> {
     let name = parse_name(&a.name)?;
     let loaded = load()?;
     loaded.require_local(a.local, "write")?;
-    let text = read_value(&a, &name)?;
+    let text = read_value(&a, &name, loaded.settings.limits.max_value_bytes)?;
     let value = if a.json {
         match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(v) => SecretValue::new(v),

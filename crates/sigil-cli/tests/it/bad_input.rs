@@ -199,6 +199,25 @@ fn values_over_the_limit() {
             "secret \"BIG\" is 65537 bytes, over the limit of 65536 bytes (setting limits.max_value_bytes)",
         ],
     );
+    // the size is told exactly, also when the input goes on far past the limit
+    let huge = sb.home().join("huge.bin");
+    std::fs::write(&huge, vec![b'y'; 3_000_000]).unwrap();
+    refused(
+        &sb,
+        &["secrets", "set", "HUGE", "--file", huge.to_str().unwrap()],
+        b"",
+        &[],
+        1,
+        &["secret \"HUGE\" is 3000000 bytes, over the limit of 65536 bytes"],
+    );
+    refused(
+        &sb,
+        &["secrets", "set", "HUGE", "--stdin"],
+        &vec![b'z'; 2_500_000],
+        &[],
+        1,
+        &["secret \"HUGE\" is 2500000 bytes, over the limit of 65536 bytes"],
+    );
     let exact = vec![b'x'; 64 * 1024];
     let o = sb.run_stdin(&["secrets", "set", "EXACT", "--stdin"], &exact);
     assert_code(&o, 0);
