@@ -28,6 +28,7 @@ pub mod name;
 pub mod redact;
 pub mod source;
 pub mod value;
+pub mod wire;
 
 pub use config::{Backend, ConfigFile, Environment, Settings};
 pub use edit::ConfigEditor;

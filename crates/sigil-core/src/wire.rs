@@ -1,0 +1,439 @@
+//! The JSON shapes of the server's HTTP API, shared by the server and the client.
+//!
+//! Times are RFC 3339 strings in UTC with millisecond precision. Types that carry a secret's
+//! value or an API key redact it in `Debug`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A key's role within its team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Names and metadata only.
+    Viewer,
+    /// Read values (flow runners).
+    Reader,
+    /// Set, delete, restore and read.
+    Writer,
+    /// Everything in the team, keys and audit included.
+    Admin,
+}
+
+impl Role {
+    /// The role's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Reader => "reader",
+            Role::Writer => "writer",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses a role name.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "reader" => Some(Role::Reader),
+            "writer" => Some(Role::Writer),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// May this role read values?
+    pub fn can_read_values(self) -> bool {
+        self >= Role::Reader
+    }
+
+    /// May this role change secrets?
+    pub fn can_write(self) -> bool {
+        self >= Role::Writer
+    }
+}
+
+/// `PUT /api/v1/teams/{team}/secrets/{name}`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutSecret {
+    /// The value: any JSON.
+    pub value: Value,
+    /// Check-and-set: the version the secret must be at; `0` creates only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cas: Option<i64>,
+}
+
+impl std::fmt::Debug for PutSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutSecret")
+            .field("value", &"[REDACTED]")
+            .field("cas", &self.cas)
+            .finish()
+    }
+}
+
+/// The answer to a write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretWritten {
+    /// The secret's name.
+    pub name: String,
+    /// The new version.
+    pub version: i64,
+    /// When the secret was first created.
+    pub created_at: String,
+    /// When this version was written.
+    pub updated_at: String,
+}
+
+/// A secret's value at a version.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretRead {
+    /// The secret's name.
+    pub name: String,
+    /// The value, as stored.
+    pub value: Value,
+    /// The version read.
+    pub version: i64,
+    /// When that version was written.
+    pub updated_at: String,
+}
+
+impl std::fmt::Debug for SecretRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretRead")
+            .field("name", &self.name)
+            .field("value", &"[REDACTED]")
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+/// One row of a listing: never a value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretListItem {
+    /// The secret's name.
+    pub name: String,
+    /// Its latest version.
+    pub version: i64,
+    /// When that version was written.
+    pub updated_at: String,
+    /// The key that wrote it.
+    pub updated_by: String,
+}
+
+/// `GET /api/v1/teams/{team}/secrets`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretList {
+    /// One page of secrets, by name.
+    pub secrets: Vec<SecretListItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One version in a secret's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    /// The version.
+    pub version: i64,
+    /// When it was written.
+    pub created_at: String,
+    /// The key that wrote it.
+    pub created_by: String,
+}
+
+/// `GET /api/v1/teams/{team}/history/{name}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// The secret's name.
+    pub name: String,
+    /// Whether it is deleted (restorable).
+    pub deleted: bool,
+    /// Every version, newest first.
+    pub versions: Vec<VersionInfo>,
+}
+
+/// `POST /api/v1/teams/{team}/batch-read`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRead {
+    /// The names to read.
+    pub names: Vec<String>,
+}
+
+/// The answer to a batch read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchReadResult {
+    /// The secrets found.
+    pub secrets: Vec<SecretRead>,
+    /// The names not found.
+    pub missing: Vec<String>,
+}
+
+/// `POST /api/v1/teams/{team}/keys`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// The new key's role.
+    pub role: Role,
+    /// A label ("etl runner").
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A key just created: the only time the key itself is shown.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedKey {
+    /// The key's public id.
+    pub id: String,
+    /// The key (`sgl_…`): store it now, it cannot be shown again.
+    pub key: String,
+    /// Its team.
+    pub team: String,
+    /// Its role.
+    pub role: Role,
+    /// Its label.
+    pub name: String,
+}
+
+impl std::fmt::Debug for CreatedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedKey")
+            .field("id", &self.id)
+            .field("key", &"[REDACTED]")
+            .field("team", &self.team)
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// A key, as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// The key's public id.
+    pub id: String,
+    /// Its role.
+    pub role: Role,
+    /// Its label.
+    pub name: String,
+    /// When it was created.
+    pub created_at: String,
+    /// The key that created it.
+    pub created_by: String,
+    /// When it was revoked.
+    pub revoked_at: Option<String>,
+}
+
+/// `POST /api/v1/teams`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTeam {
+    /// The team's name.
+    pub name: String,
+}
+
+/// A team.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeamInfo {
+    /// Its name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: String,
+}
+
+/// One audit record: who did what, when, from where, with what outcome — never a value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Sequence number.
+    pub id: i64,
+    /// When.
+    pub at: String,
+    /// The key's id (`-` when no key was accepted).
+    pub key_id: String,
+    /// The key's role.
+    pub role: Option<Role>,
+    /// What was done (`secret.read`, `secret.write`, `key.create`, …).
+    pub action: String,
+    /// The team.
+    pub team: String,
+    /// The secret or key concerned.
+    pub name: Option<String>,
+    /// The secret's version.
+    pub version: Option<i64>,
+    /// `ok`, `not_found`, `denied`, `conflict`, `invalid`, `error`.
+    pub outcome: String,
+    /// The client's address.
+    pub client: String,
+    /// The flow run, when the client said (`X-Sigil-Flow-Run`).
+    pub flow_run: Option<String>,
+    /// The task, when the client said (`X-Sigil-Task`).
+    pub task: Option<String>,
+}
+
+/// `GET /api/v1/teams/{team}/audit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// Records, oldest first.
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `cursor` for the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/v1/whoami`: the key's identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    /// The key's id.
+    pub key_id: String,
+    /// Its team.
+    pub team: String,
+    /// Its role.
+    pub role: Role,
+    /// Whether it is the bootstrap administrator (may create teams).
+    pub bootstrap: bool,
+}
+
+/// Every error response: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The error's code and message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// A stable code: `not_found`, `unauthorized`, `forbidden`, `conflict`, `invalid`, …
+    pub code: String,
+    /// A message for people; never a value.
+    pub message: String,
+}
+
+/// Formats Unix milliseconds as RFC 3339 (`2026-11-29T19:32:40.123Z`).
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // civil from days (H. Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Parses what [`rfc3339`] writes (and the same without fraction, or with an offset of `Z`).
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let rest = &s[19..];
+    let (millis, tz) = match rest.strip_prefix('.') {
+        Some(r) => {
+            let digits = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+            let frac = &r[..digits];
+            let mut ms: i64 = frac.get(..3.min(frac.len()))?.parse().ok()?;
+            for _ in frac.len().min(3)..3 {
+                ms *= 10;
+            }
+            (ms, &r[digits..])
+        }
+        None => (0, rest),
+    };
+    if tz != "Z"
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&d)
+        || hh > 23
+        || mm > 59
+        || ss > 60
+    {
+        return None;
+    }
+    // days from civil (H. Hinnant)
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_894_360_123), "2026-11-28T19:32:40.123Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339(4_102_444_800_000), "2100-01-01T00:00:00.000Z");
+        for ms in [0, 1, 951_782_400_000, 1_795_894_360_123, 4_102_444_800_999] {
+            assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms));
+        }
+        assert_eq!(
+            parse_rfc3339("2026-11-29T19:32:40Z"),
+            Some(1_795_980_760_000)
+        );
+        assert_eq!(parse_rfc3339("2026-13-29T19:32:40Z"), None);
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn values_and_keys_are_redacted_in_debug() {
+        let r = SecretRead {
+            name: "n".into(),
+            value: Value::String("canary-wire".into()),
+            version: 1,
+            updated_at: rfc3339(0),
+        };
+        let p = PutSecret {
+            value: Value::String("canary-wire".into()),
+            cas: None,
+        };
+        let k = CreatedKey {
+            id: "i".into(),
+            key: "sgl_canary-wire".into(),
+            team: "t".into(),
+            role: Role::Admin,
+            name: String::new(),
+        };
+        let shown = format!("{r:?}{p:?}{k:?}");
+        assert!(!shown.contains("canary-wire"), "{shown}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(serde_json::from_str::<PutSecret>(r#"{"value": 1, "extra": 2}"#).is_err());
+        let p: PutSecret = serde_json::from_str(r#"{"value": {"a": 1}, "cas": 0}"#).unwrap();
+        assert_eq!(p.cas, Some(0));
+        assert!(
+            Role::Admin > Role::Writer
+                && Role::Writer > Role::Reader
+                && Role::Reader > Role::Viewer
+        );
+    }
+}
