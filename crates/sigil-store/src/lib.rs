@@ -1,0 +1,187 @@
+//! Sigil's storage: one async [`Store`] trait with two implementations — [`SqliteStore`]
+//! (embedded, the default: one file, group commit of durable writes) and [`PgStore`]
+//! (PostgreSQL: any number of stateless server replicas share one database).
+//!
+//! The store keeps ciphertexts, hashes and metadata only: values are sealed by the server before
+//! they reach it. Every write that changes something takes its audit record and commits both in
+//! one transaction; a write is acknowledged only once it is durable.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sigil_store::StoreError> {
+//! let store = sigil_store::open("sqlite:///var/lib/sigil/sigil.db").await?;
+//! store.ping().await?;
+//! # Ok(()) }
+//! ```
+
+mod model;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+pub use model::{AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, Team, VersionRow};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// What can go wrong in the store. Messages never carry values (the store has none).
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Check-and-set failed: the secret is at `current` (0: it does not exist).
+    #[error("version conflict: the secret is at version {current}")]
+    Conflict {
+        /// The secret's current version.
+        current: i64,
+    },
+    /// A unique name is taken.
+    #[error("{0} already exists")]
+    Exists(String),
+    /// What was referred to does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The database failed or is unreachable.
+    #[error("database error: {0}")]
+    Backend(String),
+    /// A database URL that cannot be used.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+}
+
+/// A `Result` with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Where secrets, keys and the audit log are kept.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Checks that the database answers (for `/readyz`).
+    async fn ping(&self) -> Result<()>;
+
+    /// Whether no team exists yet (bootstrap).
+    async fn is_empty(&self) -> Result<bool>;
+
+    /// Creates a team with its first data key and, optionally, its first key; with the audit
+    /// record, in one transaction.
+    async fn create_team(
+        &self,
+        name: &str,
+        at: i64,
+        data_key: DataKeyRow,
+        first_key: Option<KeyRow>,
+        audit: AuditRow,
+    ) -> Result<Team>;
+
+    /// A team by name.
+    async fn team(&self, name: &str) -> Result<Option<Team>>;
+
+    /// Every team.
+    async fn list_teams(&self) -> Result<Vec<Team>>;
+
+    /// A team's data keys.
+    async fn data_keys(&self, team_id: i64) -> Result<Vec<DataKeyRow>>;
+
+    /// Every data key (for master-key rotation).
+    async fn all_data_keys(&self) -> Result<Vec<DataKeyRow>>;
+
+    /// Replaces wrapped data keys (after a master-key rotation), all in one transaction.
+    async fn rewrap_data_keys(&self, rows: Vec<DataKeyRow>) -> Result<()>;
+
+    /// Writes a new version; the audit record gets the version and is committed with it.
+    async fn put_secret(&self, put: PutSecret, audit: AuditRow) -> Result<SecretRow>;
+
+    /// A secret's value at its latest (or a given) version; `None` when it does not exist or
+    /// is deleted.
+    async fn get_secret(
+        &self,
+        team_id: i64,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<(SecretRow, VersionRow)>>;
+
+    /// The latest values of many secrets at once (missing and deleted ones are left out).
+    async fn get_secrets(
+        &self,
+        team_id: i64,
+        names: &[String],
+    ) -> Result<Vec<(SecretRow, VersionRow)>>;
+
+    /// Live secrets whose name starts with `prefix`, by name, after `after`, at most `limit`.
+    async fn list_secrets(
+        &self,
+        team_id: i64,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SecretRow>>;
+
+    /// A secret (deleted or not) and its versions, newest first, without ciphertexts.
+    async fn history(
+        &self,
+        team_id: i64,
+        name: &str,
+    ) -> Result<Option<(SecretRow, Vec<VersionRow>)>>;
+
+    /// Soft-deletes a live secret; `false` when there is none.
+    async fn delete_secret(
+        &self,
+        team_id: i64,
+        name: &str,
+        at: i64,
+        audit: AuditRow,
+    ) -> Result<bool>;
+
+    /// Restores a deleted secret; `false` when there is no deleted secret of that name.
+    async fn restore_secret(
+        &self,
+        team_id: i64,
+        name: &str,
+        at: i64,
+        audit: AuditRow,
+    ) -> Result<bool>;
+
+    /// Adds a key.
+    async fn create_key(&self, key: KeyRow, audit: AuditRow) -> Result<()>;
+
+    /// A key by id, with its team's name.
+    async fn key(&self, id: &str) -> Result<Option<KeyRow>>;
+
+    /// A team's keys.
+    async fn list_keys(&self, team_id: i64) -> Result<Vec<KeyRow>>;
+
+    /// Revokes a key of the team; `false` when there is no such live key.
+    async fn revoke_key(&self, team_id: i64, id: &str, at: i64, audit: AuditRow) -> Result<bool>;
+
+    /// Appends audit records durably.
+    async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<()>;
+
+    /// A team's audit records with id greater than `after_id` and time at or after `since`,
+    /// oldest first, at most `limit`.
+    async fn audit(
+        &self,
+        team: &str,
+        after_id: i64,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>>;
+}
+
+/// Opens a store from a URL: `sqlite://PATH` (or a plain path) or `postgres://…`, and brings its
+/// schema up to date.
+///
+/// # Errors
+/// An unusable URL, an unreachable database, a failed migration.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        if path.is_empty() {
+            return Err(StoreError::InvalidUrl("an empty SQLite path".into()));
+        }
+        Ok(Arc::new(
+            SqliteStore::open(std::path::Path::new(path)).await?,
+        ))
+    }
+}

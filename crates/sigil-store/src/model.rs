@@ -1,0 +1,151 @@
+//! The rows the store keeps. Values are ciphertexts: the store never sees a plaintext.
+
+/// A team.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    /// Internal id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Creation time (Unix ms).
+    pub created_at: i64,
+}
+
+/// A team's data key, wrapped by a master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataKeyRow {
+    /// The team.
+    pub team_id: i64,
+    /// Version within the team.
+    pub version: i32,
+    /// Which master key wrapped it.
+    pub master_key_id: String,
+    /// The wrapped key.
+    pub wrapped: Vec<u8>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A secret's current state (no value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRow {
+    /// The name.
+    pub name: String,
+    /// Latest version.
+    pub version: i64,
+    /// First creation.
+    pub created_at: i64,
+    /// Latest change.
+    pub updated_at: i64,
+    /// The key that made the latest change.
+    pub updated_by: String,
+    /// Set when soft-deleted.
+    pub deleted_at: Option<i64>,
+}
+
+/// One version of a secret: its sealed value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VersionRow {
+    /// The version.
+    pub version: i64,
+    /// The data key version that sealed it.
+    pub data_key_version: i32,
+    /// The sealed value (empty in histories, which carry no values).
+    pub ciphertext: Vec<u8>,
+    /// When it was written.
+    pub created_at: i64,
+    /// The key that wrote it.
+    pub created_by: String,
+}
+
+impl std::fmt::Debug for VersionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VersionRow")
+            .field("version", &self.version)
+            .field("ciphertext_len", &self.ciphertext.len())
+            .field("created_by", &self.created_by)
+            .finish()
+    }
+}
+
+/// An API key: only a hash of its secret part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    /// Public id (the part of the key before its secret).
+    pub id: String,
+    /// The team.
+    pub team_id: i64,
+    /// The team's name (filled on reads).
+    pub team_name: String,
+    /// `viewer`, `reader`, `writer` or `admin`.
+    pub role: String,
+    /// SHA-256 of the secret part.
+    pub hash: Vec<u8>,
+    /// A label.
+    pub name: String,
+    /// The bootstrap administrator (may create teams).
+    pub bootstrap: bool,
+    /// Creation time.
+    pub created_at: i64,
+    /// The key that created it (`bootstrap` for the first).
+    pub created_by: String,
+    /// Set when revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditRow {
+    /// Sequence number (set by the store).
+    pub id: i64,
+    /// When (Unix ms).
+    pub at: i64,
+    /// The key's id, or `-`.
+    pub key_id: String,
+    /// The key's role.
+    pub role: Option<String>,
+    /// What was done.
+    pub action: String,
+    /// The team.
+    pub team: String,
+    /// The secret or key concerned.
+    pub name: Option<String>,
+    /// The secret's version (set by the store for writes).
+    pub version: Option<i64>,
+    /// How it ended.
+    pub outcome: String,
+    /// The client's address.
+    pub client: String,
+    /// The flow run.
+    pub flow_run: Option<String>,
+    /// The task.
+    pub task: Option<String>,
+}
+
+/// A write of a new version.
+pub struct PutSecret {
+    /// The team.
+    pub team_id: i64,
+    /// The name.
+    pub name: String,
+    /// Check-and-set: the version the secret must be at (`0`: must not exist).
+    pub cas: Option<i64>,
+    /// The writer's key id.
+    pub by: String,
+    /// The time.
+    pub at: i64,
+    /// The data key version used by `seal`.
+    pub data_key_version: i32,
+    /// Seals the value for the version the store assigns (the version is part of the
+    /// ciphertext's associated data, so sealing happens inside the transaction).
+    pub seal: Box<dyn FnOnce(i64) -> Result<Vec<u8>, String> + Send>,
+}
+
+impl std::fmt::Debug for PutSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutSecret")
+            .field("team_id", &self.team_id)
+            .field("name", &self.name)
+            .finish()
+    }
+}

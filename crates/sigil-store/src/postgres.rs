@@ -1,0 +1,660 @@
+//! The PostgreSQL store: any number of stateless server replicas share one database.
+//!
+//! Each request runs in its own transaction on a pooled connection; PostgreSQL flushes the WAL of
+//! concurrent commits together. Migrations take a transaction-scoped advisory lock, so replicas
+//! that start together apply them once. Writes to one secret are serialised by an advisory lock
+//! on (team, name), so versions never collide across replicas.
+
+use deadpool_postgres::{Config, Pool, Runtime};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use crate::model::{AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, Team, VersionRow};
+use crate::{Result, Store, StoreError};
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql")];
+/// The advisory lock that serialises migrations ("sigilmig" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7369_6769_6c6d_6967;
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn pg(e: tokio_postgres::Error) -> StoreError {
+    // the Display of a database error carries its message and detail, never bound parameters
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(format!("{} ({})", db.message(), db.code().code())),
+        None => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// The PostgreSQL store.
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgStore")
+    }
+}
+
+impl PgStore {
+    /// Connects and brings the schema up to date.
+    ///
+    /// # Errors
+    /// An invalid URL, an unreachable database, a failed migration.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let mut cfg = Config::new();
+        cfg.url = Some(url.to_owned());
+        let pool = cfg
+            .create_pool(Some(Runtime::Tokio1), NoTls)
+            .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        let store = PgStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client> {
+        self.pool.get().await.map_err(backend)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS sigil_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            .await
+            .map_err(pg)?;
+        let current: i32 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM sigil_migrations",
+                &[],
+            )
+            .await
+            .map_err(pg)?
+            .get(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            tracing::info!(version = i + 1, "applying PostgreSQL migration");
+            tx.batch_execute(sql).await.map_err(pg)?;
+            tx.execute(
+                "INSERT INTO sigil_migrations (version) VALUES ($1)",
+                &[&((i + 1) as i32)],
+            )
+            .await
+            .map_err(pg)?;
+        }
+        tx.commit().await.map_err(pg)
+    }
+}
+
+const AUDIT_INSERT: &str = "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task)
+                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+async fn insert_audit(c: &impl deadpool_postgres::GenericClient, a: &AuditRow) -> Result<()> {
+    c.execute(
+        AUDIT_INSERT,
+        &[
+            &a.at,
+            &a.key_id,
+            &a.role,
+            &a.action,
+            &a.team,
+            &a.name,
+            &a.version,
+            &a.outcome,
+            &a.client,
+            &a.flow_run,
+            &a.task,
+        ],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
+}
+
+const SECRET_COLS: &str = "name, version, created_at, updated_at, updated_by, deleted_at";
+const KEY_SELECT: &str = "SELECT k.id, k.team_id, t.name, k.role, k.hash, k.name, k.bootstrap, k.created_at, k.created_by, k.revoked_at
+                          FROM api_keys k JOIN teams t ON t.id = k.team_id";
+
+fn secret_row(r: &tokio_postgres::Row) -> SecretRow {
+    SecretRow {
+        name: r.get(0),
+        version: r.get(1),
+        created_at: r.get(2),
+        updated_at: r.get(3),
+        updated_by: r.get(4),
+        deleted_at: r.get(5),
+    }
+}
+
+fn key_row(r: &tokio_postgres::Row) -> KeyRow {
+    KeyRow {
+        id: r.get(0),
+        team_id: r.get(1),
+        team_name: r.get(2),
+        role: r.get(3),
+        hash: r.get(4),
+        name: r.get(5),
+        bootstrap: r.get(6),
+        created_at: r.get(7),
+        created_by: r.get(8),
+        revoked_at: r.get(9),
+    }
+}
+
+fn data_key_row(r: &tokio_postgres::Row) -> DataKeyRow {
+    DataKeyRow {
+        team_id: r.get(0),
+        version: r.get(1),
+        master_key_id: r.get(2),
+        wrapped: r.get(3),
+        created_at: r.get(4),
+    }
+}
+
+async fn read_secret(
+    c: &impl deadpool_postgres::GenericClient,
+    team_id: i64,
+    name: &str,
+    version: Option<i64>,
+) -> Result<Option<(SecretRow, VersionRow)>> {
+    let row = c
+        .query_opt(
+            &format!("SELECT {SECRET_COLS} FROM secrets WHERE team_id = $1 AND name = $2"),
+            &[&team_id, &name],
+        )
+        .await
+        .map_err(pg)?
+        .map(|r| secret_row(&r));
+    let Some(row) = row.filter(|r| r.deleted_at.is_none()) else {
+        return Ok(None);
+    };
+    let v = version.unwrap_or(row.version);
+    let ver = c
+        .query_opt(
+            "SELECT version, data_key_version, ciphertext, created_at, created_by
+             FROM secret_versions WHERE team_id = $1 AND name = $2 AND version = $3",
+            &[&team_id, &name, &v],
+        )
+        .await
+        .map_err(pg)?
+        .map(|r| VersionRow {
+            version: r.get(0),
+            data_key_version: r.get(1),
+            ciphertext: r.get(2),
+            created_at: r.get(3),
+            created_by: r.get(4),
+        });
+    Ok(ver.map(|v| (row, v)))
+}
+
+#[async_trait::async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.client()
+            .await?
+            .execute("SELECT 1", &[])
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn is_empty(&self) -> Result<bool> {
+        let c = self.client().await?;
+        Ok(c.query_one("SELECT NOT EXISTS (SELECT 1 FROM teams)", &[])
+            .await
+            .map_err(pg)?
+            .get(0))
+    }
+
+    async fn create_team(
+        &self,
+        name: &str,
+        at: i64,
+        data_key: DataKeyRow,
+        first_key: Option<KeyRow>,
+        audit: AuditRow,
+    ) -> Result<Team> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let inserted = tx
+            .query_opt(
+                "INSERT INTO teams (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id",
+                &[&name, &at],
+            )
+            .await
+            .map_err(pg)?;
+        let Some(row) = inserted else {
+            return Err(StoreError::Exists(format!("team {name:?}")));
+        };
+        let id: i64 = row.get(0);
+        tx.execute(
+            "INSERT INTO data_keys (team_id, version, master_key_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&id, &data_key.version, &data_key.master_key_id, &data_key.wrapped, &data_key.created_at],
+        )
+        .await
+        .map_err(pg)?;
+        if let Some(k) = first_key {
+            tx.execute(
+                "INSERT INTO api_keys (id, team_id, role, hash, name, bootstrap, created_at, created_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[&k.id, &id, &k.role, &k.hash, &k.name, &k.bootstrap, &k.created_at, &k.created_by],
+            )
+            .await
+            .map_err(pg)?;
+        }
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)?;
+        Ok(Team {
+            id,
+            name: name.to_owned(),
+            created_at: at,
+        })
+    }
+
+    async fn team(&self, name: &str) -> Result<Option<Team>> {
+        let c = self.client().await?;
+        Ok(c.query_opt(
+            "SELECT id, name, created_at FROM teams WHERE name = $1",
+            &[&name],
+        )
+        .await
+        .map_err(pg)?
+        .map(|r| Team {
+            id: r.get(0),
+            name: r.get(1),
+            created_at: r.get(2),
+        }))
+    }
+
+    async fn list_teams(&self) -> Result<Vec<Team>> {
+        let c = self.client().await?;
+        Ok(
+            c.query("SELECT id, name, created_at FROM teams ORDER BY name", &[])
+                .await
+                .map_err(pg)?
+                .iter()
+                .map(|r| Team {
+                    id: r.get(0),
+                    name: r.get(1),
+                    created_at: r.get(2),
+                })
+                .collect(),
+        )
+    }
+
+    async fn data_keys(&self, team_id: i64) -> Result<Vec<DataKeyRow>> {
+        let c = self.client().await?;
+        Ok(c.query(
+            "SELECT team_id, version, master_key_id, wrapped, created_at FROM data_keys WHERE team_id = $1 ORDER BY version",
+            &[&team_id],
+        )
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(data_key_row)
+        .collect())
+    }
+
+    async fn all_data_keys(&self) -> Result<Vec<DataKeyRow>> {
+        let c = self.client().await?;
+        Ok(c.query(
+            "SELECT team_id, version, master_key_id, wrapped, created_at FROM data_keys ORDER BY team_id, version",
+            &[],
+        )
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(data_key_row)
+        .collect())
+    }
+
+    async fn rewrap_data_keys(&self, rows: Vec<DataKeyRow>) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        for r in rows {
+            let n = tx
+                .execute(
+                    "UPDATE data_keys SET master_key_id = $1, wrapped = $2 WHERE team_id = $3 AND version = $4",
+                    &[&r.master_key_id, &r.wrapped, &r.team_id, &r.version],
+                )
+                .await
+                .map_err(pg)?;
+            if n != 1 {
+                return Err(StoreError::NotFound(format!(
+                    "data key {} of team {}",
+                    r.version, r.team_id
+                )));
+            }
+        }
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn put_secret(&self, put: PutSecret, mut audit: AuditRow) -> Result<SecretRow> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        // one writer per (team, name) across every replica
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&(put.team_id as i32), &put.name],
+        )
+        .await
+        .map_err(pg)?;
+        let current = tx
+            .query_opt(
+                &format!("SELECT {SECRET_COLS} FROM secrets WHERE team_id = $1 AND name = $2"),
+                &[&put.team_id, &put.name],
+            )
+            .await
+            .map_err(pg)?
+            .map(|r| secret_row(&r));
+        let live_version = current
+            .as_ref()
+            .filter(|r| r.deleted_at.is_none())
+            .map_or(0, |r| r.version);
+        if let Some(cas) = put.cas
+            && cas != live_version
+        {
+            return Err(StoreError::Conflict {
+                current: live_version,
+            });
+        }
+        let version = current.as_ref().map_or(0, |r| r.version) + 1;
+        let created_at = current.as_ref().map_or(put.at, |r| r.created_at);
+        let ciphertext = (put.seal)(version).map_err(StoreError::Backend)?;
+        tx.execute(
+            "INSERT INTO secret_versions (team_id, name, version, data_key_version, ciphertext, created_at, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&put.team_id, &put.name, &version, &put.data_key_version, &ciphertext, &put.at, &put.by],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by, deleted_at)
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)
+             ON CONFLICT (team_id, name) DO UPDATE SET version = excluded.version,
+                 updated_at = excluded.updated_at, updated_by = excluded.updated_by, deleted_at = NULL",
+            &[&put.team_id, &put.name, &version, &created_at, &put.at, &put.by],
+        )
+        .await
+        .map_err(pg)?;
+        audit.version = Some(version);
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)?;
+        Ok(SecretRow {
+            name: put.name,
+            version,
+            created_at,
+            updated_at: put.at,
+            updated_by: put.by,
+            deleted_at: None,
+        })
+    }
+
+    async fn get_secret(
+        &self,
+        team_id: i64,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<(SecretRow, VersionRow)>> {
+        let c = self.client().await?;
+        read_secret(&c, team_id, name, version).await
+    }
+
+    async fn get_secrets(
+        &self,
+        team_id: i64,
+        names: &[String],
+    ) -> Result<Vec<(SecretRow, VersionRow)>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT s.name, s.version, s.created_at, s.updated_at, s.updated_by, s.deleted_at,
+                        v.version, v.data_key_version, v.ciphertext, v.created_at, v.created_by
+                 FROM secrets s JOIN secret_versions v
+                   ON v.team_id = s.team_id AND v.name = s.name AND v.version = s.version
+                 WHERE s.team_id = $1 AND s.name = ANY($2) AND s.deleted_at IS NULL",
+                &[&team_id, &names],
+            )
+            .await
+            .map_err(pg)?;
+        let mut found: Vec<(SecretRow, VersionRow)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    secret_row(r),
+                    VersionRow {
+                        version: r.get(6),
+                        data_key_version: r.get(7),
+                        ciphertext: r.get(8),
+                        created_at: r.get(9),
+                        created_by: r.get(10),
+                    },
+                )
+            })
+            .collect();
+        // the order of the request
+        found.sort_by_key(|(s, _)| names.iter().position(|n| *n == s.name));
+        Ok(found)
+    }
+
+    async fn list_secrets(
+        &self,
+        team_id: i64,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SecretRow>> {
+        let c = self.client().await?;
+        let upper = format!("{prefix}\u{10FFFF}");
+        let after = after.unwrap_or("");
+        Ok(c.query(
+            &format!(
+                "SELECT {SECRET_COLS} FROM secrets
+                 WHERE team_id = $1 AND deleted_at IS NULL AND name COLLATE \"C\" >= $2 AND name COLLATE \"C\" < $3
+                   AND name COLLATE \"C\" > $4
+                 ORDER BY name COLLATE \"C\" LIMIT $5"
+            ),
+            &[&team_id, &prefix, &upper, &after, &(limit as i64)],
+        )
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(secret_row)
+        .collect())
+    }
+
+    async fn history(
+        &self,
+        team_id: i64,
+        name: &str,
+    ) -> Result<Option<(SecretRow, Vec<VersionRow>)>> {
+        let c = self.client().await?;
+        let Some(row) = c
+            .query_opt(
+                &format!("SELECT {SECRET_COLS} FROM secrets WHERE team_id = $1 AND name = $2"),
+                &[&team_id, &name],
+            )
+            .await
+            .map_err(pg)?
+            .map(|r| secret_row(&r))
+        else {
+            return Ok(None);
+        };
+        let versions = c
+            .query(
+                "SELECT version, data_key_version, created_at, created_by FROM secret_versions
+                 WHERE team_id = $1 AND name = $2 ORDER BY version DESC",
+                &[&team_id, &name],
+            )
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(|r| VersionRow {
+                version: r.get(0),
+                data_key_version: r.get(1),
+                ciphertext: Vec::new(),
+                created_at: r.get(2),
+                created_by: r.get(3),
+            })
+            .collect();
+        Ok(Some((row, versions)))
+    }
+
+    async fn delete_secret(
+        &self,
+        team_id: i64,
+        name: &str,
+        at: i64,
+        audit: AuditRow,
+    ) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let n = tx
+            .execute(
+                "UPDATE secrets SET deleted_at = $1, updated_at = $1, updated_by = $2
+                 WHERE team_id = $3 AND name = $4 AND deleted_at IS NULL",
+                &[&at, &audit.key_id, &team_id, &name],
+            )
+            .await
+            .map_err(pg)?;
+        if n == 1 {
+            insert_audit(&tx, &audit).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(n == 1)
+    }
+
+    async fn restore_secret(
+        &self,
+        team_id: i64,
+        name: &str,
+        at: i64,
+        audit: AuditRow,
+    ) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let n = tx
+            .execute(
+                "UPDATE secrets SET deleted_at = NULL, updated_at = $1, updated_by = $2
+                 WHERE team_id = $3 AND name = $4 AND deleted_at IS NOT NULL",
+                &[&at, &audit.key_id, &team_id, &name],
+            )
+            .await
+            .map_err(pg)?;
+        if n == 1 {
+            insert_audit(&tx, &audit).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(n == 1)
+    }
+
+    async fn create_key(&self, key: KeyRow, audit: AuditRow) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        tx.execute(
+            "INSERT INTO api_keys (id, team_id, role, hash, name, bootstrap, created_at, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[&key.id, &key.team_id, &key.role, &key.hash, &key.name, &key.bootstrap, &key.created_at, &key.created_by],
+        )
+        .await
+        .map_err(|e| {
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                StoreError::Exists(format!("key {:?}", key.id))
+            } else {
+                pg(e)
+            }
+        })?;
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn key(&self, id: &str) -> Result<Option<KeyRow>> {
+        let c = self.client().await?;
+        Ok(
+            c.query_opt(&format!("{KEY_SELECT} WHERE k.id = $1"), &[&id])
+                .await
+                .map_err(pg)?
+                .map(|r| key_row(&r)),
+        )
+    }
+
+    async fn list_keys(&self, team_id: i64) -> Result<Vec<KeyRow>> {
+        let c = self.client().await?;
+        Ok(c.query(
+            &format!("{KEY_SELECT} WHERE k.team_id = $1 ORDER BY k.created_at, k.id"),
+            &[&team_id],
+        )
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(key_row)
+        .collect())
+    }
+
+    async fn revoke_key(&self, team_id: i64, id: &str, at: i64, audit: AuditRow) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let n = tx
+            .execute(
+                "UPDATE api_keys SET revoked_at = $1 WHERE team_id = $2 AND id = $3 AND revoked_at IS NULL",
+                &[&at, &team_id, &id],
+            )
+            .await
+            .map_err(pg)?;
+        if n == 1 {
+            insert_audit(&tx, &audit).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(n == 1)
+    }
+
+    async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        for r in &rows {
+            insert_audit(&tx, r).await?;
+        }
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn audit(
+        &self,
+        team: &str,
+        after_id: i64,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>> {
+        let c = self.client().await?;
+        Ok(c.query(
+            "SELECT id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task
+             FROM audit WHERE team = $1 AND id > $2 AND at >= $3 ORDER BY id LIMIT $4",
+            &[&team, &after_id, &since, &(limit as i64)],
+        )
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(|r| AuditRow {
+            id: r.get(0),
+            at: r.get(1),
+            key_id: r.get(2),
+            role: r.get(3),
+            action: r.get(4),
+            team: r.get(5),
+            name: r.get(6),
+            version: r.get(7),
+            outcome: r.get(8),
+            client: r.get(9),
+            flow_run: r.get(10),
+            task: r.get(11),
+        })
+        .collect())
+    }
+}

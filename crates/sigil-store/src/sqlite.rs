@@ -1,0 +1,719 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Writes go to one writer thread that commits them in groups: it takes the first waiting
+//! write, then every other write already waiting (up to 512), runs each in its own savepoint
+//! inside one transaction, commits once with `synchronous = FULL` (the WAL is fsynced), and only
+//! then answers each caller. Under load many writes share one fsync, so durability does not cost
+//! a disk flush per request. Reads run on a small pool of connections that see only committed
+//! data.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::model::{AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, Team, VersionRow};
+use crate::{Result, Store, StoreError};
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const MAX_BATCH: usize = 512;
+const READERS: usize = 8;
+
+type Deliver = Box<dyn FnOnce(Result<()>) + Send>;
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Deliver + Send>;
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<mpsc::Sender<Job>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SqliteStore({})", self.path.display())
+    }
+}
+
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tracing::info!(version = i + 1, "applying SQLite migration");
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+    }
+    tx.commit()
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = backend(e);
+            for job in batch {
+                job(None)(Err(err.clone()));
+            }
+            continue;
+        }
+        let delivers: Vec<Deliver> = batch.into_iter().map(|job| job(Some(&conn))).collect();
+        let committed = conn.execute_batch("COMMIT").map_err(backend);
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        tracing::trace!(writes = delivers.len(), "group commit");
+        for d in delivers {
+            d(committed.clone());
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    ///
+    /// # Errors
+    /// The file cannot be opened or migrated.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let path = path.to_owned();
+        let p = path.clone();
+        let (writer, readers) = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> {
+            if let Some(dir) = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            }
+            let mut w = connect(&p)?;
+            migrate(&mut w)?;
+            let readers = (0..2)
+                .map(|_| connect(&p))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((w, readers))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+        .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sigil-sqlite-writer".into())
+            .spawn(move || writer_loop(writer, rx))
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(SqliteStore {
+            path,
+            writer: Mutex::new(tx),
+            readers: Arc::new(Mutex::new(readers)),
+            permits: Arc::new(Semaphore::new(READERS)),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `op` in the next group commit; answers once the group is durable.
+    async fn write<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let (tx, rx) = oneshot::channel::<Result<R>>();
+        let job: Job = Box::new(move |conn| -> Deliver {
+            let Some(conn) = conn else {
+                return Box::new(move |r: Result<()>| {
+                    let _ = tx
+                        .send(r.and(Err(StoreError::Backend("transaction did not start".into()))));
+                });
+            };
+            let outcome = match conn.execute_batch("SAVEPOINT job") {
+                Err(e) => Err(backend(e)),
+                Ok(()) => {
+                    let r = op(conn);
+                    let end = if r.is_ok() {
+                        "RELEASE job"
+                    } else {
+                        "ROLLBACK TO job; RELEASE job"
+                    };
+                    match conn.execute_batch(end) {
+                        Ok(()) => r,
+                        Err(e) => Err(backend(e)),
+                    }
+                }
+            };
+            Box::new(move |committed: Result<()>| {
+                let _ = tx.send(committed.and(outcome));
+            })
+        });
+        self.writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job)
+            .map_err(|_| StoreError::Backend("the writer thread stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the writer thread stopped".into()))?
+    }
+
+    /// Runs `op` on a reader connection.
+    async fn read<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Backend("closed".into()))?;
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match conn {
+                Some(c) => c,
+                None => connect(&path).map_err(backend)?,
+            };
+            let r = op(&conn);
+            readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            r
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+}
+
+fn insert_audit(conn: &Connection, a: &AuditRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            a.at, a.key_id, a.role, a.action, a.team, a.name, a.version, a.outcome, a.client, a.flow_run, a.task
+        ])
+    })
+    .map_err(backend)?;
+    Ok(())
+}
+
+fn secret_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretRow> {
+    Ok(SecretRow {
+        name: r.get(0)?,
+        version: r.get(1)?,
+        created_at: r.get(2)?,
+        updated_at: r.get(3)?,
+        updated_by: r.get(4)?,
+        deleted_at: r.get(5)?,
+    })
+}
+
+fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
+    Ok(KeyRow {
+        id: r.get(0)?,
+        team_id: r.get(1)?,
+        team_name: r.get(2)?,
+        role: r.get(3)?,
+        hash: r.get(4)?,
+        name: r.get(5)?,
+        bootstrap: r.get::<_, i64>(6)? != 0,
+        created_at: r.get(7)?,
+        created_by: r.get(8)?,
+        revoked_at: r.get(9)?,
+    })
+}
+
+const SECRET_COLS: &str = "name, version, created_at, updated_at, updated_by, deleted_at";
+const KEY_SELECT: &str = "SELECT k.id, k.team_id, t.name, k.role, k.hash, k.name, k.bootstrap, k.created_at, k.created_by, k.revoked_at
+                          FROM api_keys k JOIN teams t ON t.id = k.team_id";
+
+fn read_secret(
+    conn: &Connection,
+    team_id: i64,
+    name: &str,
+    version: Option<i64>,
+) -> Result<Option<(SecretRow, VersionRow)>> {
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT {SECRET_COLS} FROM secrets WHERE team_id = ?1 AND name = ?2"
+        ))
+        .and_then(|mut st| st.query_row(params![team_id, name], secret_row).optional())
+        .map_err(backend)?;
+    let Some(row) = row.filter(|r| r.deleted_at.is_none()) else {
+        return Ok(None);
+    };
+    let v = version.unwrap_or(row.version);
+    let ver = conn
+        .prepare_cached(
+            "SELECT version, data_key_version, ciphertext, created_at, created_by
+             FROM secret_versions WHERE team_id = ?1 AND name = ?2 AND version = ?3",
+        )
+        .and_then(|mut st| {
+            st.query_row(params![team_id, name, v], |r| {
+                Ok(VersionRow {
+                    version: r.get(0)?,
+                    data_key_version: r.get(1)?,
+                    ciphertext: r.get(2)?,
+                    created_at: r.get(3)?,
+                    created_by: r.get(4)?,
+                })
+            })
+            .optional()
+        })
+        .map_err(backend)?;
+    Ok(ver.map(|v| (row, v)))
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
+            .await
+    }
+
+    async fn is_empty(&self) -> Result<bool> {
+        self.read(|c| {
+            c.query_row("SELECT NOT EXISTS (SELECT 1 FROM teams)", [], |r| {
+                r.get::<_, bool>(0)
+            })
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn create_team(
+        &self,
+        name: &str,
+        at: i64,
+        data_key: DataKeyRow,
+        first_key: Option<KeyRow>,
+        audit: AuditRow,
+    ) -> Result<Team> {
+        let name = name.to_owned();
+        self.write(move |c| {
+            let exists: bool = c
+                .query_row("SELECT EXISTS (SELECT 1 FROM teams WHERE name = ?1)", [&name], |r| r.get(0))
+                .map_err(backend)?;
+            if exists {
+                return Err(StoreError::Exists(format!("team {name:?}")));
+            }
+            c.execute("INSERT INTO teams (name, created_at) VALUES (?1, ?2)", params![name, at])
+                .map_err(backend)?;
+            let id = c.last_insert_rowid();
+            c.execute(
+                "INSERT INTO data_keys (team_id, version, master_key_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, data_key.version, data_key.master_key_id, data_key.wrapped, data_key.created_at],
+            )
+            .map_err(backend)?;
+            if let Some(k) = first_key {
+                c.execute(
+                    "INSERT INTO api_keys (id, team_id, role, hash, name, bootstrap, created_at, created_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![k.id, id, k.role, k.hash, k.name, k.bootstrap as i64, k.created_at, k.created_by],
+                )
+                .map_err(backend)?;
+            }
+            insert_audit(c, &audit)?;
+            Ok(Team { id, name, created_at: at })
+        })
+        .await
+    }
+
+    async fn team(&self, name: &str) -> Result<Option<Team>> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            c.prepare_cached("SELECT id, name, created_at FROM teams WHERE name = ?1")
+                .and_then(|mut st| {
+                    st.query_row([&name], |r| {
+                        Ok(Team {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                            created_at: r.get(2)?,
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_teams(&self) -> Result<Vec<Team>> {
+        self.read(|c| {
+            let mut st = c
+                .prepare_cached("SELECT id, name, created_at FROM teams ORDER BY name")
+                .map_err(backend)?;
+            st.query_map([], |r| {
+                Ok(Team {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn data_keys(&self, team_id: i64) -> Result<Vec<DataKeyRow>> {
+        self.read(move |c| data_keys_where(c, "WHERE team_id = ?1", params![team_id]))
+            .await
+    }
+
+    async fn all_data_keys(&self) -> Result<Vec<DataKeyRow>> {
+        self.read(|c| data_keys_where(c, "", params![])).await
+    }
+
+    async fn rewrap_data_keys(&self, rows: Vec<DataKeyRow>) -> Result<()> {
+        self.write(move |c| {
+            for r in rows {
+                let n = c
+                    .execute(
+                        "UPDATE data_keys SET master_key_id = ?1, wrapped = ?2 WHERE team_id = ?3 AND version = ?4",
+                        params![r.master_key_id, r.wrapped, r.team_id, r.version],
+                    )
+                    .map_err(backend)?;
+                if n != 1 {
+                    return Err(StoreError::NotFound(format!("data key {} of team {}", r.version, r.team_id)));
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_secret(&self, put: PutSecret, mut audit: AuditRow) -> Result<SecretRow> {
+        self.write(move |c| {
+            let current = c
+                .prepare_cached(&format!("SELECT {SECRET_COLS} FROM secrets WHERE team_id = ?1 AND name = ?2"))
+                .and_then(|mut st| st.query_row(params![put.team_id, put.name], secret_row).optional())
+                .map_err(backend)?;
+            let live_version = current.as_ref().filter(|r| r.deleted_at.is_none()).map_or(0, |r| r.version);
+            if let Some(cas) = put.cas
+                && cas != live_version
+            {
+                return Err(StoreError::Conflict { current: live_version });
+            }
+            let version = current.as_ref().map_or(0, |r| r.version) + 1;
+            let created_at = current.as_ref().map_or(put.at, |r| r.created_at);
+            let ciphertext = (put.seal)(version).map_err(StoreError::Backend)?;
+            c.prepare_cached(
+                "INSERT INTO secret_versions (team_id, name, version, data_key_version, ciphertext, created_at, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![put.team_id, put.name, version, put.data_key_version, ciphertext, put.at, put.by])
+            })
+            .map_err(backend)?;
+            c.prepare_cached(
+                "INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by, deleted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)
+                 ON CONFLICT (team_id, name) DO UPDATE SET version = excluded.version,
+                     updated_at = excluded.updated_at, updated_by = excluded.updated_by, deleted_at = NULL",
+            )
+            .and_then(|mut st| st.execute(params![put.team_id, put.name, version, created_at, put.at, put.by]))
+            .map_err(backend)?;
+            audit.version = Some(version);
+            insert_audit(c, &audit)?;
+            Ok(SecretRow {
+                name: put.name,
+                version,
+                created_at,
+                updated_at: put.at,
+                updated_by: put.by,
+                deleted_at: None,
+            })
+        })
+        .await
+    }
+
+    async fn get_secret(
+        &self,
+        team_id: i64,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<(SecretRow, VersionRow)>> {
+        let name = name.to_owned();
+        self.read(move |c| read_secret(c, team_id, &name, version))
+            .await
+    }
+
+    async fn get_secrets(
+        &self,
+        team_id: i64,
+        names: &[String],
+    ) -> Result<Vec<(SecretRow, VersionRow)>> {
+        let names = names.to_vec();
+        self.read(move |c| {
+            let mut out = Vec::with_capacity(names.len());
+            for n in &names {
+                if let Some(found) = read_secret(c, team_id, n, None)? {
+                    out.push(found);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_secrets(
+        &self,
+        team_id: i64,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SecretRow>> {
+        let (prefix, after) = (prefix.to_owned(), after.unwrap_or("").to_owned());
+        self.read(move |c| {
+            // names are [A-Za-z0-9_./-]: a prefix range needs no LIKE escaping
+            let upper = format!("{prefix}\u{10FFFF}");
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {SECRET_COLS} FROM secrets
+                     WHERE team_id = ?1 AND deleted_at IS NULL AND name >= ?2 AND name < ?3 AND name > ?4
+                     ORDER BY name LIMIT ?5"
+                ))
+                .map_err(backend)?;
+            st.query_map(params![team_id, prefix, upper, after, limit], secret_row)
+                .and_then(|rows| rows.collect())
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn history(
+        &self,
+        team_id: i64,
+        name: &str,
+    ) -> Result<Option<(SecretRow, Vec<VersionRow>)>> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(&format!(
+                    "SELECT {SECRET_COLS} FROM secrets WHERE team_id = ?1 AND name = ?2"
+                ))
+                .and_then(|mut st| st.query_row(params![team_id, name], secret_row).optional())
+                .map_err(backend)?;
+            let Some(row) = row else { return Ok(None) };
+            let mut st = c
+                .prepare_cached(
+                    "SELECT version, data_key_version, created_at, created_by FROM secret_versions
+                     WHERE team_id = ?1 AND name = ?2 ORDER BY version DESC",
+                )
+                .map_err(backend)?;
+            let versions = st
+                .query_map(params![team_id, name], |r| {
+                    Ok(VersionRow {
+                        version: r.get(0)?,
+                        data_key_version: r.get(1)?,
+                        ciphertext: Vec::new(),
+                        created_at: r.get(2)?,
+                        created_by: r.get(3)?,
+                    })
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(backend)?;
+            Ok(Some((row, versions)))
+        })
+        .await
+    }
+
+    async fn delete_secret(
+        &self,
+        team_id: i64,
+        name: &str,
+        at: i64,
+        audit: AuditRow,
+    ) -> Result<bool> {
+        let name = name.to_owned();
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE secrets SET deleted_at = ?1, updated_at = ?1, updated_by = ?2
+                     WHERE team_id = ?3 AND name = ?4 AND deleted_at IS NULL",
+                    params![at, audit.key_id, team_id, name],
+                )
+                .map_err(backend)?;
+            if n == 1 {
+                insert_audit(c, &audit)?;
+            }
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn restore_secret(
+        &self,
+        team_id: i64,
+        name: &str,
+        at: i64,
+        audit: AuditRow,
+    ) -> Result<bool> {
+        let name = name.to_owned();
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE secrets SET deleted_at = NULL, updated_at = ?1, updated_by = ?2
+                     WHERE team_id = ?3 AND name = ?4 AND deleted_at IS NOT NULL",
+                    params![at, audit.key_id, team_id, name],
+                )
+                .map_err(backend)?;
+            if n == 1 {
+                insert_audit(c, &audit)?;
+            }
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn create_key(&self, key: KeyRow, audit: AuditRow) -> Result<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO api_keys (id, team_id, role, hash, name, bootstrap, created_at, created_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![key.id, key.team_id, key.role, key.hash, key.name, key.bootstrap as i64, key.created_at, key.created_by],
+            )
+            .map_err(backend)?;
+            insert_audit(c, &audit)
+        })
+        .await
+    }
+
+    async fn key(&self, id: &str) -> Result<Option<KeyRow>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(&format!("{KEY_SELECT} WHERE k.id = ?1"))
+                .and_then(|mut st| st.query_row([&id], key_row).optional())
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_keys(&self, team_id: i64) -> Result<Vec<KeyRow>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "{KEY_SELECT} WHERE k.team_id = ?1 ORDER BY k.created_at, k.id"
+                ))
+                .map_err(backend)?;
+            st.query_map([team_id], key_row)
+                .and_then(|rows| rows.collect())
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, team_id: i64, id: &str, at: i64, audit: AuditRow) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE api_keys SET revoked_at = ?1 WHERE team_id = ?2 AND id = ?3 AND revoked_at IS NULL",
+                    params![at, team_id, id],
+                )
+                .map_err(backend)?;
+            if n == 1 {
+                insert_audit(c, &audit)?;
+            }
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<()> {
+        self.write(move |c| {
+            for r in &rows {
+                insert_audit(c, r)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit(
+        &self,
+        team: &str,
+        after_id: i64,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>> {
+        let team = team.to_owned();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task
+                     FROM audit WHERE team = ?1 AND id > ?2 AND at >= ?3 ORDER BY id LIMIT ?4",
+                )
+                .map_err(backend)?;
+            st.query_map(params![team, after_id, since, limit], |r| {
+                Ok(AuditRow {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    key_id: r.get(2)?,
+                    role: r.get(3)?,
+                    action: r.get(4)?,
+                    team: r.get(5)?,
+                    name: r.get(6)?,
+                    version: r.get(7)?,
+                    outcome: r.get(8)?,
+                    client: r.get(9)?,
+                    flow_run: r.get(10)?,
+                    task: r.get(11)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(backend)
+        })
+        .await
+    }
+}
+
+fn data_keys_where(
+    c: &Connection,
+    filter: &str,
+    p: impl rusqlite::Params,
+) -> Result<Vec<DataKeyRow>> {
+    let mut st = c
+        .prepare_cached(&format!(
+            "SELECT team_id, version, master_key_id, wrapped, created_at FROM data_keys {filter} ORDER BY team_id, version"
+        ))
+        .map_err(backend)?;
+    st.query_map(p, |r| {
+        Ok(DataKeyRow {
+            team_id: r.get(0)?,
+            version: r.get(1)?,
+            master_key_id: r.get(2)?,
+            wrapped: r.get(3)?,
+            created_at: r.get(4)?,
+        })
+    })
+    .and_then(|rows| rows.collect())
+    .map_err(backend)
+}

@@ -1,0 +1,103 @@
+//! The same store tests on SQLite and on PostgreSQL.
+//!
+//! PostgreSQL tests read `SIGIL_TEST_POSTGRES_URL` (`.ci/run` sets it and fails when the
+//! database is unreachable). Without it they print a notice and pass without running; with it, an
+//! unreachable database fails them. Each test gets its own schema.
+
+mod suite;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sigil_store::Store;
+
+pub(crate) struct Db {
+    pub(crate) store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub(crate) async fn sqlite() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sigil_store::open(dir.path().join("sigil.db").to_str().unwrap())
+        .await
+        .unwrap();
+    Db {
+        store,
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh schema in the test database, or `None` (with a notice) when no database is configured.
+pub(crate) async fn postgres() -> Option<Db> {
+    let Ok(base) = std::env::var("SIGIL_TEST_POSTGRES_URL") else {
+        eprintln!("notice: SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL store test not run");
+        return None;
+    };
+    Some(Db {
+        store: sigil_store::open(&pg_schema_url(&base).await)
+            .await
+            .unwrap(),
+        _dir: None,
+    })
+}
+
+/// Creates a schema of its own for one test and returns a URL whose connections use it.
+pub(crate) async fn pg_schema_url(base: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let schema = format!(
+        "sigil_test_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("SIGIL_TEST_POSTGRES_URL is set but the database is unreachable: {e}")
+        });
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-csearch_path%3D{schema}")
+}
+
+/// Defines each test twice: on SQLite and on PostgreSQL.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = crate::sqlite().await;
+                    crate::suite::$name(db.store.clone()).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = crate::postgres().await {
+                        crate::suite::$name(db.store.clone()).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+both!(
+    teams_and_bootstrap,
+    versions_cas_and_history,
+    delete_and_restore,
+    listing_with_prefix_and_cursor,
+    batch_read,
+    keys_and_revocation,
+    audit_is_kept_and_paged,
+    concurrent_writers_get_distinct_versions,
+    rewrap_data_keys,
+);

@@ -1,0 +1,468 @@
+//! The store test bodies, run on each backend.
+
+use std::sync::Arc;
+
+use sigil_store::{AuditRow, DataKeyRow, KeyRow, PutSecret, Store, StoreError};
+
+fn audit(action: &str, team: &str) -> AuditRow {
+    AuditRow {
+        at: 1_000,
+        key_id: "k1".into(),
+        role: Some("admin".into()),
+        action: action.into(),
+        team: team.into(),
+        outcome: "ok".into(),
+        client: "127.0.0.1".into(),
+        ..Default::default()
+    }
+}
+
+fn data_key(version: i32) -> DataKeyRow {
+    DataKeyRow {
+        team_id: 0,
+        version,
+        master_key_id: "m1".into(),
+        wrapped: vec![1, 2, 3],
+        created_at: 1,
+    }
+}
+
+async fn team(store: &Arc<dyn Store>, name: &str) -> i64 {
+    store
+        .create_team(name, 1, data_key(1), None, audit("team.create", name))
+        .await
+        .unwrap()
+        .id
+}
+
+fn put(team_id: i64, name: &str, value: &str, cas: Option<i64>) -> PutSecret {
+    let value = value.to_owned();
+    PutSecret {
+        team_id,
+        name: name.into(),
+        cas,
+        by: "k1".into(),
+        at: 2_000,
+        data_key_version: 1,
+        // a stand-in for sealing that still depends on the version, as the real one does
+        seal: Box::new(move |version| Ok(format!("{version}:{value}").into_bytes())),
+    }
+}
+
+pub(crate) async fn teams_and_bootstrap(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+    assert!(store.is_empty().await.unwrap());
+    let key = KeyRow {
+        id: "boot".into(),
+        team_id: 0,
+        team_name: String::new(),
+        role: "admin".into(),
+        hash: vec![9; 32],
+        name: "bootstrap".into(),
+        bootstrap: true,
+        created_at: 1,
+        created_by: "bootstrap".into(),
+        revoked_at: None,
+    };
+    let t = store
+        .create_team(
+            "default",
+            1,
+            data_key(1),
+            Some(key),
+            audit("team.create", "default"),
+        )
+        .await
+        .unwrap();
+    assert!(!store.is_empty().await.unwrap());
+    assert_eq!(store.team("default").await.unwrap().unwrap(), t);
+    assert_eq!(store.team("nope").await.unwrap(), None);
+    let e = store
+        .create_team(
+            "default",
+            1,
+            data_key(1),
+            None,
+            audit("team.create", "default"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e, StoreError::Exists("team \"default\"".into()));
+    team(&store, "etl").await;
+    let names: Vec<String> = store
+        .list_teams()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["default", "etl"]);
+    let k = store.key("boot").await.unwrap().unwrap();
+    assert!(k.bootstrap && k.team_name == "default" && k.role == "admin");
+    assert_eq!(
+        store.data_keys(t.id).await.unwrap()[0].wrapped,
+        vec![1, 2, 3]
+    );
+}
+
+pub(crate) async fn versions_cas_and_history(store: Arc<dyn Store>) {
+    let t = team(&store, "t").await;
+    let a = store
+        .put_secret(
+            put(t, "db/password", "one", Some(0)),
+            audit("secret.write", "t"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.version, 1);
+    let e = store
+        .put_secret(
+            put(t, "db/password", "x", Some(0)),
+            audit("secret.write", "t"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e, StoreError::Conflict { current: 1 });
+    let e = store
+        .put_secret(
+            put(t, "db/password", "x", Some(5)),
+            audit("secret.write", "t"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e, StoreError::Conflict { current: 1 });
+    let b = store
+        .put_secret(
+            put(t, "db/password", "two", Some(1)),
+            audit("secret.write", "t"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.version, 2);
+    let c = store
+        .put_secret(
+            put(t, "db/password", "three", None),
+            audit("secret.write", "t"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.version, 3);
+    let (row, v) = store
+        .get_secret(t, "db/password", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.version, v.ciphertext), (3, b"3:three".to_vec()));
+    let (_, v) = store
+        .get_secret(t, "db/password", Some(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.ciphertext, b"1:one".to_vec());
+    assert_eq!(
+        store.get_secret(t, "db/password", Some(9)).await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_secret(t, "other", None).await.unwrap(), None);
+    let (row, versions) = store.history(t, "db/password").await.unwrap().unwrap();
+    assert_eq!(row.deleted_at, None);
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [3, 2, 1]
+    );
+    assert!(
+        versions.iter().all(|v| v.ciphertext.is_empty()),
+        "histories carry no values"
+    );
+    // every write left its audit record, with the version it made
+    let log = store.audit("t", 0, 0, 100).await.unwrap();
+    let writes: Vec<Option<i64>> = log
+        .iter()
+        .filter(|a| a.action == "secret.write")
+        .map(|a| a.version)
+        .collect();
+    assert_eq!(writes, [Some(1), Some(2), Some(3)]);
+    // another team does not see it
+    let other = team(&store, "other").await;
+    assert_eq!(
+        store.get_secret(other, "db/password", None).await.unwrap(),
+        None
+    );
+}
+
+pub(crate) async fn delete_and_restore(store: Arc<dyn Store>) {
+    let t = team(&store, "t").await;
+    store
+        .put_secret(put(t, "s", "v1", None), audit("secret.write", "t"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .delete_secret(t, "s", 3_000, audit("secret.delete", "t"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_secret(t, "s", 3_000, audit("secret.delete", "t"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_secret(t, "s", None).await.unwrap(), None);
+    assert!(
+        store
+            .list_secrets(t, "", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (row, _) = store.history(t, "s").await.unwrap().unwrap();
+    assert_eq!(row.deleted_at, Some(3_000));
+    assert!(
+        store
+            .restore_secret(t, "s", 4_000, audit("secret.restore", "t"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .restore_secret(t, "s", 4_000, audit("secret.restore", "t"))
+            .await
+            .unwrap()
+    );
+    let (row, v) = store.get_secret(t, "s", None).await.unwrap().unwrap();
+    assert_eq!((row.version, v.ciphertext), (1, b"1:v1".to_vec()));
+    store
+        .delete_secret(t, "s", 5_000, audit("secret.delete", "t"))
+        .await
+        .unwrap();
+    // cas 0 means "no live secret": a deleted one may be written over, at the next version
+    let again = store
+        .put_secret(put(t, "s", "v2", Some(0)), audit("secret.write", "t"))
+        .await
+        .unwrap();
+    assert_eq!(again.version, 2);
+    assert!(
+        !store
+            .restore_secret(t, "never", 1, audit("secret.restore", "t"))
+            .await
+            .unwrap()
+    );
+    let actions: Vec<String> = store
+        .audit("t", 0, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "team.create",
+            "secret.write",
+            "secret.delete",
+            "secret.restore",
+            "secret.delete",
+            "secret.write"
+        ]
+    );
+}
+
+pub(crate) async fn listing_with_prefix_and_cursor(store: Arc<dyn Store>) {
+    let t = team(&store, "t").await;
+    for n in [
+        "prod/db/user",
+        "prod/db/password",
+        "prod/api",
+        "dev/db",
+        "prodx",
+        "Z",
+    ] {
+        store
+            .put_secret(put(t, n, "v", None), audit("secret.write", "t"))
+            .await
+            .unwrap();
+    }
+    let names =
+        |rows: Vec<sigil_store::SecretRow>| rows.into_iter().map(|r| r.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(store.list_secrets(t, "", None, 100).await.unwrap()),
+        [
+            "Z",
+            "dev/db",
+            "prod/api",
+            "prod/db/password",
+            "prod/db/user",
+            "prodx"
+        ]
+    );
+    assert_eq!(
+        names(store.list_secrets(t, "prod/", None, 100).await.unwrap()),
+        ["prod/api", "prod/db/password", "prod/db/user"]
+    );
+    let page1 = names(store.list_secrets(t, "prod", None, 2).await.unwrap());
+    assert_eq!(page1, ["prod/api", "prod/db/password"]);
+    let page2 = names(
+        store
+            .list_secrets(t, "prod", Some(&page1[1]), 2)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(page2, ["prod/db/user", "prodx"]);
+    assert!(
+        store
+            .list_secrets(t, "prod", Some("prodx"), 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub(crate) async fn batch_read(store: Arc<dyn Store>) {
+    let t = team(&store, "t").await;
+    for n in ["a", "b", "c"] {
+        store
+            .put_secret(put(t, n, n, None), audit("secret.write", "t"))
+            .await
+            .unwrap();
+    }
+    store
+        .delete_secret(t, "c", 1, audit("secret.delete", "t"))
+        .await
+        .unwrap();
+    let got = store
+        .get_secrets(t, &["b".into(), "missing".into(), "a".into(), "c".into()])
+        .await
+        .unwrap();
+    let names: Vec<&str> = got.iter().map(|(s, _)| s.name.as_str()).collect();
+    assert_eq!(names, ["b", "a"]);
+    assert_eq!(got[0].1.ciphertext, b"1:b".to_vec());
+}
+
+pub(crate) async fn keys_and_revocation(store: Arc<dyn Store>) {
+    let t = team(&store, "t").await;
+    for (id, role) in [("r1", "reader"), ("w1", "writer")] {
+        let k = KeyRow {
+            id: id.into(),
+            team_id: t,
+            team_name: String::new(),
+            role: role.into(),
+            hash: vec![7; 32],
+            name: format!("{role} key"),
+            bootstrap: false,
+            created_at: 5,
+            created_by: "k1".into(),
+            revoked_at: None,
+        };
+        store.create_key(k, audit("key.create", "t")).await.unwrap();
+    }
+    let keys = store.list_keys(t).await.unwrap();
+    assert_eq!(
+        keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
+        ["r1", "w1"]
+    );
+    assert_eq!(keys[0].team_name, "t");
+    let other = team(&store, "other").await;
+    assert!(
+        !store
+            .revoke_key(other, "r1", 9, audit("key.revoke", "other"))
+            .await
+            .unwrap(),
+        "not that team's key"
+    );
+    assert!(
+        store
+            .revoke_key(t, "r1", 9, audit("key.revoke", "t"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_key(t, "r1", 9, audit("key.revoke", "t"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.key("r1").await.unwrap().unwrap().revoked_at, Some(9));
+    assert_eq!(store.key("w1").await.unwrap().unwrap().revoked_at, None);
+    assert_eq!(store.key("zz").await.unwrap(), None);
+}
+
+pub(crate) async fn audit_is_kept_and_paged(store: Arc<dyn Store>) {
+    team(&store, "t").await;
+    let rows: Vec<AuditRow> = (0..25)
+        .map(|i| AuditRow {
+            at: 10_000 + i,
+            name: Some(format!("s{i}")),
+            flow_run: Some("run-1".into()),
+            task: Some("load".into()),
+            outcome: if i % 2 == 0 {
+                "ok".into()
+            } else {
+                "not_found".into()
+            },
+            ..audit("secret.read", "t")
+        })
+        .collect();
+    store.append_audit(rows).await.unwrap();
+    store
+        .append_audit(vec![audit("secret.read", "elsewhere")])
+        .await
+        .unwrap();
+    let first = store.audit("t", 0, 10_000, 10).await.unwrap();
+    assert_eq!(first.len(), 10);
+    assert_eq!(first[0].name.as_deref(), Some("s0"));
+    assert_eq!(first[0].flow_run.as_deref(), Some("run-1"));
+    let next = store.audit("t", first[9].id, 10_000, 100).await.unwrap();
+    assert_eq!(next.len(), 15);
+    assert_eq!(next.last().unwrap().name.as_deref(), Some("s24"));
+    assert!(next.iter().all(|a| a.team == "t"));
+    let since = store.audit("t", 0, 10_020, 100).await.unwrap();
+    assert_eq!(since.len(), 5);
+}
+
+pub(crate) async fn concurrent_writers_get_distinct_versions(store: Arc<dyn Store>) {
+    let t = team(&store, "t").await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.put_secret(
+                put(t, "hot", &format!("w{i}"), None),
+                audit("secret.write", "t"),
+            )
+            .await
+            .unwrap()
+            .version
+        }));
+    }
+    let mut versions = Vec::new();
+    for task in tasks {
+        versions.push(task.await.unwrap());
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=40).collect::<Vec<i64>>());
+    let (_, versions) = store.history(t, "hot").await.unwrap().unwrap();
+    assert_eq!(versions.len(), 40);
+}
+
+pub(crate) async fn rewrap_data_keys(store: Arc<dyn Store>) {
+    let t = team(&store, "t").await;
+    let mut keys = store.all_data_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    keys[0].master_key_id = "m2".into();
+    keys[0].wrapped = vec![4, 5, 6];
+    store.rewrap_data_keys(keys).await.unwrap();
+    let after = store.data_keys(t).await.unwrap();
+    assert_eq!(
+        (after[0].master_key_id.as_str(), after[0].wrapped.clone()),
+        ("m2", vec![4, 5, 6])
+    );
+    let bad = vec![DataKeyRow {
+        team_id: t,
+        ..data_key(7)
+    }];
+    assert!(matches!(
+        store.rewrap_data_keys(bad).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
