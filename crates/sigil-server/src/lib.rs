@@ -1,4 +1,258 @@
-//! The Sigil server's building blocks. So far: encryption at rest ([`crypto`]). The HTTP API,
-//! the store, keys and roles and the audit log arrive with the rest of the server issue.
+//! The Sigil server: team-scoped secrets encrypted at rest, API keys with roles, versions and
+//! an audit log, over a REST API (`/api/v1`), on SQLite or PostgreSQL.
+//!
+//! [`app`] builds the axum router over an [`AppState`]; [`run`] opens the store, loads the
+//! master key, bootstraps an empty database (team `default` and an administrator key), and
+//! serves until SIGTERM or Ctrl-C, finishing requests in flight.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let config = sigil_server::ServerConfig::new("127.0.0.1:4300".parse()?, "sqlite:///tmp/sigil.db");
+//! sigil_server::run(config).await
+//! # }
+//! ```
 
+mod api;
+mod auth;
 pub mod crypto;
+mod error;
+pub mod keys;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use zeroize::Zeroizing;
+
+pub use auth::Caller;
+pub use error::ApiError;
+pub use state::{AppState, Limits, Metrics};
+
+use crate::crypto::MasterKey;
+
+/// The router of the whole server.
+pub fn app(state: Arc<AppState>) -> Router {
+    let body_limit = state.limits.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/whoami", get(api::whoami))
+        .route("/api/v1/teams", get(api::list_teams).post(api::create_team))
+        .route("/api/v1/teams/{team}/secrets", get(api::list_secrets))
+        .route(
+            "/api/v1/teams/{team}/secrets/{*name}",
+            get(api::get_secret).put(api::put_secret).delete(api::delete_secret),
+        )
+        .route("/api/v1/teams/{team}/history/{*name}", get(api::history))
+        .route("/api/v1/teams/{team}/restore/{*name}", post(api::restore_secret))
+        .route("/api/v1/teams/{team}/batch-read", post(api::batch_read))
+        .route("/api/v1/teams/{team}/keys", get(api::list_keys).post(api::create_key))
+        .route("/api/v1/teams/{team}/keys/{id}", delete(api::revoke_key))
+        .route("/api/v1/teams/{team}/audit", get(api::audit_log))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+/// Counts requests by route and status; no response is cached anywhere.
+async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let status = resp.status().as_u16();
+    *state
+        .metrics
+        .requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry((route, status))
+        .or_insert(0) += 1;
+    resp
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => "ready\n".into_response(),
+        Err(e) => ApiError::unavailable(e).into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Where the master key comes from.
+#[derive(Debug, Clone)]
+pub enum MasterKeySource {
+    /// Base64 text (from `SIGIL_MASTER_KEY`).
+    Env(Zeroizing<String>),
+    /// A key file, created (0600) with a warning when absent.
+    File(PathBuf),
+}
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH`, a path, or `postgres://…`.
+    pub database: String,
+    /// The master key.
+    pub master_key: MasterKeySource,
+    /// The bootstrap administrator key to use on an empty database (`SIGIL_BOOTSTRAP_ADMIN_KEY`).
+    pub bootstrap_key: Option<Zeroizing<String>>,
+    /// Written (0600) with the bootstrap key when it does not exist, so the local CLI works.
+    pub credentials_path: Option<PathBuf>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+impl ServerConfig {
+    /// Defaults: a master key file next to a SQLite database, no credentials file.
+    pub fn new(listen: SocketAddr, database: impl Into<String>) -> Self {
+        let database = database.into();
+        let key_file = PathBuf::from(database.strip_prefix("sqlite://").unwrap_or("."))
+            .parent()
+            .map_or_else(|| PathBuf::from("master.key"), |d| d.join("master.key"));
+        ServerConfig {
+            listen,
+            database,
+            master_key: MasterKeySource::File(key_file),
+            bootstrap_key: None,
+            credentials_path: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Loads the master key.
+///
+/// # Errors
+/// An invalid key, or a key file that cannot be read or created.
+pub fn load_master_key(source: &MasterKeySource) -> Result<MasterKey, BoxError> {
+    match source {
+        MasterKeySource::Env(text) => Ok(MasterKey::from_base64(text, "SIGIL_MASTER_KEY")?),
+        MasterKeySource::File(path) => {
+            let (key, created) = MasterKey::load_or_create(path)?;
+            if created {
+                tracing::warn!(
+                    path = %path.display(),
+                    "created a new master key file; in production supply your own key (SIGIL_MASTER_KEY) and keep it outside the database's backups"
+                );
+            }
+            Ok(key)
+        }
+    }
+}
+
+/// Creates team `default` and the bootstrap administrator key when the database is empty.
+/// Returns the key when this call created it.
+///
+/// # Errors
+/// The store fails, or `SIGIL_BOOTSTRAP_ADMIN_KEY` is not a valid key.
+pub async fn bootstrap(state: &AppState, chosen: Option<Zeroizing<String>>) -> Result<Option<Zeroizing<String>>, ApiError> {
+    if !state.store.is_empty().await? {
+        return Ok(None);
+    }
+    let template = sigil_store::AuditRow {
+        at: api::now_ms(),
+        key_id: "-".into(),
+        role: None,
+        outcome: "ok".into(),
+        client: "local".into(),
+        ..Default::default()
+    };
+    match api::create_team_with_admin(state, "default", "bootstrap", true, template, chosen).await {
+        Ok((_, key)) => Ok(Some(Zeroizing::new(key.key))),
+        // another replica bootstrapped the same empty database first
+        Err(e) if e.status == StatusCode::CONFLICT => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes the CLI's credentials file (0600) unless it exists.
+fn write_credentials(path: &std::path::Path, url: &str, key: &str) -> Result<bool, BoxError> {
+    if path.exists() {
+        return Ok(false);
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let text = Zeroizing::new(format!(
+        "# written by `sigil server` at bootstrap; `sigil login` replaces it\nurl = \"{url}\"\nteam = \"default\"\napi_key = \"{key}\"\n"
+    ));
+    sigil_core::edit::write_atomic(path, text.as_bytes())?;
+    Ok(true)
+}
+
+/// Runs the server until SIGTERM or Ctrl-C.
+///
+/// # Errors
+/// The store, the master key, the bootstrap or the listener fails.
+pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
+    let master = load_master_key(&config.master_key)?;
+    let store = sigil_store::open(&config.database).await?;
+    let state = AppState::new(store, master, config.limits.clone());
+    if let Some(key) = bootstrap(&state, config.bootstrap_key.clone()).await.map_err(|e| e.message)? {
+        eprintln!("bootstrap: created team \"default\" and its administrator key (shown once):\n  {}", &*key);
+        if let Some(path) = &config.credentials_path {
+            let url = format!("http://{}", config.listen);
+            if write_credentials(path, &url, &key)? {
+                eprintln!("bootstrap: wrote {} (mode 0600) so that the local CLI can use the server", path.display());
+            }
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, backend = state.store.backend(), "listening");
+    eprintln!("sigil server listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,214 @@
+//! The server's shared state: the store, the master key, caches, limits, metrics.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use sigil_store::{KeyRow, Store};
+
+use crate::crypto::{DataKey, MasterKey};
+use crate::error::ApiError;
+
+/// Limits and tunables.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body (413 above it).
+    pub max_body_bytes: usize,
+    /// Largest secret value, as compact JSON (413 above it).
+    pub max_value_bytes: usize,
+    /// How long a key lookup is trusted: a key revoked through another replica is refused
+    /// after at most this long.
+    pub key_cache_ttl: Duration,
+    /// Failed authentications from one address within `auth_window` before it gets 429.
+    pub auth_failures_allowed: u32,
+    /// The window of `auth_failures_allowed`.
+    pub auth_window: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1 << 20,
+            max_value_bytes: 64 * 1024,
+            key_cache_ttl: Duration::from_millis(500),
+            auth_failures_allowed: 20,
+            auth_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    pub(crate) requests: Mutex<HashMap<(String, u16), u64>>,
+    pub(crate) secret_reads: AtomicU64,
+    pub(crate) secret_writes: AtomicU64,
+    pub(crate) audit_records: AtomicU64,
+    pub(crate) auth_failures: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn inc(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP sigil_http_requests_total HTTP requests by route and status.\n");
+        out.push_str("# TYPE sigil_http_requests_total counter\n");
+        let mut rows: Vec<_> = self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect();
+        rows.sort();
+        for ((route, status), n) in rows {
+            out.push_str(&format!("sigil_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n"));
+        }
+        for (name, help, c) in [
+            ("sigil_secret_reads_total", "Secret values read.", &self.secret_reads),
+            ("sigil_secret_writes_total", "Secret versions written.", &self.secret_writes),
+            ("sigil_audit_records_total", "Audit records written.", &self.audit_records),
+            ("sigil_auth_failures_total", "Requests refused for a missing, unknown or revoked key.", &self.auth_failures),
+            ("sigil_rate_limited_total", "Requests refused with 429 after repeated failed authentication.", &self.rate_limited),
+        ] {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n", c.load(Ordering::Relaxed)));
+        }
+        out
+    }
+}
+
+/// Shared by every request.
+pub struct AppState {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) master: Arc<MasterKey>,
+    pub(crate) limits: Limits,
+    pub(crate) metrics: Metrics,
+    data_keys: RwLock<HashMap<(i64, i32), Arc<DataKey>>>,
+    key_cache: Mutex<HashMap<String, (Instant, Option<KeyRow>)>>,
+    auth_failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("store", &self.store.backend()).field("master", &self.master).finish()
+    }
+}
+
+impl AppState {
+    /// State over a store and a master key.
+    pub fn new(store: Arc<dyn Store>, master: MasterKey, limits: Limits) -> Arc<Self> {
+        Arc::new(AppState {
+            store,
+            master: Arc::new(master),
+            limits,
+            metrics: Metrics::default(),
+            data_keys: RwLock::new(HashMap::new()),
+            key_cache: Mutex::new(HashMap::new()),
+            auth_failures: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// A team's data key of a version, unwrapped with the master key (cached).
+    pub(crate) async fn data_key(&self, team_id: i64, team: &str, version: i32) -> Result<Arc<DataKey>, ApiError> {
+        if let Some(k) = self.data_keys.read().unwrap_or_else(|p| p.into_inner()).get(&(team_id, version)) {
+            return Ok(k.clone());
+        }
+        let rows = self.store.data_keys(team_id).await?;
+        let row = rows
+            .iter()
+            .find(|r| r.version == version)
+            .ok_or_else(|| ApiError::internal(format!("data key {version} of team {team:?} is missing")))?;
+        if row.master_key_id != self.master.id() {
+            return Err(ApiError::internal(format!(
+                "data key {version} of team {team:?} is wrapped by master key {}, this server has {}",
+                row.master_key_id,
+                self.master.id()
+            )));
+        }
+        let key = Arc::new(self.master.unwrap(&row.wrapped, team, row.version as u32).map_err(ApiError::internal)?);
+        self.data_keys.write().unwrap_or_else(|p| p.into_inner()).insert((team_id, version), key.clone());
+        Ok(key)
+    }
+
+    /// The newest data key of a team.
+    pub(crate) async fn current_data_key(&self, team_id: i64, team: &str) -> Result<Arc<DataKey>, ApiError> {
+        let newest = {
+            let cache = self.data_keys.read().unwrap_or_else(|p| p.into_inner());
+            cache.keys().filter(|(t, _)| *t == team_id).map(|(_, v)| *v).max()
+        };
+        match newest {
+            Some(v) => self.data_key(team_id, team, v).await,
+            None => {
+                let rows = self.store.data_keys(team_id).await?;
+                let v = rows
+                    .iter()
+                    .map(|r| r.version)
+                    .max()
+                    .ok_or_else(|| ApiError::internal(format!("team {team:?} has no data key")))?;
+                self.data_key(team_id, team, v).await
+            }
+        }
+    }
+
+    /// A key by id, trusted for `key_cache_ttl`.
+    pub(crate) async fn key(&self, id: &str) -> Result<Option<KeyRow>, ApiError> {
+        let ttl = self.limits.key_cache_ttl;
+        if let Some((at, row)) = self.key_cache.lock().unwrap_or_else(|p| p.into_inner()).get(id)
+            && at.elapsed() < ttl
+        {
+            return Ok(row.clone());
+        }
+        let row = self.store.key(id).await?;
+        let mut cache = self.key_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.retain(|_, (at, _)| at.elapsed() < ttl);
+        }
+        cache.insert(id.to_owned(), (Instant::now(), row.clone()));
+        Ok(row)
+    }
+
+    /// Forgets a cached key (after a revocation through this replica).
+    pub(crate) fn forget_key(&self, id: &str) {
+        self.key_cache.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
+    /// Whether `addr` has failed authentication too often; 429 then.
+    pub(crate) fn check_rate(&self, addr: IpAddr) -> Result<(), ApiError> {
+        let map = self.auth_failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((since, n)) = map.get(&addr)
+            && since.elapsed() < self.limits.auth_window
+            && *n >= self.limits.auth_failures_allowed
+        {
+            Metrics::inc(&self.metrics.rate_limited, 1);
+            let wait = self.limits.auth_window.saturating_sub(since.elapsed()).as_secs().max(1);
+            let mut e = ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many failed authentications from this address; try again later",
+            );
+            e.retry_after = Some(wait);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn note_auth_failure(&self, addr: IpAddr) {
+        Metrics::inc(&self.metrics.auth_failures, 1);
+        let mut map = self.auth_failures.lock().unwrap_or_else(|p| p.into_inner());
+        let window = self.limits.auth_window;
+        if map.len() > 100_000 {
+            map.retain(|_, (since, _)| since.elapsed() < window);
+        }
+        let entry = map.entry(addr).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= window {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+    }
+}
