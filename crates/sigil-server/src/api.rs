@@ -6,20 +6,21 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sigil_core::SecretName;
 use sigil_core::wire::{
-    AuditEntry, AuditPage, BatchRead, BatchReadResult, CreateKey, CreateTeam, CreatedKey, History, KeyInfo, PutSecret,
-    Role, SecretList, SecretListItem, SecretRead, SecretWritten, TeamInfo, VersionInfo, WhoAmI, parse_rfc3339, rfc3339,
+    AuditEntry, AuditPage, BatchRead, BatchReadResult, CreateKey, CreateTeam, CreatedKey, History,
+    KeyInfo, PutSecret, Role, SecretList, SecretListItem, SecretRead, SecretWritten, TeamInfo,
+    VersionInfo, WhoAmI, parse_rfc3339, rfc3339,
 };
 use sigil_store::{AuditRow, KeyRow, StoreError};
 use zeroize::Zeroizing;
@@ -38,7 +39,14 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn audit_row(c: &Caller, team: &str, action: &str, name: Option<&str>, version: Option<i64>, outcome: &str) -> AuditRow {
+fn audit_row(
+    c: &Caller,
+    team: &str,
+    action: &str,
+    name: Option<&str>,
+    version: Option<i64>,
+    outcome: &str,
+) -> AuditRow {
     AuditRow {
         id: 0,
         at: now_ms(),
@@ -46,13 +54,31 @@ fn audit_row(c: &Caller, team: &str, action: &str, name: Option<&str>, version: 
         role: Some(c.role.as_str().to_owned()),
         action: action.to_owned(),
         team: team.to_owned(),
-        name: name.map(str::to_owned),
+        name: name.map(audit_name),
         version,
         outcome: outcome.to_owned(),
         client: c.client.clone(),
         flow_run: c.flow_run.clone(),
         task: c.task.clone(),
     }
+}
+
+/// A name as the audit log keeps it: valid names as they are; anything else (a refused name may
+/// hold NUL or control characters, which PostgreSQL text cannot) escaped and cut to 300 bytes.
+fn audit_name(name: &str) -> String {
+    if SecretName::parse(name).is_ok() {
+        return name.to_owned();
+    }
+    let mut escaped: String = name.escape_debug().collect();
+    if escaped.len() > 300 {
+        let mut cut = 300;
+        while !escaped.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        escaped.truncate(cut);
+        escaped.push('…');
+    }
+    escaped
 }
 
 /// Writes audit records durably; the request fails when they cannot be written.
@@ -64,7 +90,14 @@ async fn audit(state: &AppState, rows: Vec<AuditRow>) -> Result<(), ApiError> {
 }
 
 /// Audits a refusal, then returns it.
-async fn refuse(state: &AppState, c: &Caller, team: &str, action: &str, name: Option<&str>, err: ApiError) -> ApiError {
+async fn refuse(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    action: &str,
+    name: Option<&str>,
+    err: ApiError,
+) -> ApiError {
     let outcome = match err.status {
         StatusCode::FORBIDDEN => "denied",
         StatusCode::NOT_FOUND => "not_found",
@@ -83,7 +116,10 @@ fn same_team(c: &Caller, team: &str) -> Result<(), ApiError> {
     if c.team == team {
         Ok(())
     } else {
-        Err(ApiError::forbidden(format!("this key belongs to team {:?}, not to team {team:?}", c.team)))
+        Err(ApiError::forbidden(format!(
+            "this key belongs to team {:?}, not to team {team:?}",
+            c.team
+        )))
     }
 }
 
@@ -100,7 +136,15 @@ fn need(c: &Caller, role: Role, what: &str) -> Result<(), ApiError> {
 }
 
 /// Checks team and role, auditing a refusal.
-async fn authorize(state: &AppState, c: &Caller, team: &str, role: Role, what: &str, action: &str, name: Option<&str>) -> Result<(), ApiError> {
+async fn authorize(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    role: Role,
+    what: &str,
+    action: &str,
+    name: Option<&str>,
+) -> Result<(), ApiError> {
     if let Err(e) = same_team(c, team).and_then(|()| need(c, role, what)) {
         return Err(refuse(state, c, team, action, name, e).await);
     }
@@ -115,7 +159,11 @@ fn parse_name(name: &str) -> Result<SecretName, ApiError> {
 fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the request body is larger than the limit")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the request body is larger than the limit",
+            )
         } else {
             ApiError::invalid("cannot read the request body")
         }
@@ -123,16 +171,39 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
     serde_json::from_slice(&bytes).map_err(|e| {
         let msg = e.to_string();
         if msg.starts_with("unknown field") || msg.starts_with("missing field") {
-            ApiError::invalid(format!("invalid request body: {}", msg.split(" at line").next().unwrap_or(&msg)))
+            ApiError::invalid(format!(
+                "invalid request body: {}",
+                msg.split(" at line").next().unwrap_or(&msg)
+            ))
         } else {
-            ApiError::invalid(format!("invalid JSON body at line {} column {}", e.line(), e.column()))
+            ApiError::invalid(format!(
+                "invalid JSON body at line {} column {}",
+                e.line(),
+                e.column()
+            ))
         }
     })
 }
 
-fn open_value(dk: &DataKey, team: &str, name: &str, version: i64, ciphertext: &[u8]) -> Result<serde_json::Value, ApiError> {
-    let plain = dk.open(ciphertext, Place { team, name, version }).map_err(ApiError::internal)?;
-    serde_json::from_slice(&plain).map_err(|_| ApiError::internal(format!("secret {name:?} version {version} is not JSON")))
+fn open_value(
+    dk: &DataKey,
+    team: &str,
+    name: &str,
+    version: i64,
+    ciphertext: &[u8],
+) -> Result<serde_json::Value, ApiError> {
+    let plain = dk
+        .open(
+            ciphertext,
+            Place {
+                team,
+                name,
+                version,
+            },
+        )
+        .map_err(ApiError::internal)?;
+    serde_json::from_slice(&plain)
+        .map_err(|_| ApiError::internal(format!("secret {name:?} version {version} is not JSON")))
 }
 
 #[derive(Deserialize)]
@@ -147,7 +218,16 @@ pub(crate) async fn get_secret(
     Path((team, name)): Path<(String, String)>,
     q: Result<Query<VersionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &c, &team, Role::Reader, "read secret values", "secret.read", Some(&name)).await?;
+    authorize(
+        &state,
+        &c,
+        &team,
+        Role::Reader,
+        "read secret values",
+        "secret.read",
+        Some(&name),
+    )
+    .await?;
     let parsed = (|| {
         let name = parse_name(&name)?;
         let Query(q) = q.map_err(|_| ApiError::invalid("the query accepts only version=N"))?;
@@ -160,16 +240,36 @@ pub(crate) async fn get_secret(
         Ok(p) => p,
         Err(e) => return Err(refuse(&state, &c, &team, "secret.read", Some(&name), e).await),
     };
-    let Some((row, ver)) = state.store.get_secret(c.team_id, name.as_str(), version).await? else {
+    let Some((row, ver)) = state
+        .store
+        .get_secret(c.team_id, name.as_str(), version)
+        .await?
+    else {
         let e = ApiError::not_found(match version {
-            Some(v) => format!("secret {:?} has no version {v} in team {team:?}", name.as_str()),
+            Some(v) => format!(
+                "secret {:?} has no version {v} in team {team:?}",
+                name.as_str()
+            ),
             None => format!("secret {:?} not found in team {team:?}", name.as_str()),
         });
         return Err(refuse(&state, &c, &team, "secret.read", Some(name.as_str()), e).await);
     };
-    let dk = state.data_key(c.team_id, &team, ver.data_key_version).await?;
+    let dk = state
+        .data_key(c.team_id, &team, ver.data_key_version)
+        .await?;
     let value = open_value(&dk, &team, name.as_str(), ver.version, &ver.ciphertext)?;
-    audit(&state, vec![audit_row(&c, &team, "secret.read", Some(name.as_str()), Some(ver.version), "ok")]).await?;
+    audit(
+        &state,
+        vec![audit_row(
+            &c,
+            &team,
+            "secret.read",
+            Some(name.as_str()),
+            Some(ver.version),
+            "ok",
+        )],
+    )
+    .await?;
     Metrics::inc(&state.metrics.secret_reads, 1);
     let _ = row;
     Ok(Json(SecretRead {
@@ -187,12 +287,23 @@ pub(crate) async fn put_secret(
     Path((team, name)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SecretWritten>, ApiError> {
-    authorize(&state, &c, &team, Role::Writer, "write secrets", "secret.write", Some(&name)).await?;
+    authorize(
+        &state,
+        &c,
+        &team,
+        Role::Writer,
+        "write secrets",
+        "secret.write",
+        Some(&name),
+    )
+    .await?;
     let checked = (|| {
         let name = parse_name(&name)?;
         let req: PutSecret = parse_body(body)?;
         if req.cas.is_some_and(|v| v < 0) {
-            return Err(ApiError::invalid("cas must be 0 (create only) or a version"));
+            return Err(ApiError::invalid(
+                "cas must be 0 (create only) or a version",
+            ));
         }
         let plain = Zeroizing::new(serde_json::to_vec(&req.value).map_err(ApiError::internal)?);
         if plain.len() > state.limits.max_value_bytes {
@@ -224,11 +335,25 @@ pub(crate) async fn put_secret(
         data_key_version: dk.version() as i32,
         seal: Box::new(move |version| {
             seal_dk
-                .seal(&plain, Place { team: &seal_team, name: &seal_name, version })
+                .seal(
+                    &plain,
+                    Place {
+                        team: &seal_team,
+                        name: &seal_name,
+                        version,
+                    },
+                )
                 .map_err(|e| e.to_string())
         }),
     };
-    match state.store.put_secret(put, audit_row(&c, &team, "secret.write", Some(name.as_str()), None, "ok")).await {
+    match state
+        .store
+        .put_secret(
+            put,
+            audit_row(&c, &team, "secret.write", Some(name.as_str()), None, "ok"),
+        )
+        .await
+    {
         Ok(row) => {
             Metrics::inc(&state.metrics.secret_writes, 1);
             Metrics::inc(&state.metrics.audit_records, 1);
@@ -239,36 +364,84 @@ pub(crate) async fn put_secret(
                 updated_at: rfc3339(row.updated_at),
             }))
         }
-        Err(e @ StoreError::Conflict { .. }) => Err(refuse(&state, &c, &team, "secret.write", Some(name.as_str()), e.into()).await),
+        Err(e @ StoreError::Conflict { .. }) => Err(refuse(
+            &state,
+            &c,
+            &team,
+            "secret.write",
+            Some(name.as_str()),
+            e.into(),
+        )
+        .await),
         Err(e) => Err(e.into()),
     }
 }
 
-pub(crate) async fn delete_secret(State(state): St, c: Caller, Path((team, name)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    authorize(&state, &c, &team, Role::Writer, "delete secrets", "secret.delete", Some(&name)).await?;
+pub(crate) async fn delete_secret(
+    State(state): St,
+    c: Caller,
+    Path((team, name)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    authorize(
+        &state,
+        &c,
+        &team,
+        Role::Writer,
+        "delete secrets",
+        "secret.delete",
+        Some(&name),
+    )
+    .await?;
     let name = match parse_name(&name) {
         Ok(n) => n,
         Err(e) => return Err(refuse(&state, &c, &team, "secret.delete", Some(&name), e).await),
     };
     let audit_ok = audit_row(&c, &team, "secret.delete", Some(name.as_str()), None, "ok");
-    if state.store.delete_secret(c.team_id, name.as_str(), now_ms(), audit_ok).await? {
+    if state
+        .store
+        .delete_secret(c.team_id, name.as_str(), now_ms(), audit_ok)
+        .await?
+    {
         Metrics::inc(&state.metrics.audit_records, 1);
         Ok(StatusCode::NO_CONTENT)
     } else {
-        let e = ApiError::not_found(format!("secret {:?} not found in team {team:?}", name.as_str()));
+        let e = ApiError::not_found(format!(
+            "secret {:?} not found in team {team:?}",
+            name.as_str()
+        ));
         Err(refuse(&state, &c, &team, "secret.delete", Some(name.as_str()), e).await)
     }
 }
 
-pub(crate) async fn restore_secret(State(state): St, c: Caller, Path((team, name)): Path<(String, String)>) -> Result<Json<SecretWritten>, ApiError> {
-    authorize(&state, &c, &team, Role::Writer, "restore secrets", "secret.restore", Some(&name)).await?;
+pub(crate) async fn restore_secret(
+    State(state): St,
+    c: Caller,
+    Path((team, name)): Path<(String, String)>,
+) -> Result<Json<SecretWritten>, ApiError> {
+    authorize(
+        &state,
+        &c,
+        &team,
+        Role::Writer,
+        "restore secrets",
+        "secret.restore",
+        Some(&name),
+    )
+    .await?;
     let name = match parse_name(&name) {
         Ok(n) => n,
         Err(e) => return Err(refuse(&state, &c, &team, "secret.restore", Some(&name), e).await),
     };
     let audit_ok = audit_row(&c, &team, "secret.restore", Some(name.as_str()), None, "ok");
-    if !state.store.restore_secret(c.team_id, name.as_str(), now_ms(), audit_ok).await? {
-        let e = ApiError::not_found(format!("no deleted secret {:?} in team {team:?}", name.as_str()));
+    if !state
+        .store
+        .restore_secret(c.team_id, name.as_str(), now_ms(), audit_ok)
+        .await?
+    {
+        let e = ApiError::not_found(format!(
+            "no deleted secret {:?} in team {team:?}",
+            name.as_str()
+        ));
         return Err(refuse(&state, &c, &team, "secret.restore", Some(name.as_str()), e).await);
     }
     Metrics::inc(&state.metrics.audit_records, 1);
@@ -285,14 +458,23 @@ pub(crate) async fn restore_secret(State(state): St, c: Caller, Path((team, name
     }))
 }
 
-pub(crate) async fn history(State(state): St, c: Caller, Path((team, name)): Path<(String, String)>) -> Result<Json<History>, ApiError> {
+pub(crate) async fn history(
+    State(state): St,
+    c: Caller,
+    Path((team, name)): Path<(String, String)>,
+) -> Result<Json<History>, ApiError> {
     same_team(&c, &team)?;
     let name = parse_name(&name)?;
     let (row, versions) = state
         .store
         .history(c.team_id, name.as_str())
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("secret {:?} not found in team {team:?}", name.as_str())))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "secret {:?} not found in team {team:?}",
+                name.as_str()
+            ))
+        })?;
     Ok(Json(History {
         name: row.name,
         deleted: row.deleted_at.is_some(),
@@ -323,11 +505,17 @@ pub(crate) async fn list_secrets(
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SecretList>, ApiError> {
     same_team(&c, &team)?;
-    let Query(q) = q.map_err(|_| ApiError::invalid("the query accepts prefix, limit and cursor"))?;
+    let Query(q) =
+        q.map_err(|_| ApiError::invalid("the query accepts prefix, limit and cursor"))?;
     if q.prefix.len() > sigil_core::name::MAX_NAME_BYTES
-        || !q.prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
+        || !q
+            .prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
     {
-        return Err(ApiError::invalid("prefix must be at most 256 bytes of A-Z a-z 0-9 _ . - /"));
+        return Err(ApiError::invalid(
+            "prefix must be at most 256 bytes of A-Z a-z 0-9 _ . - /",
+        ));
     }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -344,10 +532,18 @@ pub(crate) async fn list_secrets(
                 .ok_or_else(|| ApiError::invalid("invalid cursor"))?,
         ),
     };
-    let rows = state.store.list_secrets(c.team_id, &q.prefix, after.as_deref(), limit + 1).await?;
+    let rows = state
+        .store
+        .list_secrets(c.team_id, &q.prefix, after.as_deref(), limit + 1)
+        .await?;
     let more = rows.len() > limit as usize;
     let page: Vec<_> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor = if more { page.last().map(|r| URL_SAFE_NO_PAD.encode(r.name.as_bytes())) } else { None };
+    let next_cursor = if more {
+        page.last()
+            .map(|r| URL_SAFE_NO_PAD.encode(r.name.as_bytes()))
+    } else {
+        None
+    };
     Ok(Json(SecretList {
         secrets: page
             .into_iter()
@@ -368,7 +564,16 @@ pub(crate) async fn batch_read(
     Path(team): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchReadResult>, ApiError> {
-    authorize(&state, &c, &team, Role::Reader, "read secret values", "secret.read", None).await?;
+    authorize(
+        &state,
+        &c,
+        &team,
+        Role::Reader,
+        "read secret values",
+        "secret.read",
+        None,
+    )
+    .await?;
     let checked = (|| {
         let req: BatchRead = parse_body(body)?;
         if req.names.is_empty() || req.names.len() > 1000 {
@@ -387,18 +592,38 @@ pub(crate) async fn batch_read(
     let mut secrets = Vec::with_capacity(found.len());
     let mut rows = Vec::with_capacity(names.len());
     for (row, ver) in &found {
-        let dk = state.data_key(c.team_id, &team, ver.data_key_version).await?;
+        let dk = state
+            .data_key(c.team_id, &team, ver.data_key_version)
+            .await?;
         secrets.push(SecretRead {
             name: row.name.clone(),
             value: open_value(&dk, &team, &row.name, ver.version, &ver.ciphertext)?,
             version: ver.version,
             updated_at: rfc3339(ver.created_at),
         });
-        rows.push(audit_row(&c, &team, "secret.read", Some(&row.name), Some(ver.version), "ok"));
+        rows.push(audit_row(
+            &c,
+            &team,
+            "secret.read",
+            Some(&row.name),
+            Some(ver.version),
+            "ok",
+        ));
     }
-    let missing: Vec<String> = names.iter().filter(|n| !found.iter().any(|(r, _)| &r.name == *n)).cloned().collect();
+    let missing: Vec<String> = names
+        .iter()
+        .filter(|n| !found.iter().any(|(r, _)| &r.name == *n))
+        .cloned()
+        .collect();
     for n in &missing {
-        rows.push(audit_row(&c, &team, "secret.read", Some(n), None, "not_found"));
+        rows.push(audit_row(
+            &c,
+            &team,
+            "secret.read",
+            Some(n),
+            None,
+            "not_found",
+        ));
     }
     audit(&state, rows).await?;
     Metrics::inc(&state.metrics.secret_reads, secrets.len() as u64);
@@ -407,7 +632,8 @@ pub(crate) async fn batch_read(
 
 fn key_info(k: KeyRow) -> Result<KeyInfo, ApiError> {
     Ok(KeyInfo {
-        role: Role::parse(&k.role).ok_or_else(|| ApiError::internal(format!("key {} has role {:?}", k.id, k.role)))?,
+        role: Role::parse(&k.role)
+            .ok_or_else(|| ApiError::internal(format!("key {} has role {:?}", k.id, k.role)))?,
         id: k.id,
         name: k.name,
         created_at: rfc3339(k.created_at),
@@ -416,23 +642,44 @@ fn key_info(k: KeyRow) -> Result<KeyInfo, ApiError> {
     })
 }
 
-pub(crate) async fn list_keys(State(state): St, c: Caller, Path(team): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(crate) async fn list_keys(
+    State(state): St,
+    c: Caller,
+    Path(team): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     same_team(&c, &team)?;
     need(&c, Role::Admin, "list keys")?;
-    let keys = state.store.list_keys(c.team_id).await?.into_iter().map(key_info).collect::<Result<Vec<_>, _>>()?;
+    let keys = state
+        .store
+        .list_keys(c.team_id)
+        .await?
+        .into_iter()
+        .map(key_info)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(serde_json::json!({ "keys": keys })))
 }
 
 fn check_label(name: &str) -> Result<(), ApiError> {
     if name.len() > 128 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid("a key's name is at most 128 characters, without control characters"));
+        return Err(ApiError::invalid(
+            "a key's name is at most 128 characters, without control characters",
+        ));
     }
     Ok(())
 }
 
-fn new_key(team_id: i64, role: Role, name: &str, created_by: &str, bootstrap: bool) -> Result<(KeyRow, Zeroizing<String>), ApiError> {
+fn new_key(
+    team_id: i64,
+    role: Role,
+    name: &str,
+    created_by: &str,
+    bootstrap: bool,
+) -> Result<(KeyRow, Zeroizing<String>), ApiError> {
     let (id, key) = keys::generate().map_err(ApiError::internal)?;
-    let secret = keys::parse(&key).expect("generated keys parse").secret.to_owned();
+    let secret = keys::parse(&key)
+        .expect("generated keys parse")
+        .secret
+        .to_owned();
     Ok((
         KeyRow {
             id,
@@ -456,16 +703,29 @@ pub(crate) async fn create_key(
     Path(team): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    authorize(&state, &c, &team, Role::Admin, "create keys", "key.create", None).await?;
-    let req: CreateKey = match parse_body(body).and_then(|r: CreateKey| check_label(&r.name).map(|()| r)) {
-        Ok(r) => r,
-        Err(e) => return Err(refuse(&state, &c, &team, "key.create", None, e).await),
-    };
+    authorize(
+        &state,
+        &c,
+        &team,
+        Role::Admin,
+        "create keys",
+        "key.create",
+        None,
+    )
+    .await?;
+    let req: CreateKey =
+        match parse_body(body).and_then(|r: CreateKey| check_label(&r.name).map(|()| r)) {
+            Ok(r) => r,
+            Err(e) => return Err(refuse(&state, &c, &team, "key.create", None, e).await),
+        };
     let (row, key) = new_key(c.team_id, req.role, &req.name, &c.key_id, false)?;
     let id = row.id.clone();
     state
         .store
-        .create_key(row, audit_row(&c, &team, "key.create", Some(&id), None, "ok"))
+        .create_key(
+            row,
+            audit_row(&c, &team, "key.create", Some(&id), None, "ok"),
+        )
         .await?;
     Metrics::inc(&state.metrics.audit_records, 1);
     Ok((
@@ -480,10 +740,27 @@ pub(crate) async fn create_key(
     ))
 }
 
-pub(crate) async fn revoke_key(State(state): St, c: Caller, Path((team, id)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    authorize(&state, &c, &team, Role::Admin, "revoke keys", "key.revoke", Some(&id)).await?;
+pub(crate) async fn revoke_key(
+    State(state): St,
+    c: Caller,
+    Path((team, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    authorize(
+        &state,
+        &c,
+        &team,
+        Role::Admin,
+        "revoke keys",
+        "key.revoke",
+        Some(&id),
+    )
+    .await?;
     let audit_ok = audit_row(&c, &team, "key.revoke", Some(&id), None, "ok");
-    if state.store.revoke_key(c.team_id, &id, now_ms(), audit_ok).await? {
+    if state
+        .store
+        .revoke_key(c.team_id, &id, now_ms(), audit_ok)
+        .await?
+    {
         state.forget_key(&id);
         Metrics::inc(&state.metrics.audit_records, 1);
         Ok(StatusCode::NO_CONTENT)
@@ -493,9 +770,14 @@ pub(crate) async fn revoke_key(State(state): St, c: Caller, Path((team, id)): Pa
     }
 }
 
-pub(crate) async fn list_teams(State(state): St, c: Caller) -> Result<Json<serde_json::Value>, ApiError> {
+pub(crate) async fn list_teams(
+    State(state): St,
+    c: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
     if !c.bootstrap {
-        return Err(ApiError::forbidden("only the bootstrap administrator key can list teams"));
+        return Err(ApiError::forbidden(
+            "only the bootstrap administrator key can list teams",
+        ));
     }
     let teams: Vec<TeamInfo> = state
         .store
@@ -514,21 +796,38 @@ pub(crate) async fn list_teams(State(state): St, c: Caller) -> Result<Json<serde
 pub(crate) fn check_team_name(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
         && name != "."
         && name != "..";
-    if ok { Ok(()) } else { Err(ApiError::invalid("a team name is 1 to 64 characters of A-Z a-z 0-9 _ . -")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "a team name is 1 to 64 characters of A-Z a-z 0-9 _ . -",
+        ))
+    }
 }
 
 /// Creates a team with its data key and first admin key.
-pub(crate) async fn create_team_with_admin(state: &AppState, name: &str, created_by: &str, bootstrap_admin: bool, audit_template: AuditRow, admin_key: Option<Zeroizing<String>>) -> Result<(TeamInfo, CreatedKey), ApiError> {
+pub(crate) async fn create_team_with_admin(
+    state: &AppState,
+    name: &str,
+    created_by: &str,
+    bootstrap_admin: bool,
+    audit_template: AuditRow,
+    admin_key: Option<Zeroizing<String>>,
+) -> Result<(TeamInfo, CreatedKey), ApiError> {
     check_team_name(name)?;
     let dk = DataKey::generate(1).map_err(ApiError::internal)?;
     let wrapped = state.master.wrap(&dk, name).map_err(ApiError::internal)?;
     let at = now_ms();
     let (row, key) = match admin_key {
         Some(key) => {
-            let parsed = keys::parse(&key).ok_or_else(|| ApiError::invalid("SIGIL_BOOTSTRAP_ADMIN_KEY is not a valid sgl_ key"))?;
+            let parsed = keys::parse(&key).ok_or_else(|| {
+                ApiError::invalid("SIGIL_BOOTSTRAP_ADMIN_KEY is not a valid sgl_ key")
+            })?;
             let row = KeyRow {
                 id: parsed.id.to_owned(),
                 team_id: 0,
@@ -543,7 +842,17 @@ pub(crate) async fn create_team_with_admin(state: &AppState, name: &str, created
             };
             (row, key)
         }
-        None => new_key(0, Role::Admin, if bootstrap_admin { "bootstrap administrator" } else { "first administrator" }, created_by, bootstrap_admin)?,
+        None => new_key(
+            0,
+            Role::Admin,
+            if bootstrap_admin {
+                "bootstrap administrator"
+            } else {
+                "first administrator"
+            },
+            created_by,
+            bootstrap_admin,
+        )?,
     };
     let id = row.id.clone();
     let data_key = sigil_store::DataKeyRow {
@@ -559,7 +868,10 @@ pub(crate) async fn create_team_with_admin(state: &AppState, name: &str, created
         name: Some(id.clone()),
         ..audit_template
     };
-    let team = state.store.create_team(name, at, data_key, Some(row), audit).await?;
+    let team = state
+        .store
+        .create_team(name, at, data_key, Some(row), audit)
+        .await?;
     Ok((
         TeamInfo {
             name: team.name.clone(),
@@ -570,19 +882,33 @@ pub(crate) async fn create_team_with_admin(state: &AppState, name: &str, created
             key: key.to_string(),
             team: team.name,
             role: Role::Admin,
-            name: if bootstrap_admin { "bootstrap administrator".into() } else { "first administrator".into() },
+            name: if bootstrap_admin {
+                "bootstrap administrator".into()
+            } else {
+                "first administrator".into()
+            },
         },
     ))
 }
 
-pub(crate) async fn create_team(State(state): St, c: Caller, body: Result<Bytes, BytesRejection>) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+pub(crate) async fn create_team(
+    State(state): St,
+    c: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     if !c.bootstrap {
-        return Err(ApiError::forbidden("only the bootstrap administrator key can create teams"));
+        return Err(ApiError::forbidden(
+            "only the bootstrap administrator key can create teams",
+        ));
     }
     let req: CreateTeam = parse_body(body)?;
     let template = audit_row(&c, &req.name, "team.create", None, None, "ok");
-    let (team, key) = create_team_with_admin(&state, &req.name, &c.key_id, false, template, None).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "team": team, "admin_key": key }))))
+    let (team, key) =
+        create_team_with_admin(&state, &req.name, &c.key_id, false, template, None).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "team": team, "admin_key": key })),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -604,7 +930,9 @@ pub(crate) async fn audit_log(
     let Query(q) = q.map_err(|_| ApiError::invalid("the query accepts since, limit and cursor"))?;
     let since = match q.since {
         None => 0,
-        Some(s) => parse_rfc3339(&s).ok_or_else(|| ApiError::invalid("since must be an RFC 3339 time such as 2026-11-29T00:00:00Z"))?,
+        Some(s) => parse_rfc3339(&s).ok_or_else(|| {
+            ApiError::invalid("since must be an RFC 3339 time such as 2026-11-29T00:00:00Z")
+        })?,
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -612,7 +940,9 @@ pub(crate) async fn audit_log(
     }
     let after = match q.cursor {
         None => 0,
-        Some(c) => c.parse::<i64>().map_err(|_| ApiError::invalid("invalid cursor"))?,
+        Some(c) => c
+            .parse::<i64>()
+            .map_err(|_| ApiError::invalid("invalid cursor"))?,
     };
     let rows = state.store.audit(&team, after, since, limit + 1).await?;
     let more = rows.len() > limit as usize;
@@ -634,8 +964,15 @@ pub(crate) async fn audit_log(
             task: a.task,
         })
         .collect();
-    let next_cursor = if more { entries.last().map(|e| e.id.to_string()) } else { None };
-    Ok(Json(AuditPage { entries, next_cursor }))
+    let next_cursor = if more {
+        entries.last().map(|e| e.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(AuditPage {
+        entries,
+        next_cursor,
+    }))
 }
 
 pub(crate) async fn whoami(c: Caller) -> Json<WhoAmI> {

@@ -34,26 +34,41 @@ pub struct Caller {
 
 /// The client's address (from the connection; forwarded-for headers are not trusted).
 pub fn client_addr(parts: &Parts) -> IpAddr {
+    if let Some(c) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        return c.0.ip();
+    }
+    // tests serve the router without a socket
     parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
+        .get::<axum::extract::connect_info::MockConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
 fn attribution_header(parts: &Parts, name: &str) -> Result<Option<String>, ApiError> {
-    let Some(v) = parts.headers.get(name) else { return Ok(None) };
+    let Some(v) = parts.headers.get(name) else {
+        return Ok(None);
+    };
     let s = v
         .to_str()
         .ok()
-        .filter(|s| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
-        .ok_or_else(|| ApiError::invalid(format!("header {name} must be 1 to 128 printable ASCII characters")))?;
+        .filter(|s| {
+            !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        })
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "header {name} must be 1 to 128 printable ASCII characters"
+            ))
+        })?;
     Ok(Some(s.to_owned()))
 }
 
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
         let ip = client_addr(parts);
         state.check_rate(ip)?;
         let fail = |msg: &str| {
@@ -64,7 +79,12 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
             return Err(fail("missing API key: send Authorization: Bearer <key>"));
         };
-        let Some(key) = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).map(str::trim) else {
+        let Some(key) = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+        else {
             return Err(fail("the Authorization header must be Bearer <key>"));
         };
         let Some(parsed) = keys::parse(key) else {
@@ -79,7 +99,8 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         if row.revoked_at.is_some() {
             return Err(fail("the API key was revoked"));
         }
-        let role = Role::parse(&row.role).ok_or_else(|| ApiError::internal(format!("key {} has role {:?}", row.id, row.role)))?;
+        let role = Role::parse(&row.role)
+            .ok_or_else(|| ApiError::internal(format!("key {} has role {:?}", row.id, row.role)))?;
         Ok(Caller {
             key_id: row.id,
             team_id: row.team_id,

@@ -57,22 +57,30 @@ impl ApiError {
     /// 500: the cause is logged, the client sees "internal error".
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
     }
 
     /// 503: the database is unreachable.
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "storage unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage unavailable")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "storage unavailable",
+        )
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict { current } => {
-                ApiError::conflict(format!("version conflict: the secret is at version {current}"))
-            }
+            StoreError::Conflict { current } => ApiError::conflict(format!(
+                "version conflict: the secret is at version {current}"
+            )),
             StoreError::Exists(what) => ApiError::conflict(format!("{what} already exists")),
             StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
             other => ApiError::unavailable(other),
@@ -90,7 +98,8 @@ impl IntoResponse for ApiError {
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         resp
     }

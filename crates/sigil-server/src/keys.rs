@@ -22,9 +22,14 @@ pub struct ParsedKey<'a> {
 pub fn parse(key: &str) -> Option<ParsedKey<'_>> {
     let rest = key.strip_prefix(PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    let ok_id = id.len() == ID_LEN && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let ok_id = id.len() == ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     let ok_secret = (32..=128).contains(&secret.len())
-        && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     (ok_id && ok_secret).then_some(ParsedKey { id, secret })
 }
 
@@ -36,7 +41,10 @@ pub fn generate() -> Result<(String, Zeroizing<String>), getrandom::Error> {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut raw = [0u8; ID_LEN];
     getrandom::fill(&mut raw)?;
-    let id: String = raw.iter().map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect();
+    let id: String = raw
+        .iter()
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect();
     let mut secret = Zeroizing::new([0u8; 32]);
     getrandom::fill(&mut *secret)?;
     let key = Zeroizing::new(format!("{PREFIX}{id}_{}", URL_SAFE_NO_PAD.encode(*secret)));
@@ -45,7 +53,11 @@ pub fn generate() -> Result<(String, Zeroizing<String>), getrandom::Error> {
 
 /// The stored form of a key's secret part.
 pub fn hash(secret: &str) -> Vec<u8> {
-    Sha256::new().chain_update(b"sigil:api-key:v1").chain_update(secret.as_bytes()).finalize().to_vec()
+    Sha256::new()
+        .chain_update(b"sigil:api-key:v1")
+        .chain_update(secret.as_bytes())
+        .finalize()
+        .to_vec()
 }
 
 /// Compares two hashes without an early exit.

@@ -49,17 +49,29 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/teams/{team}/secrets", get(api::list_secrets))
         .route(
             "/api/v1/teams/{team}/secrets/{*name}",
-            get(api::get_secret).put(api::put_secret).delete(api::delete_secret),
+            get(api::get_secret)
+                .put(api::put_secret)
+                .delete(api::delete_secret),
         )
         .route("/api/v1/teams/{team}/history/{*name}", get(api::history))
-        .route("/api/v1/teams/{team}/restore/{*name}", post(api::restore_secret))
+        .route(
+            "/api/v1/teams/{team}/restore/{*name}",
+            post(api::restore_secret),
+        )
         .route("/api/v1/teams/{team}/batch-read", post(api::batch_read))
-        .route("/api/v1/teams/{team}/keys", get(api::list_keys).post(api::create_key))
+        .route(
+            "/api/v1/teams/{team}/keys",
+            get(api::list_keys).post(api::create_key),
+        )
         .route("/api/v1/teams/{team}/keys/{id}", delete(api::revoke_key))
         .route("/api/v1/teams/{team}/audit", get(api::audit_log))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this endpoint")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this endpoint",
+            )
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), track))
@@ -73,7 +85,8 @@ async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let mut resp = next.run(req).await;
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let status = resp.status().as_u16();
     *state
         .metrics
@@ -175,7 +188,10 @@ pub fn load_master_key(source: &MasterKeySource) -> Result<MasterKey, BoxError> 
 ///
 /// # Errors
 /// The store fails, or `SIGIL_BOOTSTRAP_ADMIN_KEY` is not a valid key.
-pub async fn bootstrap(state: &AppState, chosen: Option<Zeroizing<String>>) -> Result<Option<Zeroizing<String>>, ApiError> {
+pub async fn bootstrap(
+    state: &AppState,
+    chosen: Option<Zeroizing<String>>,
+) -> Result<Option<Zeroizing<String>>, ApiError> {
     if !state.store.is_empty().await? {
         return Ok(None);
     }
@@ -200,9 +216,15 @@ fn write_credentials(path: &std::path::Path, url: &str, key: &str) -> Result<boo
     if path.exists() {
         return Ok(false);
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
         use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
     }
     let text = Zeroizing::new(format!(
         "# written by `sigil server` at bootstrap; `sigil login` replaces it\nurl = \"{url}\"\nteam = \"default\"\napi_key = \"{key}\"\n"
@@ -219,21 +241,36 @@ pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
     let master = load_master_key(&config.master_key)?;
     let store = sigil_store::open(&config.database).await?;
     let state = AppState::new(store, master, config.limits.clone());
-    if let Some(key) = bootstrap(&state, config.bootstrap_key.clone()).await.map_err(|e| e.message)? {
-        eprintln!("bootstrap: created team \"default\" and its administrator key (shown once):\n  {}", &*key);
+    if let Some(key) = bootstrap(&state, config.bootstrap_key.clone())
+        .await
+        .map_err(|e| e.message)?
+    {
+        eprintln!(
+            "bootstrap: created team \"default\" and its administrator key (shown once):\n  {}",
+            &*key
+        );
         if let Some(path) = &config.credentials_path {
             let url = format!("http://{}", config.listen);
             if write_credentials(path, &url, &key)? {
-                eprintln!("bootstrap: wrote {} (mode 0600) so that the local CLI can use the server", path.display());
+                eprintln!(
+                    "bootstrap: wrote {} (mode 0600) so that the local CLI can use the server",
+                    path.display()
+                );
             }
         }
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(addr = %listener.local_addr()?, backend = state.store.backend(), "listening");
-    eprintln!("sigil server listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    eprintln!(
+        "sigil server listening on http://{}",
+        listener.local_addr()?
+    );
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -60,19 +60,50 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP sigil_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE sigil_http_requests_total counter\n");
-        let mut rows: Vec<_> = self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let mut rows: Vec<_> = self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         rows.sort();
         for ((route, status), n) in rows {
-            out.push_str(&format!("sigil_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n"));
+            out.push_str(&format!(
+                "sigil_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}\n"
+            ));
         }
         for (name, help, c) in [
-            ("sigil_secret_reads_total", "Secret values read.", &self.secret_reads),
-            ("sigil_secret_writes_total", "Secret versions written.", &self.secret_writes),
-            ("sigil_audit_records_total", "Audit records written.", &self.audit_records),
-            ("sigil_auth_failures_total", "Requests refused for a missing, unknown or revoked key.", &self.auth_failures),
-            ("sigil_rate_limited_total", "Requests refused with 429 after repeated failed authentication.", &self.rate_limited),
+            (
+                "sigil_secret_reads_total",
+                "Secret values read.",
+                &self.secret_reads,
+            ),
+            (
+                "sigil_secret_writes_total",
+                "Secret versions written.",
+                &self.secret_writes,
+            ),
+            (
+                "sigil_audit_records_total",
+                "Audit records written.",
+                &self.audit_records,
+            ),
+            (
+                "sigil_auth_failures_total",
+                "Requests refused for a missing, unknown or revoked key.",
+                &self.auth_failures,
+            ),
+            (
+                "sigil_rate_limited_total",
+                "Requests refused with 429 after repeated failed authentication.",
+                &self.rate_limited,
+            ),
         ] {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n", c.load(Ordering::Relaxed)));
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                c.load(Ordering::Relaxed)
+            ));
         }
         out
     }
@@ -91,7 +122,10 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("store", &self.store.backend()).field("master", &self.master).finish()
+        f.debug_struct("AppState")
+            .field("store", &self.store.backend())
+            .field("master", &self.master)
+            .finish()
     }
 }
 
@@ -115,15 +149,24 @@ impl AppState {
     }
 
     /// A team's data key of a version, unwrapped with the master key (cached).
-    pub(crate) async fn data_key(&self, team_id: i64, team: &str, version: i32) -> Result<Arc<DataKey>, ApiError> {
-        if let Some(k) = self.data_keys.read().unwrap_or_else(|p| p.into_inner()).get(&(team_id, version)) {
+    pub(crate) async fn data_key(
+        &self,
+        team_id: i64,
+        team: &str,
+        version: i32,
+    ) -> Result<Arc<DataKey>, ApiError> {
+        if let Some(k) = self
+            .data_keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(team_id, version))
+        {
             return Ok(k.clone());
         }
         let rows = self.store.data_keys(team_id).await?;
-        let row = rows
-            .iter()
-            .find(|r| r.version == version)
-            .ok_or_else(|| ApiError::internal(format!("data key {version} of team {team:?} is missing")))?;
+        let row = rows.iter().find(|r| r.version == version).ok_or_else(|| {
+            ApiError::internal(format!("data key {version} of team {team:?} is missing"))
+        })?;
         if row.master_key_id != self.master.id() {
             return Err(ApiError::internal(format!(
                 "data key {version} of team {team:?} is wrapped by master key {}, this server has {}",
@@ -131,26 +174,40 @@ impl AppState {
                 self.master.id()
             )));
         }
-        let key = Arc::new(self.master.unwrap(&row.wrapped, team, row.version as u32).map_err(ApiError::internal)?);
-        self.data_keys.write().unwrap_or_else(|p| p.into_inner()).insert((team_id, version), key.clone());
+        let key = Arc::new(
+            self.master
+                .unwrap(&row.wrapped, team, row.version as u32)
+                .map_err(ApiError::internal)?,
+        );
+        self.data_keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((team_id, version), key.clone());
         Ok(key)
     }
 
     /// The newest data key of a team.
-    pub(crate) async fn current_data_key(&self, team_id: i64, team: &str) -> Result<Arc<DataKey>, ApiError> {
+    pub(crate) async fn current_data_key(
+        &self,
+        team_id: i64,
+        team: &str,
+    ) -> Result<Arc<DataKey>, ApiError> {
         let newest = {
             let cache = self.data_keys.read().unwrap_or_else(|p| p.into_inner());
-            cache.keys().filter(|(t, _)| *t == team_id).map(|(_, v)| *v).max()
+            cache
+                .keys()
+                .filter(|(t, _)| *t == team_id)
+                .map(|(_, v)| *v)
+                .max()
         };
         match newest {
             Some(v) => self.data_key(team_id, team, v).await,
             None => {
                 let rows = self.store.data_keys(team_id).await?;
-                let v = rows
-                    .iter()
-                    .map(|r| r.version)
-                    .max()
-                    .ok_or_else(|| ApiError::internal(format!("team {team:?} has no data key")))?;
+                let v =
+                    rows.iter().map(|r| r.version).max().ok_or_else(|| {
+                        ApiError::internal(format!("team {team:?} has no data key"))
+                    })?;
                 self.data_key(team_id, team, v).await
             }
         }
@@ -159,7 +216,11 @@ impl AppState {
     /// A key by id, trusted for `key_cache_ttl`.
     pub(crate) async fn key(&self, id: &str) -> Result<Option<KeyRow>, ApiError> {
         let ttl = self.limits.key_cache_ttl;
-        if let Some((at, row)) = self.key_cache.lock().unwrap_or_else(|p| p.into_inner()).get(id)
+        if let Some((at, row)) = self
+            .key_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
             && at.elapsed() < ttl
         {
             return Ok(row.clone());
@@ -175,7 +236,10 @@ impl AppState {
 
     /// Forgets a cached key (after a revocation through this replica).
     pub(crate) fn forget_key(&self, id: &str) {
-        self.key_cache.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.key_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     /// Whether `addr` has failed authentication too often; 429 then.
@@ -186,7 +250,12 @@ impl AppState {
             && *n >= self.limits.auth_failures_allowed
         {
             Metrics::inc(&self.metrics.rate_limited, 1);
-            let wait = self.limits.auth_window.saturating_sub(since.elapsed()).as_secs().max(1);
+            let wait = self
+                .limits
+                .auth_window
+                .saturating_sub(since.elapsed())
+                .as_secs()
+                .max(1);
             let mut e = ApiError::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",

@@ -1,0 +1,731 @@
+//! The API's behaviour, on each backend.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::Server;
+
+pub(crate) async fn secrets_versions_history_delete_restore(s: &Server) {
+    let a = &s.admin;
+    let r = s.put(a, "prod/db/password", json!("p1")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["name"], "prod/db/password");
+    assert_eq!(r.json["version"], 1);
+    assert!(r.json["created_at"].as_str().unwrap().ends_with('Z'));
+    let r = s
+        .put(
+            a,
+            "prod/db/password",
+            json!({"user": "etl", "password": "p2"}),
+        )
+        .await;
+    assert_eq!(r.json["version"], 2);
+    let r = s.get(a, "prod/db/password").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["value"], json!({"user": "etl", "password": "p2"}));
+    assert_eq!(r.json["version"], 2);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/default/secrets/prod/db/password?version=1",
+            Some(a),
+            None,
+        )
+        .await;
+    assert_eq!(r.json["value"], "p1");
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/default/secrets/prod/db/password?version=7",
+            Some(a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json["error"]["code"], "not_found");
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/default/history/prod/db/password",
+            Some(a),
+            None,
+        )
+        .await;
+    assert_eq!(r.json["deleted"], false);
+    let versions: Vec<i64> = r.json["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [2, 1]);
+    assert!(
+        !r.text.contains("p1") && !r.text.contains("p2"),
+        "history has no values: {}",
+        r.text
+    );
+    // soft delete, then restore
+    let r = s
+        .call(
+            Method::DELETE,
+            "/api/v1/teams/default/secrets/prod/db/password",
+            Some(a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        s.get(a, "prod/db/password").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = s
+        .call(
+            Method::DELETE,
+            "/api/v1/teams/default/secrets/prod/db/password",
+            Some(a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/default/history/prod/db/password",
+            Some(a),
+            None,
+        )
+        .await;
+    assert_eq!(r.json["deleted"], true);
+    let r = s
+        .call(
+            Method::POST,
+            "/api/v1/teams/default/restore/prod/db/password",
+            Some(a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["version"], 2);
+    assert_eq!(
+        s.get(a, "prod/db/password").await.json["value"]["password"],
+        "p2"
+    );
+    let r = s
+        .call(
+            Method::POST,
+            "/api/v1/teams/default/restore/prod/db/password",
+            Some(a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // names that look like operations are just names
+    assert_eq!(s.put(a, "history", json!("h")).await.status, StatusCode::OK);
+    assert_eq!(
+        s.put(a, "restore/x", json!("r")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(s.get(a, "restore/x").await.json["value"], "r");
+}
+
+pub(crate) async fn check_and_set(s: &Server) {
+    let a = &s.admin;
+    let put = |cas: i64, v: &str| {
+        s.call(
+            Method::PUT,
+            "/api/v1/teams/default/secrets/cas",
+            Some(a),
+            Some(json!({"value": v, "cas": cas})),
+        )
+    };
+    assert_eq!(put(0, "one").await.status, StatusCode::OK);
+    let r = put(0, "again").await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.json["error"]["code"], "conflict");
+    assert_eq!(
+        r.json["error"]["message"],
+        "version conflict: the secret is at version 1"
+    );
+    assert_eq!(put(1, "two").await.json["version"], 2);
+    assert_eq!(put(1, "stale").await.status, StatusCode::CONFLICT);
+    assert_eq!(
+        s.get(a, "cas").await.json["value"],
+        "two",
+        "a refused write changed nothing"
+    );
+}
+
+pub(crate) async fn listing_and_batch_read(s: &Server) {
+    let a = &s.admin;
+    for i in 0..25 {
+        s.put(a, &format!("app/s{i:02}"), json!(format!("value-{i}")))
+            .await;
+    }
+    s.put(a, "other", json!("o")).await;
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/teams/default/secrets?prefix=app/&limit=10&cursor={c}"),
+            None => "/api/v1/teams/default/secrets?prefix=app/&limit=10".to_owned(),
+        };
+        let r = s.call(Method::GET, &path, Some(a), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(!r.text.contains("value-"), "listings never carry values");
+        for item in r.json["secrets"].as_array().unwrap() {
+            assert_eq!(item["version"], 1);
+            names.push(item["name"].as_str().unwrap().to_owned());
+        }
+        match r.json["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        names,
+        (0..25).map(|i| format!("app/s{i:02}")).collect::<Vec<_>>()
+    );
+    let r = s
+        .call(
+            Method::POST,
+            "/api/v1/teams/default/batch-read",
+            Some(a),
+            Some(json!({"names": ["app/s03", "nope", "other"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let got: Vec<(&str, &str)> = r.json["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["name"].as_str().unwrap(), x["value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got, [("app/s03", "value-3"), ("other", "o")]);
+    assert_eq!(r.json["missing"], json!(["nope"]));
+}
+
+/// Each role against each endpoint.
+pub(crate) async fn role_matrix(s: &Server) {
+    s.put(&s.admin, "m", json!("v")).await;
+    s.call(
+        Method::DELETE,
+        "/api/v1/teams/default/secrets/gone",
+        Some(&s.admin),
+        None,
+    )
+    .await;
+    s.put(&s.admin, "gone", json!("g")).await;
+    let roles = ["viewer", "reader", "writer", "admin"];
+    let mut keys = Vec::new();
+    for role in roles {
+        keys.push((role, s.key(role).await));
+    }
+    // (method, path, body, lowest role allowed, status when allowed)
+    let cases: Vec<(Method, &str, Option<Value>, usize, StatusCode)> = vec![
+        (
+            Method::GET,
+            "/api/v1/teams/default/secrets",
+            None,
+            0,
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            "/api/v1/teams/default/history/m",
+            None,
+            0,
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            "/api/v1/teams/default/secrets/m",
+            None,
+            1,
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            "/api/v1/teams/default/batch-read",
+            Some(json!({"names": ["m"]})),
+            1,
+            StatusCode::OK,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/teams/default/secrets/m",
+            Some(json!({"value": "w"})),
+            2,
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            "/api/v1/teams/default/keys",
+            None,
+            3,
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            "/api/v1/teams/default/audit",
+            None,
+            3,
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            "/api/v1/teams/default/keys",
+            Some(json!({"role": "viewer"})),
+            3,
+            StatusCode::CREATED,
+        ),
+        (Method::GET, "/api/v1/whoami", None, 0, StatusCode::OK),
+    ];
+    for (method, path, body, lowest, ok) in &cases {
+        for (rank, (role, key)) in keys.iter().enumerate() {
+            let r = s.call(method.clone(), path, Some(key), body.clone()).await;
+            let want = if rank >= *lowest {
+                *ok
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(r.status, want, "{role} {method} {path}: {}", r.text);
+            if want == StatusCode::FORBIDDEN {
+                assert_eq!(r.json["error"]["code"], "forbidden");
+            }
+        }
+    }
+    // delete and restore: writer and admin only
+    for (rank, (role, key)) in keys.iter().enumerate() {
+        let del = s
+            .call(
+                Method::DELETE,
+                "/api/v1/teams/default/secrets/gone",
+                Some(key),
+                None,
+            )
+            .await;
+        let res = s
+            .call(
+                Method::POST,
+                "/api/v1/teams/default/restore/gone",
+                Some(key),
+                None,
+            )
+            .await;
+        if rank >= 2 {
+            assert_eq!(
+                (del.status, res.status),
+                (StatusCode::NO_CONTENT, StatusCode::OK),
+                "{role}"
+            );
+        } else {
+            assert_eq!(
+                (del.status, res.status),
+                (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN),
+                "{role}"
+            );
+        }
+    }
+    // teams: the bootstrap administrator only
+    let admin_key = &keys[3].1;
+    let r = s
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            Some(admin_key),
+            Some(json!({"name": "x"})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "a team admin is not the bootstrap admin"
+    );
+    let r = s
+        .call(Method::GET, "/api/v1/teams", Some(&s.admin), None)
+        .await;
+    assert_eq!(r.json["teams"][0]["name"], "default");
+}
+
+pub(crate) async fn team_isolation(s: &Server) {
+    s.put(&s.admin, "shared-name", json!("default's value"))
+        .await;
+    let r = s
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            Some(&s.admin),
+            Some(json!({"name": "etl"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let etl_admin = r.json["admin_key"]["key"].as_str().unwrap().to_owned();
+    assert_eq!(r.json["admin_key"]["role"], "admin");
+    let r = s
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            Some(&s.admin),
+            Some(json!({"name": "etl"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    // each team sees only its own
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/default/secrets/shared-name",
+            Some(&etl_admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(!r.text.contains("default's value"));
+    let r = s
+        .call(
+            Method::PUT,
+            "/api/v1/teams/etl/secrets/shared-name",
+            Some(&etl_admin),
+            Some(json!({"value": "etl's value"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        s.get(&s.admin, "shared-name").await.json["value"],
+        "default's value"
+    );
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/etl/secrets/shared-name",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "the bootstrap admin does not read other teams' secrets"
+    );
+    let r = s
+        .call(Method::GET, "/api/v1/teams/etl/keys", Some(&s.admin), None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/nosuchteam/secrets/x",
+            Some(&etl_admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "an unknown team is refused like another team"
+    );
+}
+
+pub(crate) async fn keys_are_revoked_and_refused(s: &Server) {
+    let reader = s.key("reader").await;
+    s.put(&s.admin, "k", json!("v")).await;
+    assert_eq!(s.get(&reader, "k").await.status, StatusCode::OK);
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/default/keys",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    let listed = r.json["keys"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        !r.text.contains(&reader),
+        "keys are shown once, never listed"
+    );
+    let id = reader.split('_').nth(1).unwrap();
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/teams/default/keys/{id}"),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = s.get(&reader, "k").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json["error"]["message"], "the API key was revoked");
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/teams/default/keys/{id}"),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+pub(crate) async fn audit_records_reads_writes_and_refusals(s: &Server) {
+    let viewer = s.key("viewer").await;
+    s.put(&s.admin, "audited", json!("audit-canary-91")).await;
+    let r = s
+        .call_with(
+            Method::GET,
+            "/api/v1/teams/default/secrets/audited",
+            Some(&s.admin),
+            None,
+            &[
+                ("x-sigil-flow-run", "run-42"),
+                ("x-sigil-task", "load_orders"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        s.get(&viewer, "audited").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.get(&s.admin, "missing").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/default/audit",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(
+        !r.text.contains("audit-canary-91"),
+        "the audit log never holds a value"
+    );
+    let entries = r.json["entries"].as_array().unwrap();
+    let find = |action: &str, outcome: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action && e["outcome"] == outcome)
+            .unwrap_or_else(|| panic!("no {action}/{outcome} in {entries:?}"))
+            .clone()
+    };
+    let write = find("secret.write", "ok");
+    assert_eq!(
+        (write["name"].as_str(), write["version"].as_i64()),
+        (Some("audited"), Some(1))
+    );
+    let read = find("secret.read", "ok");
+    assert_eq!(read["flow_run"], "run-42");
+    assert_eq!(read["task"], "load_orders");
+    assert_eq!(read["role"], "admin");
+    assert_eq!(read["client"], s.client.ip().to_string());
+    let denied = find("secret.read", "denied");
+    assert_eq!(denied["role"], "viewer");
+    find("secret.read", "not_found");
+    find("key.create", "ok");
+    find("team.create", "ok");
+    // paging and since
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/default/audit?limit=2",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.json["entries"].as_array().unwrap().len(), 2);
+    let cursor = r.json["next_cursor"].as_str().unwrap().to_owned();
+    let r2 = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/teams/default/audit?limit=2&cursor={cursor}"),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert!(r2.json["entries"][0]["id"].as_i64() > r.json["entries"][1]["id"].as_i64());
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/default/audit?since=2999-01-01T00:00:00Z",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.json["entries"], json!([]));
+}
+
+pub(crate) async fn bad_input_is_refused_and_changes_nothing(s: &Server) {
+    let a = &s.admin;
+    s.put(a, "keep", json!("kept")).await;
+    let before = s
+        .call(Method::GET, "/api/v1/teams/default/secrets", Some(a), None)
+        .await
+        .json;
+    let raw = |path: &'static str, body: &[u8]| {
+        s.call_with(Method::PUT, path, Some(a), Some(body.to_vec()), &[])
+    };
+    // malformed JSON, unknown fields, wrong shapes
+    for (body, want) in [
+        (&b"{\"value\": "[..], "invalid JSON body"),
+        (b"not json", "invalid JSON body"),
+        (b"{\"value\": 1, \"extra\": 2}", "unknown field `extra`"),
+        (b"{\"cas\": 1}", "missing field `value`"),
+        (b"{\"value\": 1, \"cas\": -1}", "cas must be"),
+    ] {
+        let r = raw("/api/v1/teams/default/secrets/newone", body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body:?}: {}", r.text);
+        assert_eq!(r.json["error"]["code"], "invalid");
+        assert!(
+            r.json["error"]["message"].as_str().unwrap().contains(want),
+            "{body:?}: {}",
+            r.text
+        );
+    }
+    // bodies over 1 MiB, values over 64 KiB
+    let big_body = format!("{{\"value\": \"{}\"}}", "x".repeat((1 << 20) + 10));
+    let r = raw("/api/v1/teams/default/secrets/newone", big_body.as_bytes()).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], "too_large");
+    let r = s.put(a, "newone", json!("y".repeat(64 * 1024))).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.json["error"]["code"], "value_too_large");
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit of 65536 bytes")
+    );
+    // names: .., NUL, SQL, percent-encoded oddities, empty segments
+    // (regression: a refused name holding NUL made the audit insert fail on PostgreSQL: a 503)
+    for bad in [
+        "a/../b",
+        "..",
+        "a%00b",
+        "x%3BDROP%20TABLE%20secrets",
+        "a%27%20OR%201%3D1",
+        "a//b",
+        "a%25b",
+        "%2E%2E",
+    ] {
+        let r = s.put(a, bad, json!("v")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+        assert!(
+            r.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("invalid secret name"),
+            "{bad}: {}",
+            r.text
+        );
+        let r = s.get(a, bad).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    // %2F decodes to '/', an ordinary separator: it is the same secret as the plain path
+    assert_eq!(
+        s.put(a, "dir%2Fname", json!("slash")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(s.get(a, "dir/name").await.json["value"], "slash");
+    s.call(
+        Method::DELETE,
+        "/api/v1/teams/default/secrets/dir/name",
+        Some(a),
+        None,
+    )
+    .await;
+    // queries and unknown routes
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/default/secrets/keep?version=abc",
+            Some(a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/default/secrets?limit=0",
+            Some(a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/default/secrets?cursor=!!",
+            Some(a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = s.call(Method::GET, "/api/v1/nothing", Some(a), None).await;
+    assert_eq!(
+        (r.status, r.json["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let r = s
+        .call(
+            Method::PATCH,
+            "/api/v1/teams/default/secrets/keep",
+            Some(a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    let r = s
+        .call(
+            Method::POST,
+            "/api/v1/teams",
+            Some(a),
+            Some(json!({"name": "bad name"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = s
+        .call_with(
+            Method::GET,
+            "/api/v1/teams/default/secrets/keep",
+            Some(a),
+            None,
+            &[("x-sigil-task", &"t".repeat(200))],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // nothing changed
+    let after = s
+        .call(Method::GET, "/api/v1/teams/default/secrets", Some(a), None)
+        .await
+        .json;
+    assert_eq!(before, after);
+    assert_eq!(s.get(a, "keep").await.json["version"], 1);
+}
+
+pub(crate) async fn health_ready_metrics(s: &Server) {
+    assert_eq!(
+        s.call(Method::GET, "/healthz", None, None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.call(Method::GET, "/readyz", None, None).await.text,
+        "ready\n"
+    );
+    s.put(&s.admin, "m", json!("v")).await;
+    s.get(&s.admin, "m").await;
+    let r = s.call(Method::GET, "/metrics", None, None).await;
+    assert!(r.text.contains("sigil_secret_reads_total 1"), "{}", r.text);
+    assert!(r.text.contains("sigil_secret_writes_total 1"), "{}", r.text);
+    assert!(
+        r.text.contains("sigil_http_requests_total{route=\"/api/v1/teams/{team}/secrets/{*name}\",status=\"200\"} 2"),
+        "{}",
+        r.text
+    );
+}

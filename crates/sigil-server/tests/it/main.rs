@@ -1,0 +1,216 @@
+//! Server tests through `app(state).oneshot(request)`, on SQLite and on PostgreSQL.
+
+mod api;
+mod security;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use sigil_server::crypto::MasterKey;
+use sigil_server::{AppState, Limits};
+use tower::ServiceExt;
+
+pub(crate) struct Server {
+    pub(crate) state: Arc<AppState>,
+    pub(crate) admin: String,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) client: SocketAddr,
+}
+
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) json: Value,
+    pub(crate) text: String,
+    pub(crate) headers: axum::http::HeaderMap,
+}
+
+impl Server {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        self.call_with(
+            method,
+            path,
+            key,
+            body.map(|b| b.to_string().into_bytes()),
+            &[],
+        )
+        .await
+    }
+
+    pub(crate) async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        for (h, v) in headers {
+            req = req.header(*h, *v);
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
+        let app = sigil_server::app(self.state.clone()).layer(MockConnectInfo(self.client));
+        let resp = app.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Reply {
+            status,
+            json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            text,
+            headers,
+        }
+    }
+
+    /// Creates a key of `role` in team `default` and returns it.
+    pub(crate) async fn key(&self, role: &str) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/v1/teams/default/keys",
+                Some(&self.admin),
+                Some(serde_json::json!({"role": role, "name": role})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.json["key"].as_str().unwrap().to_owned()
+    }
+
+    pub(crate) async fn put(&self, key: &str, name: &str, value: Value) -> Reply {
+        self.call(
+            Method::PUT,
+            &format!("/api/v1/teams/default/secrets/{name}"),
+            Some(key),
+            Some(serde_json::json!({"value": value})),
+        )
+        .await
+    }
+
+    pub(crate) async fn get(&self, key: &str, name: &str) -> Reply {
+        self.call(
+            Method::GET,
+            &format!("/api/v1/teams/default/secrets/{name}"),
+            Some(key),
+            None,
+        )
+        .await
+    }
+}
+
+pub(crate) async fn start(
+    store: Arc<dyn sigil_store::Store>,
+    dir: tempfile::TempDir,
+    limits: Limits,
+) -> Server {
+    let state = AppState::new(store, MasterKey::generate().unwrap(), limits);
+    let admin = sigil_server::bootstrap(&state, None)
+        .await
+        .unwrap()
+        .expect("an empty store is bootstrapped");
+    static N: AtomicU32 = AtomicU32::new(1);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    Server {
+        state,
+        admin: admin.to_string(),
+        dir,
+        client: SocketAddr::from(([10, 0, (n / 250) as u8, (n % 250) as u8], 40000)),
+    }
+}
+
+pub(crate) async fn sqlite_server(limits: Limits) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sigil_store::open(dir.path().join("sigil.db").to_str().unwrap())
+        .await
+        .unwrap();
+    start(store, dir, limits).await
+}
+
+/// `None` (with a notice) when `SIGIL_TEST_POSTGRES_URL` is not set.
+pub(crate) async fn postgres_server(limits: Limits) -> Option<Server> {
+    let Ok(base) = std::env::var("SIGIL_TEST_POSTGRES_URL") else {
+        eprintln!("notice: SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL server test not run");
+        return None;
+    };
+    let url = pg_schema_url(&base).await;
+    let store = sigil_store::open(&url).await.unwrap();
+    Some(start(store, tempfile::tempdir().unwrap(), limits).await)
+}
+
+pub(crate) async fn pg_schema_url(base: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let schema = format!(
+        "sigil_srv_test_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("SIGIL_TEST_POSTGRES_URL is set but the database is unreachable: {e}")
+        });
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-csearch_path%3D{schema}")
+}
+
+/// Defines each test on SQLite and on PostgreSQL.
+macro_rules! both {
+    ($module:ident: $($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let s = crate::sqlite_server(sigil_server::Limits::default()).await;
+                    crate::$module::$name(&s).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(s) = crate::postgres_server(sigil_server::Limits::default()).await {
+                        crate::$module::$name(&s).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+both!(api:
+    secrets_versions_history_delete_restore,
+    check_and_set,
+    listing_and_batch_read,
+    role_matrix,
+    team_isolation,
+    keys_are_revoked_and_refused,
+    audit_records_reads_writes_and_refusals,
+    bad_input_is_refused_and_changes_nothing,
+    health_ready_metrics,
+);
