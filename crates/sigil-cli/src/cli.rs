@@ -37,6 +37,8 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Run the Sigil server (SQLite under $SIGIL_HOME/server by default; PostgreSQL with --database postgres://…).
+    Server(ServerArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -56,6 +58,7 @@ impl Command {
             Command::Run(_) => "run",
             Command::Import(_) => "import",
             Command::Config { .. } => "config",
+            Command::Server(_) => "server",
             Command::Completions { .. } => "completions",
         }
     }
@@ -170,5 +173,38 @@ pub enum ConfigCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    #[command(subcommand)]
+    pub command: Option<ServerCommand>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4300", global = true)]
+    pub listen: std::net::SocketAddr,
+    /// `sqlite://PATH`, a path, or `postgres://USER@HOST/DB` (default: $SIGIL_HOME/server/sigil.db).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// The master key file (base64 of 32 bytes; created 0600 when absent). SIGIL_MASTER_KEY wins
+    /// over it. Default: $SIGIL_HOME/server/master.key.
+    #[arg(long, global = true, value_name = "F")]
+    pub master_key_file: Option<PathBuf>,
+    /// A master key that may still wrap some data keys, during a rotation (also
+    /// SIGIL_PREVIOUS_MASTER_KEY).
+    #[arg(long, global = true, value_name = "F")]
+    pub previous_master_key_file: Vec<PathBuf>,
+    /// Largest secret value in bytes.
+    #[arg(long, default_value_t = 65536)]
+    pub max_value_bytes: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServerCommand {
+    /// Re-wrap every team's data key with a new master key; afterwards the old key is not needed.
+    RotateMasterKey {
+        /// The new master key file (created with a new random key when absent).
+        #[arg(long, value_name = "F")]
+        new_key_file: PathBuf,
     },
 }

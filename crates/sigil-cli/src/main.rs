@@ -11,6 +11,7 @@ mod cmd_config;
 mod cmd_import;
 mod cmd_run;
 mod cmd_secrets;
+mod cmd_server;
 mod out;
 
 use std::process::ExitCode;
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose);
+    sigil_client::register();
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => report(&err),
@@ -74,6 +76,7 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         Command::Run(args) => cmd_run::run(args),
         Command::Import(args) => cmd_import::run(args),
         Command::Config { command } => cmd_config::run(command),
+        Command::Server(args) => cmd_server::run(args),
         Command::Completions { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             let mut buf = Vec::new();

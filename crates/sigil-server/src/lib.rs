@@ -135,6 +135,8 @@ pub struct ServerConfig {
     pub database: String,
     /// The master key.
     pub master_key: MasterKeySource,
+    /// Master keys that may still wrap some data keys (during a rotation).
+    pub previous_master_keys: Vec<MasterKeySource>,
     /// The bootstrap administrator key to use on an empty database (`SIGIL_BOOTSTRAP_ADMIN_KEY`).
     pub bootstrap_key: Option<Zeroizing<String>>,
     /// Written (0600) with the bootstrap key when it does not exist, so the local CLI works.
@@ -154,6 +156,7 @@ impl ServerConfig {
             listen,
             database,
             master_key: MasterKeySource::File(key_file),
+            previous_master_keys: Vec::new(),
             bootstrap_key: None,
             credentials_path: None,
             limits: Limits::default(),
@@ -233,14 +236,68 @@ fn write_credentials(path: &std::path::Path, url: &str, key: &str) -> Result<boo
     Ok(true)
 }
 
+/// Re-wraps every data key with `new`: afterwards only `new` is needed. Keys already wrapped by
+/// `new` are left alone, so an interrupted rotation can be run again. Values are not touched.
+/// Returns how many data keys were re-wrapped.
+///
+/// # Errors
+/// A data key wrapped by a master key that is neither `old` nor `new`; the store fails.
+pub async fn rotate_master_key(
+    store: &dyn sigil_store::Store,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> Result<usize, BoxError> {
+    let teams: std::collections::HashMap<i64, String> = store
+        .list_teams()
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.name))
+        .collect();
+    let mut rewrapped = Vec::new();
+    for mut row in store.all_data_keys().await? {
+        if row.master_key_id == new.id() {
+            continue;
+        }
+        if row.master_key_id != old.id() {
+            return Err(format!(
+                "data key {} of team {} is wrapped by master key {}, which is neither the old key ({}) nor the new one ({})",
+                row.version,
+                row.team_id,
+                row.master_key_id,
+                old.id(),
+                new.id()
+            )
+            .into());
+        }
+        let team = teams
+            .get(&row.team_id)
+            .ok_or_else(|| format!("data key of unknown team {}", row.team_id))?;
+        let dk = old.unwrap(&row.wrapped, team, row.version as u32)?;
+        row.wrapped = new.wrap(&dk, team)?;
+        row.master_key_id = new.id().to_owned();
+        rewrapped.push(row);
+    }
+    let n = rewrapped.len();
+    store.rewrap_data_keys(rewrapped).await?;
+    Ok(n)
+}
+
 /// Runs the server until SIGTERM or Ctrl-C.
 ///
 /// # Errors
 /// The store, the master key, the bootstrap or the listener fails.
 pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
+    let started = std::time::Instant::now();
     let master = load_master_key(&config.master_key)?;
+    let previous = config
+        .previous_master_keys
+        .iter()
+        .map(load_master_key)
+        .collect::<Result<Vec<_>, _>>()?;
     let store = sigil_store::open(&config.database).await?;
-    let state = AppState::new(store, master, config.limits.clone());
+    let state = AppState::with_previous_keys(store, master, previous, config.limits.clone());
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let local = listener.local_addr()?;
     if let Some(key) = bootstrap(&state, config.bootstrap_key.clone())
         .await
         .map_err(|e| e.message)?
@@ -250,7 +307,12 @@ pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
             &*key
         );
         if let Some(path) = &config.credentials_path {
-            let url = format!("http://{}", config.listen);
+            let host = if local.ip().is_unspecified() {
+                std::net::IpAddr::from([127, 0, 0, 1])
+            } else {
+                local.ip()
+            };
+            let url = format!("http://{}", SocketAddr::new(host, local.port()));
             if write_credentials(path, &url, &key)? {
                 eprintln!(
                     "bootstrap: wrote {} (mode 0600) so that the local CLI can use the server",
@@ -259,11 +321,11 @@ pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
             }
         }
     }
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, backend = state.store.backend(), "listening");
+    tracing::info!(addr = %local, backend = state.store.backend(), "listening");
     eprintln!(
-        "sigil server listening on http://{}",
-        listener.local_addr()?
+        "sigil server listening on http://{local} ({} store, ready in {} ms)",
+        state.store.backend(),
+        started.elapsed().as_millis()
     );
     axum::serve(
         listener,

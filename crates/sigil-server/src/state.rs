@@ -113,6 +113,7 @@ impl Metrics {
 pub struct AppState {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) master: Arc<MasterKey>,
+    previous: Vec<MasterKey>,
     pub(crate) limits: Limits,
     pub(crate) metrics: Metrics,
     data_keys: RwLock<HashMap<(i64, i32), Arc<DataKey>>>,
@@ -132,9 +133,21 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// State over a store and a master key.
     pub fn new(store: Arc<dyn Store>, master: MasterKey, limits: Limits) -> Arc<Self> {
+        Self::with_previous_keys(store, master, Vec::new(), limits)
+    }
+
+    /// State whose data keys may still be wrapped by `previous` master keys (during a rotation:
+    /// new data keys are wrapped by `master`, old ones are read with whichever key wrapped them).
+    pub fn with_previous_keys(
+        store: Arc<dyn Store>,
+        master: MasterKey,
+        previous: Vec<MasterKey>,
+        limits: Limits,
+    ) -> Arc<Self> {
         Arc::new(AppState {
             store,
             master: Arc::new(master),
+            previous,
             limits,
             metrics: Metrics::default(),
             data_keys: RwLock::new(HashMap::new()),
@@ -167,15 +180,18 @@ impl AppState {
         let row = rows.iter().find(|r| r.version == version).ok_or_else(|| {
             ApiError::internal(format!("data key {version} of team {team:?} is missing"))
         })?;
-        if row.master_key_id != self.master.id() {
-            return Err(ApiError::internal(format!(
-                "data key {version} of team {team:?} is wrapped by master key {}, this server has {}",
-                row.master_key_id,
-                self.master.id()
-            )));
-        }
+        let master = std::iter::once(&*self.master)
+            .chain(&self.previous)
+            .find(|m| m.id() == row.master_key_id)
+            .ok_or_else(|| {
+                ApiError::internal(format!(
+                    "data key {version} of team {team:?} is wrapped by master key {}, which this server does not have (it has {})",
+                    row.master_key_id,
+                    self.master.id()
+                ))
+            })?;
         let key = Arc::new(
-            self.master
+            master
                 .unwrap(&row.wrapped, team, row.version as u32)
                 .map_err(ApiError::internal)?,
         );

@@ -33,7 +33,23 @@ pub use sigil_core::redact::{self, RedactingWriter, Redactor};
 pub use sigil_core::source::{self, Resolved, Resolver, Source};
 pub use sigil_core::{Error, Result, SecretName, SecretValue};
 
-pub use sigil_core::global::{default_resolver, set_default_resolver};
+pub use sigil_core::global::set_default_resolver;
+
+/// The server client and the server source (used when `backend = "server"`).
+pub use sigil_client as client;
+
+/// The chain that [`Secret::get`] uses: built on first use from this process's settings
+/// (environment and config file), with the server source when `backend = "server"`, and kept.
+/// The config file's secrets are re-read within a second of a change; environment variables are
+/// read at each lookup.
+///
+/// # Errors
+/// A config file or environment override that cannot be read; a server backend without an API
+/// key.
+pub fn default_resolver() -> Result<Arc<Resolver>> {
+    sigil_client::register();
+    sigil_core::global::default_resolver()
+}
 
 /// A secret, by name. Nothing is read until [`Secret::get`].
 #[derive(Clone)]

@@ -1,0 +1,92 @@
+//! `sigil server` and `sigil server rotate-master-key`.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use sigil_core::config::{Environment, Paths};
+use sigil_server::{MasterKeySource, ServerConfig};
+use zeroize::Zeroizing;
+
+use crate::EXIT_OK;
+use crate::cli::{ServerArgs, ServerCommand};
+
+fn master_source(
+    env: &Environment,
+    var: &str,
+    file: Option<PathBuf>,
+    default: PathBuf,
+) -> anyhow::Result<MasterKeySource> {
+    if let Some(text) = env.var_str(var)? {
+        return Ok(MasterKeySource::Env(Zeroizing::new(text.to_owned())));
+    }
+    Ok(MasterKeySource::File(file.unwrap_or(default)))
+}
+
+pub fn run(args: ServerArgs) -> anyhow::Result<u8> {
+    let env = Environment::from_process();
+    let paths = Paths::from_env(&env)?;
+    let server_dir = paths.home.join("server");
+    let database = args
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", server_dir.join("sigil.db").display()));
+    let master = master_source(
+        &env,
+        "SIGIL_MASTER_KEY",
+        args.master_key_file.clone(),
+        server_dir.join("master.key"),
+    )?;
+    let mut previous: Vec<MasterKeySource> = args
+        .previous_master_key_file
+        .iter()
+        .cloned()
+        .map(MasterKeySource::File)
+        .collect();
+    if let Some(text) = env.var_str("SIGIL_PREVIOUS_MASTER_KEY")? {
+        previous.push(MasterKeySource::Env(Zeroizing::new(text.to_owned())));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sigil-server")
+        .build()
+        .context("cannot start the async runtime")?;
+    match args.command {
+        None => {
+            let mut config = ServerConfig::new(args.listen, database);
+            config.master_key = master;
+            config.previous_master_keys = previous;
+            config.bootstrap_key = env
+                .var_str("SIGIL_BOOTSTRAP_ADMIN_KEY")?
+                .map(|k| Zeroizing::new(k.to_owned()));
+            config.credentials_path = Some(paths.home.join("credentials.toml"));
+            config.limits.max_value_bytes = args.max_value_bytes;
+            runtime
+                .block_on(sigil_server::run(config))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(EXIT_OK)
+        }
+        Some(ServerCommand::RotateMasterKey { new_key_file }) => {
+            runtime.block_on(async {
+                let old = sigil_server::load_master_key(&master).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let (new, created) =
+                    sigil_server::crypto::MasterKey::load_or_create(&new_key_file).map_err(|e| anyhow::anyhow!("{e}"))?;
+                if created {
+                    eprintln!("created a new master key in {} (mode 0600)", new_key_file.display());
+                }
+                let store = sigil_store::open(&database).await?;
+                let n = sigil_server::rotate_master_key(&*store, &old, &new)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                eprintln!(
+                    "re-wrapped {n} data key(s) with master key {} (was {}); start the server with the new key: \
+                     --master-key-file {} (or SIGIL_MASTER_KEY); the old key is no longer needed",
+                    new.id(),
+                    old.id(),
+                    new_key_file.display()
+                );
+                Ok::<_, anyhow::Error>(())
+            })?;
+            Ok(EXIT_OK)
+        }
+    }
+}

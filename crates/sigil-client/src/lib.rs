@@ -1,0 +1,503 @@
+//! The blocking client of the Sigil server, and the server [`Source`] of the resolution chain.
+//!
+//! No async runtime: requests are plain blocking HTTP (ureq) over one connection pool shared by
+//! the whole process, with timeouts. Errors tell "not found" from "unauthorised" from "server
+//! unreachable": only a 404 is a miss; everything else stops the chain.
+//!
+//! ```no_run
+//! let client = sigil_client::Client::new("http://127.0.0.1:4300", "default", "sgl_…")?;
+//! if let Some(secret) = client.get_secret("prod/db/password", None)? {
+//!     println!("version {}", secret.version);
+//! }
+//! # Ok::<(), sigil_client::ClientError>(())
+//! ```
+
+mod credentials;
+mod source;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sigil_core::wire::{
+    AuditPage, BatchRead, BatchReadResult, CreateKey, CreateTeam, CreatedKey, ErrorBody, History,
+    KeyInfo, PutSecret, SecretList, SecretRead, SecretWritten, TeamInfo, WhoAmI,
+};
+use zeroize::Zeroizing;
+
+pub use credentials::{Credentials, credentials_path, read_credentials, write_credentials};
+pub use source::{ServerSource, client_from_settings, register};
+
+/// What can go wrong talking to the server. Never carries a value or a key.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server could not be reached (connection refused, DNS, timeout, TLS).
+    #[error("server {url} unreachable: {cause}")]
+    Unreachable {
+        /// The server.
+        url: String,
+        /// What happened.
+        cause: String,
+    },
+    /// The key is missing, unknown or revoked (401).
+    #[error("server {url} refused the API key: {message}")]
+    Unauthorized {
+        /// The server.
+        url: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The key may not do this (403).
+    #[error("server {url} refused: {message}")]
+    Forbidden {
+        /// The server.
+        url: String,
+        /// The server's message.
+        message: String,
+    },
+    /// Not found (404).
+    #[error("{message}")]
+    NotFound {
+        /// The server's message.
+        message: String,
+    },
+    /// Check-and-set failed (409).
+    #[error("{message}")]
+    Conflict {
+        /// The server's message.
+        message: String,
+    },
+    /// Any other refusal or failure, with the status and the server's code.
+    #[error("server {url} answered {status} {code}: {message}")]
+    Status {
+        /// The server.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// The error code.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The answer was not what the API promises.
+    #[error("server {url} answered something unexpected: {message}")]
+    Protocol {
+        /// The server.
+        url: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// Client-side setup (no key, a bad URL).
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A `Result` with [`ClientError`].
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// The process's one agent: one connection pool, shared.
+fn agent() -> &'static ureq::Agent {
+    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
+    AGENT.get_or_init(|| {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_global(Some(Duration::from_secs(30)))
+            .max_idle_connections_per_host(16)
+            .user_agent(concat!("sigil/", env!("CARGO_PKG_VERSION")))
+            .build();
+        ureq::Agent::new_with_config(config)
+    })
+}
+
+/// A client of one server, one team, one key.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    team: String,
+    key: Zeroizing<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.base)
+            .field("team", &self.team)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Method {
+    Get,
+    Put,
+    Post,
+    Delete,
+}
+
+impl Client {
+    /// A client of the server at `url` (`http://` or `https://`), for `team`, with `key`.
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] for a URL that is not http(s).
+    pub fn new(url: &str, team: &str, key: &str) -> Result<Self> {
+        let base = url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Config(format!(
+                "server URL {base:?} must start with http:// or https://"
+            )));
+        }
+        Ok(Client {
+            base,
+            team: team.to_owned(),
+            key: Zeroizing::new(key.to_owned()),
+            headers: Vec::new(),
+        })
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// The team.
+    pub fn team(&self) -> &str {
+        &self.team
+    }
+
+    /// Sends `X-Sigil-Flow-Run` and `X-Sigil-Task` with every request of this client.
+    pub fn with_attribution(mut self, flow_run: Option<&str>, task: Option<&str>) -> Self {
+        self.headers
+            .retain(|(h, _)| h != "x-sigil-flow-run" && h != "x-sigil-task");
+        if let Some(r) = flow_run {
+            self.headers.push(("x-sigil-flow-run".into(), r.to_owned()));
+        }
+        if let Some(t) = task {
+            self.headers.push(("x-sigil-task".into(), t.to_owned()));
+        }
+        self
+    }
+
+    fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        extra: &[(&str, &str)],
+    ) -> Result<Option<T>> {
+        let url = format!("{}{path}", self.base);
+        let auth = Zeroizing::new(format!("Bearer {}", &*self.key));
+        let unreachable = |e: ureq::Error| ClientError::Unreachable {
+            url: self.base.clone(),
+            cause: e.to_string(),
+        };
+        macro_rules! with_headers {
+            ($req:expr) => {{
+                let mut r = $req
+                    .header("authorization", auth.as_str())
+                    .header("accept", "application/json");
+                for (h, v) in self
+                    .headers
+                    .iter()
+                    .map(|(h, v)| (h.as_str(), v.as_str()))
+                    .chain(extra.iter().copied())
+                {
+                    r = r.header(h, v);
+                }
+                r
+            }};
+        }
+        let resp = match method {
+            Method::Get => with_headers!(agent().get(&url)).call(),
+            Method::Delete => with_headers!(agent().delete(&url)).call(),
+            Method::Put => {
+                with_headers!(agent().put(&url)).send_json(body.expect("PUT has a body"))
+            }
+            Method::Post => match body {
+                Some(b) => with_headers!(agent().post(&url)).send_json(b),
+                None => with_headers!(agent().post(&url)).send_empty(),
+            },
+        }
+        .map_err(unreachable)?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .into_body()
+            .with_config()
+            .limit(16 << 20)
+            .read_to_string()
+            .map_err(unreachable)?;
+        if (200..300).contains(&status) {
+            if status == 204 || text.is_empty() {
+                return Ok(None);
+            }
+            return serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|_| ClientError::Protocol {
+                    url: self.base.clone(),
+                    message: format!("the {status} answer to {path} is not the expected JSON"),
+                });
+        }
+        let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(b) => (b.error.code, b.error.message),
+            Err(_) => ("unknown".to_owned(), format!("HTTP {status}")),
+        };
+        Err(match status {
+            401 => ClientError::Unauthorized {
+                url: self.base.clone(),
+                message,
+            },
+            403 => ClientError::Forbidden {
+                url: self.base.clone(),
+                message,
+            },
+            404 => ClientError::NotFound { message },
+            409 => ClientError::Conflict { message },
+            _ => ClientError::Status {
+                url: self.base.clone(),
+                status,
+                code,
+                message,
+            },
+        })
+    }
+
+    fn expect<T>(&self, v: Option<T>, what: &str) -> Result<T> {
+        v.ok_or_else(|| ClientError::Protocol {
+            url: self.base.clone(),
+            message: format!("empty answer to {what}"),
+        })
+    }
+
+    fn team_path(&self, rest: &str) -> String {
+        format!("/api/v1/teams/{}/{rest}", self.team)
+    }
+
+    /// A secret's value; `None` when it does not exist (or is deleted).
+    ///
+    /// # Errors
+    /// Anything but a 404.
+    pub fn get_secret(&self, name: &str, version: Option<i64>) -> Result<Option<SecretRead>> {
+        let mut path = self.team_path(&format!("secrets/{name}"));
+        if let Some(v) = version {
+            path.push_str(&format!("?version={v}"));
+        }
+        match self.request::<SecretRead>(Method::Get, &path, None::<&()>, &[]) {
+            Ok(r) => Ok(Some(self.expect(r, "a read")?)),
+            Err(ClientError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes a new version; `cas` is the version the secret must be at (`0`: create only).
+    ///
+    /// # Errors
+    /// [`ClientError::Conflict`] when `cas` does not match, and every other failure.
+    pub fn put_secret(&self, name: &str, value: &Value, cas: Option<i64>) -> Result<SecretWritten> {
+        let body = PutSecret {
+            value: value.clone(),
+            cas,
+        };
+        let r = self.request(
+            Method::Put,
+            &self.team_path(&format!("secrets/{name}")),
+            Some(&body),
+            &[],
+        )?;
+        self.expect(r, "a write")
+    }
+
+    /// Soft-deletes a secret.
+    ///
+    /// # Errors
+    /// [`ClientError::NotFound`] and every other failure.
+    pub fn delete_secret(&self, name: &str) -> Result<()> {
+        self.request::<Value>(
+            Method::Delete,
+            &self.team_path(&format!("secrets/{name}")),
+            None::<&()>,
+            &[],
+        )?;
+        Ok(())
+    }
+
+    /// Restores a deleted secret.
+    ///
+    /// # Errors
+    /// [`ClientError::NotFound`] and every other failure.
+    pub fn restore_secret(&self, name: &str) -> Result<SecretWritten> {
+        let r = self.request(
+            Method::Post,
+            &self.team_path(&format!("restore/{name}")),
+            None::<&()>,
+            &[],
+        )?;
+        self.expect(r, "a restore")
+    }
+
+    /// A secret's versions (metadata only).
+    ///
+    /// # Errors
+    /// [`ClientError::NotFound`] and every other failure.
+    pub fn history(&self, name: &str) -> Result<History> {
+        let r = self.request(
+            Method::Get,
+            &self.team_path(&format!("history/{name}")),
+            None::<&()>,
+            &[],
+        )?;
+        self.expect(r, "a history")
+    }
+
+    /// One page of names.
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn list_secrets(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<SecretList> {
+        let mut path = self.team_path(&format!("secrets?prefix={prefix}&limit={limit}"));
+        if let Some(c) = cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let r = self.request(Method::Get, &path, None::<&()>, &[])?;
+        self.expect(r, "a listing")
+    }
+
+    /// Every name, following the cursor.
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn list_all_secrets(&self, prefix: &str) -> Result<Vec<sigil_core::wire::SecretListItem>> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.list_secrets(prefix, cursor.as_deref(), 1000)?;
+            out.extend(page.secrets);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Many secrets in one round trip.
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn batch_read(&self, names: &[String]) -> Result<BatchReadResult> {
+        let body = BatchRead {
+            names: names.to_vec(),
+        };
+        let r = self.request(
+            Method::Post,
+            &self.team_path("batch-read"),
+            Some(&body),
+            &[],
+        )?;
+        self.expect(r, "a batch read")
+    }
+
+    /// Who the key is.
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn whoami(&self) -> Result<WhoAmI> {
+        let r = self.request(Method::Get, "/api/v1/whoami", None::<&()>, &[])?;
+        self.expect(r, "whoami")
+    }
+
+    /// Creates a key (shown once).
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn create_key(&self, req: &CreateKey) -> Result<CreatedKey> {
+        let r = self.request(Method::Post, &self.team_path("keys"), Some(req), &[])?;
+        self.expect(r, "a key creation")
+    }
+
+    /// The team's keys.
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
+        #[derive(serde::Deserialize)]
+        struct Keys {
+            keys: Vec<KeyInfo>,
+        }
+        let r: Option<Keys> =
+            self.request(Method::Get, &self.team_path("keys"), None::<&()>, &[])?;
+        Ok(self.expect(r, "a key listing")?.keys)
+    }
+
+    /// Revokes a key.
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn revoke_key(&self, id: &str) -> Result<()> {
+        self.request::<Value>(
+            Method::Delete,
+            &self.team_path(&format!("keys/{id}")),
+            None::<&()>,
+            &[],
+        )?;
+        Ok(())
+    }
+
+    /// Creates a team (bootstrap administrator): the team and its first admin key.
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn create_team(&self, name: &str) -> Result<(TeamInfo, CreatedKey)> {
+        #[derive(serde::Deserialize)]
+        struct Created {
+            team: TeamInfo,
+            admin_key: CreatedKey,
+        }
+        let body = CreateTeam {
+            name: name.to_owned(),
+        };
+        let r: Option<Created> = self.request(Method::Post, "/api/v1/teams", Some(&body), &[])?;
+        let c = self.expect(r, "a team creation")?;
+        Ok((c.team, c.admin_key))
+    }
+
+    /// Every team (bootstrap administrator).
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn list_teams(&self) -> Result<Vec<TeamInfo>> {
+        #[derive(serde::Deserialize)]
+        struct Teams {
+            teams: Vec<TeamInfo>,
+        }
+        let r: Option<Teams> = self.request(Method::Get, "/api/v1/teams", None::<&()>, &[])?;
+        Ok(self.expect(r, "a team listing")?.teams)
+    }
+
+    /// A page of the team's audit log.
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn audit(
+        &self,
+        since: Option<&str>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<AuditPage> {
+        let mut path = self.team_path(&format!("audit?limit={limit}"));
+        if let Some(s) = since {
+            path.push_str(&format!("&since={s}"));
+        }
+        if let Some(c) = cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let r = self.request(Method::Get, &path, None::<&()>, &[])?;
+        self.expect(r, "an audit page")
+    }
+}
