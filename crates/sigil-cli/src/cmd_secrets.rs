@@ -19,6 +19,8 @@ pub fn run(cmd: SecretsCommand) -> anyhow::Result<u8> {
         SecretsCommand::Set(a) => set(a),
         SecretsCommand::List(a) => list(a),
         SecretsCommand::Delete(a) => delete(a),
+        SecretsCommand::Restore(a) => crate::cmd_remote::restore(a),
+        SecretsCommand::History(a) => crate::cmd_remote::history(a),
     }
 }
 
@@ -66,14 +68,17 @@ impl Loaded {
         )
     }
 
-    fn require_local(&self, local: bool, what: &str) -> anyhow::Result<()> {
-        if self.settings.backend == Backend::Server && !local {
-            return Err(UsageError(format!(
-                "backend = \"server\" is set, and this build has no server client: pass --local to {what} the local config file"
-            ))
-            .into());
-        }
-        Ok(())
+    /// Whether a command goes to the server: `--server`, or `backend = "server"` without `--local`.
+    pub fn on_server(&self, local: bool, server: bool) -> bool {
+        server || (self.settings.backend == Backend::Server && !local)
+    }
+
+    /// A client for the settings' server.
+    pub fn client(&self) -> anyhow::Result<sigil_client::Client> {
+        Ok(sigil_client::client_from_settings(
+            &self.settings,
+            &self.env,
+        )?)
     }
 }
 
@@ -84,6 +89,9 @@ fn parse_name(name: &str) -> anyhow::Result<SecretName> {
 fn get(a: GetArgs) -> anyhow::Result<u8> {
     let name = parse_name(&a.name)?;
     let loaded = load()?;
+    if a.server || a.version.is_some() {
+        return get_from_server(&loaded, &name, &a);
+    }
     let resolver = loaded.resolver()?;
     let resolved = resolver.resolve(&name)?;
     tracing::debug!(secret = name.as_str(), source = %resolved.source, "resolved");
@@ -123,6 +131,39 @@ fn read_bounded(mut from: impl Read, name: &SecretName, limit: usize) -> anyhow:
         .into());
     }
     Ok(buf)
+}
+
+fn get_from_server(loaded: &Loaded, name: &SecretName, a: &GetArgs) -> anyhow::Result<u8> {
+    let client = loaded.client()?;
+    let Some(read) = client.get_secret(name.as_str(), a.version)? else {
+        let place = match a.version {
+            Some(v) => format!(
+                "server {} team {:?} version {v}",
+                client.url(),
+                client.team()
+            ),
+            None => format!("server {} team {:?}", client.url(), client.team()),
+        };
+        return Err(Error::NotFound {
+            name: name.to_string(),
+            searched: vec![place],
+        }
+        .into());
+    };
+    if a.explain {
+        out::line(&format!(
+            "{name}: answered by server ({} team {:?}) at version {}",
+            client.url(),
+            client.team(),
+            read.version
+        ))?;
+    } else if a.json {
+        let doc = json!({"name": name.as_str(), "value": read.value, "source": "server", "version": read.version});
+        out::line(&doc.to_string())?;
+    } else {
+        out::line(&SecretValue::new(read.value).expose_text())?;
+    }
+    Ok(EXIT_OK)
 }
 
 fn read_value(a: &SetArgs, name: &SecretName, limit: usize) -> anyhow::Result<String> {
@@ -169,7 +210,12 @@ fn read_value(a: &SetArgs, name: &SecretName, limit: usize) -> anyhow::Result<St
 fn set(a: SetArgs) -> anyhow::Result<u8> {
     let name = parse_name(&a.name)?;
     let loaded = load()?;
-    loaded.require_local(a.local, "write")?;
+    let on_server = loaded.on_server(a.local, a.server);
+    if a.cas.is_some() && !on_server {
+        return Err(
+            UsageError("--cas needs the server: the local file keeps no versions".into()).into(),
+        );
+    }
     let text = read_value(&a, &name, loaded.settings.limits.max_value_bytes)?;
     let value = if a.json {
         match serde_json::from_str::<serde_json::Value>(&text) {
@@ -196,6 +242,22 @@ fn set(a: SetArgs) -> anyhow::Result<u8> {
             redactor.min_len()
         );
     }
+    if on_server {
+        let client = loaded.client()?;
+        let written = client.put_secret(name.as_str(), value.expose_json(), a.cas)?;
+        tracing::info!(
+            secret = name.as_str(),
+            version = written.version,
+            "secret set on the server"
+        );
+        eprintln!(
+            "set {name} version {} on {} team {:?}",
+            written.version,
+            client.url(),
+            client.team()
+        );
+        return Ok(EXIT_OK);
+    }
     let editor = loaded.editor();
     editor.set_secret(&name, &value)?;
     tracing::info!(secret = name.as_str(), file = %editor.path().display(), "secret set");
@@ -209,6 +271,9 @@ fn set(a: SetArgs) -> anyhow::Result<u8> {
 
 fn list(a: ListArgs) -> anyhow::Result<u8> {
     let loaded = load()?;
+    if a.server {
+        return crate::cmd_remote::list_server(&loaded, a.json);
+    }
     let resolver = if a.local {
         Resolver::local(&loaded.file)
     } else {
@@ -249,7 +314,16 @@ fn list(a: ListArgs) -> anyhow::Result<u8> {
 fn delete(a: DeleteArgs) -> anyhow::Result<u8> {
     let name = parse_name(&a.name)?;
     let loaded = load()?;
-    loaded.require_local(a.local, "delete from")?;
+    if loaded.on_server(a.local, a.server) {
+        let client = loaded.client()?;
+        client.delete_secret(name.as_str())?;
+        eprintln!(
+            "deleted {name} on {} team {:?} (restorable: sigil secrets restore {name})",
+            client.url(),
+            client.team()
+        );
+        return Ok(EXIT_OK);
+    }
     let editor = loaded.editor();
     if editor.delete_secret(&name)? {
         eprintln!(

@@ -9,6 +9,7 @@
 mod cli;
 mod cmd_config;
 mod cmd_import;
+mod cmd_remote;
 mod cmd_run;
 mod cmd_secrets;
 mod cmd_server;
@@ -77,6 +78,10 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         Command::Import(args) => cmd_import::run(args),
         Command::Config { command } => cmd_config::run(command),
         Command::Server(args) => cmd_server::run(args),
+        Command::Login(args) => cmd_remote::login(args),
+        Command::Keys { command } => cmd_remote::keys(command),
+        Command::Teams { command } => cmd_remote::teams(command),
+        Command::Audit(args) => cmd_remote::audit(args),
         Command::Completions { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             let mut buf = Vec::new();
@@ -103,6 +108,10 @@ fn report(err: &anyhow::Error) -> ExitCode {
         } else {
             EXIT_ERROR
         }
+    } else if let Some(sigil_client::ClientError::NotFound { .. }) =
+        err.downcast_ref::<sigil_client::ClientError>()
+    {
+        EXIT_NOT_FOUND
     } else if let Some(c) = err.downcast_ref::<cmd_run::SpawnError>() {
         c.exit_code()
     } else {

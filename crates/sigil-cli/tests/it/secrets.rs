@@ -284,8 +284,18 @@ fn overrides_in_the_environment_are_checked() {
         .env("SIGIL__BACKEND", "server")
         .output()
         .unwrap();
-    assert_code(&o, 2);
-    assert!(stderr(&o).contains("pass --local"), "{}", stderr(&o));
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).contains("no API key: set SIGIL_API_KEY or run `sigil login`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sb
+        .cmd(&["secrets", "set", "X", "--stdin", "--local"])
+        .env("SIGIL__BACKEND", "server")
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
 }
 
 #[test]

@@ -1,0 +1,231 @@
+//! Commands that talk to the server: login, restore, history, keys, teams, audit.
+
+use std::io::{IsTerminal, Read};
+
+use anyhow::Context as _;
+use serde_json::json;
+use sigil_core::config::Environment;
+use sigil_core::wire::{CreateKey, Role};
+use zeroize::Zeroizing;
+
+use crate::cli::{AuditArgs, HistoryArgs, KeysCommand, LoginArgs, NameArgs, TeamsCommand};
+use crate::cmd_secrets::{Loaded, load};
+use crate::{EXIT_OK, UsageError, out};
+
+pub fn login(a: LoginArgs) -> anyhow::Result<u8> {
+    let env = Environment::from_process();
+    let key = if a.key_stdin {
+        let mut buf = String::new();
+        std::io::stdin()
+            .take(4096)
+            .read_to_string(&mut buf)
+            .context("cannot read the key from stdin")?;
+        Zeroizing::new(buf.trim().to_owned())
+    } else if let Some(k) = env.var_str("SIGIL_API_KEY")? {
+        Zeroizing::new(k.to_owned())
+    } else if std::io::stdin().is_terminal() {
+        Zeroizing::new(
+            rpassword::prompt_password("API key: ")
+                .context("cannot read the key")?
+                .trim()
+                .to_owned(),
+        )
+    } else {
+        return Err(UsageError(
+            "no key given: pass --key-stdin, set SIGIL_API_KEY, or run on a terminal".into(),
+        )
+        .into());
+    };
+    if key.is_empty() {
+        return Err(UsageError("the key is empty".into()).into());
+    }
+    // check the key before saving it
+    let probe = sigil_client::Client::new(&a.url, a.team.as_deref().unwrap_or("default"), &key)?;
+    let me = probe.whoami()?;
+    let team = a.team.unwrap_or_else(|| me.team.clone());
+    let path = sigil_client::credentials_path(&env)?;
+    sigil_client::write_credentials(&path, probe.url(), &team, &key)?;
+    eprintln!(
+        "logged in to {} as key {} ({} of team {:?}); saved to {} (mode 0600)",
+        probe.url(),
+        me.key_id,
+        me.role.as_str(),
+        me.team,
+        sigil_core::error::display_path(&path)
+    );
+    Ok(EXIT_OK)
+}
+
+pub fn restore(a: NameArgs) -> anyhow::Result<u8> {
+    let name = sigil_core::SecretName::parse(&a.name)?;
+    let client = load()?.client()?;
+    let w = client.restore_secret(name.as_str())?;
+    eprintln!(
+        "restored {name} at version {} on {} team {:?}",
+        w.version,
+        client.url(),
+        client.team()
+    );
+    Ok(EXIT_OK)
+}
+
+pub fn history(a: HistoryArgs) -> anyhow::Result<u8> {
+    let name = sigil_core::SecretName::parse(&a.name)?;
+    let client = load()?.client()?;
+    let h = client.history(name.as_str())?;
+    if a.json {
+        out::line(&serde_json::to_string(&h)?)?;
+        return Ok(EXIT_OK);
+    }
+    let mut text = format!(
+        "{}{}\nVERSION  CREATED AT                BY\n",
+        h.name,
+        if h.deleted { " (deleted)" } else { "" }
+    );
+    for v in &h.versions {
+        text.push_str(&format!(
+            "{:>7}  {:<24}  {}\n",
+            v.version, v.created_at, v.created_by
+        ));
+    }
+    out::write_stdout(text.as_bytes())?;
+    Ok(EXIT_OK)
+}
+
+pub fn list_server(loaded: &Loaded, json_out: bool) -> anyhow::Result<u8> {
+    let items = loaded.client()?.list_all_secrets("")?;
+    if json_out {
+        out::line(&serde_json::to_string(&items)?)?;
+        return Ok(EXIT_OK);
+    }
+    let w = items.iter().map(|i| i.name.len()).max().unwrap_or(4).max(4);
+    let mut text = format!("{:<w$}  VERSION  UPDATED AT                BY\n", "NAME");
+    for i in &items {
+        text.push_str(&format!(
+            "{:<w$}  {:>7}  {:<24}  {}\n",
+            i.name, i.version, i.updated_at, i.updated_by
+        ));
+    }
+    out::write_stdout(text.as_bytes())?;
+    Ok(EXIT_OK)
+}
+
+pub fn keys(cmd: KeysCommand) -> anyhow::Result<u8> {
+    let client = load()?.client()?;
+    match cmd {
+        KeysCommand::Create { role, name, json } => {
+            let role = Role::parse(&role).ok_or_else(|| {
+                UsageError(format!(
+                    "unknown role {role:?}: viewer, reader, writer or admin"
+                ))
+            })?;
+            let k = client.create_key(&CreateKey { role, name })?;
+            if json {
+                out::line(&json!({"id": k.id, "key": k.key, "team": k.team, "role": k.role, "name": k.name}).to_string())?;
+            } else {
+                eprintln!(
+                    "created {} key {} in team {:?}; the key is shown once:",
+                    k.role.as_str(),
+                    k.id,
+                    k.team
+                );
+                out::line(&k.key)?;
+            }
+        }
+        KeysCommand::List { json } => {
+            let keys = client.list_keys()?;
+            if json {
+                out::line(&serde_json::to_string(&keys)?)?;
+            } else {
+                let mut text = String::from(
+                    "ID            ROLE    CREATED AT                REVOKED AT                NAME\n",
+                );
+                for k in &keys {
+                    text.push_str(&format!(
+                        "{:<12}  {:<6}  {:<24}  {:<24}  {}\n",
+                        k.id,
+                        k.role.as_str(),
+                        k.created_at,
+                        k.revoked_at.as_deref().unwrap_or("-"),
+                        k.name
+                    ));
+                }
+                out::write_stdout(text.as_bytes())?;
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            client.revoke_key(&id)?;
+            eprintln!("revoked key {id} of team {:?}", client.team());
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn teams(cmd: TeamsCommand) -> anyhow::Result<u8> {
+    let client = load()?.client()?;
+    match cmd {
+        TeamsCommand::Create { name, json } => {
+            let (team, key) = client.create_team(&name)?;
+            if json {
+                out::line(&json!({"team": team, "admin_key": {"id": key.id, "key": key.key, "role": key.role}}).to_string())?;
+            } else {
+                eprintln!(
+                    "created team {:?}; its first admin key ({}) is shown once:",
+                    team.name, key.id
+                );
+                out::line(&key.key)?;
+            }
+        }
+        TeamsCommand::List { json } => {
+            let teams = client.list_teams()?;
+            if json {
+                out::line(&serde_json::to_string(&teams)?)?;
+            } else {
+                let mut text = String::from("TEAM                              CREATED AT\n");
+                for t in &teams {
+                    text.push_str(&format!("{:<32}  {}\n", t.name, t.created_at));
+                }
+                out::write_stdout(text.as_bytes())?;
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn audit(a: AuditArgs) -> anyhow::Result<u8> {
+    let client = load()?.client()?;
+    if let Some(s) = &a.since
+        && sigil_core::wire::parse_rfc3339(s).is_none()
+    {
+        return Err(UsageError(format!(
+            "--since {s:?} is not an RFC 3339 time such as 2026-11-29T00:00:00Z"
+        ))
+        .into());
+    }
+    let page = client.audit(a.since.as_deref(), None, a.limit.clamp(1, 1000))?;
+    if a.json {
+        out::line(&serde_json::to_string(&page.entries)?)?;
+        return Ok(EXIT_OK);
+    }
+    let mut text = String::from(
+        "AT                        KEY           ACTION          OUTCOME    VERSION  NAME  (RUN/TASK)\n",
+    );
+    for e in &page.entries {
+        let attribution = match (&e.flow_run, &e.task) {
+            (Some(r), Some(t)) => format!("  ({r}/{t})"),
+            (Some(r), None) => format!("  ({r})"),
+            _ => String::new(),
+        };
+        text.push_str(&format!(
+            "{:<24}  {:<12}  {:<14}  {:<9}  {:>7}  {}{attribution}\n",
+            e.at,
+            e.key_id,
+            e.action,
+            e.outcome,
+            e.version.map_or("-".to_owned(), |v| v.to_string()),
+            e.name.as_deref().unwrap_or("-")
+        ));
+    }
+    out::write_stdout(text.as_bytes())?;
+    Ok(EXIT_OK)
+}
