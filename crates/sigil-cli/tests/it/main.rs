@@ -6,6 +6,7 @@ mod concurrency;
 mod import;
 mod run;
 mod secrets;
+mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,529 @@
+//! End to end with a real server process on loopback: the chain's server slot, login and keys,
+//! unreachable servers, `kill -9` durability, master-key rotation, replicas on PostgreSQL, logs.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::{Sandbox, assert_code, stderr, stdout};
+
+pub(crate) const ADMIN: &str = "sgl_testadmin001_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+pub(crate) struct RunningServer {
+    child: Child,
+    pub(crate) url: String,
+    pub(crate) log: Arc<Mutex<String>>,
+}
+
+impl RunningServer {
+    pub(crate) fn start(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> RunningServer {
+        let mut all = vec!["server", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut cmd = sb.cmd(&all);
+        cmd.env("SIGIL_BOOTSTRAP_ADMIN_KEY", ADMIN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = BufReader::new(child.stderr.take().unwrap());
+        let l = log.clone();
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+                let mut log = l.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the server did not start:\n{}", log.lock().unwrap()));
+        RunningServer { child, url, log }
+    }
+
+    pub(crate) fn kill9(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+
+    pub(crate) fn client(&self, key: &str) -> sigil_client::Client {
+        sigil_client::Client::new(&self.url, "default", key).unwrap()
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server_env<'a>(srv: &'a RunningServer, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut v = vec![
+        ("SIGIL__BACKEND", "server"),
+        ("SIGIL__SERVER__URL", srv.url.as_str()),
+        ("SIGIL_API_KEY", ADMIN),
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+fn run_env(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = sb.cmd(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+#[test]
+fn local_first_then_server_and_server_first_when_asked() {
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &[], &[]);
+    let env = server_env(&srv, &[]);
+    // the bootstrap wrote credentials for the local CLI
+    let creds = std::fs::read_to_string(sb.home().join(".sigil/credentials.toml")).unwrap();
+    assert!(creds.contains(&srv.url) && creds.contains(ADMIN), "{creds}");
+    let o = run_env(
+        &sb,
+        &["secrets", "set", "BOTH"],
+        &[env.clone(), vec![("SIGIL_API_KEY", ADMIN)]].concat(),
+    );
+    assert_code(&o, 2); // no value given
+    let mut set = sb.cmd(&["secrets", "set", "BOTH", "server-value"]);
+    set.envs(env.iter().copied());
+    assert_code(&set.output().unwrap(), 0);
+    let mut set = sb.cmd(&["secrets", "set", "ONLY_SERVER", "only-on-server"]);
+    set.envs(env.iter().copied());
+    assert_code(&set.output().unwrap(), 0);
+    assert_code(
+        &run_env(
+            &sb,
+            &["secrets", "set", "BOTH", "local-value", "--local"],
+            &env,
+        ),
+        0,
+    );
+
+    // local first
+    let o = run_env(&sb, &["secrets", "get", "BOTH"], &env);
+    assert_eq!(stdout(&o), "local-value\n");
+    let o = run_env(&sb, &["secrets", "get", "ONLY_SERVER", "--explain"], &env);
+    assert!(stdout(&o).contains("answered by server"), "{}", stdout(&o));
+    assert_eq!(
+        stdout(&run_env(&sb, &["secrets", "get", "ONLY_SERVER"], &env)),
+        "only-on-server\n"
+    );
+    // the server first (and only) when use_local_secrets = false
+    let first = server_env(&srv, &[("SIGIL__SERVER__USE_LOCAL_SECRETS", "false")]);
+    assert_eq!(
+        stdout(&run_env(&sb, &["secrets", "get", "BOTH"], &first)),
+        "server-value\n"
+    );
+    // versions and history through the CLI
+    assert_code(
+        &run_env(
+            &sb,
+            &[
+                "secrets", "set", "BOTH", "server-2", "--server", "--cas", "1",
+            ],
+            &env,
+        ),
+        0,
+    );
+    let o = run_env(
+        &sb,
+        &["secrets", "set", "BOTH", "stale", "--server", "--cas", "1"],
+        &env,
+    );
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("version conflict"), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&run_env(
+            &sb,
+            &["secrets", "get", "BOTH", "--version", "1"],
+            &env
+        )),
+        "server-value\n"
+    );
+    let o = run_env(&sb, &["secrets", "history", "BOTH", "--json"], &env);
+    let h: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(h["versions"].as_array().unwrap().len(), 2);
+    assert_code(
+        &run_env(&sb, &["secrets", "delete", "ONLY_SERVER"], &env),
+        0,
+    );
+    assert_code(
+        &run_env(&sb, &["secrets", "get", "ONLY_SERVER", "--server"], &env),
+        3,
+    );
+    assert_code(
+        &run_env(&sb, &["secrets", "restore", "ONLY_SERVER"], &env),
+        0,
+    );
+    assert_eq!(
+        stdout(&run_env(
+            &sb,
+            &["secrets", "get", "ONLY_SERVER", "--server"],
+            &env
+        )),
+        "only-on-server\n"
+    );
+    let o = run_env(&sb, &["secrets", "list", "--server"], &env);
+    assert!(
+        stdout(&o).contains("ONLY_SERVER") && !stdout(&o).contains("only-on-server"),
+        "{}",
+        stdout(&o)
+    );
+    // a miss everywhere names the server too
+    let o = run_env(&sb, &["secrets", "get", "NOWHERE"], &env);
+    assert_code(&o, 3);
+    assert!(
+        stderr(&o).contains(&format!("server {} team \"default\"", srv.url)),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_an_error_not_a_miss() {
+    let sb = Sandbox::new();
+    // a port nothing listens on
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    drop(l);
+    let env = [
+        ("SIGIL__BACKEND", "server"),
+        ("SIGIL__SERVER__URL", url.as_str()),
+        ("SIGIL_API_KEY", ADMIN),
+    ];
+    let o = run_env(&sb, &["secrets", "get", "ANY"], &env);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("unreachable"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("not found"), "{}", stderr(&o));
+    // a local hit still answers without asking the server
+    sb.write_config("[context.secrets]\nLOCAL = \"here\"\n");
+    assert_eq!(
+        stdout(&run_env(&sb, &["secrets", "get", "LOCAL"], &env)),
+        "here\n"
+    );
+}
+
+#[test]
+fn login_keys_roles_and_revocation() {
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &[], &[]);
+    std::fs::remove_file(sb.home().join(".sigil/credentials.toml")).unwrap();
+    let o = sb_stdin(&sb, &["login", "--url", &srv.url, "--key-stdin"], ADMIN);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("admin of team \"default\""),
+        "{}",
+        stderr(&o)
+    );
+    let creds = sb.home().join(".sigil/credentials.toml");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let o = sb_stdin(
+        &sb,
+        &["login", "--url", &srv.url, "--key-stdin"],
+        "sgl_wrongwrong12_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
+    );
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("refused the API key"), "{}", stderr(&o));
+    // from now on the credentials file is enough
+    let env = [("SIGIL__BACKEND", "server")];
+    assert_code(
+        &run_env(&sb, &["secrets", "set", "DB", "db-pass-1"], &env),
+        0,
+    );
+    let o = run_env(&sb, &["keys", "create", "--role", "reader", "--json"], &env);
+    assert_code(&o, 0);
+    let created: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let reader = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let as_reader = [
+        ("SIGIL__BACKEND", "server"),
+        ("SIGIL_API_KEY", reader.as_str()),
+    ];
+    assert_eq!(
+        stdout(&run_env(&sb, &["secrets", "get", "DB"], &as_reader)),
+        "db-pass-1\n"
+    );
+    let o = run_env(&sb, &["secrets", "set", "DB", "nope"], &as_reader);
+    assert_code(&o, 1);
+    assert!(
+        stderr(&o).contains("needs the writer role"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_env(&sb, &["keys", "list"], &env);
+    assert!(
+        stdout(&o).contains(&id) && !stdout(&o).contains(&reader),
+        "{}",
+        stdout(&o)
+    );
+    assert_code(&run_env(&sb, &["keys", "revoke", &id], &env), 0);
+    let o = run_env(&sb, &["secrets", "get", "DB"], &as_reader);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("revoked"), "{}", stderr(&o));
+    // teams and audit
+    let o = run_env(&sb, &["teams", "create", "etl"], &env);
+    assert_code(&o, 0);
+    assert!(
+        stdout(&o).starts_with("sgl_"),
+        "the new team's admin key is printed once"
+    );
+    let o = run_env(&sb, &["teams", "list"], &env);
+    assert!(stdout(&o).contains("etl") && stdout(&o).contains("default"));
+    let o = run_env(&sb, &["audit", "--json"], &env);
+    let entries: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let actions: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"key.revoke") && actions.contains(&"secret.read"),
+        "{actions:?}"
+    );
+    assert!(!stdout(&o).contains("db-pass-1"));
+}
+
+fn sb_stdin(sb: &Sandbox, args: &[&str], input: &str) -> std::process::Output {
+    sb.run_stdin(args, input.as_bytes())
+}
+
+/// Every write the server acknowledged survives SIGKILL.
+#[test]
+fn acknowledged_writes_survive_kill_9() {
+    let sb = Sandbox::new();
+    let mut srv = RunningServer::start(&sb, &[], &[]);
+    let client = srv.client(ADMIN);
+    let acked = Arc::new(Mutex::new(Vec::<(String, i64, String)>::new()));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let client = client.clone();
+            let acked = acked.clone();
+            std::thread::spawn(move || {
+                for i in 0.. {
+                    let name = format!("w{w}/k{}", i % 25);
+                    let value = format!("writer {w} write {i}");
+                    match client.put_secret(&name, &serde_json::Value::String(value.clone()), None)
+                    {
+                        Ok(r) => acked.lock().unwrap().push((name, r.version, value)),
+                        Err(_) => return, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    while acked.lock().unwrap().len() < 400 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    srv.kill9();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let srv = RunningServer::start(&sb, &[], &[]);
+    let client = srv.client(ADMIN);
+    for (name, version, value) in &acked {
+        let read = client
+            .get_secret(name, Some(*version))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{name} version {version} was acknowledged and is lost"));
+        assert_eq!(
+            read.value,
+            serde_json::Value::String(value.clone()),
+            "{name} v{version}"
+        );
+    }
+    assert!(acked.len() >= 400);
+}
+
+#[test]
+fn master_key_rotation_then_restart_with_only_the_new_key() {
+    let sb = Sandbox::new();
+    let old_key = sb.home().join("old.key");
+    let new_key = sb.home().join("new.key");
+    let o = old_key.to_str().unwrap();
+    let n = new_key.to_str().unwrap();
+    {
+        let srv = RunningServer::start(&sb, &["--master-key-file", o], &[]);
+        let c = srv.client(ADMIN);
+        for i in 0..20 {
+            c.put_secret(&format!("s{i}"), &serde_json::json!({"n": i}), None)
+                .unwrap();
+        }
+        let (_, team_admin) = c.create_team("second").unwrap();
+        let second = sigil_client::Client::new(&srv.url, "second", &team_admin.key).unwrap();
+        second
+            .put_secret("x", &serde_json::json!("in second"), None)
+            .unwrap();
+        std::fs::write(sb.home().join("second.key"), team_admin.key).unwrap();
+    }
+    let out = sb
+        .cmd(&[
+            "server",
+            "rotate-master-key",
+            "--master-key-file",
+            o,
+            "--new-key-file",
+            n,
+        ])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    assert!(
+        stderr(&out).contains("re-wrapped 2 data key(s)"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_file(&old_key).unwrap();
+    let srv = RunningServer::start(&sb, &["--master-key-file", n], &[]);
+    let c = srv.client(ADMIN);
+    for i in 0..20 {
+        assert_eq!(
+            c.get_secret(&format!("s{i}"), None).unwrap().unwrap().value,
+            serde_json::json!({"n": i})
+        );
+    }
+    let second_key = std::fs::read_to_string(sb.home().join("second.key")).unwrap();
+    let second = sigil_client::Client::new(&srv.url, "second", &second_key).unwrap();
+    assert_eq!(
+        second.get_secret("x", None).unwrap().unwrap().value,
+        "in second"
+    );
+    // running it again changes nothing
+    let out = sb
+        .cmd(&[
+            "server",
+            "rotate-master-key",
+            "--master-key-file",
+            n,
+            "--new-key-file",
+            n,
+        ])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    assert!(
+        stderr(&out).contains("re-wrapped 0 data key(s)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+const CANARY: &str = "canary-e2e-77b0c3f1";
+
+#[test]
+fn trace_logs_of_the_server_and_the_cli_hold_no_value() {
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &["-vvv"], &[("SIGIL_LOG", "trace")]);
+    let env = server_env(&srv, &[("SIGIL_LOG", "trace")]);
+    let o = run_env(&sb, &["secrets", "set", "CANARY", CANARY, "--server"], &env);
+    assert_code(&o, 0);
+    assert!(!stderr(&o).contains(CANARY), "{}", stderr(&o));
+    let o = run_env(&sb, &["secrets", "get", "CANARY"], &env);
+    assert_eq!(stdout(&o), format!("{CANARY}\n"));
+    assert!(!stderr(&o).contains(CANARY), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("TRACE") || stderr(&o).contains("DEBUG"),
+        "{}",
+        stderr(&o)
+    );
+    for args in [
+        vec!["audit"],
+        vec!["secrets", "history", "CANARY"],
+        vec!["secrets", "list", "--server"],
+    ] {
+        let o = run_env(&sb, &args, &env);
+        assert_code(&o, 0);
+        assert!(
+            !stdout(&o).contains(CANARY) && !stderr(&o).contains(CANARY),
+            "{args:?}"
+        );
+    }
+    drop(srv); // SIGTERM: graceful shutdown, logs flushed
+    let log = std::fs::read_dir(sb.home().join(".sigil/server")).unwrap();
+    for f in log {
+        let p = f.unwrap().path();
+        let bytes = std::fs::read(&p).unwrap();
+        assert!(
+            !bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
+            "{} holds the canary",
+            p.display()
+        );
+    }
+}
+
+#[test]
+fn server_logs_hold_no_value() {
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &["-vvv"], &[("SIGIL_LOG", "trace")]);
+    let c = srv.client(ADMIN);
+    c.put_secret("c", &serde_json::json!(CANARY), None).unwrap();
+    assert_eq!(c.get_secret("c", None).unwrap().unwrap().value, CANARY);
+    let log = srv.log.lock().unwrap().clone();
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "trace logging was on:\n{log}"
+    );
+    assert!(!log.contains(CANARY), "{log}");
+}
+
+#[test]
+fn a_flow_run_is_attributed_in_the_audit_log() {
+    use sigil::flow::{Flow, RunOptions, SecretTask};
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &[], &[]);
+    let c = srv.client(ADMIN);
+    c.put_secret("FLOW_SECRET", &serde_json::json!("flow-value"), None)
+        .unwrap();
+    let source = sigil_client::ServerSource::new(c.clone(), Duration::ZERO);
+    let chain = Arc::new(sigil::Resolver::new(vec![Arc::new(source)]));
+    let mut flow = Flow::new("attributed");
+    let s = flow.add(SecretTask::new("FLOW_SECRET"));
+    flow.task("use_it", s, |ctx, v: sigil::SecretValue| {
+        ctx.info(format!("got {}", v.expose_str().unwrap()));
+        Ok(())
+    });
+    let run = flow.run_with(RunOptions::new().resolver(chain)).unwrap();
+    assert!(run.is_success(), "{run}");
+    assert_eq!(run.logs()[0].message, "got ***");
+    let page = c.audit(None, None, 1000).unwrap();
+    let read = page
+        .entries
+        .iter()
+        .find(|e| e.action == "secret.read" && e.flow_run.is_some())
+        .expect("a read attributed to the flow run");
+    assert_eq!(read.flow_run.as_deref(), Some(run.id()));
+    assert_eq!(read.task.as_deref(), Some("FLOW_SECRET"));
+}
