@@ -297,3 +297,12 @@ impl AppState {
         entry.1 += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_revoked_key_is_refused_everywhere_within_a_second() {
+        // each replica trusts a key lookup for at most this long
+        assert!(super::Limits::default().key_cache_ttl <= std::time::Duration::from_secs(1));
+    }
+}

@@ -109,6 +109,16 @@ impl SqliteStore {
                     .create(dir)
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             }
+            if !p.exists() {
+                // SQLite gives the -wal and -shm files the mode of the database file
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&p)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            }
             let mut w = connect(&p)?;
             migrate(&mut w)?;
             let readers = (0..2)

@@ -527,3 +527,105 @@ fn a_flow_run_is_attributed_in_the_audit_log() {
     assert_eq!(read.flow_run.as_deref(), Some(run.id()));
     assert_eq!(read.task.as_deref(), Some("FLOW_SECRET"));
 }
+
+fn http_get_status(url: &str, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let addr = url.strip_prefix("http://")?;
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Two replicas on one PostgreSQL database: both start at once on an empty database and come
+/// up healthy; a write through one is read through the other; a key revoked through one is
+/// refused by the other.
+#[test]
+fn two_replicas_share_one_postgres_database() {
+    let Ok(base) = std::env::var("SIGIL_TEST_POSTGRES_URL") else {
+        eprintln!("notice: SIGIL_TEST_POSTGRES_URL is not set: replica test not run");
+        return;
+    };
+    let schema = format!("sigil_replicas_{}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("SIGIL_TEST_POSTGRES_URL is set but the database is unreachable: {e}")
+            });
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            ))
+            .await
+            .unwrap();
+    });
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+    let master = [(
+        "SIGIL_MASTER_KEY",
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    )];
+    let (sa, sb2) = (Sandbox::new(), Sandbox::new());
+    // both at once, on an empty database
+    let (a, b) = std::thread::scope(|s| {
+        let ha = s.spawn(|| RunningServer::start(&sa, &["--database", &url], &master));
+        let hb = s.spawn(|| RunningServer::start(&sb2, &["--database", &url], &master));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    assert_eq!(http_get_status(&a.url, "/readyz"), Some(200));
+    assert_eq!(http_get_status(&b.url, "/readyz"), Some(200));
+    let (ca, cb) = (a.client(ADMIN), b.client(ADMIN));
+    ca.put_secret("shared", &serde_json::json!("written via a"), None)
+        .unwrap();
+    assert_eq!(
+        cb.get_secret("shared", None).unwrap().unwrap().value,
+        "written via a"
+    );
+    cb.put_secret("shared", &serde_json::json!("then via b"), Some(1))
+        .unwrap();
+    assert_eq!(
+        ca.get_secret("shared", None).unwrap().unwrap().value,
+        "then via b"
+    );
+    // revoke through a; b refuses the key (its key cache lives 500 ms)
+    let reader = ca
+        .create_key(&sigil_core::wire::CreateKey {
+            role: sigil_core::wire::Role::Reader,
+            name: "replica test".into(),
+        })
+        .unwrap();
+    let rb = b.client(&reader.key);
+    assert!(
+        rb.get_secret("shared", None).unwrap().is_some(),
+        "b knows the new key"
+    );
+    ca.revoke_key(&reader.id).unwrap();
+    let revoked_at = Instant::now();
+    let refused = loop {
+        match rb.get_secret("shared", None) {
+            Err(sigil_client::ClientError::Unauthorized { .. }) => break true,
+            _ if revoked_at.elapsed() > Duration::from_secs(10) => break false,
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    assert!(
+        refused,
+        "replica b still accepts a key revoked through replica a"
+    );
+    eprintln!(
+        "replica b refused the revoked key after {:?}",
+        revoked_at.elapsed()
+    );
+}

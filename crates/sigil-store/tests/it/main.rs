@@ -101,3 +101,26 @@ both!(
     concurrent_writers_get_distinct_versions,
     rewrap_data_keys,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private/sigil.db");
+    let store = sigil_store::open(path.to_str().unwrap()).await.unwrap();
+    store
+        .append_audit(vec![sigil_store::AuditRow::default()])
+        .await
+        .unwrap();
+    for f in std::fs::read_dir(path.parent().unwrap()).unwrap() {
+        let p = f.unwrap().path();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", p.display());
+    }
+    let dir_mode = std::fs::metadata(path.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700);
+}
