@@ -8,6 +8,7 @@ use serde_json::Value;
 
 /// A key's role within its team.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Names and metadata only.
@@ -55,6 +56,7 @@ impl Role {
 
 /// `PUT /api/v1/teams/{team}/secrets/{name}`.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PutSecret {
     /// The value: any JSON.
@@ -75,6 +77,7 @@ impl std::fmt::Debug for PutSecret {
 
 /// The answer to a write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecretWritten {
     /// The secret's name.
     pub name: String,
@@ -88,6 +91,7 @@ pub struct SecretWritten {
 
 /// A secret's value at a version.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecretRead {
     /// The secret's name.
     pub name: String,
@@ -111,6 +115,7 @@ impl std::fmt::Debug for SecretRead {
 
 /// One row of a listing: never a value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecretListItem {
     /// The secret's name.
     pub name: String,
@@ -124,6 +129,7 @@ pub struct SecretListItem {
 
 /// `GET /api/v1/teams/{team}/secrets`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecretList {
     /// One page of secrets, by name.
     pub secrets: Vec<SecretListItem>,
@@ -133,6 +139,7 @@ pub struct SecretList {
 
 /// One version in a secret's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionInfo {
     /// The version.
     pub version: i64,
@@ -144,6 +151,7 @@ pub struct VersionInfo {
 
 /// `GET /api/v1/teams/{team}/history/{name}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct History {
     /// The secret's name.
     pub name: String,
@@ -155,6 +163,7 @@ pub struct History {
 
 /// `POST /api/v1/teams/{team}/batch-read`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BatchRead {
     /// The names to read.
@@ -163,6 +172,7 @@ pub struct BatchRead {
 
 /// The answer to a batch read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchReadResult {
     /// The secrets found.
     pub secrets: Vec<SecretRead>,
@@ -172,6 +182,7 @@ pub struct BatchReadResult {
 
 /// `POST /api/v1/teams/{team}/keys`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// The new key's role.
@@ -183,6 +194,7 @@ pub struct CreateKey {
 
 /// A key just created: the only time the key itself is shown.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedKey {
     /// The key's public id.
     pub id: String,
@@ -209,6 +221,7 @@ impl std::fmt::Debug for CreatedKey {
 
 /// A key, as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyInfo {
     /// The key's public id.
     pub id: String,
@@ -226,6 +239,7 @@ pub struct KeyInfo {
 
 /// `POST /api/v1/teams`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateTeam {
     /// The team's name.
@@ -234,6 +248,7 @@ pub struct CreateTeam {
 
 /// A team.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamInfo {
     /// Its name.
     pub name: String,
@@ -241,8 +256,35 @@ pub struct TeamInfo {
     pub created_at: String,
 }
 
+/// `GET /api/v1/teams/{team}/keys`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeyList {
+    /// The team's keys, oldest first (never the keys themselves).
+    pub keys: Vec<KeyInfo>,
+}
+
+/// `GET /api/v1/teams`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TeamList {
+    /// Every team, by name.
+    pub teams: Vec<TeamInfo>,
+}
+
+/// The answer to `POST /api/v1/teams`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedTeam {
+    /// The new team.
+    pub team: TeamInfo,
+    /// Its first administrator key, shown once.
+    pub admin_key: CreatedKey,
+}
+
 /// One audit record: who did what, when, from where, with what outcome — never a value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// Sequence number.
     pub id: i64,
@@ -272,6 +314,7 @@ pub struct AuditEntry {
 
 /// `GET /api/v1/teams/{team}/audit`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditPage {
     /// Records, oldest first.
     pub entries: Vec<AuditEntry>,
@@ -281,6 +324,7 @@ pub struct AuditPage {
 
 /// `GET /api/v1/whoami`: the key's identity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WhoAmI {
     /// The key's id.
     pub key_id: String,
@@ -294,6 +338,7 @@ pub struct WhoAmI {
 
 /// Every error response: `{"error": {"code", "message"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
@@ -301,6 +346,7 @@ pub struct ErrorBody {
 
 /// The error's code and message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// A stable code: `not_found`, `unauthorized`, `forbidden`, `conflict`, `invalid`, …
     pub code: String,

@@ -18,9 +18,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sigil_core::SecretName;
 use sigil_core::wire::{
-    AuditEntry, AuditPage, BatchRead, BatchReadResult, CreateKey, CreateTeam, CreatedKey, History,
-    KeyInfo, PutSecret, Role, SecretList, SecretListItem, SecretRead, SecretWritten, TeamInfo,
-    VersionInfo, WhoAmI, parse_rfc3339, rfc3339,
+    AuditEntry, AuditPage, BatchRead, BatchReadResult, CreateKey, CreateTeam, CreatedKey,
+    CreatedTeam, ErrorBody, History, KeyInfo, KeyList, PutSecret, Role, SecretList, SecretListItem,
+    SecretRead, SecretWritten, TeamInfo, TeamList, VersionInfo, WhoAmI, parse_rfc3339, rfc3339,
 };
 use sigil_store::{AuditRow, KeyRow, StoreError};
 use zeroize::Zeroizing;
@@ -212,6 +212,7 @@ pub(crate) struct VersionQuery {
     version: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)"), ("version" = Option<i64>, Query, description = "A version; the latest by default")), responses((status = 200, description = "The value (reader role or higher). Audited.", body = SecretRead), (status = 404, description = "No such secret or version", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get_secret(
     State(state): St,
     c: Caller,
@@ -281,6 +282,7 @@ pub(crate) async fn get_secret(
     .into_response())
 }
 
+#[utoipa::path(put, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), request_body = PutSecret, responses((status = 200, description = "A new version (writer role or higher). Audited.", body = SecretWritten), (status = 409, description = "`cas` does not match", body = ErrorBody), (status = 413, description = "Body over 1 MiB, or value over the limit", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn put_secret(
     State(state): St,
     c: Caller,
@@ -377,6 +379,7 @@ pub(crate) async fn put_secret(
     }
 }
 
+#[utoipa::path(delete, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), responses((status = 204, description = "Deleted, restorable (writer role or higher). Audited."), (status = 404, description = "No such live secret", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn delete_secret(
     State(state): St,
     c: Caller,
@@ -413,6 +416,7 @@ pub(crate) async fn delete_secret(
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/teams/{team}/restore/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), responses((status = 200, description = "Restored at its latest version (writer role or higher). Audited.", body = SecretWritten), (status = 404, description = "No deleted secret of that name", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn restore_secret(
     State(state): St,
     c: Caller,
@@ -458,6 +462,7 @@ pub(crate) async fn restore_secret(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/teams/{team}/history/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), responses((status = 200, description = "Versions, newest first, metadata only (viewer role or higher)", body = History), (status = 404, description = "No such secret", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn history(
     State(state): St,
     c: Caller,
@@ -498,6 +503,7 @@ pub(crate) struct ListQuery {
     cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/teams/{team}/secrets", tag = "secrets", params(("team" = String, Path, description = "The team"), ("prefix" = Option<String>, Query, description = "Only names starting with this"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")), responses((status = 200, description = "Names and metadata, never values (viewer role or higher)", body = SecretList), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list_secrets(
     State(state): St,
     c: Caller,
@@ -558,6 +564,7 @@ pub(crate) async fn list_secrets(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/teams/{team}/batch-read", tag = "secrets", params(("team" = String, Path, description = "The team")), request_body = BatchRead, responses((status = 200, description = "Many values in one round trip (reader role or higher). Each name is audited.", body = BatchReadResult), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn batch_read(
     State(state): St,
     c: Caller,
@@ -642,11 +649,12 @@ fn key_info(k: KeyRow) -> Result<KeyInfo, ApiError> {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/teams/{team}/keys", tag = "keys", params(("team" = String, Path, description = "The team")), responses((status = 200, description = "The team's keys (admin)", body = KeyList), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list_keys(
     State(state): St,
     c: Caller,
     Path(team): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<KeyList>, ApiError> {
     same_team(&c, &team)?;
     need(&c, Role::Admin, "list keys")?;
     let keys = state
@@ -656,7 +664,7 @@ pub(crate) async fn list_keys(
         .into_iter()
         .map(key_info)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(serde_json::json!({ "keys": keys })))
+    Ok(Json(KeyList { keys }))
 }
 
 fn check_label(name: &str) -> Result<(), ApiError> {
@@ -697,6 +705,7 @@ fn new_key(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/teams/{team}/keys", tag = "keys", params(("team" = String, Path, description = "The team")), request_body = CreateKey, responses((status = 201, description = "The key, shown once (admin). Audited.", body = CreatedKey), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn create_key(
     State(state): St,
     c: Caller,
@@ -740,6 +749,7 @@ pub(crate) async fn create_key(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/v1/teams/{team}/keys/{id}", tag = "keys", params(("team" = String, Path, description = "The team"), ("id" = String, Path, description = "The key's id")), responses((status = 204, description = "Revoked (admin). Audited."), (status = 404, description = "No such live key", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn revoke_key(
     State(state): St,
     c: Caller,
@@ -770,10 +780,8 @@ pub(crate) async fn revoke_key(
     }
 }
 
-pub(crate) async fn list_teams(
-    State(state): St,
-    c: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/teams", tag = "teams", responses((status = 200, description = "Every team (bootstrap administrator)", body = TeamList), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn list_teams(State(state): St, c: Caller) -> Result<Json<TeamList>, ApiError> {
     if !c.bootstrap {
         return Err(ApiError::forbidden(
             "only the bootstrap administrator key can list teams",
@@ -789,7 +797,7 @@ pub(crate) async fn list_teams(
             created_at: rfc3339(t.created_at),
         })
         .collect();
-    Ok(Json(serde_json::json!({ "teams": teams })))
+    Ok(Json(TeamList { teams }))
 }
 
 /// Team names: 1 to 64 of `[A-Za-z0-9_.-]`.
@@ -891,11 +899,12 @@ pub(crate) async fn create_team_with_admin(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/teams", tag = "teams", request_body = CreateTeam, responses((status = 201, description = "The team and its first admin key, shown once (bootstrap administrator). Audited.", body = CreatedTeam), (status = 409, description = "The name is taken", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn create_team(
     State(state): St,
     c: Caller,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedTeam>), ApiError> {
     if !c.bootstrap {
         return Err(ApiError::forbidden(
             "only the bootstrap administrator key can create teams",
@@ -907,7 +916,10 @@ pub(crate) async fn create_team(
         create_team_with_admin(&state, &req.name, &c.key_id, false, template, None).await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({ "team": team, "admin_key": key })),
+        Json(CreatedTeam {
+            team,
+            admin_key: key,
+        }),
     ))
 }
 
@@ -919,6 +931,7 @@ pub(crate) struct AuditQuery {
     cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/teams/{team}/audit", tag = "audit", params(("team" = String, Path, description = "The team"), ("since" = Option<String>, Query, description = "RFC 3339 time"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")), responses((status = 200, description = "Audit records, oldest first (admin)", body = AuditPage), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn audit_log(
     State(state): St,
     c: Caller,
@@ -975,6 +988,7 @@ pub(crate) async fn audit_log(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "keys", responses((status = 200, description = "The calling key", body = WhoAmI), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn whoami(c: Caller) -> Json<WhoAmI> {
     Json(WhoAmI {
         key_id: c.key_id,

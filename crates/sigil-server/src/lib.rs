@@ -17,6 +17,7 @@ mod auth;
 pub mod crypto;
 mod error;
 pub mod keys;
+pub mod openapi;
 mod state;
 
 use std::net::SocketAddr;
@@ -44,6 +45,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
         .route("/api/v1/whoami", get(api::whoami))
         .route("/api/v1/teams", get(api::list_teams).post(api::create_team))
         .route("/api/v1/teams/{team}/secrets", get(api::list_secrets))
