@@ -60,6 +60,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<u8> {
                 .map(|k| Zeroizing::new(k.to_owned()));
             config.credentials_path = Some(paths.home.join("credentials.toml"));
             config.limits.max_value_bytes = args.max_value_bytes;
+            config.tls = args.tls_cert.clone().zip(args.tls_key.clone());
             runtime
                 .block_on(sigil_server::run(config))
                 .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -99,10 +99,32 @@ pub enum ClientError {
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
 /// The process's one agent: one connection pool, shared.
+///
+/// `SIGIL_CA_CERT` names a PEM file of extra root certificates (a private CA, a self-signed
+/// server); without it the Mozilla roots are trusted.
 fn agent() -> &'static ureq::Agent {
     static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
     AGENT.get_or_init(|| {
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(path) = std::env::var_os("SIGIL_CA_CERT") {
+            match std::fs::read(&path) {
+                Ok(pem) => {
+                    let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                        .filter_map(|item| match item {
+                            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                            _ => None,
+                        })
+                        .collect();
+                    if certs.is_empty() {
+                        tracing::warn!(path = %std::path::Path::new(&path).display(), "SIGIL_CA_CERT holds no certificate");
+                    }
+                    tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+                }
+                Err(e) => tracing::warn!(path = %std::path::Path::new(&path).display(), error = %e, "cannot read SIGIL_CA_CERT"),
+            }
+        }
         let config = ureq::Agent::config_builder()
+            .tls_config(tls.build())
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(5)))
             .timeout_global(Some(Duration::from_secs(30)))

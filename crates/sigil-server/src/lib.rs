@@ -146,6 +146,9 @@ pub struct ServerConfig {
     pub bootstrap_key: Option<Zeroizing<String>>,
     /// Written (0600) with the bootstrap key when it does not exist, so the local CLI works.
     pub credentials_path: Option<PathBuf>,
+    /// TLS: a PEM certificate chain and its PEM private key. Without them the server speaks
+    /// plain HTTP (put it behind a TLS proxy, or on loopback only).
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// Limits.
     pub limits: Limits,
 }
@@ -164,6 +167,7 @@ impl ServerConfig {
             previous_master_keys: Vec::new(),
             bootstrap_key: None,
             credentials_path: None,
+            tls: None,
             limits: Limits::default(),
         }
     }
@@ -287,12 +291,52 @@ pub async fn rotate_master_key(
     Ok(n)
 }
 
+/// A rustls server configuration (TLS 1.2 and 1.3, ring) from PEM files.
+///
+/// # Errors
+/// Files that cannot be read or hold no certificate or key, named by path.
+pub fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<rustls::ServerConfig, BoxError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read the TLS certificate {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("no certificate in {}", cert.display()).into());
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read the TLS key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| {
+            format!(
+                "the TLS certificate {} and key {} do not fit: {e}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// Runs the server until SIGTERM or Ctrl-C.
 ///
 /// # Errors
 /// The store, the master key, the bootstrap or the listener fails.
 pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
     let started = std::time::Instant::now();
+    // bad TLS files stop the server before it touches anything
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(tls_config(cert, key)?),
+        None => None,
+    };
     let master = load_master_key(&config.master_key)?;
     let previous = config
         .previous_master_keys
@@ -326,18 +370,34 @@ pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
             }
         }
     }
-    tracing::info!(addr = %local, backend = state.store.backend(), "listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %local, backend = state.store.backend(), scheme, "listening");
     eprintln!(
-        "sigil server listening on http://{local} ({} store, ready in {} ms)",
+        "sigil server listening on {scheme}://{local} ({} store, ready in {} ms)",
         state.store.backend(),
         started.elapsed().as_millis()
     );
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+        Some(tls) => {
+            let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls));
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                h.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+            });
+            axum_server::from_tcp_rustls(listener.into_std()?, tls)
+                .handle(handle)
+                .serve(service)
+                .await?;
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }

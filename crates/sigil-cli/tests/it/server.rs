@@ -629,3 +629,83 @@ fn two_replicas_share_one_postgres_database() {
         revoked_at.elapsed()
     );
 }
+
+#[test]
+fn tls_with_rustls() {
+    let sb = Sandbox::new();
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let (cert, key) = (sb.home().join("cert.pem"), sb.home().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.key_pair.serialize_pem()).unwrap();
+    let srv = RunningServer::start(
+        &sb,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(srv.url.starts_with("https://127.0.0.1:"), "{}", srv.url);
+    let env = [
+        ("SIGIL__BACKEND", "server"),
+        ("SIGIL__SERVER__URL", srv.url.as_str()),
+        ("SIGIL_API_KEY", ADMIN),
+        ("SIGIL_CA_CERT", cert.to_str().unwrap()),
+    ];
+    assert_code(
+        &run_env(&sb, &["secrets", "set", "T", "over-tls", "--server"], &env),
+        0,
+    );
+    assert_eq!(
+        stdout(&run_env(&sb, &["secrets", "get", "T"], &env)),
+        "over-tls\n"
+    );
+    // without trusting the certificate the client refuses to talk
+    let o = run_env(&sb, &["secrets", "get", "T"], &env[..3]);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("unreachable"), "{}", stderr(&o));
+    // plain HTTP to the TLS port gets no HTTP answer
+    assert_eq!(
+        http_get_status(&srv.url.replace("https://", "http://"), "/healthz"),
+        None
+    );
+    // a bad key file is named
+    let bad = sb.home().join("bad.pem");
+    std::fs::write(&bad, "not a key").unwrap();
+    let o = sb
+        .cmd(&[
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            bad.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("bad.pem"), "{}", stderr(&o));
+    let fresh = Sandbox::new();
+    let o = fresh
+        .cmd(&[
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            bad.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_code(&o, 1);
+    assert!(
+        !fresh.home().join(".sigil").exists(),
+        "a refused start created nothing"
+    );
+}
