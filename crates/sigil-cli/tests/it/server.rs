@@ -11,7 +11,7 @@ use crate::{Sandbox, assert_code, stderr, stdout};
 pub(crate) const ADMIN: &str = "sgl_testadmin001_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
 pub(crate) struct RunningServer {
-    child: Child,
+    pub(crate) child: Child,
     pub(crate) url: String,
     pub(crate) log: Arc<Mutex<String>>,
 }
@@ -708,4 +708,70 @@ fn tls_with_rustls() {
         !fresh.home().join(".sigil").exists(),
         "a refused start created nothing"
     );
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully() {
+    let sb = Sandbox::new();
+    let mut srv = RunningServer::start(&sb, &[], &[]);
+    srv.client(ADMIN)
+        .put_secret("before", &serde_json::json!("v"), None)
+        .unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &srv.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = srv.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        exit.success(),
+        "exit status {exit:?}:\n{}",
+        srv.log.lock().unwrap()
+    );
+}
+
+/// With `cache_ttl`, a second lookup within the TTL is answered from memory: the audit log shows
+/// one read.
+#[test]
+fn the_client_cache_honours_its_ttl() {
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &[], &[]);
+    let c = srv.client(ADMIN);
+    c.put_secret("cached", &serde_json::json!("v1"), None)
+        .unwrap();
+    let reads = |c: &sigil_client::Client| {
+        c.audit(None, None, 1000)
+            .unwrap()
+            .entries
+            .iter()
+            .filter(|e| e.action == "secret.read" && e.name.as_deref() == Some("cached"))
+            .count()
+    };
+    let name: sigil::SecretName = "cached".parse().unwrap();
+    let cached = sigil_client::ServerSource::new(c.clone(), Duration::from_secs(60));
+    use sigil::Source as _;
+    for _ in 0..3 {
+        assert_eq!(
+            cached.fetch(&name).unwrap().unwrap().expose_str(),
+            Some("v1")
+        );
+    }
+    assert_eq!(reads(&c), 1);
+    let uncached = sigil_client::ServerSource::new(c.clone(), Duration::ZERO);
+    for _ in 0..3 {
+        uncached.fetch(&name).unwrap();
+    }
+    assert_eq!(reads(&c), 4);
+    // a miss is not cached and not an error
+    assert!(cached.fetch(&"absent".parse().unwrap()).unwrap().is_none());
 }
