@@ -102,9 +102,9 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let role = Role::parse(&row.role)
             .ok_or_else(|| ApiError::internal(format!("key {} has role {:?}", row.id, row.role)))?;
         Ok(Caller {
-            key_id: row.id,
+            key_id: row.id.clone(),
             team_id: row.team_id,
-            team: row.team_name,
+            team: row.team_name.clone(),
             role,
             bootstrap: row.bootstrap,
             client: ip.to_string(),

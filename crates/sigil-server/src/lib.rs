@@ -92,14 +92,7 @@ async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     let mut resp = next.run(req).await;
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let status = resp.status().as_u16();
-    *state
-        .metrics
-        .requests
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry((route, status))
-        .or_insert(0) += 1;
+    state.metrics.count_request(&route, resp.status().as_u16());
     resp
 }
 

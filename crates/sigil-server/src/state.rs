@@ -42,7 +42,7 @@ impl Default for Limits {
 /// Counters for `/metrics`.
 #[derive(Default)]
 pub struct Metrics {
-    pub(crate) requests: Mutex<HashMap<(String, u16), u64>>,
+    pub(crate) requests: RwLock<HashMap<(String, u16), AtomicU64>>,
     pub(crate) secret_reads: AtomicU64,
     pub(crate) secret_writes: AtomicU64,
     pub(crate) audit_records: AtomicU64,
@@ -51,6 +51,24 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Counts one request: a shared lock and an atomic add, except the first time a
+    /// (route, status) pair is seen.
+    pub(crate) fn count_request(&self, route: &str, status: u16) {
+        {
+            let map = self.requests.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = map.get(&(route.to_owned(), status)) {
+                c.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.requests
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((route.to_owned(), status))
+            .or_insert_with(|| AtomicU64::new(0))
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn inc(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
@@ -60,12 +78,12 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP sigil_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE sigil_http_requests_total counter\n");
-        let mut rows: Vec<_> = self
+        let mut rows: Vec<((String, u16), u64)> = self
             .requests
-            .lock()
+            .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .map(|(k, v)| (k.clone(), *v))
+            .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
             .collect();
         rows.sort();
         for ((route, status), n) in rows {
@@ -117,8 +135,10 @@ pub struct AppState {
     pub(crate) limits: Limits,
     pub(crate) metrics: Metrics,
     data_keys: RwLock<HashMap<(i64, i32), Arc<DataKey>>>,
-    key_cache: Mutex<HashMap<String, (Instant, Option<KeyRow>)>>,
+    key_cache: RwLock<HashMap<String, (Instant, Option<Arc<KeyRow>>)>>,
     auth_failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    /// Whether `auth_failures` holds anything: the common case skips its lock.
+    any_auth_failures: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -151,8 +171,9 @@ impl AppState {
             limits,
             metrics: Metrics::default(),
             data_keys: RwLock::new(HashMap::new()),
-            key_cache: Mutex::new(HashMap::new()),
+            key_cache: RwLock::new(HashMap::new()),
             auth_failures: Mutex::new(HashMap::new()),
+            any_auth_failures: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -230,19 +251,19 @@ impl AppState {
     }
 
     /// A key by id, trusted for `key_cache_ttl`.
-    pub(crate) async fn key(&self, id: &str) -> Result<Option<KeyRow>, ApiError> {
+    pub(crate) async fn key(&self, id: &str) -> Result<Option<Arc<KeyRow>>, ApiError> {
         let ttl = self.limits.key_cache_ttl;
         if let Some((at, row)) = self
             .key_cache
-            .lock()
+            .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(id)
             && at.elapsed() < ttl
         {
             return Ok(row.clone());
         }
-        let row = self.store.key(id).await?;
-        let mut cache = self.key_cache.lock().unwrap_or_else(|p| p.into_inner());
+        let row = self.store.key(id).await?.map(Arc::new);
+        let mut cache = self.key_cache.write().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
             cache.retain(|_, (at, _)| at.elapsed() < ttl);
         }
@@ -253,13 +274,16 @@ impl AppState {
     /// Forgets a cached key (after a revocation through this replica).
     pub(crate) fn forget_key(&self, id: &str) {
         self.key_cache
-            .lock()
+            .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
     }
 
     /// Whether `addr` has failed authentication too often; 429 then.
     pub(crate) fn check_rate(&self, addr: IpAddr) -> Result<(), ApiError> {
+        if !self.any_auth_failures.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let map = self.auth_failures.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((since, n)) = map.get(&addr)
             && since.elapsed() < self.limits.auth_window
@@ -285,6 +309,7 @@ impl AppState {
 
     pub(crate) fn note_auth_failure(&self, addr: IpAddr) {
         Metrics::inc(&self.metrics.auth_failures, 1);
+        self.any_auth_failures.store(true, Ordering::Relaxed);
         let mut map = self.auth_failures.lock().unwrap_or_else(|p| p.into_inner());
         let window = self.limits.auth_window;
         if map.len() > 100_000 {

@@ -147,9 +147,27 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Runs `op` in the next group commit; answers once the group is durable.
+    /// Runs `op` in the next group commit, in a savepoint of its own (so that a failing job
+    /// leaves no half of itself); answers once the group is durable.
     async fn write<R: Send + 'static>(
         &self,
+        op: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        self.submit(true, op).await
+    }
+
+    /// As [`SqliteStore::write`] for a job of one statement, which is atomic by itself and
+    /// needs no savepoint (audit appends: the hottest write).
+    async fn write_one_statement<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        self.submit(false, op).await
+    }
+
+    async fn submit<R: Send + 'static>(
+        &self,
+        savepoint: bool,
         op: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         let (tx, rx) = oneshot::channel::<Result<R>>();
@@ -160,18 +178,27 @@ impl SqliteStore {
                         .send(r.and(Err(StoreError::Backend("transaction did not start".into()))));
                 });
             };
-            let outcome = match conn.execute_batch("SAVEPOINT job") {
-                Err(e) => Err(backend(e)),
-                Ok(()) => {
-                    let r = op(conn);
-                    let end = if r.is_ok() {
-                        "RELEASE job"
-                    } else {
-                        "ROLLBACK TO job; RELEASE job"
-                    };
-                    match conn.execute_batch(end) {
-                        Ok(()) => r,
-                        Err(e) => Err(backend(e)),
+            let run = |sql: &str| {
+                conn.prepare_cached(sql)
+                    .and_then(|mut st| st.execute([]))
+                    .map_err(backend)
+            };
+            let outcome = if !savepoint {
+                op(conn)
+            } else {
+                match run("SAVEPOINT job") {
+                    Err(e) => Err(e),
+                    Ok(_) => {
+                        let r = op(conn);
+                        let undone = if r.is_ok() {
+                            Ok(0)
+                        } else {
+                            run("ROLLBACK TO job")
+                        };
+                        match undone.and_then(|_| run("RELEASE job")) {
+                            Ok(_) => r,
+                            Err(e) => Err(e),
+                        }
                     }
                 }
             };
@@ -265,35 +292,30 @@ fn read_secret(
     name: &str,
     version: Option<i64>,
 ) -> Result<Option<(SecretRow, VersionRow)>> {
-    let row = conn
-        .prepare_cached(&format!(
-            "SELECT {SECRET_COLS} FROM secrets WHERE team_id = ?1 AND name = ?2"
-        ))
-        .and_then(|mut st| st.query_row(params![team_id, name], secret_row).optional())
-        .map_err(backend)?;
-    let Some(row) = row.filter(|r| r.deleted_at.is_none()) else {
-        return Ok(None);
-    };
-    let v = version.unwrap_or(row.version);
-    let ver = conn
-        .prepare_cached(
-            "SELECT version, data_key_version, ciphertext, created_at, created_by
-             FROM secret_versions WHERE team_id = ?1 AND name = ?2 AND version = ?3",
-        )
-        .and_then(|mut st| {
-            st.query_row(params![team_id, name, v], |r| {
-                Ok(VersionRow {
-                    version: r.get(0)?,
-                    data_key_version: r.get(1)?,
-                    ciphertext: r.get(2)?,
-                    created_at: r.get(3)?,
-                    created_by: r.get(4)?,
-                })
-            })
-            .optional()
+    // one statement: the live secret joined with the version asked for (its latest by default)
+    conn.prepare_cached(
+        "SELECT s.name, s.version, s.created_at, s.updated_at, s.updated_by, s.deleted_at,
+                v.version, v.data_key_version, v.ciphertext, v.created_at, v.created_by
+         FROM secrets s JOIN secret_versions v
+           ON v.team_id = s.team_id AND v.name = s.name AND v.version = COALESCE(?3, s.version)
+         WHERE s.team_id = ?1 AND s.name = ?2 AND s.deleted_at IS NULL",
+    )
+    .and_then(|mut st| {
+        st.query_row(params![team_id, name, version], |r| {
+            Ok((
+                secret_row(r)?,
+                VersionRow {
+                    version: r.get(6)?,
+                    data_key_version: r.get(7)?,
+                    ciphertext: r.get(8)?,
+                    created_at: r.get(9)?,
+                    created_by: r.get(10)?,
+                },
+            ))
         })
-        .map_err(backend)?;
-    Ok(ver.map(|v| (row, v)))
+        .optional()
+    })
+    .map_err(backend)
 }
 
 #[async_trait::async_trait]
@@ -658,6 +680,11 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<()> {
+        if rows.len() == 1 {
+            return self
+                .write_one_statement(move |c| insert_audit(c, &rows[0]))
+                .await;
+        }
         self.write(move |c| {
             for r in &rows {
                 insert_audit(c, r)?;
