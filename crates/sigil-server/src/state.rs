@@ -127,6 +127,9 @@ impl Metrics {
     }
 }
 
+/// Key lookups by id, with when they were made (`None`: no such key).
+type KeyCache = RwLock<HashMap<String, (Instant, Option<Arc<KeyRow>>)>>;
+
 /// Shared by every request.
 pub struct AppState {
     pub(crate) store: Arc<dyn Store>,
@@ -135,7 +138,7 @@ pub struct AppState {
     pub(crate) limits: Limits,
     pub(crate) metrics: Metrics,
     data_keys: RwLock<HashMap<(i64, i32), Arc<DataKey>>>,
-    key_cache: RwLock<HashMap<String, (Instant, Option<Arc<KeyRow>>)>>,
+    key_cache: KeyCache,
     auth_failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     /// Whether `auth_failures` holds anything: the common case skips its lock.
     any_auth_failures: std::sync::atomic::AtomicBool,

@@ -775,3 +775,44 @@ fn the_client_cache_honours_its_ttl() {
     // a miss is not cached and not an error
     assert!(cached.fetch(&"absent".parse().unwrap()).unwrap().is_none());
 }
+
+/// `sigil run` reads what the local sources lack from the server in one batch read.
+#[test]
+fn run_reads_server_secrets_in_one_round_trip() {
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &[], &[]);
+    let c = srv.client(ADMIN);
+    for i in 0..5 {
+        c.put_secret(
+            &format!("S{i}"),
+            &serde_json::json!(format!("server-value-{i}")),
+            None,
+        )
+        .unwrap();
+    }
+    sb.write_config("[context.secrets]\nS0 = \"local-zero\"\n");
+    let env = server_env(&srv, &[]);
+    let o = run_env(
+        &sb,
+        &["run", "--no-mask", "--", "sh", "-c", "echo $S0 $S1 $S4"],
+        &env,
+    );
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "local-zero server-value-1 server-value-4\n");
+    let reads: Vec<_> = c
+        .audit(None, None, 1000)
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter(|e| e.action == "secret.read")
+        .collect();
+    let names: Vec<&str> = reads.iter().filter_map(|e| e.name.as_deref()).collect();
+    assert_eq!(
+        names.len(),
+        4,
+        "S1..S4 once each, S0 answered locally: {names:?}"
+    );
+    assert!(!names.contains(&"S0"));
+    let masked = run_env(&sb, &["run", "--", "sh", "-c", "echo $S2"], &env);
+    assert_eq!(stdout(&masked), "***\n");
+}
