@@ -28,9 +28,13 @@ fn pg(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// Audit records waiting for the next group commit, each batch with its callers' replies.
+type AuditJob = (Vec<AuditRow>, tokio::sync::oneshot::Sender<Result<()>>);
+
 /// The PostgreSQL store.
 pub struct PgStore {
     pool: Pool,
+    audit: tokio::sync::mpsc::UnboundedSender<AuditJob>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -53,8 +57,18 @@ impl PgStore {
         let pool = cfg
             .create_pool(Some(Runtime::Tokio1), NoTls)
             .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
-        let store = PgStore { pool };
+        let (audit, rx) = tokio::sync::mpsc::unbounded_channel();
+        let store = PgStore {
+            pool: pool.clone(),
+            audit,
+        };
         store.migrate().await?;
+        // reads each append an audit record that must be durable before the answer: commit
+        // them in groups (one multi-row insert per batch) rather than one transaction each
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..AUDIT_COMMITTERS {
+            tokio::spawn(audit_committer(pool.clone(), rx.clone()));
+        }
         Ok(store)
     }
 
@@ -91,6 +105,71 @@ impl PgStore {
         }
         tx.commit().await.map_err(pg)
     }
+}
+
+/// Audit batches in flight at once.
+const AUDIT_COMMITTERS: usize = 4;
+/// The most records one batch commits.
+const AUDIT_BATCH: usize = 1024;
+
+async fn audit_committer(
+    pool: Pool,
+    rx: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<AuditJob>>>,
+) {
+    loop {
+        let mut jobs = Vec::new();
+        {
+            let mut rx = rx.lock().await;
+            match rx.recv().await {
+                Some(j) => jobs.push(j),
+                None => return, // the store was dropped
+            }
+            let mut n = jobs[0].0.len();
+            while n < AUDIT_BATCH {
+                match rx.try_recv() {
+                    Ok(j) => {
+                        n += j.0.len();
+                        jobs.push(j);
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        let rows: Vec<&AuditRow> = jobs.iter().flat_map(|(r, _)| r.iter()).collect();
+        let result = insert_audit_batch(&pool, &rows).await;
+        tracing::trace!(records = rows.len(), "audit group commit");
+        for (_, reply) in jobs {
+            let _ = reply.send(result.clone());
+        }
+    }
+}
+
+/// One statement for any number of records: arrays unnested into rows.
+async fn insert_audit_batch(pool: &Pool, rows: &[&AuditRow]) -> Result<()> {
+    let c = pool.get().await.map_err(backend)?;
+    let col = |f: &dyn Fn(&AuditRow) -> Option<String>| {
+        rows.iter().map(|r| f(r)).collect::<Vec<Option<String>>>()
+    };
+    let at: Vec<i64> = rows.iter().map(|r| r.at).collect();
+    let version: Vec<Option<i64>> = rows.iter().map(|r| r.version).collect();
+    let key_id = col(&|r| Some(r.key_id.clone()));
+    let role = col(&|r| r.role.clone());
+    let action = col(&|r| Some(r.action.clone()));
+    let team = col(&|r| Some(r.team.clone()));
+    let name = col(&|r| r.name.clone());
+    let outcome = col(&|r| Some(r.outcome.clone()));
+    let client = col(&|r| Some(r.client.clone()));
+    let flow_run = col(&|r| r.flow_run.clone());
+    let task = col(&|r| r.task.clone());
+    c.execute(
+        "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                              $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[])",
+        &[&at, &key_id, &role, &action, &team, &name, &version, &outcome, &client, &flow_run, &task],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
 }
 
 const AUDIT_INSERT: &str = "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task)
@@ -616,16 +695,12 @@ impl Store for PgStore {
     }
 
     async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<()> {
-        let mut c = self.client().await?;
-        if rows.len() == 1 {
-            // one statement commits by itself: one round trip, durable on return
-            return insert_audit(&c, &rows[0]).await;
-        }
-        let tx = c.transaction().await.map_err(pg)?;
-        for r in &rows {
-            insert_audit(&tx, r).await?;
-        }
-        tx.commit().await.map_err(pg)
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.audit
+            .send((rows, tx))
+            .map_err(|_| StoreError::Backend("the audit committer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the audit committer stopped".into()))?
     }
 
     async fn audit(

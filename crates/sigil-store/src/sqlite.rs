@@ -8,10 +8,10 @@
 //! data.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Mutex, mpsc};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 
 use crate::model::{AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, Team, VersionRow};
 use crate::{Result, Store, StoreError};
@@ -31,8 +31,7 @@ fn backend(e: rusqlite::Error) -> StoreError {
 pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<mpsc::Sender<Job>>,
-    readers: Arc<Mutex<Vec<Connection>>>,
-    permits: Arc<Semaphore>,
+    readers: Mutex<Vec<Connection>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -137,8 +136,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             path,
             writer: Mutex::new(tx),
-            readers: Arc::new(Mutex::new(readers)),
-            permits: Arc::new(Semaphore::new(READERS)),
+            readers: Mutex::new(readers),
         })
     }
 
@@ -215,30 +213,24 @@ impl SqliteStore {
             .map_err(|_| StoreError::Backend("the writer thread stopped".into()))?
     }
 
-    /// Runs `op` on a reader connection.
+    /// Runs `op` on a reader connection, on the calling thread: a read in WAL mode takes
+    /// microseconds and never waits for the writer, so handing it to another thread would cost
+    /// more than it saves. At most one connection per thread reading at once is opened.
     async fn read<R: Send + 'static>(
         &self,
         op: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Backend("closed".into()))?;
-        let readers = self.readers.clone();
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            let conn = match conn {
-                Some(c) => c,
-                None => connect(&path).map_err(backend)?,
-            };
-            let r = op(&conn);
-            readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
-            r
-        })
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?
+        let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => connect(&self.path).map_err(backend)?,
+        };
+        let r = op(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < READERS {
+            pool.push(conn);
+        }
+        r
     }
 }
 
