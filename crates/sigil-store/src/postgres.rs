@@ -161,11 +161,20 @@ async fn insert_audit_batch(pool: &Pool, rows: &[&AuditRow]) -> Result<()> {
     let client = col(&|r| Some(r.client.clone()));
     let flow_run = col(&|r| r.flow_run.clone());
     let task = col(&|r| r.task.clone());
+    let st = c
+        .prepare_cached(
+            "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task)
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                  $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[])",
+        )
+        .await
+        .map_err(pg)?;
     c.execute(
-        "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                              $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[])",
-        &[&at, &key_id, &role, &action, &team, &name, &version, &outcome, &client, &flow_run, &task],
+        &st,
+        &[
+            &at, &key_id, &role, &action, &team, &name, &version, &outcome, &client, &flow_run,
+            &task,
+        ],
     )
     .await
     .map_err(pg)?;
@@ -244,15 +253,19 @@ async fn read_secret(
     version: Option<i64>,
 ) -> Result<Option<(SecretRow, VersionRow)>> {
     // one round trip: the live secret joined with the version asked for (its latest by default)
-    let row = c
-        .query_opt(
+    // a statement prepared once per connection: one round trip per read, not two
+    let st = c
+        .prepare_cached(
             "SELECT s.name, s.version, s.created_at, s.updated_at, s.updated_by, s.deleted_at,
                     v.version, v.data_key_version, v.ciphertext, v.created_at, v.created_by
              FROM secrets s JOIN secret_versions v
                ON v.team_id = s.team_id AND v.name = s.name AND v.version = COALESCE($3, s.version)
              WHERE s.team_id = $1 AND s.name = $2 AND s.deleted_at IS NULL",
-            &[&team_id, &name, &version],
         )
+        .await
+        .map_err(pg)?;
+    let row = c
+        .query_opt(&st, &[&team_id, &name, &version])
         .await
         .map_err(pg)?;
     Ok(row.map(|r| {
