@@ -31,6 +31,35 @@ static NEXT_FLOW_ID: AtomicU64 = AtomicU64::new(1);
 /// let n = flow.task("n", (), |_, ()| Ok(42u32));
 /// flow.task("greet", n, |_, name: String| Ok(name.len())); // u32 is not a String
 /// ```
+///
+/// Two inputs arrive as a tuple of the two types, in order:
+///
+/// ```compile_fail
+/// use sigil_flow::Flow;
+/// let mut flow = Flow::new("f");
+/// let a = flow.task("a", (), |_, ()| Ok(1u8));
+/// let b = flow.task("b", (), |_, ()| Ok(String::new()));
+/// flow.task("c", (a, b), |_, (s, n): (String, u8)| Ok(())); // swapped
+/// ```
+///
+/// A fan-in takes handles of one type:
+///
+/// ```compile_fail
+/// use sigil_flow::Flow;
+/// let mut flow = Flow::new("f");
+/// let a = flow.task("a", (), |_, ()| Ok(1u8));
+/// let b = flow.task("b", (), |_, ()| Ok(2u16));
+/// flow.task("all", vec![a, b], |_, v: Vec<u8>| Ok(v.len()));
+/// ```
+///
+/// A secret task's output is a `SecretValue`, not a `String`:
+///
+/// ```compile_fail
+/// use sigil_flow::{Flow, SecretTask};
+/// let mut flow = Flow::new("f");
+/// let s = flow.add(SecretTask::new("X"));
+/// flow.task("use", s, |_, v: String| Ok(v));
+/// ```
 pub struct Handle<T> {
     pub(crate) flow: u64,
     pub(crate) id: usize,
