@@ -62,6 +62,45 @@ fn attribution_header(parts: &Parts, name: &str) -> Result<Option<String>, ApiEr
     Ok(Some(s.to_owned()))
 }
 
+/// Checks a key (from a header or a web session) and returns the caller it stands for. A
+/// failure counts towards the address's rate limit.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    key: &str,
+    ip: IpAddr,
+) -> Result<Caller, ApiError> {
+    state.check_rate(ip)?;
+    let fail = |msg: &str| {
+        state.note_auth_failure(ip);
+        tracing::info!(client = %ip, reason = msg, "authentication refused");
+        ApiError::unauthorized(msg.to_owned())
+    };
+    let Some(parsed) = keys::parse(key) else {
+        return Err(fail("invalid API key"));
+    };
+    let Some(row) = state.key(parsed.id).await? else {
+        return Err(fail("invalid API key"));
+    };
+    if !keys::hashes_equal(&row.hash, &keys::hash(parsed.secret)) {
+        return Err(fail("invalid API key"));
+    }
+    if row.revoked_at.is_some() {
+        return Err(fail("the API key was revoked"));
+    }
+    let role = Role::parse(&row.role)
+        .ok_or_else(|| ApiError::internal(format!("key {} has role {:?}", row.id, row.role)))?;
+    Ok(Caller {
+        key_id: row.id.clone(),
+        team_id: row.team_id,
+        team: row.team_name.clone(),
+        role,
+        bootstrap: row.bootstrap,
+        client: ip.to_string(),
+        flow_run: None,
+        task: None,
+    })
+}
+
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
@@ -73,7 +112,6 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         state.check_rate(ip)?;
         let fail = |msg: &str| {
             state.note_auth_failure(ip);
-            tracing::info!(client = %ip, reason = msg, "authentication refused");
             ApiError::unauthorized(msg.to_owned())
         };
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
@@ -87,29 +125,9 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         else {
             return Err(fail("the Authorization header must be Bearer <key>"));
         };
-        let Some(parsed) = keys::parse(key) else {
-            return Err(fail("invalid API key"));
-        };
-        let Some(row) = state.key(parsed.id).await? else {
-            return Err(fail("invalid API key"));
-        };
-        if !keys::hashes_equal(&row.hash, &keys::hash(parsed.secret)) {
-            return Err(fail("invalid API key"));
-        }
-        if row.revoked_at.is_some() {
-            return Err(fail("the API key was revoked"));
-        }
-        let role = Role::parse(&row.role)
-            .ok_or_else(|| ApiError::internal(format!("key {} has role {:?}", row.id, row.role)))?;
-        Ok(Caller {
-            key_id: row.id.clone(),
-            team_id: row.team_id,
-            team: row.team_name.clone(),
-            role,
-            bootstrap: row.bootstrap,
-            client: ip.to_string(),
-            flow_run: attribution_header(parts, "x-sigil-flow-run")?,
-            task: attribution_header(parts, "x-sigil-task")?,
-        })
+        let mut caller = authenticate(state, key, ip).await?;
+        caller.flow_run = attribution_header(parts, "x-sigil-flow-run")?;
+        caller.task = attribution_header(parts, "x-sigil-task")?;
+        Ok(caller)
     }
 }

@@ -116,6 +116,16 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<SecretRow>>;
 
+    /// Live secrets whose name contains `needle`, by name, after `after`, at most `limit`
+    /// (the web page's search).
+    async fn search_secrets(
+        &self,
+        team_id: i64,
+        needle: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SecretRow>>;
+
     /// A secret (deleted or not) and its versions, newest first, without ciphertexts.
     async fn history(
         &self,

@@ -562,6 +562,30 @@ impl Store for PgStore {
         .collect())
     }
 
+    async fn search_secrets(
+        &self,
+        team_id: i64,
+        needle: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SecretRow>> {
+        let c = self.client().await?;
+        let after = after.unwrap_or("");
+        Ok(c.query(
+            &format!(
+                "SELECT {SECRET_COLS} FROM secrets
+                 WHERE team_id = $1 AND deleted_at IS NULL AND strpos(name, $2) > 0 AND name COLLATE \"C\" > $3
+                 ORDER BY name COLLATE \"C\" LIMIT $4"
+            ),
+            &[&team_id, &needle, &after, &(limit as i64)],
+        )
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(secret_row)
+        .collect())
+    }
+
     async fn history(
         &self,
         team_id: i64,

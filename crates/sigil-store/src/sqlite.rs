@@ -532,6 +532,29 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn search_secrets(
+        &self,
+        team_id: i64,
+        needle: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SecretRow>> {
+        let (needle, after) = (needle.to_owned(), after.unwrap_or("").to_owned());
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {SECRET_COLS} FROM secrets
+                     WHERE team_id = ?1 AND deleted_at IS NULL AND instr(name, ?2) > 0 AND name > ?3
+                     ORDER BY name LIMIT ?4"
+                ))
+                .map_err(backend)?;
+            st.query_map(params![team_id, needle, after, limit], secret_row)
+                .and_then(|rows| rows.collect())
+                .map_err(backend)
+        })
+        .await
+    }
+
     async fn history(
         &self,
         team_id: i64,

@@ -316,6 +316,27 @@ pub(crate) async fn listing_with_prefix_and_cursor(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
+    // substring search, paged the same way
+    assert_eq!(
+        names(store.search_secrets(t, "db", None, 100).await.unwrap()),
+        ["dev/db", "prod/db/password", "prod/db/user"]
+    );
+    assert_eq!(
+        names(
+            store
+                .search_secrets(t, "db", Some("dev/db"), 1)
+                .await
+                .unwrap()
+        ),
+        ["prod/db/password"]
+    );
+    assert!(
+        store
+            .search_secrets(t, "nothing", None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub(crate) async fn batch_read(store: Arc<dyn Store>) {
