@@ -131,3 +131,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         Ok(caller)
     }
 }
+
+/// The client's address, as an extractor.
+pub(crate) struct ClientIp(pub(crate) IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_addr(parts)))
+    }
+}

@@ -19,6 +19,7 @@ mod error;
 pub mod keys;
 pub mod openapi;
 mod state;
+mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +43,14 @@ use crate::crypto::MasterKey;
 pub fn app(state: Arc<AppState>) -> Router {
     let body_limit = state.limits.max_body_bytes;
     Router::new()
+        .route("/", get(web::home))
+        .route("/ui/static/sigil.css", get(web::static_css))
+        .route("/ui/signin", post(web::signin))
+        .route("/ui/signout", post(web::signout))
+        .route("/ui/secrets", get(web::secrets).post(web::save))
+        .route("/ui/secret/{*name}", get(web::detail))
+        .route("/ui/delete/{*name}", post(web::delete))
+        .route("/ui/restore/{*name}", post(web::restore))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -338,6 +347,7 @@ pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
         .collect::<Result<Vec<_>, _>>()?;
     let store = sigil_store::open(&config.database).await?;
     let state = AppState::with_previous_keys(store, master, previous, config.limits.clone());
+    state.set_secure_cookies(tls.is_some());
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let local = listener.local_addr()?;
     if let Some(key) = bootstrap(&state, config.bootstrap_key.clone())

@@ -138,6 +138,8 @@ pub struct AppState {
     pub(crate) limits: Limits,
     pub(crate) metrics: Metrics,
     data_keys: RwLock<HashMap<(i64, i32), Arc<DataKey>>>,
+    pub(crate) sessions: crate::web::Sessions,
+    secure_cookies: std::sync::atomic::AtomicBool,
     key_cache: KeyCache,
     auth_failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     /// Whether `auth_failures` holds anything: the common case skips its lock.
@@ -174,10 +176,21 @@ impl AppState {
             limits,
             metrics: Metrics::default(),
             data_keys: RwLock::new(HashMap::new()),
+            sessions: crate::web::Sessions::default(),
+            secure_cookies: std::sync::atomic::AtomicBool::new(false),
             key_cache: RwLock::new(HashMap::new()),
             auth_failures: Mutex::new(HashMap::new()),
             any_auth_failures: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Marks session cookies `Secure` (the server speaks TLS).
+    pub fn set_secure_cookies(&self, yes: bool) {
+        self.secure_cookies.store(yes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.secure_cookies.load(Ordering::Relaxed)
     }
 
     /// The store.

@@ -3,6 +3,7 @@
 mod api;
 mod openapi;
 mod security;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

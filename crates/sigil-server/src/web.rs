@@ -1,0 +1,739 @@
+//! The "Team → Secrets" web page: server-rendered HTML whose forms work without JavaScript.
+//!
+//! A person signs in by pasting an API key; the server keeps the key in a session (an HttpOnly,
+//! SameSite=Strict cookie names it; `Secure` under TLS) and checks it again at every request, so
+//! a revoked key ends the session at once. Every action goes through the same functions as the
+//! REST API — the same role checks, the same audit records — so the page is no way around a role.
+//! Values are write-only: no page ever sends a value to the browser. Every form that changes
+//! state carries a per-session CSRF token, and requests from another origin are refused.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use sigil_core::wire::{Role, rfc3339};
+use zeroize::Zeroizing;
+
+use crate::api;
+use crate::auth::{Caller, ClientIp, authenticate};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const COOKIE: &str = "sigil_session";
+const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+const PAGE: u32 = 50;
+const CSS: &str = include_str!("../assets/sigil.css");
+
+struct Session {
+    key: Zeroizing<String>,
+    csrf: String,
+    created: Instant,
+}
+
+/// The server's web sessions (in memory: a replica knows only its own sessions).
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+}
+
+fn random_token() -> Result<String, ApiError> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(ApiError::internal)?;
+    Ok(URL_SAFE_NO_PAD.encode(b))
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Query-string encoding of names and search terms.
+fn q(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The headers every page carries.
+pub(crate) fn security_headers(resp: &mut Response) {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+}
+
+fn page(
+    title: &str,
+    who: Option<(&Caller, &str)>,
+    flash: Option<(&str, &str)>,
+    body: &str,
+) -> String {
+    let nav = match who {
+        Some((c, csrf)) => format!(
+            r#"<nav><a class="active" href="/ui/secrets">Secrets</a><span class="muted">team <b>{}</b> · {}</span>
+<form class="inline" method="post" action="/ui/signout"><input type="hidden" name="csrf" value="{}"><button class="secondary" type="submit">Sign out</button></form></nav>"#,
+            esc(&c.team),
+            c.role.as_str(),
+            esc(csrf)
+        ),
+        None => String::new(),
+    };
+    let flash = match flash {
+        Some((kind, msg)) => format!(
+            r#"<div class="flash {kind}" role="status">{}</div>"#,
+            esc(msg)
+        ),
+        None => String::new(),
+    };
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{} · Sigil</title><link rel="stylesheet" href="/ui/static/sigil.css"></head>
+<body><header><span class="brand">Sigil</span>{nav}</header><main>{flash}{body}</main></body></html>"#,
+        esc(title)
+    )
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response();
+    security_headers(&mut r);
+    r
+}
+
+fn redirect(to: &str) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    security_headers(&mut r);
+    r
+}
+
+fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// A signed-in person: the caller their key stands for, and the session's CSRF token.
+pub(crate) struct Visitor {
+    caller: Caller,
+    csrf: String,
+}
+
+/// The session of a request, checked again against the store; `Err` is the response to send
+/// (the sign-in page, with a reason).
+async fn visitor(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<Visitor, Response> {
+    let Some(id) = cookie_value(headers) else {
+        return Err(redirect("/"));
+    };
+    let (key, csrf) = {
+        let mut map = state.sessions.map.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(&id) {
+            Some(s) if s.created.elapsed() < SESSION_TTL => (s.key.clone(), s.csrf.clone()),
+            Some(_) => {
+                map.remove(&id);
+                return Err(redirect("/?expired=1"));
+            }
+            None => return Err(redirect("/")),
+        }
+    };
+    match authenticate(state, &key, ip).await {
+        Ok(caller) => Ok(Visitor { caller, csrf }),
+        Err(e) => {
+            state
+                .sessions
+                .map
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            let why = if e.status == StatusCode::UNAUTHORIZED {
+                "revoked=1"
+            } else {
+                "error=1"
+            };
+            Err(redirect(&format!("/?{why}")))
+        }
+    }
+}
+
+/// Refuses a state-changing request without the session's token or from another origin.
+fn check_form(v: &Visitor, headers: &HeaderMap, token: &str) -> Result<(), ApiError> {
+    let same = token.len() == v.csrf.len()
+        && token
+            .bytes()
+            .zip(v.csrf.bytes())
+            .fold(0u8, |a, (x, y)| a | (x ^ y))
+            == 0;
+    if !same {
+        return Err(ApiError::forbidden(
+            "the form is stale or forged (CSRF token missing or wrong): reload the page",
+        ));
+    }
+    check_origin(headers)
+}
+
+fn check_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && site != "same-origin"
+        && site != "none"
+    {
+        return Err(ApiError::forbidden(
+            "requests from another site are refused",
+        ));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let origin_host = origin.split_once("://").map_or("", |(_, h)| h);
+        if origin == "null" || origin_host != host {
+            return Err(ApiError::forbidden(
+                "requests from another origin are refused",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn error_page(v: Option<&Visitor>, e: &ApiError) -> Response {
+    let body = r#"<p><a href="/ui/secrets">Back to the secrets</a></p>"#;
+    let who = v.map(|v| (&v.caller, v.csrf.as_str()));
+    html(
+        e.status,
+        page("Error", who, Some(("error", &e.message)), body),
+    )
+}
+
+pub(crate) async fn static_css() -> Response {
+    let mut r = ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response();
+    security_headers(&mut r);
+    r
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct SignInNotice {
+    revoked: Option<String>,
+    expired: Option<String>,
+    error: Option<String>,
+    signedout: Option<String>,
+}
+
+pub(crate) async fn home(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(n): Query<SignInNotice>,
+) -> Response {
+    if let Some(id) = cookie_value(&headers)
+        && state
+            .sessions
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&id)
+    {
+        return redirect("/ui/secrets");
+    }
+    let flash = if n.revoked.is_some() {
+        Some((
+            "error",
+            "Your key was refused (revoked or unknown): sign in again.",
+        ))
+    } else if n.expired.is_some() {
+        Some(("error", "Your session expired: sign in again."))
+    } else if n.error.is_some() {
+        Some(("error", "Something went wrong: sign in again."))
+    } else if n.signedout.is_some() {
+        Some(("ok", "Signed out."))
+    } else {
+        None
+    };
+    signin_page(StatusCode::OK, flash)
+}
+
+fn signin_page(status: StatusCode, flash: Option<(&str, &str)>) -> Response {
+    let body = r#"<div class="card signin"><h1>Sign in</h1>
+<form method="post" action="/ui/signin"><label for="key">API key</label>
+<input id="key" name="key" type="password" autocomplete="off" placeholder="sgl_…" required>
+<p class="muted">Your team's administrator gives you a key (<code>sigil keys create</code>). It stays on the server for this session only.</p>
+<button type="submit">Sign in</button></form></div>"#;
+    html(status, page("Sign in", None, flash, body))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SignIn {
+    key: String,
+}
+
+pub(crate) async fn signin(
+    State(state): State<Arc<AppState>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(f): Form<SignIn>,
+) -> Response {
+    let key = Zeroizing::new(f.key.trim().to_owned());
+    if let Err(e) = check_origin(&headers) {
+        return signin_page(e.status, Some(("error", &e.message)));
+    }
+    match authenticate(&state, &key, ip).await {
+        Ok(_) => {
+            let (id, csrf) = match (random_token(), random_token()) {
+                (Ok(i), Ok(c)) => (i, c),
+                (Err(e), _) | (_, Err(e)) => {
+                    return signin_page(e.status, Some(("error", &e.message)));
+                }
+            };
+            {
+                let mut map = state.sessions.map.lock().unwrap_or_else(|p| p.into_inner());
+                map.retain(|_, s| s.created.elapsed() < SESSION_TTL);
+                map.insert(
+                    id.clone(),
+                    Session {
+                        key,
+                        csrf,
+                        created: Instant::now(),
+                    },
+                );
+            }
+            let secure = if state.secure_cookies() {
+                "; Secure"
+            } else {
+                ""
+            };
+            let mut r = redirect("/ui/secrets");
+            let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}");
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(e) => signin_page(
+            e.status,
+            Some(("error", &format!("Sign-in refused: {}", e.message))),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(crate) async fn signout(
+    State(state): State<Arc<AppState>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let v = match visitor(&state, &headers, ip).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_form(&v, &headers, &f.csrf) {
+        return error_page(Some(&v), &e);
+    }
+    if let Some(id) = cookie_value(&headers) {
+        state
+            .sessions
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+    let mut r = redirect("/?signedout=1");
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("sigil_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    r
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct ListParams {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    folder: String,
+    cursor: Option<String>,
+    done: Option<String>,
+    deleted: Option<String>,
+}
+
+pub(crate) async fn secrets(
+    State(state): State<Arc<AppState>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Query(p): Query<ListParams>,
+) -> Response {
+    let v = match visitor(&state, &headers, ip).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let c = &v.caller;
+    let bad = |m: &str| error_page(Some(&v), &ApiError::invalid(m.to_owned()));
+    if p.q.len() > 256
+        || p.folder.len() > 256
+        || !p
+            .folder
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
+    {
+        return bad("the search or folder is not a valid part of a name");
+    }
+    let after = match &p.cursor {
+        None => None,
+        Some(cur) => match URL_SAFE_NO_PAD
+            .decode(cur.as_bytes())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+        {
+            Some(n) => Some(n),
+            None => return bad("invalid page cursor"),
+        },
+    };
+    let rows = if p.q.is_empty() {
+        state
+            .store
+            .list_secrets(c.team_id, &p.folder, after.as_deref(), PAGE + 1)
+            .await
+    } else {
+        state
+            .store
+            .search_secrets(c.team_id, &p.q, after.as_deref(), PAGE + 1)
+            .await
+    };
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) => return error_page(Some(&v), &e.into()),
+    };
+    let more = rows.len() > PAGE as usize;
+    let rows: Vec<_> = rows.into_iter().take(PAGE as usize).collect();
+    let writer = c.role >= Role::Writer;
+    let mut body = String::new();
+    body.push_str(&format!(
+        r#"<h1>Secrets{}</h1><div class="card"><form method="get" action="/ui/secrets" class="row" role="search">
+<div><label for="q">Search names</label><input id="q" name="q" type="search" value="{}" placeholder="part of a name"></div><button type="submit" class="secondary">Search</button></form></div>"#,
+        if p.folder.is_empty() { String::new() } else { format!(" <span class=\"muted\">in {}</span>", esc(&p.folder)) },
+        esc(&p.q)
+    ));
+    body.push_str(r#"<div class="card"><table><thead><tr><th>Name</th><th>Version</th><th class="opt">Updated at</th><th class="opt">Updated by</th><th></th></tr></thead><tbody>"#);
+    if !p.folder.is_empty() {
+        let parent = p
+            .folder
+            .trim_end_matches('/')
+            .rsplit_once('/')
+            .map_or(String::new(), |(a, _)| format!("{a}/"));
+        body.push_str(&format!(r#"<tr><td class="name"><a href="/ui/secrets?folder={}">../</a></td><td></td><td class="opt"></td><td class="opt"></td><td></td></tr>"#, q(&parent)));
+    }
+    let mut folders = BTreeSet::new();
+    for r in &rows {
+        let rest = &r.name[p.folder.len().min(r.name.len())..];
+        if p.q.is_empty()
+            && let Some((dir, _)) = rest.split_once('/')
+        {
+            if folders.insert(dir.to_owned()) {
+                body.push_str(&format!(
+                    r#"<tr><td class="name"><a href="/ui/secrets?folder={}">{}/</a></td><td class="muted">folder</td><td class="opt"></td><td class="opt"></td><td></td></tr>"#,
+                    q(&format!("{}{dir}/", p.folder)),
+                    esc(dir)
+                ));
+            }
+            continue;
+        }
+        body.push_str(&format!(
+            r#"<tr><td class="name"><a href="/ui/secret/{}">{}</a></td><td>{}</td><td class="opt">{}</td><td class="opt">{}</td><td><a href="/ui/secret/{}">{}</a></td></tr>"#,
+            q(&r.name),
+            esc(&r.name),
+            r.version,
+            esc(&rfc3339(r.updated_at)),
+            esc(&r.updated_by),
+            q(&r.name),
+            if writer { "Update" } else { "Details" }
+        ));
+    }
+    if rows.is_empty() {
+        body.push_str(r#"<tr><td colspan="5" class="muted">No secrets here.</td></tr>"#);
+    }
+    body.push_str("</tbody></table>");
+    if more && let Some(last) = rows.last() {
+        body.push_str(&format!(
+            r#"<div class="pager"><span></span><a class="button secondary" href="/ui/secrets?q={}&amp;folder={}&amp;cursor={}">Next page</a></div>"#,
+            q(&p.q),
+            q(&p.folder),
+            URL_SAFE_NO_PAD.encode(last.name.as_bytes())
+        ));
+    }
+    body.push_str("</div>");
+    if writer {
+        body.push_str(&format!(
+            r#"<div class="card"><h2>New secret</h2><form method="post" action="/ui/secrets"><input type="hidden" name="csrf" value="{}">
+<label for="name">Name</label><input id="name" name="name" type="text" required placeholder="prod/db/password" value="{}">
+<label for="value">Value</label><textarea id="value" name="value" required autocomplete="off"></textarea>
+<div class="row"><div><label for="format">The value is</label><select id="format" name="format"><option value="text">text</option><option value="json">JSON</option></select></div>
+<button type="submit">Create</button></div></form></div>"#,
+            esc(&v.csrf),
+            esc(&p.folder)
+        ));
+    }
+    let flash_text;
+    let flash = if let Some(d) = &p.done {
+        flash_text = format!("Saved {d}.");
+        Some(("ok", flash_text.as_str()))
+    } else if let Some(d) = &p.deleted {
+        flash_text = format!("Deleted {d}. It can be restored from its page.");
+        Some(("ok", flash_text.as_str()))
+    } else {
+        None
+    };
+    html(
+        StatusCode::OK,
+        page("Secrets", Some((c, &v.csrf)), flash, &body),
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SaveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    format: String,
+}
+
+pub(crate) async fn save(
+    State(state): State<Arc<AppState>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(f): Form<SaveForm>,
+) -> Response {
+    let v = match visitor(&state, &headers, ip).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_form(&v, &headers, &f.csrf) {
+        return error_page(Some(&v), &e);
+    }
+    let value = Zeroizing::new(f.value);
+    let json = if f.format == "json" {
+        match serde_json::from_str::<serde_json::Value>(&value) {
+            Ok(j) => j,
+            Err(e) => {
+                let err = ApiError::invalid(format!(
+                    "the value is not valid JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ));
+                return error_page(Some(&v), &err);
+            }
+        }
+    } else {
+        serde_json::Value::String(value.to_string())
+    };
+    let body = serde_json::json!({ "value": json }).to_string();
+    let name = f.name.trim().to_owned();
+    let r = api::put_secret(
+        State(state.clone()),
+        v.caller.clone(),
+        Path((v.caller.team.clone(), name.clone())),
+        Ok(Bytes::from(body)),
+    )
+    .await;
+    match r {
+        Ok(_) => redirect(&format!("/ui/secret/{}?saved=1", q(&name))),
+        Err(e) => error_page(Some(&v), &e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct DetailParams {
+    saved: Option<String>,
+    restored: Option<String>,
+    confirm: Option<String>,
+}
+
+pub(crate) async fn detail(
+    State(state): State<Arc<AppState>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(p): Query<DetailParams>,
+) -> Response {
+    let v = match visitor(&state, &headers, ip).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let c = &v.caller;
+    let h = match api::history(
+        State(state.clone()),
+        c.clone(),
+        Path((c.team.clone(), name.clone())),
+    )
+    .await
+    {
+        Ok(axum::Json(h)) => h,
+        Err(e) => return error_page(Some(&v), &e),
+    };
+    let writer = c.role >= Role::Writer;
+    let mut body = format!(
+        r#"<p><a href="/ui/secrets">← Secrets</a></p><h1><code>{}</code>{}</h1>"#,
+        esc(&h.name),
+        if h.deleted {
+            " <span class=\"muted\">(deleted)</span>"
+        } else {
+            ""
+        }
+    );
+    if writer && h.deleted {
+        body.push_str(&format!(
+            r#"<div class="card"><p>This secret is deleted; its versions are kept.</p><form method="post" action="/ui/restore/{}"><input type="hidden" name="csrf" value="{}"><button type="submit">Restore</button></form></div>"#,
+            q(&h.name),
+            esc(&v.csrf)
+        ));
+    }
+    if writer && !h.deleted {
+        body.push_str(&format!(
+            r#"<div class="card"><h2>Update</h2><p class="muted">Values are write-only: the current value is never shown. A new value makes a new version.</p>
+<form method="post" action="/ui/secrets"><input type="hidden" name="csrf" value="{}"><input type="hidden" name="name" value="{}">
+<label for="value">New value</label><textarea id="value" name="value" required autocomplete="off"></textarea>
+<div class="row"><div><label for="format">The value is</label><select id="format" name="format"><option value="text">text</option><option value="json">JSON</option></select></div>
+<button type="submit">Save new version</button></div></form></div>"#,
+            esc(&v.csrf),
+            esc(&h.name)
+        ));
+        if p.confirm.is_some() {
+            body.push_str(&format!(
+                r#"<div class="card"><h2>Delete {}?</h2><p>It can be restored later.</p><form method="post" action="/ui/delete/{}"><input type="hidden" name="csrf" value="{}"><button class="danger" type="submit">Yes, delete it</button> <a class="button secondary" href="/ui/secret/{}">Cancel</a></form></div>"#,
+                esc(&h.name),
+                q(&h.name),
+                esc(&v.csrf),
+                q(&h.name)
+            ));
+        } else {
+            body.push_str(&format!(
+                r#"<div class="card"><a class="button secondary" href="/ui/secret/{}?confirm=1">Delete…</a></div>"#,
+                q(&h.name)
+            ));
+        }
+    }
+    body.push_str(r#"<div class="card"><h2>History</h2><table><thead><tr><th>Version</th><th>Written at</th><th>By</th></tr></thead><tbody>"#);
+    for ver in &h.versions {
+        body.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ver.version,
+            esc(&ver.created_at),
+            esc(&ver.created_by)
+        ));
+    }
+    body.push_str("</tbody></table></div>");
+    let flash = if p.saved.is_some() {
+        Some(("ok", "Saved a new version."))
+    } else if p.restored.is_some() {
+        Some(("ok", "Restored."))
+    } else {
+        None
+    };
+    html(
+        StatusCode::OK,
+        page(&h.name, Some((c, &v.csrf)), flash, &body),
+    )
+}
+
+pub(crate) async fn delete(
+    State(state): State<Arc<AppState>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let v = match visitor(&state, &headers, ip).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_form(&v, &headers, &f.csrf) {
+        return error_page(Some(&v), &e);
+    }
+    match api::delete_secret(
+        State(state.clone()),
+        v.caller.clone(),
+        Path((v.caller.team.clone(), name.clone())),
+    )
+    .await
+    {
+        Ok(_) => redirect(&format!("/ui/secret/{}", q(&name))),
+        Err(e) => error_page(Some(&v), &e),
+    }
+}
+
+pub(crate) async fn restore(
+    State(state): State<Arc<AppState>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let v = match visitor(&state, &headers, ip).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_form(&v, &headers, &f.csrf) {
+        return error_page(Some(&v), &e);
+    }
+    match api::restore_secret(
+        State(state.clone()),
+        v.caller.clone(),
+        Path((v.caller.team.clone(), name.clone())),
+    )
+    .await
+    {
+        Ok(_) => redirect(&format!("/ui/secret/{}?restored=1", q(&name))),
+        Err(e) => error_page(Some(&v), &e),
+    }
+}

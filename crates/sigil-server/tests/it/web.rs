@@ -1,0 +1,510 @@
+//! The "Team → Secrets" page, through the router: sign-in, sessions, CSRF, roles, write-only values.
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use crate::{Server, sqlite_server};
+
+struct Page {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .map_or("", |v| v.to_str().unwrap())
+    }
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a CSRF token")
+            + 19;
+        self.body[at..].split('"').next().unwrap().to_owned()
+    }
+}
+
+fn form_encode(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let enc: String = v
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            format!("{k}={enc}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn request(
+    s: &Server,
+    method: Method,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&[(&str, &str)]>,
+    extra: &[(&str, &str)],
+) -> Page {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "sigil.test");
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    for (h, v) in extra {
+        req = req.header(*h, *v);
+    }
+    let body = match form {
+        Some(f) => {
+            req = req.header("content-type", "application/x-www-form-urlencoded");
+            Body::from(form_encode(f))
+        }
+        None => Body::empty(),
+    };
+    let app = sigil_server::app(s.state.clone()).layer(MockConnectInfo(s.client));
+    let resp = app.oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    Page {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Signs in with `key`; returns the session cookie.
+async fn sign_in(s: &Server, key: &str) -> String {
+    let p = request(
+        s,
+        Method::POST,
+        "/ui/signin",
+        None,
+        Some(&[("key", key)]),
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let cookie = p
+        .headers
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+const CANARY: &str = "canary-web-58d1e0";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_create_list_update_delete_restore_sign_out() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    let home = request(&s, Method::GET, "/", None, None, &[]).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("type=\"password\""));
+    let refused = request(
+        &s,
+        Method::POST,
+        "/ui/signin",
+        None,
+        Some(&[("key", "sgl_nope")]),
+        &[],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.body.contains("Sign-in refused"));
+    let cookie = sign_in(&s, &s.admin).await;
+    let list = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("team <b>default</b>"));
+    let csrf = list.csrf();
+    // create
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/secrets",
+        Some(&cookie),
+        Some(&[
+            ("csrf", &csrf),
+            ("name", "web/db/password"),
+            ("value", CANARY),
+            ("format", "text"),
+        ]),
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    // listed, inside its folder
+    let root = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    assert!(root.body.contains(">web/</a>"), "folders for names with /");
+    let folder = request(
+        &s,
+        Method::GET,
+        "/ui/secrets?folder=web/db/",
+        Some(&cookie),
+        None,
+        &[],
+    )
+    .await;
+    assert!(
+        folder.body.contains(">web/db/password</a>"),
+        "{}",
+        folder.body
+    );
+    let found = request(
+        &s,
+        Method::GET,
+        "/ui/secrets?q=pass",
+        Some(&cookie),
+        None,
+        &[],
+    )
+    .await;
+    assert!(found.body.contains(">web/db/password</a>"));
+    // update: a new version; the old value is never shown
+    let detail = request(
+        &s,
+        Method::GET,
+        "/ui/secret/web/db/password",
+        Some(&cookie),
+        None,
+        &[],
+    )
+    .await;
+    assert!(detail.body.contains("Save new version"));
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/secrets",
+        Some(&cookie),
+        Some(&[
+            ("csrf", &csrf),
+            ("name", "web/db/password"),
+            ("value", "{\"user\": \"u\"}"),
+            ("format", "json"),
+        ]),
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let detail = request(
+        &s,
+        Method::GET,
+        "/ui/secret/web/db/password?saved=1",
+        Some(&cookie),
+        None,
+        &[],
+    )
+    .await;
+    assert!(
+        detail.body.contains("<td>2</td>") && detail.body.contains("<td>1</td>"),
+        "history shows both versions"
+    );
+    assert_eq!(
+        s.get(&s.admin, "web/db/password").await.json["value"]["user"],
+        "u"
+    );
+    // invalid JSON is refused with a message and changes nothing
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/secrets",
+        Some(&cookie),
+        Some(&[
+            ("csrf", &csrf),
+            ("name", "web/db/password"),
+            ("value", "{nope"),
+            ("format", "json"),
+        ]),
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.body.contains("not valid JSON"));
+    // delete, with a confirmation
+    let confirm = request(
+        &s,
+        Method::GET,
+        "/ui/secret/web/db/password?confirm=1",
+        Some(&cookie),
+        None,
+        &[],
+    )
+    .await;
+    assert!(confirm.body.contains("Yes, delete it"));
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/delete/web/db/password",
+        Some(&cookie),
+        Some(&[("csrf", &csrf)]),
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let gone = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    assert!(!gone.body.contains("web/"));
+    let deleted = request(
+        &s,
+        Method::GET,
+        "/ui/secret/web/db/password",
+        Some(&cookie),
+        None,
+        &[],
+    )
+    .await;
+    assert!(deleted.body.contains("(deleted)") && deleted.body.contains(">Restore</button>"));
+    // restore
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/restore/web/db/password",
+        Some(&cookie),
+        Some(&[("csrf", &csrf)]),
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(s.get(&s.admin, "web/db/password").await.json["version"], 2);
+    // every page after the save: no canary in any body or header
+    for path in [
+        "/ui/secrets",
+        "/ui/secrets?q=web",
+        "/ui/secret/web/db/password",
+        "/ui/secrets?folder=web/db/",
+        "/",
+    ] {
+        let p = request(&s, Method::GET, path, Some(&cookie), None, &[]).await;
+        assert!(!p.body.contains(CANARY), "{path} sent the value");
+        assert!(!format!("{:?}", p.headers).contains(CANARY));
+    }
+    // sign out ends the session
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/signout",
+        Some(&cookie),
+        Some(&[("csrf", &csrf)]),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (p.status, p.location()),
+        (StatusCode::SEE_OTHER, "/?signedout=1")
+    );
+    assert!(
+        p.headers
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let after = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    assert_eq!(
+        (after.status, after.location()),
+        (StatusCode::SEE_OTHER, "/")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csrf_and_other_origins_are_refused_and_change_nothing() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    let cookie = sign_in(&s, &s.admin).await;
+    let csrf = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[])
+        .await
+        .csrf();
+    let fields = |token: &'static str| {
+        vec![
+            ("csrf", token),
+            ("name", "forged"),
+            ("value", "x"),
+            ("format", "text"),
+        ]
+    };
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/secrets",
+        Some(&cookie),
+        Some(&fields("")),
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert!(p.body.contains("CSRF"));
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/secrets",
+        Some(&cookie),
+        Some(&fields("wrong-token")),
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let good: Vec<(&str, &str)> = vec![
+        ("csrf", &csrf),
+        ("name", "forged"),
+        ("value", "x"),
+        ("format", "text"),
+    ];
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/secrets",
+        Some(&cookie),
+        Some(&good),
+        &[("origin", "https://evil.example")],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/secrets",
+        Some(&cookie),
+        Some(&good),
+        &[("sec-fetch-site", "cross-site")],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let p = request(&s, Method::POST, "/ui/secrets", Some(&cookie), None, &[]).await;
+    assert!(p.status.is_client_error());
+    assert_eq!(
+        s.get(&s.admin, "forged").await.status,
+        StatusCode::NOT_FOUND,
+        "nothing was written"
+    );
+    // the same form from the same origin works
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/secrets",
+        Some(&cookie),
+        Some(&good),
+        &[("origin", "http://sigil.test")],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_sees_no_changing_buttons_and_cannot_forge_a_post() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    s.put(&s.admin, "seen", serde_json::json!("viewer-canary-1"))
+        .await;
+    let viewer = s.key("viewer").await;
+    let cookie = sign_in(&s, &viewer).await;
+    let list = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    assert!(list.body.contains(">seen</a>"));
+    assert!(!list.body.contains("New secret") && !list.body.contains(">Create<"));
+    let detail = request(&s, Method::GET, "/ui/secret/seen", Some(&cookie), None, &[]).await;
+    assert!(!detail.body.contains("Save new version") && !detail.body.contains("Delete"));
+    assert!(!detail.body.contains("viewer-canary-1"));
+    // a forged post with the viewer's own valid token is refused by the role check
+    let csrf = list.csrf(); // the sign-out form carries it
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/secrets",
+        Some(&cookie),
+        Some(&[
+            ("csrf", &csrf),
+            ("name", "seen"),
+            ("value", "overwritten"),
+            ("format", "text"),
+        ]),
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/delete/seen",
+        Some(&cookie),
+        Some(&[("csrf", &csrf)]),
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let r = s.get(&s.admin, "seen").await;
+    assert_eq!(
+        (r.json["version"].as_i64(), r.json["value"].as_str()),
+        (Some(1), Some("viewer-canary-1"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_ends_the_session_and_pages_carry_security_headers() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    let writer = s.key("writer").await;
+    let cookie = sign_in(&s, &writer).await;
+    let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let csp = p
+        .headers
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("default-src 'none'")
+            && !csp.contains("unsafe-inline")
+            && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert_eq!(p.headers["x-frame-options"], "DENY");
+    assert_eq!(p.headers["cache-control"], "no-store");
+    assert_eq!(p.headers["referrer-policy"], "no-referrer");
+    let css = request(&s, Method::GET, "/ui/static/sigil.css", None, None, &[]).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(
+        css.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let id = writer.split('_').nth(1).unwrap();
+    s.call(
+        Method::DELETE,
+        &format!("/api/v1/teams/default/keys/{id}"),
+        Some(&s.admin),
+        None,
+    )
+    .await;
+    let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    assert_eq!(
+        (p.status, p.location()),
+        (StatusCode::SEE_OTHER, "/?revoked=1")
+    );
+    let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    assert_eq!(p.location(), "/", "the session is gone");
+}
