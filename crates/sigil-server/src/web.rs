@@ -31,6 +31,7 @@ const COOKIE: &str = "sigil_session";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 const PAGE: u32 = 50;
 const CSS: &str = include_str!("../assets/sigil.css");
+const JS: &str = include_str!("../assets/sigil.js");
 
 struct Session {
     key: Zeroizing<String>,
@@ -84,7 +85,7 @@ pub(crate) fn security_headers(resp: &mut Response) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -104,10 +105,24 @@ fn page(
     flash: Option<(&str, &str)>,
     body: &str,
 ) -> String {
+    let tab = |href: &str, label: &str| {
+        let active = if title == label {
+            " class=\"active\""
+        } else {
+            ""
+        };
+        format!(r#"<a{active} href="{href}">{label}</a>"#)
+    };
     let nav = match who {
         Some((c, csrf)) => format!(
-            r#"<nav><a class="active" href="/ui/secrets">Secrets</a><span class="muted">team <b>{}</b> · {}</span>
+            r#"<nav>{}{}<span class="muted">team <b>{}</b> · {}</span>
 <form class="inline" method="post" action="/ui/signout"><input type="hidden" name="csrf" value="{}"><button class="secondary" type="submit">Sign out</button></form></nav>"#,
+            tab("/ui/secrets", "Secrets"),
+            if c.role == Role::Admin {
+                format!("{}{}", tab("/ui/keys", "Keys"), tab("/ui/audit", "Audit"))
+            } else {
+                String::new()
+            },
             esc(&c.team),
             c.role.as_str(),
             esc(csrf)
@@ -124,7 +139,7 @@ fn page(
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{} · Sigil</title><link rel="stylesheet" href="/ui/static/sigil.css"></head>
+<title>{} · Sigil</title><link rel="stylesheet" href="/ui/static/sigil.css"><script src="/ui/static/sigil.js" defer></script></head>
 <body><header><span class="brand">Sigil</span>{nav}</header><main>{flash}{body}</main></body></html>"#,
         esc(title)
     )
@@ -247,6 +262,16 @@ fn error_page(v: Option<&Visitor>, e: &ApiError) -> Response {
         e.status,
         page("Error", who, Some(("error", &e.message)), body),
     )
+}
+
+pub(crate) async fn static_js() -> Response {
+    let mut r = (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        JS,
+    )
+        .into_response();
+    security_headers(&mut r);
+    r
 }
 
 pub(crate) async fn static_css() -> Response {
@@ -736,4 +761,288 @@ pub(crate) async fn restore(
         Ok(_) => redirect(&format!("/ui/secret/{}?restored=1", q(&name))),
         Err(e) => error_page(Some(&v), &e),
     }
+}
+
+fn need_admin(v: &Visitor) -> Result<(), ApiError> {
+    if v.caller.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "a {} key cannot manage keys or read the audit log: it needs the admin role",
+            v.caller.role.as_str()
+        )))
+    }
+}
+
+fn keys_body(
+    v: &Visitor,
+    keys: &[sigil_core::wire::KeyInfo],
+    created: Option<&sigil_core::wire::CreatedKey>,
+) -> String {
+    let mut body = String::from("<h1>Keys</h1>");
+    if let Some(k) = created {
+        body.push_str(&format!(
+            r#"<div class="card"><h2>New {} key {}</h2><p>Copy it now: it is shown once and cannot be shown again.</p>
+<div class="row"><div><input id="new-key" type="text" readonly value="{}"></div><button type="button" class="secondary" data-copy="new-key" hidden>Copy</button></div></div>"#,
+            k.role.as_str(),
+            esc(&k.id),
+            esc(&k.key)
+        ));
+    }
+    body.push_str(r#"<div class="card"><table><thead><tr><th>Id</th><th>Role</th><th>Name</th><th class="opt">Created</th><th>Revoked</th><th></th></tr></thead><tbody>"#);
+    for k in keys {
+        let action = if k.revoked_at.is_none() {
+            format!(
+                r#"<form class="inline" method="post" action="/ui/keys/{}/revoke"><input type="hidden" name="csrf" value="{}"><button class="danger" type="submit">Revoke</button></form>"#,
+                esc(&k.id),
+                esc(&v.csrf)
+            )
+        } else {
+            String::new()
+        };
+        body.push_str(&format!(
+            r#"<tr><td class="name">{}</td><td>{}</td><td>{}</td><td class="opt">{}</td><td>{}</td><td>{action}</td></tr>"#,
+            esc(&k.id),
+            k.role.as_str(),
+            esc(&k.name),
+            esc(&k.created_at),
+            esc(k.revoked_at.as_deref().unwrap_or("—"))
+        ));
+    }
+    body.push_str("</tbody></table></div>");
+    body.push_str(&format!(
+        r#"<div class="card"><h2>New key</h2><form method="post" action="/ui/keys" class="row"><input type="hidden" name="csrf" value="{}">
+<div><label for="role">Role</label><select id="role" name="role"><option value="viewer">viewer: names and metadata</option><option value="reader">reader: read values</option><option value="writer">writer: set, delete, restore</option><option value="admin">admin: also keys and audit</option></select></div>
+<div><label for="keyname">Name</label><input id="keyname" name="name" type="text" placeholder="etl runner"></div><button type="submit">Create key</button></form></div>"#,
+        esc(&v.csrf)
+    ));
+    body
+}
+
+pub(crate) async fn keys_page(
+    State(state): State<Arc<AppState>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> Response {
+    let v = match visitor(&state, &headers, ip).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(e) = need_admin(&v) {
+        return error_page(Some(&v), &e);
+    }
+    match api::list_keys(
+        State(state.clone()),
+        v.caller.clone(),
+        Path(v.caller.team.clone()),
+    )
+    .await
+    {
+        Ok(axum::Json(list)) => html(
+            StatusCode::OK,
+            page(
+                "Keys",
+                Some((&v.caller, &v.csrf)),
+                None,
+                &keys_body(&v, &list.keys, None),
+            ),
+        ),
+        Err(e) => error_page(Some(&v), &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct KeyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub(crate) async fn create_key(
+    State(state): State<Arc<AppState>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(f): Form<KeyForm>,
+) -> Response {
+    let v = match visitor(&state, &headers, ip).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_form(&v, &headers, &f.csrf).and_then(|()| need_admin(&v)) {
+        return error_page(Some(&v), &e);
+    }
+    let body = serde_json::json!({ "role": f.role, "name": f.name }).to_string();
+    let created = match api::create_key(
+        State(state.clone()),
+        v.caller.clone(),
+        Path(v.caller.team.clone()),
+        Ok(Bytes::from(body)),
+    )
+    .await
+    {
+        Ok((_, axum::Json(k))) => k,
+        Err(e) => return error_page(Some(&v), &e),
+    };
+    match api::list_keys(
+        State(state.clone()),
+        v.caller.clone(),
+        Path(v.caller.team.clone()),
+    )
+    .await
+    {
+        Ok(axum::Json(list)) => html(
+            StatusCode::OK,
+            page(
+                "Keys",
+                Some((&v.caller, &v.csrf)),
+                Some(("ok", "Key created.")),
+                &keys_body(&v, &list.keys, Some(&created)),
+            ),
+        ),
+        Err(e) => error_page(Some(&v), &e),
+    }
+}
+
+pub(crate) async fn revoke_key(
+    State(state): State<Arc<AppState>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let v = match visitor(&state, &headers, ip).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_form(&v, &headers, &f.csrf).and_then(|()| need_admin(&v)) {
+        return error_page(Some(&v), &e);
+    }
+    match api::revoke_key(
+        State(state.clone()),
+        v.caller.clone(),
+        Path((v.caller.team.clone(), id)),
+    )
+    .await
+    {
+        Ok(_) => redirect("/ui/keys"),
+        Err(e) => error_page(Some(&v), &e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct AuditParams {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    key: String,
+    cursor: Option<i64>,
+}
+
+/// How many records one page of the audit view looks through for its filters.
+const AUDIT_SCAN: u32 = 5000;
+
+pub(crate) async fn audit_page(
+    State(state): State<Arc<AppState>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Query(p): Query<AuditParams>,
+) -> Response {
+    let v = match visitor(&state, &headers, ip).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(e) = need_admin(&v) {
+        return error_page(Some(&v), &e);
+    }
+    let rows = match state
+        .store
+        .audit(&v.caller.team, p.cursor.unwrap_or(0), 0, AUDIT_SCAN)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return error_page(Some(&v), &e.into()),
+    };
+    let full_scan = rows.len() == AUDIT_SCAN as usize;
+    let mut shown: Vec<&sigil_store::AuditRow> = Vec::new();
+    let mut next = None;
+    for r in &rows {
+        let keep = (p.name.is_empty() || r.name.as_deref().is_some_and(|n| n.contains(&p.name)))
+            && (p.action.is_empty() || r.action == p.action)
+            && (p.key.is_empty() || r.key_id == p.key);
+        if keep {
+            if shown.len() == PAGE as usize {
+                next = shown.last().map(|x| x.id);
+                break;
+            }
+            shown.push(r);
+        }
+    }
+    if next.is_none() && full_scan {
+        next = rows.last().map(|r| r.id);
+    }
+    let opt = |value: &str, label: &str| {
+        let sel = if p.action == value { " selected" } else { "" };
+        format!(r#"<option value="{value}"{sel}>{label}</option>"#)
+    };
+    let options: String = [
+        ("", "any"),
+        ("secret.read", "read"),
+        ("secret.write", "write"),
+        ("secret.delete", "delete"),
+        ("secret.restore", "restore"),
+        ("key.create", "key created"),
+        ("key.revoke", "key revoked"),
+        ("team.create", "team created"),
+    ]
+    .iter()
+    .map(|(v, l)| opt(v, l))
+    .collect();
+    let mut body = format!(
+        r#"<h1>Audit</h1><div class="card"><form method="get" action="/ui/audit" class="row">
+<div><label for="fname">Name contains</label><input id="fname" name="name" type="search" value="{}"></div>
+<div><label for="faction">Action</label><select id="faction" name="action">{options}</select></div>
+<div><label for="fkey">Key id</label><input id="fkey" name="key" type="text" value="{}"></div><button type="submit" class="secondary">Filter</button></form></div>"#,
+        esc(&p.name),
+        esc(&p.key)
+    );
+    body.push_str(r#"<div class="card"><table><thead><tr><th>When</th><th>Key</th><th>Action</th><th>Name</th><th>Version</th><th>Outcome</th><th class="opt">From</th><th class="opt">Flow run / task</th></tr></thead><tbody>"#);
+    for r in &shown {
+        let run = match (&r.flow_run, &r.task) {
+            (Some(a), Some(b)) => format!("{} / {}", esc(a), esc(b)),
+            (Some(a), None) => esc(a),
+            _ => String::new(),
+        };
+        body.push_str(&format!(
+            r#"<tr><td>{}</td><td class="name">{}</td><td>{}</td><td class="name">{}</td><td>{}</td><td>{}</td><td class="opt">{}</td><td class="opt">{run}</td></tr>"#,
+            esc(&rfc3339(r.at)),
+            esc(&r.key_id),
+            esc(&r.action),
+            esc(r.name.as_deref().unwrap_or("")),
+            r.version.map_or(String::new(), |x| x.to_string()),
+            esc(&r.outcome),
+            esc(&r.client)
+        ));
+    }
+    if shown.is_empty() {
+        body.push_str(r#"<tr><td colspan="8" class="muted">No records.</td></tr>"#);
+    }
+    body.push_str("</tbody></table>");
+    if let Some(n) = next {
+        body.push_str(&format!(
+            r#"<div class="pager"><span></span><a class="button secondary" href="/ui/audit?name={}&amp;action={}&amp;key={}&amp;cursor={n}">Next page</a></div>"#,
+            q(&p.name),
+            q(&p.action),
+            q(&p.key)
+        ));
+    }
+    body.push_str("</div>");
+    html(
+        StatusCode::OK,
+        page("Audit", Some((&v.caller, &v.csrf)), None, &body),
+    )
 }

@@ -475,10 +475,11 @@ async fn a_revoked_key_ends_the_session_and_pages_carry_security_headers() {
         .unwrap()
         .to_str()
         .unwrap();
+    assert!(!p.body.contains("<script>"), "no inline script");
     assert!(
         csp.contains("default-src 'none'")
             && !csp.contains("unsafe-inline")
-            && !csp.contains("script-src"),
+            && csp.contains("script-src 'self'"),
         "{csp}"
     );
     assert_eq!(p.headers["x-frame-options"], "DENY");
@@ -507,4 +508,109 @@ async fn a_revoked_key_ends_the_session_and_pages_carry_security_headers() {
     );
     let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
     assert_eq!(p.location(), "/", "the session is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_manage_keys_and_read_the_audit_on_the_page() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    let cookie = sign_in(&s, &s.admin).await;
+    let list = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    assert!(list.body.contains("href=\"/ui/keys\"") && list.body.contains("href=\"/ui/audit\""));
+    let csrf = list.csrf();
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/keys",
+        Some(&cookie),
+        Some(&[("csrf", &csrf), ("role", "reader"), ("name", "etl runner")]),
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let at = p
+        .body
+        .find("value=\"sgl_")
+        .expect("the new key is shown once")
+        + 7;
+    let key = p.body[at..].split('"').next().unwrap().to_owned();
+    assert!(p.body.contains("data-copy=\"new-key\""), "a copy button");
+    s.put(&s.admin, "k", serde_json::json!("v")).await;
+    assert_eq!(
+        s.get(&key, "k").await.status,
+        StatusCode::OK,
+        "the key works"
+    );
+    let keys = request(&s, Method::GET, "/ui/keys", Some(&cookie), None, &[]).await;
+    assert!(
+        keys.body.contains("etl runner") && !keys.body.contains(&key),
+        "listed, never shown again"
+    );
+    let id = key.split('_').nth(1).unwrap();
+    let p = request(
+        &s,
+        Method::POST,
+        &format!("/ui/keys/{id}/revoke"),
+        Some(&cookie),
+        Some(&[("csrf", &csrf)]),
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(s.get(&key, "k").await.status, StatusCode::UNAUTHORIZED);
+    // the audit page, filtered
+    let audit = request(
+        &s,
+        Method::GET,
+        "/ui/audit?action=key.revoke",
+        Some(&cookie),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(audit.status, StatusCode::OK);
+    assert!(
+        audit.body.contains(id) && !audit.body.contains("<td>secret.write</td>"),
+        "{}",
+        audit.body
+    );
+    let audit = request(
+        &s,
+        Method::GET,
+        "/ui/audit?name=k",
+        Some(&cookie),
+        None,
+        &[],
+    )
+    .await;
+    assert!(
+        audit.body.contains("<td>secret.write</td>") && !audit.body.contains("<td>key.revoke</td>")
+    );
+    // a writer has neither page, and cannot post to them
+    let writer = s.key("writer").await;
+    let wc = sign_in(&s, &writer).await;
+    let wl = request(&s, Method::GET, "/ui/secrets", Some(&wc), None, &[]).await;
+    assert!(!wl.body.contains("href=\"/ui/keys\""));
+    assert_eq!(
+        request(&s, Method::GET, "/ui/keys", Some(&wc), None, &[])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        request(&s, Method::GET, "/ui/audit", Some(&wc), None, &[])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let wcsrf = wl.csrf();
+    let p = request(
+        &s,
+        Method::POST,
+        "/ui/keys",
+        Some(&wc),
+        Some(&[("csrf", &wcsrf), ("role", "admin"), ("name", "escalate")]),
+        &[],
+    )
+    .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
 }
