@@ -240,13 +240,17 @@ fn check_origin(headers: &HeaderMap) -> Result<(), ApiError> {
             "requests from another site are refused",
         ));
     }
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    // under `Referrer-Policy: no-referrer` browsers send `Origin: null` with our own forms, so a
+    // null origin proves nothing either way; any other origin must be this server's
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        && origin != "null"
+    {
         let host = headers
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let origin_host = origin.split_once("://").map_or("", |(_, h)| h);
-        if origin == "null" || origin_host != host {
+        if origin_host != host {
             return Err(ApiError::forbidden(
                 "requests from another origin are refused",
             ));

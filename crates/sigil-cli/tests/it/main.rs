@@ -1,6 +1,7 @@
 //! End-to-end tests of the `sigil` binary: real processes, real files.
 
 mod bad_input;
+mod browser;
 mod canary;
 mod concurrency;
 mod import;

@@ -1,0 +1,218 @@
+//! The "Team → Secrets" page in a real headless Chromium, driven over WebDriver.
+//!
+//! Runs when Chromium and ChromeDriver are installed (Debian: `chromium`, `chromium-driver`), and
+//! must run when `SIGIL_TEST_BROWSER=1` (`.ci/run` sets it); otherwise it prints a notice.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::Sandbox;
+use crate::server::{ADMIN, RunningServer};
+
+const CANARY: &str = "canary-browser-0c71d9e2";
+
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn browser_wanted() -> Option<(String, String)> {
+    let required = std::env::var("SIGIL_TEST_BROWSER").is_ok_and(|v| v == "1");
+    let find = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("/usr/bin/{n}"))
+            .find(|p| std::path::Path::new(p).exists())
+    };
+    match (
+        find(&["chromium", "chromium-browser", "google-chrome"]),
+        find(&["chromedriver"]),
+    ) {
+        (Some(b), Some(d)) => Some((b, d)),
+        _ if required => {
+            panic!("SIGIL_TEST_BROWSER=1 but Chromium or ChromeDriver is not installed")
+        }
+        _ => {
+            eprintln!(
+                "notice: Chromium/ChromeDriver not installed and SIGIL_TEST_BROWSER is not 1: browser test not run"
+            );
+            None
+        }
+    }
+}
+
+fn start_driver(path: &str) -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Driver { child, port }
+}
+
+async fn connect(driver: &Driver, binary: &str, profile: &std::path::Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": binary,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1200,900", format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a WebDriver session")
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = c.wait().for_element(Locator::Css(css)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn source(c: &Client) -> String {
+    c.source().await.unwrap()
+}
+
+#[test]
+fn sign_in_create_update_delete_restore_sign_out_in_chromium() {
+    let Some((binary, driver_path)) = browser_wanted() else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &[], &[]);
+    let viewer = srv
+        .client(ADMIN)
+        .create_key(&sigil_core::wire::CreateKey {
+            role: sigil_core::wire::Role::Viewer,
+            name: "browser viewer".into(),
+        })
+        .unwrap()
+        .key;
+    let driver = start_driver(&driver_path);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = connect(&driver, &binary, &sb.home().join("chrome-profile")).await;
+        let base = srv.url.clone();
+        let mut sources = Vec::new();
+        // sign in
+        c.goto(&format!("{base}/")).await.unwrap();
+        fill(&c, "#key", ADMIN).await;
+        click(&c, "form[action='/ui/signin'] button[type=submit]").await;
+        if c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("form[method=post][action='/ui/secrets'] #name")).await.is_err() {
+            panic!("not signed in; at {:?}:\n{}", c.current_url().await, source(&c).await);
+        }
+        // create
+        fill(&c, "#name", "browser/db/password").await;
+        fill(&c, "#value", CANARY).await;
+        click(&c, "form[method=post][action='/ui/secrets'] button[type=submit]").await;
+        if c.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath("//div[contains(@class,'flash') and contains(., 'Saved')]")).await.is_err() {
+            panic!("no 'Saved' after create; at {:?}:\n{}", c.current_url().await, source(&c).await);
+        }
+        sources.push(source(&c).await);
+        // listed (in its folder)
+        c.goto(&format!("{base}/ui/secrets?folder=browser/db/")).await.unwrap();
+        let link = c.wait().for_element(Locator::LinkText("browser/db/password")).await.unwrap();
+        sources.push(source(&c).await);
+        link.click().await.unwrap();
+        // update
+        fill(&c, "#value", "{\"rotated\": true}").await;
+        c.find(Locator::Css("#format")).await.unwrap().select_by_value("json").await.unwrap();
+        click(&c, "form[method=post][action='/ui/secrets'] button[type=submit]").await;
+        c.wait().for_element(Locator::XPath("//td[text()='2']")).await.unwrap();
+        sources.push(source(&c).await);
+        // delete, confirmed
+        click(&c, "a[href$='?confirm=1']").await;
+        click(&c, "form[action^='/ui/delete/'] button.danger").await;
+        c.wait().for_element(Locator::XPath("//h1[contains(., '(deleted)')]")).await.unwrap();
+        sources.push(source(&c).await);
+        // restore
+        click(&c, "form[action^='/ui/restore/'] button").await;
+        c.wait().for_element(Locator::XPath("//div[contains(@class,'flash') and contains(., 'Restored')]")).await.unwrap();
+        sources.push(source(&c).await);
+        // the list, for the README's screenshot
+        c.goto(&format!("{base}/ui/secrets")).await.unwrap();
+        c.wait().for_element(Locator::LinkText("browser/")).await.unwrap();
+        let png = c.screenshot().await.unwrap();
+        let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("secrets-page.png");
+        std::fs::write(&shot, &png).unwrap();
+        eprintln!("screenshot: {}", shot.display());
+        assert!(png.starts_with(b"\x89PNG"));
+        // sign out
+        click(&c, "form[action='/ui/signout'] button").await;
+        c.wait().for_element(Locator::Css("#key")).await.unwrap();
+        assert!(source(&c).await.contains("Signed out"));
+        for s in &sources {
+            assert!(!s.contains(CANARY), "a page sent the value to the browser");
+        }
+        // a viewer: no changing buttons, and a forged post is refused
+        fill(&c, "#key", &viewer).await;
+        click(&c, "form[action='/ui/signin'] button[type=submit]").await;
+        let row = c.wait().for_element(Locator::LinkText("browser/")).await.unwrap();
+        let page = source(&c).await;
+        assert!(!page.contains("New secret") && !page.contains(">Create<"));
+        row.click().await.unwrap();
+        c.wait().for_element(Locator::LinkText("db/")).await.unwrap();
+        c.goto(&format!("{base}/ui/secret/browser/db/password")).await.unwrap();
+        let page = source(&c).await;
+        assert!(!page.contains("Save new version") && !page.contains("Delete"), "a viewer's page has no changing buttons");
+        let forged = c
+            .execute(
+                "const f = document.createElement('form'); f.method = 'post'; f.action = '/ui/delete/browser/db/password';
+                 const t = document.createElement('input'); t.name = 'csrf';
+                 t.value = document.querySelector('input[name=csrf]').value; f.appendChild(t);
+                 document.body.appendChild(f); f.submit(); return true;",
+                vec![],
+            )
+            .await;
+        assert!(forged.is_ok());
+        c.wait().for_element(Locator::XPath("//div[contains(@class,'flash') and contains(., 'needs the writer role')]")).await.unwrap();
+        c.close().await.unwrap();
+    });
+    let r = srv
+        .client(ADMIN)
+        .get_secret("browser/db/password", None)
+        .unwrap()
+        .expect("the viewer's forged delete changed nothing");
+    assert_eq!(r.version, 2);
+    assert_eq!(r.value, serde_json::json!({"rotated": true}));
+}
