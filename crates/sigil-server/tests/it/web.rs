@@ -574,7 +574,7 @@ async fn admins_manage_keys_and_read_the_audit_on_the_page() {
     )
     .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
-    assert_eq!(s.get(&key, "k").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(s.get(&key, "audited-secret").await.status, StatusCode::UNAUTHORIZED);
     // the audit page, filtered
     let audit = request(
         &s,
@@ -594,7 +594,7 @@ async fn admins_manage_keys_and_read_the_audit_on_the_page() {
     let audit = request(
         &s,
         Method::GET,
-        "/ui/audit?name=k",
+        "/ui/audit?name=audited-secret",
         Some(&cookie),
         None,
         &[],
