@@ -552,9 +552,10 @@ async fn admins_manage_keys_and_read_the_audit_on_the_page() {
         + 7;
     let key = p.body[at..].split('"').next().unwrap().to_owned();
     assert!(p.body.contains("data-copy=\"new-key\""), "a copy button");
-    s.put(&s.admin, "k", serde_json::json!("v")).await;
+    s.put(&s.admin, "audited-secret", serde_json::json!("v"))
+        .await;
     assert_eq!(
-        s.get(&key, "k").await.status,
+        s.get(&key, "audited-secret").await.status,
         StatusCode::OK,
         "the key works"
     );
@@ -574,7 +575,10 @@ async fn admins_manage_keys_and_read_the_audit_on_the_page() {
     )
     .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
-    assert_eq!(s.get(&key, "audited-secret").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.get(&key, "audited-secret").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // the audit page, filtered
     let audit = request(
         &s,
@@ -601,7 +605,9 @@ async fn admins_manage_keys_and_read_the_audit_on_the_page() {
     )
     .await;
     assert!(
-        audit.body.contains("<td>secret.write</td>") && !audit.body.contains("<td>key.revoke</td>")
+        audit.body.contains("<td>secret.write</td>") && !audit.body.contains("<td>key.revoke</td>"),
+        "{}",
+        audit.body
     );
     // a writer has neither page, and cannot post to them
     let writer = s.key("writer").await;
