@@ -28,6 +28,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 const COOKIE: &str = "sigil_session";
+const SIGNIN_COOKIE: &str = "sigil_signin";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 const PAGE: u32 = 50;
 const CSS: &str = include_str!("../assets/sigil.css");
@@ -163,13 +164,17 @@ fn redirect(to: &str) -> Response {
 }
 
 fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    cookie_named(headers, COOKIE)
+}
+
+fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
 }
 
@@ -321,21 +326,49 @@ pub(crate) async fn home(
     } else {
         None
     };
-    signin_page(StatusCode::OK, flash)
+    signin_page(&state, StatusCode::OK, flash)
 }
 
-fn signin_page(status: StatusCode, flash: Option<(&str, &str)>) -> Response {
-    let body = r#"<div class="card signin"><h1>Sign in</h1>
-<form method="post" action="/ui/signin"><label for="key">API key</label>
+/// The sign-in page. Signing in changes state too (a forged sign-in would put a victim in the
+/// attacker's team), so its form carries a token that must match a cookie set with the page
+/// (double submit): another site can neither read the token nor set the cookie.
+fn signin_page(state: &AppState, status: StatusCode, flash: Option<(&str, &str)>) -> Response {
+    let token = match random_token() {
+        Ok(t) => t,
+        Err(e) => {
+            return html(
+                e.status,
+                page("Sign in", None, Some(("error", &e.message)), ""),
+            );
+        }
+    };
+    let body = format!(
+        r#"<div class="card signin"><h1>Sign in</h1>
+<form method="post" action="/ui/signin"><input type="hidden" name="csrf" value="{token}"><label for="key">API key</label>
 <input id="key" name="key" type="password" autocomplete="off" placeholder="sgl_…" required>
 <p class="muted">Your team's administrator gives you a key (<code>sigil keys create</code>). It stays on the server for this session only.</p>
-<button type="submit">Sign in</button></form></div>"#;
-    html(status, page("Sign in", None, flash, body))
+<button type="submit">Sign in</button></form></div>"#
+    );
+    let mut r = html(status, page("Sign in", None, flash, &body));
+    let secure = if state.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{SIGNIN_COOKIE}={token}; Path=/ui/signin; HttpOnly; SameSite=Strict{secure}"
+    )) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
 }
 
 #[derive(Deserialize)]
 pub(crate) struct SignIn {
+    #[serde(default)]
     key: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 pub(crate) async fn signin(
@@ -346,14 +379,32 @@ pub(crate) async fn signin(
 ) -> Response {
     let key = Zeroizing::new(f.key.trim().to_owned());
     if let Err(e) = check_origin(&headers) {
-        return signin_page(e.status, Some(("error", &e.message)));
+        return signin_page(&state, e.status, Some(("error", &e.message)));
+    }
+    let expected = cookie_named(&headers, SIGNIN_COOKIE).unwrap_or_default();
+    let matches = !expected.is_empty()
+        && expected.len() == f.csrf.len()
+        && expected
+            .bytes()
+            .zip(f.csrf.bytes())
+            .fold(0u8, |a, (x, y)| a | (x ^ y))
+            == 0;
+    if !matches {
+        return signin_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            Some((
+                "error",
+                "The sign-in form is stale or forged (CSRF token missing or wrong): try again.",
+            )),
+        );
     }
     match authenticate(&state, &key, ip).await {
         Ok(_) => {
             let (id, csrf) = match (random_token(), random_token()) {
                 (Ok(i), Ok(c)) => (i, c),
                 (Err(e), _) | (_, Err(e)) => {
-                    return signin_page(e.status, Some(("error", &e.message)));
+                    return signin_page(&state, e.status, Some(("error", &e.message)));
                 }
             };
             {
@@ -381,6 +432,7 @@ pub(crate) async fn signin(
             r
         }
         Err(e) => signin_page(
+            &state,
             e.status,
             Some(("error", &format!("Sign-in refused: {}", e.message))),
         ),

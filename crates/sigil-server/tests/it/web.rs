@@ -96,13 +96,32 @@ async fn request(
 }
 
 /// Signs in with `key`; returns the session cookie.
+/// The sign-in form's token and the cookie it must match.
+async fn signin_form(s: &Server) -> (String, String) {
+    let home = request(s, Method::GET, "/", None, None, &[]).await;
+    let set = home
+        .headers
+        .get("set-cookie")
+        .expect("the sign-in page sets its cookie")
+        .to_str()
+        .unwrap();
+    assert!(
+        set.starts_with("sigil_signin=")
+            && set.contains("HttpOnly")
+            && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    (home.csrf(), set.split(';').next().unwrap().to_owned())
+}
+
 async fn sign_in(s: &Server, key: &str) -> String {
+    let (token, cookie) = signin_form(s).await;
     let p = request(
         s,
         Method::POST,
         "/ui/signin",
-        None,
-        Some(&[("key", key)]),
+        Some(&cookie),
+        Some(&[("key", key), ("csrf", &token)]),
         &[],
     )
     .await;
@@ -129,17 +148,46 @@ async fn sign_in_create_list_update_delete_restore_sign_out() {
     let home = request(&s, Method::GET, "/", None, None, &[]).await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.body.contains("type=\"password\""));
+    let (token, signin_cookie) = signin_form(&s).await;
     let refused = request(
         &s,
         Method::POST,
         "/ui/signin",
-        None,
-        Some(&[("key", "sgl_nope")]),
+        Some(&signin_cookie),
+        Some(&[("key", "sgl_nope"), ("csrf", &token)]),
         &[],
     )
     .await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert!(refused.body.contains("Sign-in refused"));
+    // a sign-in without the form's token (a forged sign-in from another site) is refused
+    let forged = request(
+        &s,
+        Method::POST,
+        "/ui/signin",
+        None,
+        Some(&[("key", &s.admin)]),
+        &[],
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(
+        forged
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .all(|v| !v.to_str().unwrap().starts_with("sigil_session="))
+    );
+    let wrong = request(
+        &s,
+        Method::POST,
+        "/ui/signin",
+        Some(&signin_cookie),
+        Some(&[("key", &s.admin), ("csrf", "other")]),
+        &[],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
     let cookie = sign_in(&s, &s.admin).await;
     let list = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
     assert_eq!(list.status, StatusCode::OK);
