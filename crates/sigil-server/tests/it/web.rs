@@ -686,3 +686,73 @@ async fn admins_manage_keys_and_read_the_audit_on_the_page() {
     .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
 }
+
+/// Ten thousand secrets: the page shows 50 at a time and pages through them in order; search
+/// finds by part of a name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_secrets_page_in_order() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    let writes: Vec<_> = (0..10_000)
+        .map(|i| {
+            let state = s.state.clone();
+            let admin = s.admin.clone();
+            let client = s.client;
+            tokio::spawn(async move {
+                let srv = Server {
+                    state,
+                    admin: admin.clone(),
+                    dir: tempfile::tempdir().unwrap(),
+                    client,
+                };
+                let r = srv
+                    .put(&admin, &format!("bulk/{i:05}"), serde_json::json!("v"))
+                    .await;
+                assert_eq!(r.status, StatusCode::OK);
+            })
+        })
+        .collect();
+    for w in writes {
+        w.await.unwrap();
+    }
+    let cookie = sign_in(&s, &s.admin).await;
+    let mut path = "/ui/secrets?folder=bulk/".to_owned();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let p = request(&s, Method::GET, &path, Some(&cookie), None, &[]).await;
+        assert_eq!(p.status, StatusCode::OK);
+        let names: Vec<String> = p
+            .body
+            .split("<td class=\"name\"><a href=\"/ui/secret/")
+            .skip(1)
+            .map(|chunk| chunk.split('"').next().unwrap().to_owned())
+            .collect();
+        assert_eq!(names.len(), 50, "a page holds 50 rows");
+        seen.extend(names);
+        let at = p
+            .body
+            .find("href=\"/ui/secrets?q=")
+            .expect("a next page link");
+        path = p.body[at + 6..]
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&");
+    }
+    let want: Vec<String> = (0..150).map(|i| format!("bulk/{i:05}")).collect();
+    assert_eq!(seen, want);
+    let p = request(
+        &s,
+        Method::GET,
+        "/ui/secrets?q=0999",
+        Some(&cookie),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        p.body
+            .matches("<td class=\"name\"><a href=\"/ui/secret/bulk/0999")
+            .count(),
+        10
+    );
+}
