@@ -92,16 +92,11 @@ pub fn write_credentials(
         .parent()
         .filter(|d| !d.as_os_str().is_empty() && !d.exists())
     {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| sigil_core::Error::Io {
-                action: "cannot create directory",
-                path: dir.to_owned(),
-                source: e,
-            })?;
+        sigil_core::edit::create_private_dir(dir).map_err(|e| sigil_core::Error::Io {
+            action: "cannot create directory",
+            path: dir.to_owned(),
+            source: e,
+        })?;
     }
     let q = |s: &str| toml_edit::Value::from(s).to_string();
     let text = Zeroizing::new(format!(

@@ -140,10 +140,7 @@ impl ConfigEditor {
         };
         if !dir.is_dir() {
             if self.create_dir && !dir.exists() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&dir)
+                create_private_dir(&dir)
                     .map_err(|e| Error::io("cannot create directory", &dir, e))?;
             } else {
                 return Err(Error::io(
@@ -187,6 +184,18 @@ impl ConfigEditor {
         drop(lock);
         Ok(result)
     }
+}
+
+/// Creates `dir` and its missing parents with mode 0700 (directories holding secrets, keys or
+/// databases are private to their owner). An existing directory is left as it is.
+///
+/// # Errors
+/// The directory cannot be created.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// The lock file that serialises writers of `path`.

@@ -238,11 +238,7 @@ fn write_credentials(path: &std::path::Path, url: &str, key: &str) -> Result<boo
         .parent()
         .filter(|d| !d.as_os_str().is_empty() && !d.exists())
     {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
+        sigil_core::edit::create_private_dir(dir)?;
     }
     let text = Zeroizing::new(format!(
         "# written by `sigil server` at bootstrap; `sigil login` replaces it\nurl = \"{url}\"\nteam = \"default\"\napi_key = \"{key}\"\n"

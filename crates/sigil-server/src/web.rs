@@ -220,6 +220,20 @@ async fn visitor(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<Vi
     }
 }
 
+/// The visitor of a form post whose token and origin check out; `Err` is the page to answer.
+async fn form_visitor(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: IpAddr,
+    token: &str,
+) -> Result<Visitor, Response> {
+    let v = visitor(state, headers, ip).await?;
+    match check_form(&v, headers, token) {
+        Ok(()) => Ok(v),
+        Err(e) => Err(error_page(Some(&v), &e)),
+    }
+}
+
 /// Refuses a state-changing request without the session's token or from another origin.
 fn check_form(v: &Visitor, headers: &HeaderMap, token: &str) -> Result<(), ApiError> {
     let same = token.len() == v.csrf.len()
@@ -451,12 +465,8 @@ pub(crate) async fn signout(
     headers: HeaderMap,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    let v = match visitor(&state, &headers, ip).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    if let Err(e) = check_form(&v, &headers, &f.csrf) {
-        return error_page(Some(&v), &e);
+    if let Err(r) = form_visitor(&state, &headers, ip, &f.csrf).await {
+        return r;
     }
     if let Some(id) = cookie_value(&headers) {
         state
@@ -635,13 +645,10 @@ pub(crate) async fn save(
     headers: HeaderMap,
     Form(f): Form<SaveForm>,
 ) -> Response {
-    let v = match visitor(&state, &headers, ip).await {
+    let v = match form_visitor(&state, &headers, ip, &f.csrf).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Err(e) = check_form(&v, &headers, &f.csrf) {
-        return error_page(Some(&v), &e);
-    }
     let value = Zeroizing::new(f.value);
     let json = if f.format == "json" {
         match serde_json::from_str::<serde_json::Value>(&value) {
@@ -774,13 +781,10 @@ pub(crate) async fn delete(
     Path(name): Path<String>,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    let v = match visitor(&state, &headers, ip).await {
+    let v = match form_visitor(&state, &headers, ip, &f.csrf).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Err(e) = check_form(&v, &headers, &f.csrf) {
-        return error_page(Some(&v), &e);
-    }
     match api::delete_secret(
         State(state.clone()),
         v.caller.clone(),
@@ -800,13 +804,10 @@ pub(crate) async fn restore(
     Path(name): Path<String>,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    let v = match visitor(&state, &headers, ip).await {
+    let v = match form_visitor(&state, &headers, ip, &f.csrf).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Err(e) = check_form(&v, &headers, &f.csrf) {
-        return error_page(Some(&v), &e);
-    }
     match api::restore_secret(
         State(state.clone()),
         v.caller.clone(),
@@ -923,11 +924,11 @@ pub(crate) async fn create_key(
     headers: HeaderMap,
     Form(f): Form<KeyForm>,
 ) -> Response {
-    let v = match visitor(&state, &headers, ip).await {
+    let v = match form_visitor(&state, &headers, ip, &f.csrf).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Err(e) = check_form(&v, &headers, &f.csrf).and_then(|()| need_admin(&v)) {
+    if let Err(e) = need_admin(&v) {
         return error_page(Some(&v), &e);
     }
     let body = serde_json::json!({ "role": f.role, "name": f.name }).to_string();
@@ -969,11 +970,11 @@ pub(crate) async fn revoke_key(
     Path(id): Path<String>,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    let v = match visitor(&state, &headers, ip).await {
+    let v = match form_visitor(&state, &headers, ip, &f.csrf).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Err(e) = check_form(&v, &headers, &f.csrf).and_then(|()| need_admin(&v)) {
+    if let Err(e) = need_admin(&v) {
         return error_page(Some(&v), &e);
     }
     match api::revoke_key(
