@@ -126,12 +126,22 @@ impl Matcher {
         for p in &sorted {
             first_bytes[p[0] as usize] = true;
         }
-        let ac = (!sorted.is_empty()).then(|| {
-            AhoCorasick::builder()
+        let ac = if sorted.is_empty() {
+            None
+        } else {
+            match AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
                 .build(&sorted)
-                .expect("patterns are non-empty and within aho-corasick's limits")
-        });
+            {
+                Ok(ac) => Some(ac),
+                Err(e) => {
+                    // beyond the automaton's size limits (gigabytes of secrets): mask with a
+                    // plain scan rather than stop masking or panic
+                    tracing::warn!(error = %e, patterns = sorted.len(), "masking falls back to a slow scan");
+                    None
+                }
+            }
+        };
         Matcher {
             ac,
             filter: GramFilter::build(&sorted),
@@ -143,7 +153,10 @@ impl Matcher {
 
     /// Calls `f(start, end)` for each leftmost-longest, non-overlapping match in `hay`, in order.
     fn each_match(&self, hay: &[u8], mut f: impl FnMut(usize, usize)) {
-        let Some(ac) = &self.ac else { return };
+        let Some(ac) = &self.ac else {
+            self.each_match_slowly(hay, f);
+            return;
+        };
         match &self.filter {
             None => ac.find_iter(hay).for_each(|m| f(m.start(), m.end())),
             // windows are disjoint and each holds whole occurrences, so searching them one by one
@@ -153,6 +166,29 @@ impl Matcher {
                     f(ws + m.start(), ws + m.end());
                 }
             }),
+        }
+    }
+
+    /// Leftmost-longest, non-overlapping matches without the automaton.
+    fn each_match_slowly(&self, hay: &[u8], mut f: impl FnMut(usize, usize)) {
+        let mut i = 0;
+        while i < hay.len() {
+            let longest = if self.first_bytes[hay[i] as usize] {
+                self.sorted
+                    .iter()
+                    .filter(|p| hay[i..].starts_with(p))
+                    .map(Vec::len)
+                    .max()
+            } else {
+                None
+            };
+            match longest {
+                Some(len) => {
+                    f(i, i + len);
+                    i += len;
+                }
+                None => i += 1,
+            }
         }
     }
 
@@ -605,6 +641,21 @@ mod tests {
             let plain: Vec<(usize, usize)> =
                 m.ac.as_ref().unwrap().find_iter(text.as_bytes()).map(|x| (x.start(), x.end())).collect();
             prop_assert_eq!(filtered, plain);
+        }
+
+        /// The fallback scan finds exactly what the automaton finds.
+        #[test]
+        fn slow_scan_equals_automaton(
+            patterns in proptest::collection::btree_set("[ab]{1,6}", 1..12),
+            text in "[abc]{0,200}",
+        ) {
+            let set: BTreeSet<Vec<u8>> = patterns.into_iter().map(String::into_bytes).collect();
+            let m = Matcher::build(&set);
+            let mut slow = Vec::new();
+            m.each_match_slowly(text.as_bytes(), |s, e| slow.push((s, e)));
+            let fast: Vec<(usize, usize)> =
+                m.ac.as_ref().unwrap().find_iter(text.as_bytes()).map(|x| (x.start(), x.end())).collect();
+            prop_assert_eq!(slow, fast);
         }
 
         #[test]
