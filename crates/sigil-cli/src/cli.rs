@@ -199,7 +199,7 @@ pub struct GetArgs {
     pub server: bool,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct SetArgs {
     /// The secret's name.
     pub name: String,
@@ -225,6 +225,22 @@ pub struct SetArgs {
     /// Check-and-set on the server: the version the secret must be at (0: create only).
     #[arg(long)]
     pub cas: Option<i64>,
+}
+
+/// The value given on the command line never shows in `Debug`.
+impl std::fmt::Debug for SetArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetArgs")
+            .field("name", &self.name)
+            .field("value", &self.value.as_ref().map(|_| "[REDACTED]"))
+            .field("stdin", &self.stdin)
+            .field("file", &self.file)
+            .field("json", &self.json)
+            .field("local", &self.local)
+            .field("server", &self.server)
+            .field("cas", &self.cas)
+            .finish()
+    }
 }
 
 #[derive(Args, Debug)]
@@ -307,7 +323,14 @@ pub struct ServerArgs {
     #[arg(long, default_value = "127.0.0.1:4300", global = true)]
     pub listen: std::net::SocketAddr,
     /// `sqlite://PATH`, a path, or `postgres://USER@HOST/DB` (default: $SIGIL_HOME/server/sigil.db).
-    #[arg(long, global = true, value_name = "URL")]
+    /// A URL with a password belongs in SIGIL_DATABASE_URL, out of the process list.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "SIGIL_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database: Option<String>,
     /// The master key file (base64 of 32 bytes; created 0600 when absent). SIGIL_MASTER_KEY wins
     /// over it. Default: $SIGIL_HOME/server/master.key.
@@ -345,5 +368,21 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_valid() {
         <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn debug_of_the_parsed_command_line_hides_a_value() {
+        let cli = <super::Cli as clap::Parser>::parse_from([
+            "sigil",
+            "secrets",
+            "set",
+            "X",
+            "canary-argv-value",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(
+            !shown.contains("canary-argv-value") && shown.contains("[REDACTED]"),
+            "{shown}"
+        );
     }
 }

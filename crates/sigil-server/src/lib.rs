@@ -128,8 +128,8 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// Where the master key comes from.
-#[derive(Debug, Clone)]
+/// Where the master key comes from. `Debug` never shows the key.
+#[derive(Clone)]
 pub enum MasterKeySource {
     /// Base64 text (from `SIGIL_MASTER_KEY`).
     Env(Zeroizing<String>),
@@ -137,8 +137,37 @@ pub enum MasterKeySource {
     File(PathBuf),
 }
 
-/// How to run the server.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for MasterKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MasterKeySource::Env(_) => f.write_str("Env([REDACTED])"),
+            MasterKeySource::File(p) => f.debug_tuple("File").field(p).finish(),
+        }
+    }
+}
+
+/// A database URL with its password replaced by `***` (`postgres://etl:***@db/sigil`).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let hidden = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{hidden}@{host}{}", &rest[authority_end..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// How to run the server. `Debug` never shows a key or a database password.
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
@@ -157,6 +186,24 @@ pub struct ServerConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Limits.
     pub limits: Limits,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("database", &redact_url(&self.database))
+            .field("master_key", &self.master_key)
+            .field("previous_master_keys", &self.previous_master_keys)
+            .field(
+                "bootstrap_key",
+                &self.bootstrap_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("credentials_path", &self.credentials_path)
+            .field("tls", &self.tls)
+            .field("limits", &self.limits)
+            .finish()
+    }
 }
 
 impl ServerConfig {
@@ -422,4 +469,34 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_debug_hides_keys_and_database_passwords() {
+        let mut c = ServerConfig::new(
+            "127.0.0.1:1".parse().unwrap(),
+            "postgres://etl:canary-pw@db:5432/sigil?x=1",
+        );
+        c.master_key = MasterKeySource::Env(Zeroizing::new("canary-master".into()));
+        c.previous_master_keys = vec![MasterKeySource::Env(Zeroizing::new("canary-old".into()))];
+        c.bootstrap_key = Some(Zeroizing::new("canary-boot".into()));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("canary"), "{shown}");
+        assert!(
+            shown.contains("postgres://etl:***@db:5432/sigil?x=1"),
+            "{shown}"
+        );
+        assert_eq!(
+            redact_url("sqlite:///var/lib/sigil.db"),
+            "sqlite:///var/lib/sigil.db"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+    }
 }
