@@ -394,7 +394,8 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let rest = &s[19..];
+    // byte 19 may sit inside a multi-byte character of bad input: no slicing that could panic
+    let rest = s.get(19..)?;
     let (millis, tz) = match rest.strip_prefix('.') {
         Some(r) => {
             let digits = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
@@ -446,6 +447,9 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("2026-13-29T19:32:40Z"), None);
         assert_eq!(parse_rfc3339("yesterday"), None);
+        // regression: a multi-byte character at byte 19 panicked the slicing
+        assert_eq!(parse_rfc3339("2026-11-29T19:32:4é0Z"), None);
+        assert_eq!(parse_rfc3339("2026-11-29T19:32:40é"), None);
     }
 
     #[test]

@@ -203,15 +203,28 @@ impl MasterKey {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate()?;
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    sigil_core::edit::create_private_dir(dir)?;
+                let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    Some(d) => d,
+                    None => Path::new("."),
+                };
+                sigil_core::edit::create_private_dir(dir)?;
+                // write a complete file beside it, then link it into place only if no other
+                // process created the key meanwhile: two servers starting together on one
+                // home must not each keep a different key
+                let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+                let text = Zeroizing::new(format!("{}\n", &*key.to_base64()));
+                std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+                tmp.as_file().sync_all()?;
+                match tmp.persist_noclobber(path) {
+                    Ok(_) => {
+                        std::fs::File::open(dir)?.sync_all()?;
+                        Ok((key, true))
+                    }
+                    Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create(path)
+                    }
+                    Err(e) => Err(e.error.into()),
                 }
-                let mut text = key.to_base64().to_string();
-                text.push('\n');
-                let written = sigil_core::edit::write_atomic(path, text.as_bytes());
-                text.zeroize();
-                written?;
-                Ok((key, true))
             }
             Err(e) => Err(format!("cannot read master key file {}: {e}", path.display()).into()),
         }
@@ -386,6 +399,26 @@ mod tests {
         let (k2, created) = MasterKey::load_or_create(&path).unwrap();
         assert!(!created);
         assert_eq!(k1.id(), k2.id());
+    }
+
+    /// Regression: two servers creating the key file at once could each keep a different key
+    /// (the later rename won), leaving data keys wrapped by a key no file holds.
+    #[test]
+    fn concurrent_creators_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server/master.key");
+        let ids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| MasterKey::load_or_create(&path).unwrap().0.id().to_owned()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let on_disk = MasterKey::load_or_create(&path).unwrap().0;
+        assert!(ids.iter().all(|id| id == on_disk.id()), "{ids:?}");
+        let leftovers = std::fs::read_dir(dir.path().join("server"))
+            .unwrap()
+            .count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
     }
 
     #[test]
