@@ -241,7 +241,7 @@ pub(crate) async fn get_secret(
         Ok(p) => p,
         Err(e) => return Err(refuse(&state, &c, &team, "secret.read", Some(&name), e).await),
     };
-    let Some((row, ver)) = state
+    let Some((_, ver)) = state
         .store
         .get_secret(c.team_id, name.as_str(), version)
         .await?
@@ -272,7 +272,6 @@ pub(crate) async fn get_secret(
     )
     .await?;
     Metrics::inc(&state.metrics.secret_reads, 1);
-    let _ = row;
     Ok(Json(SecretRead {
         name: name.to_string(),
         value,

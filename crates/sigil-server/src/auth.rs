@@ -62,6 +62,13 @@ fn attribution_header(parts: &Parts, name: &str) -> Result<Option<String>, ApiEr
     Ok(Some(s.to_owned()))
 }
 
+/// A refused authentication: counted towards the address's rate limit.
+fn refuse(state: &AppState, ip: IpAddr, msg: &str) -> ApiError {
+    state.note_auth_failure(ip);
+    tracing::info!(client = %ip, reason = msg, "authentication refused");
+    ApiError::unauthorized(msg.to_owned())
+}
+
 /// Checks a key (from a header or a web session) and returns the caller it stands for. A
 /// failure counts towards the address's rate limit.
 pub(crate) async fn authenticate(
@@ -70,22 +77,22 @@ pub(crate) async fn authenticate(
     ip: IpAddr,
 ) -> Result<Caller, ApiError> {
     state.check_rate(ip)?;
-    let fail = |msg: &str| {
-        state.note_auth_failure(ip);
-        tracing::info!(client = %ip, reason = msg, "authentication refused");
-        ApiError::unauthorized(msg.to_owned())
-    };
+    verify_key(state, key, ip).await
+}
+
+/// [`authenticate`] after the rate check.
+async fn verify_key(state: &AppState, key: &str, ip: IpAddr) -> Result<Caller, ApiError> {
     let Some(parsed) = keys::parse(key) else {
-        return Err(fail("invalid API key"));
+        return Err(refuse(state, ip, "invalid API key"));
     };
     let Some(row) = state.key(parsed.id).await? else {
-        return Err(fail("invalid API key"));
+        return Err(refuse(state, ip, "invalid API key"));
     };
     if !keys::hashes_equal(&row.hash, &keys::hash(parsed.secret)) {
-        return Err(fail("invalid API key"));
+        return Err(refuse(state, ip, "invalid API key"));
     }
     if row.revoked_at.is_some() {
-        return Err(fail("the API key was revoked"));
+        return Err(refuse(state, ip, "the API key was revoked"));
     }
     let role = Role::parse(&row.role)
         .ok_or_else(|| ApiError::internal(format!("key {} has role {:?}", row.id, row.role)))?;
@@ -110,12 +117,12 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     ) -> Result<Self, ApiError> {
         let ip = client_addr(parts);
         state.check_rate(ip)?;
-        let fail = |msg: &str| {
-            state.note_auth_failure(ip);
-            ApiError::unauthorized(msg.to_owned())
-        };
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
-            return Err(fail("missing API key: send Authorization: Bearer <key>"));
+            return Err(refuse(
+                state,
+                ip,
+                "missing API key: send Authorization: Bearer <key>",
+            ));
         };
         let Some(key) = header
             .to_str()
@@ -123,9 +130,13 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
         else {
-            return Err(fail("the Authorization header must be Bearer <key>"));
+            return Err(refuse(
+                state,
+                ip,
+                "the Authorization header must be Bearer <key>",
+            ));
         };
-        let mut caller = authenticate(state, key, ip).await?;
+        let mut caller = verify_key(state, key, ip).await?;
         caller.flow_run = attribution_header(parts, "x-sigil-flow-run")?;
         caller.task = attribution_header(parts, "x-sigil-task")?;
         Ok(caller)

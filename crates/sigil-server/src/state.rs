@@ -42,7 +42,8 @@ impl Default for Limits {
 /// Counters for `/metrics`.
 #[derive(Default)]
 pub struct Metrics {
-    pub(crate) requests: RwLock<HashMap<(String, u16), AtomicU64>>,
+    /// By route, then status.
+    pub(crate) requests: RwLock<HashMap<String, HashMap<u16, AtomicU64>>>,
     pub(crate) secret_reads: AtomicU64,
     pub(crate) secret_writes: AtomicU64,
     pub(crate) audit_records: AtomicU64,
@@ -56,7 +57,7 @@ impl Metrics {
     pub(crate) fn count_request(&self, route: &str, status: u16) {
         {
             let map = self.requests.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = map.get(&(route.to_owned(), status)) {
+            if let Some(c) = map.get(route).and_then(|by_status| by_status.get(&status)) {
                 c.fetch_add(1, Ordering::Relaxed);
                 return;
             }
@@ -64,7 +65,9 @@ impl Metrics {
         self.requests
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .entry((route.to_owned(), status))
+            .entry(route.to_owned())
+            .or_default()
+            .entry(status)
             .or_insert_with(|| AtomicU64::new(0))
             .fetch_add(1, Ordering::Relaxed);
     }
@@ -83,7 +86,11 @@ impl Metrics {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
+            .flat_map(|(route, by_status)| {
+                by_status
+                    .iter()
+                    .map(move |(status, n)| ((route.clone(), *status), n.load(Ordering::Relaxed)))
+            })
             .collect();
         rows.sort();
         for ((route, status), n) in rows {
