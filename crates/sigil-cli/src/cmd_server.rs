@@ -58,7 +58,20 @@ pub fn run(args: ServerArgs) -> anyhow::Result<u8> {
             config.bootstrap_key = env
                 .var_str("SIGIL_BOOTSTRAP_ADMIN_KEY")?
                 .map(|k| Zeroizing::new(k.to_owned()));
-            config.credentials_path = Some(paths.home.join("credentials.toml"));
+            let credentials = sigil_client::credentials_path(&env)?;
+            config.on_bootstrap = Some(std::sync::Arc::new(move |url: &str, key: &str| {
+                // so that the CLI on this machine works at once; an existing file is someone's login
+                if credentials.exists() {
+                    return;
+                }
+                match sigil_client::write_credentials(&credentials, url, "default", key) {
+                    Ok(()) => eprintln!(
+                        "bootstrap: wrote {} (mode 0600) so that the local CLI can use the server",
+                        credentials.display()
+                    ),
+                    Err(e) => eprintln!("warning: bootstrap: cannot save the key for the CLI: {e}"),
+                }
+            }));
             config.limits.max_value_bytes = args.max_value_bytes;
             config.tls = args.tls_cert.clone().zip(args.tls_key.clone());
             runtime

@@ -100,7 +100,7 @@ pub fn write_credentials(
     }
     let q = |s: &str| toml_edit::Value::from(s).to_string();
     let text = Zeroizing::new(format!(
-        "# written by `sigil login`\nurl = {}\nteam = {}\napi_key = {}\n",
+        "# written by sigil (`sigil login`, or `sigil server` at bootstrap)\nurl = {}\nteam = {}\napi_key = {}\n",
         q(url),
         q(team),
         q(api_key)

@@ -167,6 +167,9 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// What [`ServerConfig::on_bootstrap`] is called with: the server's URL and the new key.
+pub type BootstrapHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
 /// How to run the server. `Debug` never shows a key or a database password.
 #[derive(Clone)]
 pub struct ServerConfig {
@@ -180,8 +183,9 @@ pub struct ServerConfig {
     pub previous_master_keys: Vec<MasterKeySource>,
     /// The bootstrap administrator key to use on an empty database (`SIGIL_BOOTSTRAP_ADMIN_KEY`).
     pub bootstrap_key: Option<Zeroizing<String>>,
-    /// Written (0600) with the bootstrap key when it does not exist, so the local CLI works.
-    pub credentials_path: Option<PathBuf>,
+    /// Called with the server's URL and the bootstrap key when this start bootstrapped an empty
+    /// database (the CLI saves them for itself; the server knows nothing of the CLI's files).
+    pub on_bootstrap: Option<BootstrapHook>,
     /// TLS: a PEM certificate chain and its PEM private key. Without them the server speaks
     /// plain HTTP (put it behind a TLS proxy, or on loopback only).
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -200,7 +204,7 @@ impl std::fmt::Debug for ServerConfig {
                 "bootstrap_key",
                 &self.bootstrap_key.as_ref().map(|_| "[REDACTED]"),
             )
-            .field("credentials_path", &self.credentials_path)
+            .field("on_bootstrap", &self.on_bootstrap.is_some())
             .field("tls", &self.tls)
             .field("limits", &self.limits)
             .finish()
@@ -220,7 +224,7 @@ impl ServerConfig {
             master_key: MasterKeySource::File(key_file),
             previous_master_keys: Vec::new(),
             bootstrap_key: None,
-            credentials_path: None,
+            on_bootstrap: None,
             tls: None,
             limits: Limits::default(),
         }
@@ -275,24 +279,6 @@ pub async fn bootstrap(
         Err(e) if e.status == StatusCode::CONFLICT => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// Writes the CLI's credentials file (0600) unless it exists.
-fn write_credentials(path: &std::path::Path, url: &str, key: &str) -> Result<bool, BoxError> {
-    if path.exists() {
-        return Ok(false);
-    }
-    if let Some(dir) = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-    {
-        sigil_core::edit::create_private_dir(dir)?;
-    }
-    let text = Zeroizing::new(format!(
-        "# written by `sigil server` at bootstrap; `sigil login` replaces it\nurl = \"{url}\"\nteam = \"default\"\napi_key = \"{key}\"\n"
-    ));
-    sigil_core::edit::write_atomic(path, text.as_bytes())?;
-    Ok(true)
 }
 
 /// Re-wraps every data key with `new`: afterwards only `new` is needed. Keys already wrapped by
@@ -406,19 +392,17 @@ pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
             "bootstrap: created team \"default\" and its administrator key (shown once):\n  {}",
             &*key
         );
-        if let Some(path) = &config.credentials_path {
+        if let Some(hook) = &config.on_bootstrap {
             let host = if local.ip().is_unspecified() {
                 std::net::IpAddr::from([127, 0, 0, 1])
             } else {
                 local.ip()
             };
-            let url = format!("http://{}", SocketAddr::new(host, local.port()));
-            if write_credentials(path, &url, &key)? {
-                eprintln!(
-                    "bootstrap: wrote {} (mode 0600) so that the local CLI can use the server",
-                    path.display()
-                );
-            }
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            hook(
+                &format!("{scheme}://{}", SocketAddr::new(host, local.port())),
+                &key,
+            );
         }
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
