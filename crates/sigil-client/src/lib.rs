@@ -22,8 +22,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sigil_core::wire::{
-    AuditPage, BatchRead, BatchReadResult, CreateKey, CreateTeam, CreatedKey, ErrorBody, History,
-    KeyInfo, PutSecret, SecretList, SecretRead, SecretWritten, TeamInfo, WhoAmI,
+    AuditPage, BatchRead, BatchReadResult, CreateKey, CreateTeam, CreatedKey, CreatedTeam,
+    ErrorBody, History, KeyInfo, KeyList, PutSecret, SecretList, SecretRead, SecretWritten,
+    TeamInfo, TeamList, WhoAmI,
 };
 use zeroize::Zeroizing;
 
@@ -448,11 +449,7 @@ impl Client {
     /// # Errors
     /// Every failure.
     pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
-        #[derive(serde::Deserialize)]
-        struct Keys {
-            keys: Vec<KeyInfo>,
-        }
-        let r: Option<Keys> =
+        let r: Option<KeyList> =
             self.request(Method::Get, &self.team_path("keys"), None::<&()>, &[])?;
         Ok(self.expect(r, "a key listing")?.keys)
     }
@@ -476,15 +473,11 @@ impl Client {
     /// # Errors
     /// Every failure.
     pub fn create_team(&self, name: &str) -> Result<(TeamInfo, CreatedKey)> {
-        #[derive(serde::Deserialize)]
-        struct Created {
-            team: TeamInfo,
-            admin_key: CreatedKey,
-        }
         let body = CreateTeam {
             name: name.to_owned(),
         };
-        let r: Option<Created> = self.request(Method::Post, "/api/v1/teams", Some(&body), &[])?;
+        let r: Option<CreatedTeam> =
+            self.request(Method::Post, "/api/v1/teams", Some(&body), &[])?;
         let c = self.expect(r, "a team creation")?;
         Ok((c.team, c.admin_key))
     }
@@ -494,11 +487,7 @@ impl Client {
     /// # Errors
     /// Every failure.
     pub fn list_teams(&self) -> Result<Vec<TeamInfo>> {
-        #[derive(serde::Deserialize)]
-        struct Teams {
-            teams: Vec<TeamInfo>,
-        }
-        let r: Option<Teams> = self.request(Method::Get, "/api/v1/teams", None::<&()>, &[])?;
+        let r: Option<TeamList> = self.request(Method::Get, "/api/v1/teams", None::<&()>, &[])?;
         Ok(self.expect(r, "a team listing")?.teams)
     }
 

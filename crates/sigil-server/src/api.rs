@@ -151,6 +151,22 @@ async fn authorize(
     Ok(())
 }
 
+/// A writer's change to one secret: team, role and name checked, every refusal audited.
+async fn authorized_name(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    name: &str,
+    what: &str,
+    action: &str,
+) -> Result<SecretName, ApiError> {
+    authorize(state, c, team, Role::Writer, what, action, Some(name)).await?;
+    match parse_name(name) {
+        Ok(n) => Ok(n),
+        Err(e) => Err(refuse(state, c, team, action, Some(name), e).await),
+    }
+}
+
 fn parse_name(name: &str) -> Result<SecretName, ApiError> {
     SecretName::parse(name).map_err(|e| ApiError::invalid(e.to_string()))
 }
@@ -384,35 +400,21 @@ pub(crate) async fn delete_secret(
     c: Caller,
     Path((team, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    authorize(
-        &state,
-        &c,
-        &team,
-        Role::Writer,
-        "delete secrets",
-        "secret.delete",
-        Some(&name),
-    )
-    .await?;
-    let name = match parse_name(&name) {
-        Ok(n) => n,
-        Err(e) => return Err(refuse(&state, &c, &team, "secret.delete", Some(&name), e).await),
-    };
+    let name = authorized_name(&state, &c, &team, &name, "delete secrets", "secret.delete").await?;
     let audit_ok = audit_row(&c, &team, "secret.delete", Some(name.as_str()), None, "ok");
-    if state
+    if !state
         .store
         .delete_secret(c.team_id, name.as_str(), now_ms(), audit_ok)
         .await?
     {
-        Metrics::inc(&state.metrics.audit_records, 1);
-        Ok(StatusCode::NO_CONTENT)
-    } else {
         let e = ApiError::not_found(format!(
             "secret {:?} not found in team {team:?}",
             name.as_str()
         ));
-        Err(refuse(&state, &c, &team, "secret.delete", Some(name.as_str()), e).await)
+        return Err(refuse(&state, &c, &team, "secret.delete", Some(name.as_str()), e).await);
     }
+    Metrics::inc(&state.metrics.audit_records, 1);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/api/v1/teams/{team}/restore/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), responses((status = 200, description = "Restored at its latest version (writer role or higher). Audited.", body = SecretWritten), (status = 404, description = "No deleted secret of that name", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
@@ -421,38 +423,28 @@ pub(crate) async fn restore_secret(
     c: Caller,
     Path((team, name)): Path<(String, String)>,
 ) -> Result<Json<SecretWritten>, ApiError> {
-    authorize(
+    let name = authorized_name(
         &state,
         &c,
         &team,
-        Role::Writer,
+        &name,
         "restore secrets",
         "secret.restore",
-        Some(&name),
     )
     .await?;
-    let name = match parse_name(&name) {
-        Ok(n) => n,
-        Err(e) => return Err(refuse(&state, &c, &team, "secret.restore", Some(&name), e).await),
-    };
     let audit_ok = audit_row(&c, &team, "secret.restore", Some(name.as_str()), None, "ok");
-    if !state
+    let Some(row) = state
         .store
         .restore_secret(c.team_id, name.as_str(), now_ms(), audit_ok)
         .await?
-    {
+    else {
         let e = ApiError::not_found(format!(
             "no deleted secret {:?} in team {team:?}",
             name.as_str()
         ));
         return Err(refuse(&state, &c, &team, "secret.restore", Some(name.as_str()), e).await);
-    }
+    };
     Metrics::inc(&state.metrics.audit_records, 1);
-    let (row, _) = state
-        .store
-        .history(c.team_id, name.as_str())
-        .await?
-        .ok_or_else(|| ApiError::internal("a restored secret vanished"))?;
     Ok(Json(SecretWritten {
         name: row.name,
         version: row.version,

@@ -88,7 +88,7 @@ async fn verify_key(state: &AppState, key: &str, ip: IpAddr) -> Result<Caller, A
     let Some(row) = state.key(parsed.id).await? else {
         return Err(refuse(state, ip, "invalid API key"));
     };
-    if !keys::hashes_equal(&row.hash, &keys::hash(parsed.secret)) {
+    if !keys::constant_time_eq(&row.hash, &keys::hash(parsed.secret)) {
         return Err(refuse(state, ip, "invalid API key"));
     }
     if row.revoked_at.is_some() {

@@ -60,8 +60,8 @@ pub fn hash(secret: &str) -> Vec<u8> {
         .to_vec()
 }
 
-/// Compares two hashes without an early exit.
-pub fn hashes_equal(a: &[u8], b: &[u8]) -> bool {
+/// Compares two byte strings (hashes, tokens) without an early exit on the first difference.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -77,8 +77,8 @@ mod tests {
         let (id, key) = generate().unwrap();
         let p = parse(&key).unwrap();
         assert_eq!(p.id, id);
-        assert!(hashes_equal(&hash(p.secret), &hash(p.secret)));
-        assert!(!hashes_equal(&hash(p.secret), &hash("other")));
+        assert!(constant_time_eq(&hash(p.secret), &hash(p.secret)));
+        assert!(!constant_time_eq(&hash(p.secret), &hash("other")));
         assert!(parse("sgl_short_x").is_none());
         assert!(parse("bearer-token").is_none());
         assert!(parse(&key.replace("sgl_", "sgx_")).is_none());

@@ -236,12 +236,7 @@ async fn form_visitor(
 
 /// Refuses a state-changing request without the session's token or from another origin.
 fn check_form(v: &Visitor, headers: &HeaderMap, token: &str) -> Result<(), ApiError> {
-    let same = token.len() == v.csrf.len()
-        && token
-            .bytes()
-            .zip(v.csrf.bytes())
-            .fold(0u8, |a, (x, y)| a | (x ^ y))
-            == 0;
+    let same = crate::keys::constant_time_eq(token.as_bytes(), v.csrf.as_bytes());
     if !same {
         return Err(ApiError::forbidden(
             "the form is stale or forged (CSRF token missing or wrong): reload the page",
@@ -397,12 +392,7 @@ pub(crate) async fn signin(
     }
     let expected = cookie_named(&headers, SIGNIN_COOKIE).unwrap_or_default();
     let matches = !expected.is_empty()
-        && expected.len() == f.csrf.len()
-        && expected
-            .bytes()
-            .zip(f.csrf.bytes())
-            .fold(0u8, |a, (x, y)| a | (x ^ y))
-            == 0;
+        && crate::keys::constant_time_eq(expected.as_bytes(), f.csrf.as_bytes());
     if !matches {
         return signin_page(
             &state,
@@ -673,11 +663,9 @@ pub(crate) async fn save(
         Path((v.caller.team.clone(), name.clone())),
         Ok(Bytes::from(body)),
     )
-    .await;
-    match r {
-        Ok(_) => redirect(&format!("/ui/secret/{}?saved=1", q(&name))),
-        Err(e) => error_page(Some(&v), &e),
-    }
+    .await
+    .map(|_| ());
+    after_change(&v, r, &format!("/ui/secret/{}?saved=1", q(&name)))
 }
 
 #[derive(Deserialize, Default)]
@@ -785,16 +773,14 @@ pub(crate) async fn delete(
         Ok(v) => v,
         Err(r) => return r,
     };
-    match api::delete_secret(
+    let done = api::delete_secret(
         State(state.clone()),
         v.caller.clone(),
         Path((v.caller.team.clone(), name.clone())),
     )
     .await
-    {
-        Ok(_) => redirect(&format!("/ui/secret/{}", q(&name))),
-        Err(e) => error_page(Some(&v), &e),
-    }
+    .map(|_| ());
+    after_change(&v, done, &format!("/ui/secret/{}", q(&name)))
 }
 
 pub(crate) async fn restore(
@@ -808,15 +794,21 @@ pub(crate) async fn restore(
         Ok(v) => v,
         Err(r) => return r,
     };
-    match api::restore_secret(
+    let done = api::restore_secret(
         State(state.clone()),
         v.caller.clone(),
         Path((v.caller.team.clone(), name.clone())),
     )
     .await
-    {
-        Ok(_) => redirect(&format!("/ui/secret/{}?restored=1", q(&name))),
-        Err(e) => error_page(Some(&v), &e),
+    .map(|_| ());
+    after_change(&v, done, &format!("/ui/secret/{}?restored=1", q(&name)))
+}
+
+/// After an action: to `next` when it succeeded, the error page (with the API's message) when not.
+fn after_change(v: &Visitor, done: Result<(), ApiError>, next: &str) -> Response {
+    match done {
+        Ok(()) => redirect(next),
+        Err(e) => error_page(Some(v), &e),
     }
 }
 
@@ -977,16 +969,14 @@ pub(crate) async fn revoke_key(
     if let Err(e) = need_admin(&v) {
         return error_page(Some(&v), &e);
     }
-    match api::revoke_key(
+    let done = api::revoke_key(
         State(state.clone()),
         v.caller.clone(),
         Path((v.caller.team.clone(), id)),
     )
     .await
-    {
-        Ok(_) => redirect("/ui/keys"),
-        Err(e) => error_page(Some(&v), &e),
-    }
+    .map(|_| ());
+    after_change(&v, done, "/ui/keys")
 }
 
 #[derive(Deserialize, Default)]

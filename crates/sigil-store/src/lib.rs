@@ -142,14 +142,15 @@ pub trait Store: Send + Sync {
         audit: AuditRow,
     ) -> Result<bool>;
 
-    /// Restores a deleted secret; `false` when there is no deleted secret of that name.
+    /// Restores a deleted secret and returns it; `None` when there is no deleted secret of that
+    /// name.
     async fn restore_secret(
         &self,
         team_id: i64,
         name: &str,
         at: i64,
         audit: AuditRow,
-    ) -> Result<bool>;
+    ) -> Result<Option<SecretRow>>;
 
     /// Adds a key.
     async fn create_key(&self, key: KeyRow, audit: AuditRow) -> Result<()>;

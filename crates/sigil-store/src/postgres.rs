@@ -76,6 +76,24 @@ impl PgStore {
         self.pool.get().await.map_err(backend)
     }
 
+    /// One UPDATE of at most one row and, when it changed one, its audit record, in one
+    /// transaction. `false` when no row matched.
+    async fn update_audited(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        audit: &AuditRow,
+    ) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let n = tx.execute(sql, params).await.map_err(pg)?;
+        if n == 1 {
+            insert_audit(&tx, audit).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(n == 1)
+    }
+
     async fn migrate(&self) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
@@ -630,21 +648,10 @@ impl Store for PgStore {
         at: i64,
         audit: AuditRow,
     ) -> Result<bool> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg)?;
-        let n = tx
-            .execute(
-                "UPDATE secrets SET deleted_at = $1, updated_at = $1, updated_by = $2
-                 WHERE team_id = $3 AND name = $4 AND deleted_at IS NULL",
-                &[&at, &audit.key_id, &team_id, &name],
-            )
+        let sql = "UPDATE secrets SET deleted_at = $1, updated_at = $1, updated_by = $2
+                   WHERE team_id = $3 AND name = $4 AND deleted_at IS NULL";
+        self.update_audited(sql, &[&at, &audit.key_id, &team_id, &name], &audit)
             .await
-            .map_err(pg)?;
-        if n == 1 {
-            insert_audit(&tx, &audit).await?;
-        }
-        tx.commit().await.map_err(pg)?;
-        Ok(n == 1)
     }
 
     async fn restore_secret(
@@ -653,22 +660,25 @@ impl Store for PgStore {
         name: &str,
         at: i64,
         audit: AuditRow,
-    ) -> Result<bool> {
+    ) -> Result<Option<SecretRow>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
-        let n = tx
-            .execute(
-                "UPDATE secrets SET deleted_at = NULL, updated_at = $1, updated_by = $2
-                 WHERE team_id = $3 AND name = $4 AND deleted_at IS NOT NULL",
+        let row = tx
+            .query_opt(
+                &format!(
+                    "UPDATE secrets SET deleted_at = NULL, updated_at = $1, updated_by = $2
+                     WHERE team_id = $3 AND name = $4 AND deleted_at IS NOT NULL RETURNING {SECRET_COLS}"
+                ),
                 &[&at, &audit.key_id, &team_id, &name],
             )
             .await
-            .map_err(pg)?;
-        if n == 1 {
+            .map_err(pg)?
+            .map(|r| secret_row(&r));
+        if row.is_some() {
             insert_audit(&tx, &audit).await?;
         }
         tx.commit().await.map_err(pg)?;
-        Ok(n == 1)
+        Ok(row)
     }
 
     async fn create_key(&self, key: KeyRow, audit: AuditRow) -> Result<()> {
@@ -715,20 +725,9 @@ impl Store for PgStore {
     }
 
     async fn revoke_key(&self, team_id: i64, id: &str, at: i64, audit: AuditRow) -> Result<bool> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg)?;
-        let n = tx
-            .execute(
-                "UPDATE api_keys SET revoked_at = $1 WHERE team_id = $2 AND id = $3 AND revoked_at IS NULL",
-                &[&at, &team_id, &id],
-            )
+        let sql = "UPDATE api_keys SET revoked_at = $1 WHERE team_id = $2 AND id = $3 AND revoked_at IS NULL";
+        self.update_audited(sql, &[&at, &team_id, &id], &audit)
             .await
-            .map_err(pg)?;
-        if n == 1 {
-            insert_audit(&tx, &audit).await?;
-        }
-        tx.commit().await.map_err(pg)?;
-        Ok(n == 1)
     }
 
     async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<()> {

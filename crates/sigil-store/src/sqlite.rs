@@ -273,6 +273,24 @@ fn insert_audit(conn: &Connection, a: &AuditRow) -> Result<()> {
     Ok(())
 }
 
+/// One UPDATE of at most one row and, when it changed one, its audit record: both in the same
+/// job of the group commit. `false` when no row matched.
+fn update_audited(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+    audit: &AuditRow,
+) -> Result<bool> {
+    let n = c
+        .prepare_cached(sql)
+        .and_then(|mut st| st.execute(p))
+        .map_err(backend)?;
+    if n == 1 {
+        insert_audit(c, audit)?;
+    }
+    Ok(n == 1)
+}
+
 fn secret_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretRow> {
     Ok(SecretRow {
         name: r.get(0)?,
@@ -626,17 +644,9 @@ impl Store for SqliteStore {
     ) -> Result<bool> {
         let name = name.to_owned();
         self.write(move |c| {
-            let n = c
-                .execute(
-                    "UPDATE secrets SET deleted_at = ?1, updated_at = ?1, updated_by = ?2
-                     WHERE team_id = ?3 AND name = ?4 AND deleted_at IS NULL",
-                    params![at, audit.key_id, team_id, name],
-                )
-                .map_err(backend)?;
-            if n == 1 {
-                insert_audit(c, &audit)?;
-            }
-            Ok(n == 1)
+            let sql = "UPDATE secrets SET deleted_at = ?1, updated_at = ?1, updated_by = ?2
+                       WHERE team_id = ?3 AND name = ?4 AND deleted_at IS NULL";
+            update_audited(c, sql, params![at, audit.key_id, team_id, name], &audit)
         })
         .await
     }
@@ -647,20 +657,20 @@ impl Store for SqliteStore {
         name: &str,
         at: i64,
         audit: AuditRow,
-    ) -> Result<bool> {
+    ) -> Result<Option<SecretRow>> {
         let name = name.to_owned();
         self.write(move |c| {
-            let n = c
-                .execute(
+            let row = c
+                .prepare_cached(&format!(
                     "UPDATE secrets SET deleted_at = NULL, updated_at = ?1, updated_by = ?2
-                     WHERE team_id = ?3 AND name = ?4 AND deleted_at IS NOT NULL",
-                    params![at, audit.key_id, team_id, name],
-                )
+                     WHERE team_id = ?3 AND name = ?4 AND deleted_at IS NOT NULL RETURNING {SECRET_COLS}"
+                ))
+                .and_then(|mut st| st.query_row(params![at, audit.key_id, team_id, name], secret_row).optional())
                 .map_err(backend)?;
-            if n == 1 {
+            if row.is_some() {
                 insert_audit(c, &audit)?;
             }
-            Ok(n == 1)
+            Ok(row)
         })
         .await
     }
@@ -705,16 +715,8 @@ impl Store for SqliteStore {
     async fn revoke_key(&self, team_id: i64, id: &str, at: i64, audit: AuditRow) -> Result<bool> {
         let id = id.to_owned();
         self.write(move |c| {
-            let n = c
-                .execute(
-                    "UPDATE api_keys SET revoked_at = ?1 WHERE team_id = ?2 AND id = ?3 AND revoked_at IS NULL",
-                    params![at, team_id, id],
-                )
-                .map_err(backend)?;
-            if n == 1 {
-                insert_audit(c, &audit)?;
-            }
-            Ok(n == 1)
+            let sql = "UPDATE api_keys SET revoked_at = ?1 WHERE team_id = ?2 AND id = ?3 AND revoked_at IS NULL";
+            update_audited(c, sql, params![at, team_id, id], &audit)
         })
         .await
     }

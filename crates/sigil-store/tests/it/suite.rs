@@ -218,17 +218,26 @@ pub(crate) async fn delete_and_restore(store: Arc<dyn Store>) {
     );
     let (row, _) = store.history(t, "s").await.unwrap().unwrap();
     assert_eq!(row.deleted_at, Some(3_000));
+    let restored = store
+        .restore_secret(t, "s", 4_000, audit("secret.restore", "t"))
+        .await
+        .unwrap()
+        .expect("a deleted secret is restored");
+    assert_eq!(
+        (
+            restored.name.as_str(),
+            restored.version,
+            restored.deleted_at
+        ),
+        ("s", 1, None)
+    );
+    assert_eq!(restored.updated_at, 4_000);
     assert!(
         store
             .restore_secret(t, "s", 4_000, audit("secret.restore", "t"))
             .await
             .unwrap()
-    );
-    assert!(
-        !store
-            .restore_secret(t, "s", 4_000, audit("secret.restore", "t"))
-            .await
-            .unwrap()
+            .is_none()
     );
     let (row, v) = store.get_secret(t, "s", None).await.unwrap().unwrap();
     assert_eq!((row.version, v.ciphertext), (1, b"1:v1".to_vec()));
@@ -243,10 +252,11 @@ pub(crate) async fn delete_and_restore(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(again.version, 2);
     assert!(
-        !store
+        store
             .restore_secret(t, "never", 1, audit("secret.restore", "t"))
             .await
             .unwrap()
+            .is_none()
     );
     let actions: Vec<String> = store
         .audit("t", 0, 0, 100)
