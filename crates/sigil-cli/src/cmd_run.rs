@@ -81,10 +81,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<u8> {
     let redactor = Arc::new(Redactor::with_min_len(
         loaded.settings.limits.min_mask_bytes,
     ));
+    // every source is asked once for what the ones before it lacked: one batch read from a server
     let names: Vec<SecretName> = vars.values().cloned().collect();
-    let values = resolve_all(&loaded, &resolver, &names)?;
-    for (var, name) in &vars {
-        let value = &values[name];
+    let values = resolver.get_many(&names)?;
+    for ((var, _), value) in vars.iter().zip(&values) {
         redactor.register(value);
         cmd.env(var, &*value.expose_text());
     }
@@ -143,53 +143,6 @@ pub fn run(a: RunArgs) -> anyhow::Result<u8> {
     } else {
         Err(PassExit(code).into())
     }
-}
-
-/// Every value a run needs. With a server backend, what the local sources do not hold comes
-/// from the server in one batch read (one round trip, not one per secret); otherwise (and for a
-/// name the batch does not return) each name goes through the chain as usual.
-fn resolve_all(
-    loaded: &crate::cmd_secrets::Loaded,
-    resolver: &sigil_core::Resolver,
-    names: &[SecretName],
-) -> anyhow::Result<std::collections::HashMap<SecretName, sigil_core::SecretValue>> {
-    let mut out = std::collections::HashMap::new();
-    let mut missing: Vec<SecretName> = Vec::new();
-    if loaded.settings.backend == sigil_core::Backend::Server {
-        let local = sigil_core::Resolver::local(&loaded.file);
-        for n in names {
-            match loaded
-                .settings
-                .server
-                .use_local_secrets
-                .then(|| local.get(n))
-            {
-                Some(Ok(v)) => {
-                    out.insert(n.clone(), v);
-                }
-                Some(Err(e)) if !e.is_not_found() => return Err(e.into()),
-                _ => missing.push(n.clone()),
-            }
-        }
-        if !missing.is_empty() {
-            let client = loaded.client()?;
-            let wanted: Vec<String> = missing.iter().map(ToString::to_string).collect();
-            for chunk in wanted.chunks(1000) {
-                for read in client.batch_read(chunk)?.secrets {
-                    if let Ok(n) = SecretName::parse(&read.name) {
-                        out.insert(n, sigil_core::SecretValue::new(read.value));
-                    }
-                }
-            }
-            tracing::debug!(names = wanted.len(), "batch read from the server");
-        }
-    }
-    for n in names {
-        if !out.contains_key(n) {
-            out.insert(n.clone(), resolver.get(n)?);
-        }
-    }
-    Ok(out)
 }
 
 /// Copies the command's output through the Redactor. When our own output is closed, the

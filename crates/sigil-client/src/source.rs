@@ -62,6 +62,17 @@ impl ServerSource {
         &self.client
     }
 
+    /// The client, with the current flow run and task (if any) as request headers.
+    fn attributed_client(&self) -> Client {
+        match context::attribution() {
+            Some(a) => self
+                .client
+                .clone()
+                .with_attribution(Some(&a.flow_run), a.task.as_deref()),
+            None => self.client.clone(),
+        }
+    }
+
     fn source_error(&self, name: &SecretName, e: &ClientError) -> Error {
         Error::Source {
             source_name: format!("server {} team {:?}", self.client.url(), self.client.team()),
@@ -125,13 +136,7 @@ impl Source for ServerSource {
         {
             return Ok(Some(v.clone()));
         }
-        let client = match context::attribution() {
-            Some(a) => self
-                .client
-                .clone()
-                .with_attribution(Some(&a.flow_run), a.task.as_deref()),
-            None => self.client.clone(),
-        };
+        let client = self.attributed_client();
         tracing::debug!(
             secret = name.as_str(),
             server = client.url(),
@@ -151,6 +156,52 @@ impl Source for ServerSource {
             Ok(None) => Ok(None),
             Err(e) => Err(self.source_error(name, &e)),
         }
+    }
+
+    /// One batch read (per 1,000 names) for every name the cache does not hold.
+    fn fetch_many(&self, names: &[SecretName]) -> sigil_core::Result<Vec<Option<SecretValue>>> {
+        let mut out: Vec<Option<SecretValue>> = vec![None; names.len()];
+        let mut wanted: Vec<usize> = Vec::new();
+        {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            for (i, n) in names.iter().enumerate() {
+                match cache.get(n.as_str()) {
+                    Some((at, v)) if !self.ttl.is_zero() && at.elapsed() < self.ttl => {
+                        out[i] = Some(v.clone())
+                    }
+                    _ => wanted.push(i),
+                }
+            }
+        }
+        let client = self.attributed_client();
+        for chunk in wanted.chunks(1000) {
+            let asked: Vec<String> = chunk.iter().map(|&i| names[i].to_string()).collect();
+            let read = client
+                .batch_read(&asked)
+                .map_err(|e| self.source_error(&names[chunk[0]], &e))?;
+            let mut by_name: HashMap<String, SecretValue> = read
+                .secrets
+                .into_iter()
+                .map(|r| (r.name, SecretValue::new(r.value)))
+                .collect();
+            for &i in chunk {
+                out[i] = by_name.remove(names[i].as_str());
+            }
+        }
+        if !self.ttl.is_zero() {
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            for &i in &wanted {
+                if let Some(v) = &out[i] {
+                    cache.insert(names[i].to_string(), (Instant::now(), v.clone()));
+                }
+            }
+        }
+        tracing::debug!(
+            names = wanted.len(),
+            server = client.url(),
+            "batch read from the server"
+        );
+        Ok(out)
     }
 
     fn names(&self) -> sigil_core::Result<Vec<SecretName>> {

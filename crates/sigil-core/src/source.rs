@@ -37,6 +37,15 @@ pub trait Source: Send + Sync {
     /// Anything but a miss: the chain stops and reports it.
     fn fetch(&self, name: &SecretName) -> Result<Option<SecretValue>>;
 
+    /// Looks many names up at once (a server answers them in one round trip); the answer has
+    /// one entry per name, in order. The default asks [`Source::fetch`] for each.
+    ///
+    /// # Errors
+    /// As [`Source::fetch`].
+    fn fetch_many(&self, names: &[SecretName]) -> Result<Vec<Option<SecretValue>>> {
+        names.iter().map(|n| self.fetch(n)).collect()
+    }
+
     /// The names this source holds, for listings (never values).
     ///
     /// # Errors
@@ -377,6 +386,43 @@ impl Resolver {
         Err(self.not_found(name))
     }
 
+    /// The values of many names, in order: each source is asked once for all the names the
+    /// sources before it did not hold (a server source answers them in one batch).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for the first name no source holds, or the first source's failure.
+    pub fn get_many(&self, names: &[SecretName]) -> Result<Vec<SecretValue>> {
+        let mut found: Vec<Option<SecretValue>> = vec![None; names.len()];
+        let mut pending: Vec<usize> = (0..names.len()).collect();
+        for source in &self.sources {
+            if pending.is_empty() {
+                break;
+            }
+            let asked: Vec<SecretName> = pending.iter().map(|&i| names[i].clone()).collect();
+            let answers = source.fetch_many(&asked)?;
+            let mut still = Vec::new();
+            for (&i, answer) in pending.iter().zip(answers) {
+                match answer {
+                    Some(v) => {
+                        if context::is_active() {
+                            context::note_resolved(&v);
+                        }
+                        found[i] = Some(v);
+                    }
+                    None => still.push(i),
+                }
+            }
+            pending = still;
+        }
+        if let Some(&i) = pending.first() {
+            return Err(self.not_found(&names[i]));
+        }
+        Ok(found
+            .into_iter()
+            .map(|v| v.expect("every name was found"))
+            .collect())
+    }
+
     /// The value of `name` with where it came from.
     ///
     /// # Errors
@@ -493,6 +539,41 @@ mod tests {
             assert_eq!(res.place, "env SIGIL__CONTEXT__SECRETS__E");
         });
         assert_eq!(r.get(&n("S")).unwrap().expose_str(), Some("env"));
+    }
+
+    #[test]
+    fn get_many_asks_each_source_once_for_what_is_left() {
+        struct Counting(std::sync::atomic::AtomicUsize);
+        impl Source for Counting {
+            fn kind(&self) -> &str {
+                "server"
+            }
+            fn place(&self, _: &SecretName) -> String {
+                "counting".into()
+            }
+            fn fetch(&self, n: &SecretName) -> Result<Option<SecretValue>> {
+                Ok((n.as_str() != "NOWHERE").then(|| SecretValue::from("from-server")))
+            }
+            fn fetch_many(&self, names: &[SecretName]) -> Result<Vec<Option<SecretValue>>> {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                names.iter().map(|n| self.fetch(n)).collect()
+            }
+        }
+        let counting = Arc::new(Counting(Default::default()));
+        let r = Resolver::new(vec![
+            Arc::new(FileSource::new(&file("[context.secrets]\nA = \"local\"\n"))),
+            counting.clone(),
+        ]);
+        let got = r.get_many(&[n("B"), n("A"), n("C")]).unwrap();
+        let texts: Vec<_> = got.iter().map(|v| v.expose_str().unwrap()).collect();
+        assert_eq!(texts, ["from-server", "local", "from-server"]);
+        assert_eq!(
+            counting.0.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "one batch for B and C"
+        );
+        let e = r.get_many(&[n("A"), n("NOWHERE")]).unwrap_err().to_string();
+        assert!(e.starts_with("secret \"NOWHERE\" not found"), "{e}");
     }
 
     #[test]
