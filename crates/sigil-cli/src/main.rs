@@ -17,6 +17,11 @@ mod out;
 
 use std::process::ExitCode;
 
+/// mimalloc: the server's hot path allocates across threads (the runtime's workers and the
+/// SQLite writer), where glibc's arenas contend; see bench/README.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 /// Exit code: success.

@@ -2,9 +2,10 @@
 //!
 //! Writes go to one writer thread that commits them in groups: it takes the first waiting
 //! write, then every other write already waiting (up to 512), runs each in its own savepoint
-//! inside one transaction, commits once with `synchronous = FULL` (the WAL is fsynced), and only
-//! then answers each caller. Under load many writes share one fsync, so durability does not cost
-//! a disk flush per request. Reads run on a small pool of connections that see only committed
+//! inside one transaction (audit records, the hottest write, go in with multi-row inserts and
+//! need none), commits once with `synchronous = FULL` (the WAL is fsynced), and only then
+//! answers each caller. Under load many writes share one fsync, so durability does not cost a
+//! disk flush per request. Reads run on a small pool of connections that see only committed
 //! data.
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,16 @@ const READERS: usize = 8;
 type Deliver = Box<dyn FnOnce(Result<()>) + Send>;
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Deliver + Send>;
 
+/// What the writer thread is handed.
+enum Work {
+    /// A change, run in a savepoint of its own.
+    Job(Job),
+    /// Audit records to append (the hottest write: one per secret read), and who waits for
+    /// them. They need no closure and no savepoint: the records of a whole group go in with a
+    /// few multi-row statements, each atomic by itself.
+    Audit(Vec<AuditRow>, oneshot::Sender<Result<()>>),
+}
+
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -30,7 +41,7 @@ fn backend(e: rusqlite::Error) -> StoreError {
 /// The SQLite store.
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<mpsc::Sender<Job>>,
+    writer: mpsc::Sender<Work>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -46,6 +57,7 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )?;
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
@@ -60,13 +72,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-/// When the last group was larger than one write (callers are concurrent), wait this long for
-/// more before committing: a commit costs about the same for 2 writes as for 200 (the same
-/// pages go to the WAL, one fsync), so a short wait under load buys throughput. A lone writer
-/// never waits.
-const GATHER: std::time::Duration = std::time::Duration::from_micros(150);
-
-fn drain(rx: &mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+fn drain(rx: &mpsc::Receiver<Work>, batch: &mut Vec<Work>) {
     while batch.len() < MAX_BATCH {
         match rx.try_recv() {
             Ok(j) => batch.push(j),
@@ -75,24 +81,40 @@ fn drain(rx: &mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
-    let mut last_group = 1;
+/// The group commit: every write waiting is applied in one transaction, committed (one fsync
+/// of the WAL), then answered. Writes that arrive during a commit wait for the next one, so
+/// the commit itself is the window in which a group gathers; nothing sleeps.
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Work>) {
+    let mut audit = AuditInserts::default();
+    let mut batch = Vec::new();
+    let mut rows = Vec::new();
+    let mut waiters = Vec::new();
+    let mut delivers: Vec<Deliver> = Vec::new();
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+        batch.push(first);
         drain(&rx, &mut batch);
-        if last_group > 1 && batch.len() < MAX_BATCH {
-            std::thread::sleep(GATHER);
-            drain(&rx, &mut batch);
-        }
-        last_group = batch.len();
         if let Err(e) = begin(&conn) {
             let err = backend(e);
-            for job in batch {
-                job(None)(Err(err.clone()));
+            for work in batch.drain(..) {
+                match work {
+                    Work::Job(job) => job(None)(Err(err.clone())),
+                    Work::Audit(_, tx) => {
+                        let _ = tx.send(Err(err.clone()));
+                    }
+                }
             }
             continue;
         }
-        let delivers: Vec<Deliver> = batch.into_iter().map(|job| job(Some(&conn))).collect();
+        for work in batch.drain(..) {
+            match work {
+                Work::Job(job) => delivers.push(job(Some(&conn))),
+                Work::Audit(r, tx) => {
+                    rows.extend(r);
+                    waiters.push(tx);
+                }
+            }
+        }
+        let appended = audit.insert(&conn, &rows);
         let committed = conn
             .prepare_cached("COMMIT")
             .and_then(|mut st| st.execute([]))
@@ -101,10 +123,85 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        tracing::trace!(writes = delivers.len(), "group commit");
-        for d in delivers {
+        tracing::trace!(
+            writes = delivers.len(),
+            audit_records = rows.len(),
+            "group commit"
+        );
+        rows.clear();
+        for d in delivers.drain(..) {
             d(committed.clone());
         }
+        let appended = committed.and(appended);
+        for tx in waiters.drain(..) {
+            let _ = tx.send(appended.clone());
+        }
+    }
+}
+
+/// Audit records go in `CHUNK` rows per statement; the statement for each chunk size is
+/// prepared once (the writer connection's statement cache keeps them).
+#[derive(Default)]
+struct AuditInserts {
+    sql: Vec<String>,
+}
+
+impl AuditInserts {
+    const CHUNK: usize = 32;
+
+    fn sql(&mut self, n: usize) -> &str {
+        while self.sql.len() < n {
+            let rows = self.sql.len() + 1;
+            let mut sql = String::from(
+                "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task) VALUES ",
+            );
+            for r in 0..rows {
+                let b = r * 11;
+                if r > 0 {
+                    sql.push(',');
+                }
+                sql.push('(');
+                for c in 1..=11 {
+                    if c > 1 {
+                        sql.push(',');
+                    }
+                    sql.push('?');
+                    sql.push_str(&(b + c).to_string());
+                }
+                sql.push(')');
+            }
+            self.sql.push(sql);
+        }
+        &self.sql[n - 1]
+    }
+
+    /// Inserts `rows`; each statement is atomic, and a failure fails the whole group of
+    /// records (their callers get the error; the transaction's other writes are unaffected).
+    fn insert(&mut self, conn: &Connection, rows: &[AuditRow]) -> Result<()> {
+        for chunk in rows.chunks(Self::CHUNK) {
+            let mut st = conn
+                .prepare_cached(self.sql(chunk.len()))
+                .map_err(backend)?;
+            for (r, a) in chunk.iter().enumerate() {
+                let b = r * 11;
+                let bind = |st: &mut rusqlite::CachedStatement<'_>| -> rusqlite::Result<()> {
+                    st.raw_bind_parameter(b + 1, a.at)?;
+                    st.raw_bind_parameter(b + 2, &a.key_id)?;
+                    st.raw_bind_parameter(b + 3, &a.role)?;
+                    st.raw_bind_parameter(b + 4, &a.action)?;
+                    st.raw_bind_parameter(b + 5, &a.team)?;
+                    st.raw_bind_parameter(b + 6, &a.name)?;
+                    st.raw_bind_parameter(b + 7, a.version)?;
+                    st.raw_bind_parameter(b + 8, &a.outcome)?;
+                    st.raw_bind_parameter(b + 9, &a.client)?;
+                    st.raw_bind_parameter(b + 10, &a.flow_run)?;
+                    st.raw_bind_parameter(b + 11, &a.task)
+                };
+                bind(&mut st).map_err(backend)?;
+            }
+            st.raw_execute().map_err(backend)?;
+        }
+        Ok(())
     }
 }
 
@@ -153,14 +250,14 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Backend(e.to_string()))?
         .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Work>();
         std::thread::Builder::new()
             .name("sigil-sqlite-writer".into())
             .spawn(move || writer_loop(writer, rx))
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         Ok(SqliteStore {
             path,
-            writer: Mutex::new(tx),
+            writer: tx,
             readers: Mutex::new(readers),
         })
     }
@@ -176,23 +273,6 @@ impl SqliteStore {
         &self,
         op: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
     ) -> Result<R> {
-        self.submit(true, op).await
-    }
-
-    /// As [`SqliteStore::write`] for a job of one statement, which is atomic by itself and
-    /// needs no savepoint (audit appends: the hottest write).
-    async fn write_one_statement<R: Send + 'static>(
-        &self,
-        op: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
-    ) -> Result<R> {
-        self.submit(false, op).await
-    }
-
-    async fn submit<R: Send + 'static>(
-        &self,
-        savepoint: bool,
-        op: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
-    ) -> Result<R> {
         let (tx, rx) = oneshot::channel::<Result<R>>();
         let job: Job = Box::new(move |conn| -> Deliver {
             let Some(conn) = conn else {
@@ -206,22 +286,18 @@ impl SqliteStore {
                     .and_then(|mut st| st.execute([]))
                     .map_err(backend)
             };
-            let outcome = if !savepoint {
-                op(conn)
-            } else {
-                match run("SAVEPOINT job") {
-                    Err(e) => Err(e),
-                    Ok(_) => {
-                        let r = op(conn);
-                        let undone = if r.is_ok() {
-                            Ok(0)
-                        } else {
-                            run("ROLLBACK TO job")
-                        };
-                        match undone.and_then(|_| run("RELEASE job")) {
-                            Ok(_) => r,
-                            Err(e) => Err(e),
-                        }
+            let outcome = match run("SAVEPOINT job") {
+                Err(e) => Err(e),
+                Ok(_) => {
+                    let r = op(conn);
+                    let undone = if r.is_ok() {
+                        Ok(0)
+                    } else {
+                        run("ROLLBACK TO job")
+                    };
+                    match undone.and_then(|_| run("RELEASE job")) {
+                        Ok(_) => r,
+                        Err(e) => Err(e),
                     }
                 }
             };
@@ -229,11 +305,17 @@ impl SqliteStore {
                 let _ = tx.send(committed.and(outcome));
             })
         });
+        self.send(Work::Job(job))?;
+        Self::answer(rx).await
+    }
+
+    fn send(&self, work: Work) -> Result<()> {
         self.writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(job)
-            .map_err(|_| StoreError::Backend("the writer thread stopped".into()))?;
+            .send(work)
+            .map_err(|_| StoreError::Backend("the writer thread stopped".into()))
+    }
+
+    async fn answer<R>(rx: oneshot::Receiver<Result<R>>) -> Result<R> {
         rx.await
             .map_err(|_| StoreError::Backend("the writer thread stopped".into()))?
     }
@@ -722,18 +804,9 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<()> {
-        if rows.len() == 1 {
-            return self
-                .write_one_statement(move |c| insert_audit(c, &rows[0]))
-                .await;
-        }
-        self.write(move |c| {
-            for r in &rows {
-                insert_audit(c, r)?;
-            }
-            Ok(())
-        })
-        .await
+        let (tx, rx) = oneshot::channel();
+        self.send(Work::Audit(rows, tx))?;
+        Self::answer(rx).await
     }
 
     async fn audit(
