@@ -1,18 +1,25 @@
 //! The embedded store: one SQLite file in WAL mode.
 //!
-//! Writes go to one writer thread that commits them in groups: it takes the first waiting
-//! write, then every other write already waiting (up to 512), runs each in its own savepoint
-//! inside one transaction (audit records, the hottest write, go in with multi-row inserts and
-//! need none), commits once with `synchronous = FULL` (the WAL is fsynced), and only then
-//! answers each caller. Under load many writes share one fsync, so durability does not cost a
-//! disk flush per request. Reads run on a small pool of connections that see only committed
-//! data.
+//! Writes go to one writer thread, which applies each as it arrives — in its own savepoint,
+//! inside one open transaction (audit records, the hottest write, go in with multi-row inserts
+//! and need none) — and commits in groups. Durability is pipelined: a commit only writes the
+//! WAL (`synchronous = NORMAL` on the writer's connection); a syncer thread then `fdatasync`s
+//! the WAL file and only then answers the commit's callers. While one sync is in flight the
+//! writer keeps applying new writes in the next transaction, and commits it the moment the sync
+//! is done, so every fsync covers everything that arrived during the previous one and the
+//! writer never waits for the disk. (Checkpoints keep their own syncs: with `NORMAL`, SQLite
+//! syncs the WAL before a checkpoint and the database file after it.)
+//!
+//! Reads run on a small pool of connections. A read of a value is always followed by its audit
+//! record, whose sync covers the value's version too; reads of metadata (lists, histories,
+//! keys, the audit log) wait, when a commit is still being synced, until it is durable, so no
+//! read ever shows what a crash could take back.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::model::{AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, Team, VersionRow};
 use crate::{Result, Store, StoreError};
@@ -23,6 +30,8 @@ const READERS: usize = 8;
 
 type Deliver = Box<dyn FnOnce(Result<()>) + Send>;
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Deliver + Send>;
+/// Makes the WAL durable (`fdatasync` of the WAL file; tests put a probe around it).
+type SyncWal = Box<dyn FnMut() -> std::io::Result<()> + Send>;
 
 /// What the writer thread is handed.
 enum Work {
@@ -32,6 +41,20 @@ enum Work {
     /// them. They need no closure and no savepoint: the records of a whole group go in with a
     /// few multi-row statements, each atomic by itself.
     Audit(Vec<AuditRow>, oneshot::Sender<Result<()>>),
+    /// From the syncer: the commit handed to it is durable, or the sync failed.
+    Synced(Result<()>),
+    /// The store was dropped: commit what is open, wait for its sync, stop.
+    Stop,
+}
+
+/// How far commits have got: `committed` counts the commits begun, `durable` the last one
+/// synced (all before it are durable too: commits are synced in order). `broken` after a
+/// failed sync: nothing is written any more.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    committed: u64,
+    durable: u64,
+    broken: bool,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -43,11 +66,18 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::Sender<Work>,
     readers: Mutex<Vec<Connection>>,
+    progress: Arc<watch::Sender<Progress>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SqliteStore({})", self.path.display())
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        let _ = self.writer.send(Work::Stop);
     }
 }
 
@@ -81,60 +111,160 @@ fn drain(rx: &mpsc::Receiver<Work>, batch: &mut Vec<Work>) {
     }
 }
 
-/// The group commit: every write waiting is applied in one transaction, committed (one fsync
-/// of the WAL), then answered. Writes that arrive during a commit wait for the next one, so
-/// the commit itself is the window in which a group gathers; nothing sleeps.
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Work>) {
-    let mut audit = AuditInserts::default();
+/// The writer thread's state.
+struct Writer {
+    conn: Connection,
+    audit: AuditInserts,
+    /// A transaction is open; `callers` wait for it.
+    in_tx: bool,
+    callers: Vec<Deliver>,
+    /// A commit is being synced.
+    syncing: bool,
+    /// Set after a failed sync: every later write fails with it.
+    broken: Option<StoreError>,
+    to_syncer: mpsc::Sender<Vec<Deliver>>,
+    progress: Arc<watch::Sender<Progress>>,
+}
+
+impl Writer {
+    fn run(sql: &Connection, statement: &str) -> Result<()> {
+        sql.prepare_cached(statement)
+            .and_then(|mut st| st.execute([]))
+            .map(|_| ())
+            .map_err(backend)
+    }
+
+    /// Opens the transaction if none is.
+    fn begin(&mut self) -> Result<()> {
+        if let Some(e) = &self.broken {
+            return Err(e.clone());
+        }
+        if !self.in_tx {
+            Self::run(&self.conn, "BEGIN IMMEDIATE")?;
+            self.in_tx = true;
+        }
+        Ok(())
+    }
+
+    /// SQLite rolls a whole transaction back by itself on some errors (a full disk, an I/O
+    /// error): then the callers of the open transaction must hear of it, not of a commit.
+    fn check_still_open(&mut self) {
+        if self.in_tx && self.conn.is_autocommit() {
+            self.in_tx = false;
+            let err = StoreError::Backend("the transaction was rolled back by SQLite".into());
+            for c in self.callers.drain(..) {
+                c(Err(err.clone()));
+            }
+        }
+    }
+
+    /// Commits the open transaction (the WAL is written, not yet synced) and hands its callers
+    /// to the syncer.
+    fn commit(&mut self) {
+        self.in_tx = false;
+        let callers = std::mem::take(&mut self.callers);
+        // counted before the commit: a read that sees this commit also sees the count
+        let mut seq = 0;
+        self.progress.send_modify(|p| {
+            p.committed += 1;
+            seq = p.committed;
+        });
+        match Self::run(&self.conn, "COMMIT") {
+            Ok(()) => {
+                tracing::trace!(writes = callers.len(), "group commit");
+                self.syncing = true;
+                if let Err(mpsc::SendError(callers)) = self.to_syncer.send(callers) {
+                    let err = StoreError::Backend("the syncer thread stopped".into());
+                    for c in callers {
+                        c(Err(err.clone()));
+                    }
+                    self.syncing = false;
+                    self.broken = Some(err);
+                }
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                // nothing of this commit is visible, and no sync is in flight: every earlier
+                // commit is durable, so readers need not wait for this one
+                self.progress.send_modify(|p| p.durable = seq);
+                for c in callers {
+                    c(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// The writer thread: applies writes as they come, commits whenever no sync is in flight.
+fn writer_loop(mut w: Writer, rx: mpsc::Receiver<Work>) {
     let mut batch = Vec::new();
     let mut rows = Vec::new();
     let mut waiters = Vec::new();
-    let mut delivers: Vec<Deliver> = Vec::new();
-    while let Ok(first) = rx.recv() {
+    let mut stopping = false;
+    while !(stopping && !w.in_tx && !w.syncing) {
+        let Ok(first) = rx.recv() else { break };
         batch.push(first);
         drain(&rx, &mut batch);
-        if let Err(e) = begin(&conn) {
-            let err = backend(e);
-            for work in batch.drain(..) {
-                match work {
-                    Work::Job(job) => job(None)(Err(err.clone())),
-                    Work::Audit(_, tx) => {
-                        let _ = tx.send(Err(err.clone()));
-                    }
-                }
-            }
-            continue;
-        }
         for work in batch.drain(..) {
             match work {
-                Work::Job(job) => delivers.push(job(Some(&conn))),
-                Work::Audit(r, tx) => {
-                    rows.extend(r);
-                    waiters.push(tx);
+                Work::Synced(r) => {
+                    w.syncing = false;
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "the SQLite WAL could not be synced: refusing every write from now on");
+                        w.broken = Some(e);
+                    }
                 }
+                Work::Stop => stopping = true,
+                Work::Job(job) => match w.begin() {
+                    Ok(()) => {
+                        let deliver = job(Some(&w.conn));
+                        w.callers.push(deliver);
+                        w.check_still_open();
+                    }
+                    Err(e) => job(None)(Err(e)),
+                },
+                Work::Audit(r, tx) => match w.begin() {
+                    Ok(()) => {
+                        rows.extend(r);
+                        waiters.push(tx);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                },
             }
         }
-        let appended = audit.insert(&conn, &rows);
-        let committed = conn
-            .prepare_cached("COMMIT")
-            .and_then(|mut st| st.execute([]))
-            .map(|_| ())
-            .map_err(backend);
-        if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+        if !rows.is_empty() {
+            let appended = w.audit.insert(&w.conn, &rows);
+            rows.clear();
+            for tx in waiters.drain(..) {
+                let appended = appended.clone();
+                w.callers.push(Box::new(move |durable: Result<()>| {
+                    let _ = tx.send(durable.and(appended));
+                }));
+            }
+            w.check_still_open();
         }
-        tracing::trace!(
-            writes = delivers.len(),
-            audit_records = rows.len(),
-            "group commit"
-        );
-        rows.clear();
-        for d in delivers.drain(..) {
-            d(committed.clone());
+        if w.in_tx && !w.syncing {
+            w.commit();
         }
-        let appended = committed.and(appended);
-        for tx in waiters.drain(..) {
-            let _ = tx.send(appended.clone());
+    }
+}
+
+/// The syncer thread: makes each commit durable, tells the writer, then answers its callers.
+fn syncer_loop(mut sync: SyncWal, wal: PathBuf, rx: mpsc::Receiver<Vec<Deliver>>, writer: mpsc::Sender<Work>, progress: Arc<watch::Sender<Progress>>) {
+    while let Ok(callers) = rx.recv() {
+        let synced = sync().map_err(|e| {
+            StoreError::Backend(format!("cannot sync {}: {e}", wal.display()))
+        });
+        let committed = progress.borrow().committed;
+        progress.send_modify(|p| match synced {
+            Ok(()) => p.durable = committed,
+            Err(_) => p.broken = true,
+        });
+        let _ = writer.send(Work::Synced(synced.clone()));
+        for c in callers {
+            c(synced.clone());
         }
     }
 }
@@ -205,20 +335,21 @@ impl AuditInserts {
     }
 }
 
-fn begin(conn: &Connection) -> rusqlite::Result<usize> {
-    conn.prepare_cached("BEGIN IMMEDIATE")
-        .and_then(|mut st| st.execute([]))
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     ///
     /// # Errors
     /// The file cannot be opened or migrated.
     pub async fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, None).await
+    }
+
+    /// As [`SqliteStore::open`]; `sync` replaces the `fdatasync` of the WAL (tests).
+    async fn open_with(path: &Path, sync: Option<SyncWal>) -> Result<Self> {
         let path = path.to_owned();
         let p = path.clone();
-        let (writer, readers) = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> {
+        let opened = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> {
+            let io = |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
             if let Some(dir) = p
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty() && !d.exists())
@@ -228,7 +359,7 @@ impl SqliteStore {
                     .recursive(true)
                     .mode(0o700)
                     .create(dir)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                    .map_err(io)?;
             }
             if !p.exists() {
                 // SQLite gives the -wal and -shm files the mode of the database file
@@ -238,27 +369,64 @@ impl SqliteStore {
                     .create_new(true)
                     .mode(0o600)
                     .open(&p)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                    .map_err(io)?;
             }
             let mut w = connect(&p)?;
             migrate(&mut w)?;
+            // the writer's commits write the WAL; the syncer makes it durable
+            w.execute_batch("PRAGMA synchronous = NORMAL")?;
+            let mut wal_path = p.clone().into_os_string();
+            wal_path.push("-wal");
+            let wal_path = PathBuf::from(wal_path);
+            // the WAL exists from the first transaction on and lives as long as a connection
+            // is open: the writer's stays open for the store's whole life
+            let wal = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&wal_path)
+                .map_err(io)?;
+            wal.sync_data().map_err(io)?;
             let readers = (0..2)
                 .map(|_| connect(&p))
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((w, readers))
+            Ok((w, readers, wal, wal_path))
         })
         .await
         .map_err(|e| StoreError::Backend(e.to_string()))?
         .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        let (conn, readers, wal, wal_path) = opened;
+        let sync = sync.unwrap_or_else(|| Box::new(move || wal.sync_data()));
+        let progress = Arc::new(watch::Sender::new(Progress::default()));
         let (tx, rx) = mpsc::channel::<Work>();
-        std::thread::Builder::new()
-            .name("sigil-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx))
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let (to_syncer, from_writer) = mpsc::channel();
+        let writer = Writer {
+            conn,
+            audit: AuditInserts::default(),
+            in_tx: false,
+            callers: Vec::new(),
+            syncing: false,
+            broken: None,
+            to_syncer,
+            progress: progress.clone(),
+        };
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map(|_| ())
+                .map_err(|e| StoreError::Backend(e.to_string()))
+        };
+        let (to_writer, p) = (tx.clone(), progress.clone());
+        spawn(
+            "sigil-sqlite-sync",
+            Box::new(move || syncer_loop(sync, wal_path, from_writer, to_writer, p)),
+        )?;
+        spawn("sigil-sqlite-writer", Box::new(move || writer_loop(writer, rx)))?;
         Ok(SqliteStore {
             path,
             writer: tx,
             readers: Mutex::new(readers),
+            progress,
         })
     }
 
@@ -338,6 +506,32 @@ impl SqliteStore {
             pool.push(conn);
         }
         r
+    }
+
+    /// As [`SqliteStore::read`], answering only once everything the read may have seen is
+    /// durable (a commit can be visible while its sync is still in flight). For reads that no
+    /// audit record follows: a read of a value is covered by the sync of its audit record.
+    async fn read_settled<R: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let r = self.read(op).await?;
+        // loaded after the read: every commit it saw was counted before it became visible
+        let seen = self.progress.borrow().committed;
+        let settled = |p: &Progress| p.durable >= seen || p.broken;
+        if !settled(&self.progress.borrow()) {
+            let mut rx = self.progress.subscribe();
+            let p = *rx
+                .wait_for(settled)
+                .await
+                .map_err(|_| StoreError::Backend("the writer thread stopped".into()))?;
+            if p.durable < seen {
+                return Err(StoreError::Backend(
+                    "the SQLite WAL could not be synced; restart the server".into(),
+                ));
+            }
+        }
+        Ok(r)
     }
 }
 
@@ -447,7 +641,7 @@ impl Store for SqliteStore {
     }
 
     async fn is_empty(&self) -> Result<bool> {
-        self.read(|c| {
+        self.read_settled(|c| {
             c.query_row("SELECT NOT EXISTS (SELECT 1 FROM teams)", [], |r| {
                 r.get::<_, bool>(0)
             })
@@ -496,7 +690,7 @@ impl Store for SqliteStore {
 
     async fn team(&self, name: &str) -> Result<Option<Team>> {
         let name = name.to_owned();
-        self.read(move |c| {
+        self.read_settled(move |c| {
             c.prepare_cached("SELECT id, name, created_at FROM teams WHERE name = ?1")
                 .and_then(|mut st| {
                     st.query_row([&name], |r| {
@@ -514,7 +708,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_teams(&self) -> Result<Vec<Team>> {
-        self.read(|c| {
+        self.read_settled(|c| {
             let mut st = c
                 .prepare_cached("SELECT id, name, created_at FROM teams ORDER BY name")
                 .map_err(backend)?;
@@ -532,12 +726,12 @@ impl Store for SqliteStore {
     }
 
     async fn data_keys(&self, team_id: i64) -> Result<Vec<DataKeyRow>> {
-        self.read(move |c| data_keys_where(c, "WHERE team_id = ?1", params![team_id]))
+        self.read_settled(move |c| data_keys_where(c, "WHERE team_id = ?1", params![team_id]))
             .await
     }
 
     async fn all_data_keys(&self) -> Result<Vec<DataKeyRow>> {
-        self.read(|c| data_keys_where(c, "", params![])).await
+        self.read_settled(|c| data_keys_where(c, "", params![])).await
     }
 
     async fn rewrap_data_keys(&self, rows: Vec<DataKeyRow>) -> Result<()> {
@@ -640,7 +834,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<SecretRow>> {
         let (prefix, after) = (prefix.to_owned(), after.unwrap_or("").to_owned());
-        self.read(move |c| {
+        self.read_settled(move |c| {
             // names are [A-Za-z0-9_./-]: a prefix range needs no LIKE escaping
             let upper = format!("{prefix}\u{10FFFF}");
             let mut st = c
@@ -665,7 +859,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<SecretRow>> {
         let (needle, after) = (needle.to_owned(), after.unwrap_or("").to_owned());
-        self.read(move |c| {
+        self.read_settled(move |c| {
             let mut st = c
                 .prepare_cached(&format!(
                     "SELECT {SECRET_COLS} FROM secrets
@@ -686,7 +880,7 @@ impl Store for SqliteStore {
         name: &str,
     ) -> Result<Option<(SecretRow, Vec<VersionRow>)>> {
         let name = name.to_owned();
-        self.read(move |c| {
+        self.read_settled(move |c| {
             let row = c
                 .prepare_cached(&format!(
                     "SELECT {SECRET_COLS} FROM secrets WHERE team_id = ?1 AND name = ?2"
@@ -781,7 +975,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_keys(&self, team_id: i64) -> Result<Vec<KeyRow>> {
-        self.read(move |c| {
+        self.read_settled(move |c| {
             let mut st = c
                 .prepare_cached(&format!(
                     "{KEY_SELECT} WHERE k.team_id = ?1 ORDER BY k.created_at, k.id"
@@ -817,7 +1011,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<AuditRow>> {
         let team = team.to_owned();
-        self.read(move |c| {
+        self.read_settled(move |c| {
             let mut st = c
                 .prepare_cached(
                     "SELECT id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task
