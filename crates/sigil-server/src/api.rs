@@ -257,36 +257,44 @@ pub(crate) async fn get_secret(
         Ok(p) => p,
         Err(e) => return Err(refuse(&state, &c, &team, "secret.read", Some(&name), e).await),
     };
-    let Some((_, ver)) = state
+    // the read and its audit record in one trip: `ok` with the version read, or `not_found`
+    let audit_ok = audit_row(&c, &team, "secret.read", Some(name.as_str()), None, "ok");
+    let found = state
         .store
-        .get_secret(c.team_id, name.as_str(), version)
-        .await?
-    else {
-        let e = ApiError::not_found(match version {
+        .get_secret_audited(c.team_id, name.as_str(), version, audit_ok)
+        .await?;
+    Metrics::inc(&state.metrics.audit_records, 1);
+    let Some((_, ver)) = found else {
+        return Err(ApiError::not_found(match version {
             Some(v) => format!(
                 "secret {:?} has no version {v} in team {team:?}",
                 name.as_str()
             ),
             None => format!("secret {:?} not found in team {team:?}", name.as_str()),
-        });
-        return Err(refuse(&state, &c, &team, "secret.read", Some(name.as_str()), e).await);
+        }));
     };
-    let dk = state
-        .data_key(c.team_id, &team, ver.data_key_version)
-        .await?;
-    let value = open_value(&dk, &team, name.as_str(), ver.version, &ver.ciphertext)?;
-    audit(
-        &state,
-        vec![audit_row(
-            &c,
-            &team,
-            "secret.read",
-            Some(name.as_str()),
-            Some(ver.version),
-            "ok",
-        )],
-    )
-    .await?;
+    let opened = match state.data_key(c.team_id, &team, ver.data_key_version).await {
+        Ok(dk) => open_value(&dk, &team, name.as_str(), ver.version, &ver.ciphertext),
+        Err(e) => Err(e),
+    };
+    let value = match opened {
+        Ok(v) => v,
+        Err(e) => {
+            // the record above says the version was read; this one that no value went out
+            let failed = audit_row(
+                &c,
+                &team,
+                "secret.read",
+                Some(name.as_str()),
+                Some(ver.version),
+                "error",
+            );
+            return Err(match audit(&state, vec![failed]).await {
+                Ok(()) => e,
+                Err(audit_failed) => audit_failed,
+            });
+        }
+    };
     Metrics::inc(&state.metrics.secret_reads, 1);
     Ok(Json(SecretRead {
         name: name.to_string(),

@@ -100,6 +100,18 @@ pub trait Store: Send + Sync {
         version: Option<i64>,
     ) -> Result<Option<(SecretRow, VersionRow)>>;
 
+    /// As [`Store::get_secret`], and appends `audit` for the read — with the version read and
+    /// outcome `ok`, or outcome `not_found` and no version — durably before answering: the
+    /// hottest request in one trip to the database (on PostgreSQL, concurrent reads share one
+    /// statement and one commit).
+    async fn get_secret_audited(
+        &self,
+        team_id: i64,
+        name: &str,
+        version: Option<i64>,
+        audit: AuditRow,
+    ) -> Result<Option<(SecretRow, VersionRow)>>;
+
     /// The latest values of many secrets at once (missing and deleted ones are left out).
     async fn get_secrets(
         &self,

@@ -517,6 +517,22 @@ impl Store for PgStore {
         read_secret(&c, team_id, name, version).await
     }
 
+    async fn get_secret_audited(
+        &self,
+        team_id: i64,
+        name: &str,
+        version: Option<i64>,
+        mut audit: AuditRow,
+    ) -> Result<Option<(SecretRow, VersionRow)>> {
+        let found = self.get_secret(team_id, name, version).await?;
+        audit.version = found.as_ref().map(|(_, v)| v.version);
+        if found.is_none() {
+            "not_found".clone_into(&mut audit.outcome);
+        }
+        self.append_audit(vec![audit]).await?;
+        Ok(found)
+    }
+
     async fn get_secrets(
         &self,
         team_id: i64,

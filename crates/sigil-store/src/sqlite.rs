@@ -41,10 +41,23 @@ enum Work {
     /// them. They need no closure and no savepoint: the records of a whole group go in with a
     /// few multi-row statements, each atomic by itself.
     Audit(Vec<AuditRow>, oneshot::Sender<Result<()>>),
+    /// A read of a value and its audit record (the hottest request): the writer's connection
+    /// reads it inside the open transaction, so the read needs no transaction of its own and
+    /// always finds its pages cached, and the audit record goes in with the group's.
+    Read(Box<AuditedRead>),
     /// From the syncer: the commit handed to it is durable, or the sync failed.
     Synced(Result<()>),
     /// The store was dropped: commit what is open, wait for its sync, stop.
     Stop,
+}
+
+/// What [`Work::Read`] carries.
+struct AuditedRead {
+    team_id: i64,
+    name: String,
+    version: Option<i64>,
+    audit: AuditRow,
+    reply: oneshot::Sender<Result<Option<(SecretRow, VersionRow)>>>,
 }
 
 /// How far commits have got: `committed` counts the commits begun, `durable` the last one
@@ -226,23 +239,53 @@ fn writer_loop(mut w: Writer, rx: mpsc::Receiver<Work>) {
                 Work::Audit(r, tx) => match w.begin() {
                     Ok(()) => {
                         rows.extend(r);
-                        waiters.push(tx);
+                        waiters.push(Box::new(move |r: Result<()>| {
+                            let _ = tx.send(r);
+                        }) as Deliver);
                     }
                     Err(e) => {
                         let _ = tx.send(Err(e));
                     }
                 },
+                Work::Read(read) => {
+                    let AuditedRead {
+                        team_id,
+                        name,
+                        version,
+                        mut audit,
+                        reply,
+                    } = *read;
+                    let found = w
+                        .begin()
+                        .and_then(|()| read_secret(&w.conn, team_id, &name, version));
+                    match found {
+                        Ok(found) => {
+                            audit.version = found.as_ref().map(|(_, v)| v.version);
+                            if found.is_none() {
+                                "not_found".clone_into(&mut audit.outcome);
+                            }
+                            rows.push(audit);
+                            waiters.push(Box::new(move |r: Result<()>| {
+                                let _ = reply.send(r.map(|()| found));
+                            }));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                }
             }
         }
         if !rows.is_empty() {
-            let appended = w.audit.insert(&w.conn, &rows);
-            rows.clear();
-            for tx in waiters.drain(..) {
-                let appended = appended.clone();
-                w.callers.push(Box::new(move |durable: Result<()>| {
-                    let _ = tx.send(durable.and(appended));
-                }));
+            match w.audit.insert(&w.conn, &rows) {
+                Ok(()) => w.callers.append(&mut waiters),
+                Err(e) => {
+                    for waiter in waiters.drain(..) {
+                        waiter(Err(e.clone()));
+                    }
+                }
             }
+            rows.clear();
             w.check_still_open();
         }
         if w.in_tx && !w.syncing {
@@ -806,6 +849,24 @@ impl Store for SqliteStore {
         let name = name.to_owned();
         self.read(move |c| read_secret(c, team_id, &name, version))
             .await
+    }
+
+    async fn get_secret_audited(
+        &self,
+        team_id: i64,
+        name: &str,
+        version: Option<i64>,
+        audit: AuditRow,
+    ) -> Result<Option<(SecretRow, VersionRow)>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Work::Read(Box::new(AuditedRead {
+            team_id,
+            name: name.to_owned(),
+            version,
+            audit,
+            reply,
+        })))?;
+        Self::answer(rx).await
     }
 
     async fn get_secrets(
