@@ -45,10 +45,95 @@ enum Work {
     /// reads it inside the open transaction, so the read needs no transaction of its own and
     /// always finds its pages cached, and the audit record goes in with the group's.
     Read(Box<AuditedRead>),
-    /// From the syncer: the commit handed to it is durable, or the sync failed.
-    Synced(Result<()>),
+}
+
+/// Where writes wait for the writer thread. While a commit is being synced the writer is not
+/// woken for each new write: it takes all of them at once when the sync is done — one wake-up
+/// per group, not one per request.
+#[derive(Default)]
+struct Inbox {
+    state: Mutex<InboxState>,
+    wake: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct InboxState {
+    work: Vec<Work>,
+    /// A commit is being synced.
+    syncing: bool,
+    /// The outcome of the last sync, until the writer has seen it.
+    synced: Option<Result<()>>,
     /// The store was dropped: commit what is open, wait for its sync, stop.
-    Stop,
+    stop: bool,
+    /// The writer is waiting.
+    waiting: bool,
+    /// The writer thread is gone: new work is dropped at once (its caller hears of it).
+    closed: bool,
+}
+
+impl Inbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, InboxState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, work: Work) {
+        let mut s = self.lock();
+        if s.closed {
+            return;
+        }
+        s.work.push(work);
+        let wake = s.waiting && !s.syncing;
+        drop(s);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// From the syncer: the commit handed to it is durable, or the sync failed.
+    fn synced(&self, outcome: Result<()>) {
+        let mut s = self.lock();
+        s.syncing = false;
+        s.synced = Some(outcome);
+        drop(s);
+        self.wake.notify_one();
+    }
+
+    fn stop(&self) {
+        self.lock().stop = true;
+        self.wake.notify_one();
+    }
+
+    /// Waits until there is something to do and no sync is in flight; takes it.
+    fn take(&self, batch: &mut Vec<Work>) -> (Option<Result<()>>, bool) {
+        let mut s = self.lock();
+        while s.syncing || (s.work.is_empty() && s.synced.is_none() && !s.stop) {
+            s.waiting = true;
+            s = self.wake.wait(s).unwrap_or_else(|p| p.into_inner());
+            s.waiting = false;
+        }
+        let take = s.work.len().min(MAX_BATCH);
+        batch.extend(s.work.drain(..take));
+        (s.synced.take(), s.stop)
+    }
+
+    fn begin_sync(&self) {
+        self.lock().syncing = true;
+    }
+}
+
+/// Closes the inbox when the writer thread ends, however it ends: work still waiting is
+/// dropped, so that no caller waits for an answer that will never come.
+struct CloseOnExit(Arc<Inbox>);
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        let work = {
+            let mut s = self.0.lock();
+            s.closed = true;
+            std::mem::take(&mut s.work)
+        };
+        drop(work);
+    }
 }
 
 /// What [`Work::Read`] carries.
@@ -77,7 +162,7 @@ fn backend(e: rusqlite::Error) -> StoreError {
 /// The SQLite store.
 pub struct SqliteStore {
     path: PathBuf,
-    writer: mpsc::Sender<Work>,
+    inbox: Arc<Inbox>,
     readers: Mutex<Vec<Connection>>,
     progress: Arc<watch::Sender<Progress>>,
 }
@@ -90,7 +175,7 @@ impl std::fmt::Debug for SqliteStore {
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        let _ = self.writer.send(Work::Stop);
+        self.inbox.stop();
     }
 }
 
@@ -115,15 +200,6 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-fn drain(rx: &mpsc::Receiver<Work>, batch: &mut Vec<Work>) {
-    while batch.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(j) => batch.push(j),
-            Err(_) => break,
-        }
-    }
-}
-
 /// The writer thread's state.
 struct Writer {
     conn: Connection,
@@ -131,8 +207,7 @@ struct Writer {
     /// A transaction is open; `callers` wait for it.
     in_tx: bool,
     callers: Vec<Deliver>,
-    /// A commit is being synced.
-    syncing: bool,
+    inbox: Arc<Inbox>,
     /// Set after a failed sync: every later write fails with it.
     broken: Option<StoreError>,
     to_syncer: mpsc::Sender<Vec<Deliver>>,
@@ -185,14 +260,14 @@ impl Writer {
         match Self::run(&self.conn, "COMMIT") {
             Ok(()) => {
                 tracing::trace!(writes = callers.len(), "group commit");
-                self.syncing = true;
+                self.inbox.begin_sync();
                 if let Err(mpsc::SendError(callers)) = self.to_syncer.send(callers) {
                     let err = StoreError::Backend("the syncer thread stopped".into());
                     for c in callers {
                         c(Err(err.clone()));
                     }
-                    self.syncing = false;
-                    self.broken = Some(err);
+                    self.broken = Some(err.clone());
+                    self.inbox.synced(Err(err));
                 }
             }
             Err(e) => {
@@ -208,26 +283,27 @@ impl Writer {
     }
 }
 
-/// The writer thread: applies writes as they come, commits whenever no sync is in flight.
-fn writer_loop(mut w: Writer, rx: mpsc::Receiver<Work>) {
+/// The writer thread: applies the writes waiting, commits them, and while their sync is in
+/// flight lets the next ones gather.
+fn writer_loop(mut w: Writer) {
+    let _close = CloseOnExit(w.inbox.clone());
     let mut batch = Vec::new();
     let mut rows = Vec::new();
     let mut waiters = Vec::new();
-    let mut stopping = false;
-    while !(stopping && !w.in_tx && !w.syncing) {
-        let Ok(first) = rx.recv() else { break };
-        batch.push(first);
-        drain(&rx, &mut batch);
+    loop {
+        let inbox = w.inbox.clone();
+        let (synced, stop) = inbox.take(&mut batch);
+        if let Some(Err(e)) = synced
+            && w.broken.is_none()
+        {
+            tracing::error!(error = %e, "the SQLite WAL could not be synced: refusing every write from now on");
+            w.broken = Some(e);
+        }
+        if stop && batch.is_empty() && !w.in_tx {
+            return;
+        }
         for work in batch.drain(..) {
             match work {
-                Work::Synced(r) => {
-                    w.syncing = false;
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "the SQLite WAL could not be synced: refusing every write from now on");
-                        w.broken = Some(e);
-                    }
-                }
-                Work::Stop => stopping = true,
                 Work::Job(job) => match w.begin() {
                     Ok(()) => {
                         let deliver = job(Some(&w.conn));
@@ -288,24 +364,29 @@ fn writer_loop(mut w: Writer, rx: mpsc::Receiver<Work>) {
             rows.clear();
             w.check_still_open();
         }
-        if w.in_tx && !w.syncing {
+        if w.in_tx {
             w.commit();
         }
     }
 }
 
 /// The syncer thread: makes each commit durable, tells the writer, then answers its callers.
-fn syncer_loop(mut sync: SyncWal, wal: PathBuf, rx: mpsc::Receiver<Vec<Deliver>>, writer: mpsc::Sender<Work>, progress: Arc<watch::Sender<Progress>>) {
+fn syncer_loop(
+    mut sync: SyncWal,
+    wal: PathBuf,
+    rx: mpsc::Receiver<Vec<Deliver>>,
+    inbox: Arc<Inbox>,
+    progress: Arc<watch::Sender<Progress>>,
+) {
     while let Ok(callers) = rx.recv() {
-        let synced = sync().map_err(|e| {
-            StoreError::Backend(format!("cannot sync {}: {e}", wal.display()))
-        });
+        let synced =
+            sync().map_err(|e| StoreError::Backend(format!("cannot sync {}: {e}", wal.display())));
         let committed = progress.borrow().committed;
         progress.send_modify(|p| match synced {
             Ok(()) => p.durable = committed,
             Err(_) => p.broken = true,
         });
-        let _ = writer.send(Work::Synced(synced.clone()));
+        inbox.synced(synced.clone());
         for c in callers {
             c(synced.clone());
         }
@@ -440,14 +521,14 @@ impl SqliteStore {
         let (conn, readers, wal, wal_path) = opened;
         let sync = sync.unwrap_or_else(|| Box::new(move || wal.sync_data()));
         let progress = Arc::new(watch::Sender::new(Progress::default()));
-        let (tx, rx) = mpsc::channel::<Work>();
+        let inbox = Arc::new(Inbox::default());
         let (to_syncer, from_writer) = mpsc::channel();
         let writer = Writer {
             conn,
             audit: AuditInserts::default(),
             in_tx: false,
             callers: Vec::new(),
-            syncing: false,
+            inbox: inbox.clone(),
             broken: None,
             to_syncer,
             progress: progress.clone(),
@@ -459,15 +540,15 @@ impl SqliteStore {
                 .map(|_| ())
                 .map_err(|e| StoreError::Backend(e.to_string()))
         };
-        let (to_writer, p) = (tx.clone(), progress.clone());
+        let (to_writer, p) = (inbox.clone(), progress.clone());
         spawn(
             "sigil-sqlite-sync",
             Box::new(move || syncer_loop(sync, wal_path, from_writer, to_writer, p)),
         )?;
-        spawn("sigil-sqlite-writer", Box::new(move || writer_loop(writer, rx)))?;
+        spawn("sigil-sqlite-writer", Box::new(move || writer_loop(writer)))?;
         Ok(SqliteStore {
             path,
-            writer: tx,
+            inbox,
             readers: Mutex::new(readers),
             progress,
         })
@@ -521,9 +602,8 @@ impl SqliteStore {
     }
 
     fn send(&self, work: Work) -> Result<()> {
-        self.writer
-            .send(work)
-            .map_err(|_| StoreError::Backend("the writer thread stopped".into()))
+        self.inbox.push(work);
+        Ok(())
     }
 
     async fn answer<R>(rx: oneshot::Receiver<Result<R>>) -> Result<R> {
@@ -774,7 +854,8 @@ impl Store for SqliteStore {
     }
 
     async fn all_data_keys(&self) -> Result<Vec<DataKeyRow>> {
-        self.read_settled(|c| data_keys_where(c, "", params![])).await
+        self.read_settled(|c| data_keys_where(c, "", params![]))
+            .await
     }
 
     async fn rewrap_data_keys(&self, rows: Vec<DataKeyRow>) -> Result<()> {
