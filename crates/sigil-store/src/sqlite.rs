@@ -642,17 +642,18 @@ impl SqliteStore {
         // loaded after the read: every commit it saw was counted before it became visible
         let seen = self.progress.borrow().committed;
         let settled = |p: &Progress| p.durable >= seen || p.broken;
-        if !settled(&self.progress.borrow()) {
+        let mut p = *self.progress.borrow();
+        if !settled(&p) {
             let mut rx = self.progress.subscribe();
-            let p = *rx
+            p = *rx
                 .wait_for(settled)
                 .await
                 .map_err(|_| StoreError::Backend("the writer thread stopped".into()))?;
-            if p.durable < seen {
-                return Err(StoreError::Backend(
-                    "the SQLite WAL could not be synced; restart the server".into(),
-                ));
-            }
+        }
+        if p.durable < seen {
+            return Err(StoreError::Backend(
+                "the SQLite WAL could not be synced; restart the server".into(),
+            ));
         }
         Ok(r)
     }
@@ -1204,4 +1205,138 @@ fn data_keys_where(
     })
     .and_then(|rows| rows.collect())
     .map_err(backend)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn row(action: &str) -> AuditRow {
+        AuditRow {
+            key_id: "k".into(),
+            action: action.into(),
+            team: "t".into(),
+            outcome: "ok".into(),
+            client: "c".into(),
+            ..Default::default()
+        }
+    }
+
+    /// A sync that tells the test it started and waits for the test's verdict.
+    fn probe() -> (
+        SyncWal,
+        mpsc::Receiver<()>,
+        mpsc::Sender<std::io::Result<()>>,
+    ) {
+        let (started_tx, started) = mpsc::channel();
+        let (verdict, verdict_rx) = mpsc::channel::<std::io::Result<()>>();
+        let sync: SyncWal = Box::new(move || {
+            let _ = started_tx.send(());
+            verdict_rx.recv().unwrap_or(Ok(()))
+        });
+        (sync, started, verdict)
+    }
+
+    fn wait_started(started: &mpsc::Receiver<()>) {
+        started
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the syncer was not asked to sync");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_is_answered_only_after_its_wal_sync_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sync, started, verdict) = probe();
+        let store = Arc::new(
+            SqliteStore::open_with(&dir.path().join("s.db"), Some(sync))
+                .await
+                .unwrap(),
+        );
+        let s = store.clone();
+        let write = tokio::spawn(async move { s.append_audit(vec![row("secret.read")]).await });
+        wait_started(&started);
+        // the commit is written (a reader could see it) but not durable: no answer yet
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!write.is_finished(), "answered before the sync returned");
+        // a read of metadata that could see it waits too
+        let s = store.clone();
+        let listing = tokio::spawn(async move { s.audit("t", 0, 0, 10).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !listing.is_finished(),
+            "a metadata read showed an unsynced commit"
+        );
+        verdict.send(Ok(())).unwrap();
+        write.await.unwrap().unwrap();
+        assert_eq!(listing.await.unwrap().unwrap().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_arriving_during_a_sync_share_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sync, started, verdict) = probe();
+        let store = Arc::new(
+            SqliteStore::open_with(&dir.path().join("s.db"), Some(sync))
+                .await
+                .unwrap(),
+        );
+        let s = store.clone();
+        let first = tokio::spawn(async move { s.append_audit(vec![row("first")]).await });
+        wait_started(&started);
+        let mut later = Vec::new();
+        for _ in 0..50 {
+            let s = store.clone();
+            later.push(tokio::spawn(async move {
+                s.append_audit(vec![row("later")]).await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        verdict.send(Ok(())).unwrap();
+        first.await.unwrap().unwrap();
+        // all 50 went into one commit: exactly one more sync answers all of them
+        wait_started(&started);
+        verdict.send(Ok(())).unwrap();
+        for w in later {
+            w.await.unwrap().unwrap();
+        }
+        assert!(
+            started.recv_timeout(Duration::from_millis(200)).is_err(),
+            "a third sync for writes that had all arrived during the first"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_sync_fails_its_writes_and_every_later_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sync, started, verdict) = probe();
+        let store = Arc::new(
+            SqliteStore::open_with(&dir.path().join("s.db"), Some(sync))
+                .await
+                .unwrap(),
+        );
+        let s = store.clone();
+        let write = tokio::spawn(async move { s.append_audit(vec![row("secret.read")]).await });
+        wait_started(&started);
+        verdict
+            .send(Err(std::io::Error::other("disk gone")))
+            .unwrap();
+        let err = write.await.unwrap().unwrap_err().to_string();
+        assert!(
+            err.contains("cannot sync") && err.contains("s.db-wal"),
+            "{err}"
+        );
+        let later = store.append_audit(vec![row("secret.read")]).await;
+        assert!(later.unwrap_err().to_string().contains("cannot sync"));
+        let read = store
+            .get_secret_audited(1, "x", None, row("secret.read"))
+            .await;
+        assert!(read.is_err(), "an audited read cannot be audited any more");
+        assert!(
+            store.audit("t", 0, 0, 10).await.is_err(),
+            "metadata may be unsynced"
+        );
+    }
 }

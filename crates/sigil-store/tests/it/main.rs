@@ -100,6 +100,8 @@ both!(
     audit_is_kept_and_paged,
     concurrent_writers_get_distinct_versions,
     rewrap_data_keys,
+    audited_reads,
+    concurrent_audited_reads_get_their_own_answers,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

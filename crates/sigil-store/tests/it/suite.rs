@@ -497,3 +497,122 @@ pub(crate) async fn rewrap_data_keys(store: Arc<dyn Store>) {
         Err(StoreError::NotFound(_))
     ));
 }
+
+pub(crate) async fn audited_reads(store: Arc<dyn Store>) {
+    let t = team(&store, "t").await;
+    for v in ["one", "two"] {
+        store
+            .put_secret(put(t, "db/pw", v, None), audit("secret.write", "t"))
+            .await
+            .unwrap();
+    }
+    store
+        .put_secret(put(t, "gone", "x", None), audit("secret.write", "t"))
+        .await
+        .unwrap();
+    store
+        .delete_secret(t, "gone", 3, audit("secret.delete", "t"))
+        .await
+        .unwrap();
+    let read = |name: &str, version: Option<i64>| {
+        let (store, name) = (store.clone(), name.to_owned());
+        async move {
+            let a = AuditRow {
+                name: Some(name.clone()),
+                flow_run: Some("run-7".into()),
+                task: Some("extract".into()),
+                ..audit("secret.read", "t")
+            };
+            store
+                .get_secret_audited(t, &name, version, a)
+                .await
+                .unwrap()
+        }
+    };
+    let (s, v) = read("db/pw", None).await.unwrap();
+    assert_eq!((s.name.as_str(), v.version), ("db/pw", 2));
+    assert_eq!(v.ciphertext, b"2:two".to_vec());
+    let (_, v) = read("db/pw", Some(1)).await.unwrap();
+    assert_eq!(v.ciphertext, b"1:one".to_vec());
+    assert!(read("db/pw", Some(3)).await.is_none());
+    assert!(
+        read("gone", None).await.is_none(),
+        "a deleted secret is not read"
+    );
+    assert!(read("missing", None).await.is_none());
+    // one record per read, with the version read and the outcome, after the writes' records
+    let log = store.audit("t", 0, 0, 100).await.unwrap();
+    let reads: Vec<(Option<&str>, Option<i64>, &str)> = log
+        .iter()
+        .filter(|a| a.action == "secret.read")
+        .map(|a| (a.name.as_deref(), a.version, a.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            (Some("db/pw"), Some(2), "ok"),
+            (Some("db/pw"), Some(1), "ok"),
+            (Some("db/pw"), None, "not_found"),
+            (Some("gone"), None, "not_found"),
+            (Some("missing"), None, "not_found"),
+        ]
+    );
+    let first = log.iter().find(|a| a.action == "secret.read").unwrap();
+    assert_eq!(
+        (first.flow_run.as_deref(), first.task.as_deref()),
+        (Some("run-7"), Some("extract"))
+    );
+}
+
+// concurrent reads share batches (one statement on PostgreSQL, one commit on SQLite): every
+// caller must get its own secret back, and every read its own audit record
+pub(crate) async fn concurrent_audited_reads_get_their_own_answers(store: Arc<dyn Store>) {
+    let t = team(&store, "t").await;
+    for i in 0..20 {
+        store
+            .put_secret(
+                put(t, &format!("s{i}"), &format!("v{i}"), None),
+                audit("secret.write", "t"),
+            )
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for round in 0..10 {
+        for i in 0..25 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = format!("s{i}");
+                let a = AuditRow {
+                    name: Some(name.clone()),
+                    task: Some(format!("r{round}-{i}")),
+                    ..audit("secret.read", "t")
+                };
+                let got = s.get_secret_audited(t, &name, None, a).await.unwrap();
+                (i, got.map(|(_, v)| v.ciphertext))
+            }));
+        }
+    }
+    for task in tasks {
+        let (i, got) = task.await.unwrap();
+        if i < 20 {
+            assert_eq!(got, Some(format!("1:v{i}").into_bytes()), "s{i}");
+        } else {
+            assert_eq!(got, None, "s{i} does not exist");
+        }
+    }
+    let log = store.audit("t", 0, 0, 1000).await.unwrap();
+    let reads: Vec<_> = log.iter().filter(|a| a.action == "secret.read").collect();
+    assert_eq!(reads.len(), 250);
+    for a in reads {
+        let task = a.task.as_deref().unwrap();
+        let i: usize = task.rsplit('-').next().unwrap().parse().unwrap();
+        assert_eq!(a.name.as_deref(), Some(format!("s{i}").as_str()), "{task}");
+        let expected = if i < 20 {
+            (Some(1), "ok")
+        } else {
+            (None, "not_found")
+        };
+        assert_eq!((a.version, a.outcome.as_str()), expected, "{task}");
+    }
+}
