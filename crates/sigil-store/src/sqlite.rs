@@ -24,7 +24,12 @@ use tokio::sync::{oneshot, watch};
 use crate::model::{AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, Team, VersionRow};
 use crate::{Result, Store, StoreError};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_audit_blocks.sql"),
+];
+/// Audit ids per block of the block-range index `audit_blocks` is `1 << AUDIT_BLOCK_BITS`.
+const AUDIT_BLOCK_BITS: u32 = 10;
 const MAX_BATCH: usize = 512;
 const READERS: usize = 8;
 
@@ -454,9 +459,40 @@ impl AuditInserts {
                 bind(&mut st).map_err(backend)?;
             }
             st.raw_execute().map_err(backend)?;
+            // the only writer: a statement's rows get consecutive rowids, the last one's known
+            let last = conn.last_insert_rowid();
+            let first = last - chunk.len() as i64 + 1;
+            note_audit_blocks(
+                conn,
+                chunk
+                    .iter()
+                    .zip(first..)
+                    .map(|(a, id)| (a.team.as_str(), id)),
+            )?;
         }
         Ok(())
     }
+}
+
+/// Records in `audit_blocks` which teams have records in which blocks of ids.
+fn note_audit_blocks<'a>(
+    conn: &Connection,
+    records: impl Iterator<Item = (&'a str, i64)>,
+) -> Result<()> {
+    let mut seen: Vec<(&str, i64)> = Vec::new();
+    for (team, id) in records {
+        let block = (team, id >> AUDIT_BLOCK_BITS);
+        if !seen.contains(&block) {
+            seen.push(block);
+        }
+    }
+    let mut st = conn
+        .prepare_cached("INSERT OR IGNORE INTO audit_blocks (team, block) VALUES (?1, ?2)")
+        .map_err(backend)?;
+    for (team, block) in seen {
+        st.execute(params![team, block]).map_err(backend)?;
+    }
+    Ok(())
 }
 
 impl SqliteStore {
@@ -670,7 +706,10 @@ fn insert_audit(conn: &Connection, a: &AuditRow) -> Result<()> {
         ])
     })
     .map_err(backend)?;
-    Ok(())
+    note_audit_blocks(
+        conn,
+        std::iter::once((a.team.as_str(), conn.last_insert_rowid())),
+    )
 }
 
 /// One UPDATE of at most one row and, when it changed one, its audit record: both in the same
@@ -1155,30 +1194,53 @@ impl Store for SqliteStore {
     ) -> Result<Vec<AuditRow>> {
         let team = team.to_owned();
         self.read_settled(move |c| {
-            let mut st = c
+            // the team's blocks of ids from the cursor on, then each block's records: a scan of
+            // at most 1024 rows per block the team has records in
+            let mut blocks = c
                 .prepare_cached(
-                    "SELECT id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task
-                     FROM audit WHERE team = ?1 AND id > ?2 AND at >= ?3 ORDER BY id LIMIT ?4",
+                    "SELECT block FROM audit_blocks WHERE team = ?1 AND block >= ?2 ORDER BY block",
                 )
                 .map_err(backend)?;
-            st.query_map(params![team, after_id, since, limit], |r| {
-                Ok(AuditRow {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    key_id: r.get(2)?,
-                    role: r.get(3)?,
-                    action: r.get(4)?,
-                    team: r.get(5)?,
-                    name: r.get(6)?,
-                    version: r.get(7)?,
-                    outcome: r.get(8)?,
-                    client: r.get(9)?,
-                    flow_run: r.get(10)?,
-                    task: r.get(11)?,
-                })
-            })
-            .and_then(|rows| rows.collect())
-            .map_err(backend)
+            let mut records = c
+                .prepare_cached(
+                    "SELECT id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task
+                     FROM audit WHERE id > ?1 AND id < ?2 AND team = ?3 AND at >= ?4 ORDER BY id LIMIT ?5",
+                )
+                .map_err(backend)?;
+            let blocks: Vec<i64> = blocks
+                .query_map(params![team, after_id.max(0) >> AUDIT_BLOCK_BITS], |r| r.get(0))
+                .and_then(|rows| rows.collect())
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for block in blocks {
+                let left = u64::from(limit).saturating_sub(out.len() as u64);
+                if left == 0 {
+                    break;
+                }
+                let from = after_id.max((block << AUDIT_BLOCK_BITS) - 1);
+                let to = (block + 1) << AUDIT_BLOCK_BITS;
+                let rows = records
+                    .query_map(params![from, to, team, since, left], |r| {
+                        Ok(AuditRow {
+                            id: r.get(0)?,
+                            at: r.get(1)?,
+                            key_id: r.get(2)?,
+                            role: r.get(3)?,
+                            action: r.get(4)?,
+                            team: r.get(5)?,
+                            name: r.get(6)?,
+                            version: r.get(7)?,
+                            outcome: r.get(8)?,
+                            client: r.get(9)?,
+                            flow_run: r.get(10)?,
+                            task: r.get(11)?,
+                        })
+                    })
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(backend)?;
+                out.extend(rows);
+            }
+            Ok(out)
         })
         .await
     }
@@ -1337,6 +1399,53 @@ mod tests {
         assert!(
             store.audit("t", 0, 0, 10).await.is_err(),
             "metadata may be unsynced"
+        );
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    // a database of schema version 1 (AUTOINCREMENT ids, a per-row team index) keeps every
+    // audit record, and its ids, through version 2; new records follow on
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn version_1_audit_logs_are_carried_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.execute_batch("PRAGMA user_version = 1").unwrap();
+            for i in 0..1500 {
+                let team = if i % 3 == 0 { "x" } else { "y" };
+                c.execute(
+                    "INSERT INTO audit (at, key_id, action, team, outcome, client) VALUES (?1, 'k', 'secret.read', ?2, 'ok', 'c')",
+                    params![i, team],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let x = store.audit("x", 0, 0, 1000).await.unwrap();
+        assert_eq!(x.len(), 500);
+        assert_eq!(x.first().map(|r| (r.id, r.at)), Some((1, 0)));
+        assert_eq!(x.last().map(|r| (r.id, r.at)), Some((1498, 1497)));
+        let next = AuditRow {
+            at: 9_999,
+            key_id: "k".into(),
+            action: "secret.read".into(),
+            team: "x".into(),
+            outcome: "ok".into(),
+            client: "c".into(),
+            ..Default::default()
+        };
+        store.append_audit(vec![next]).await.unwrap();
+        let after = store.audit("x", 1498, 0, 10).await.unwrap();
+        assert_eq!(
+            after.iter().map(|r| (r.id, r.at)).collect::<Vec<_>>(),
+            [(1501, 9_999)]
         );
     }
 }

@@ -102,6 +102,7 @@ both!(
     rewrap_data_keys,
     audited_reads,
     concurrent_audited_reads_get_their_own_answers,
+    audit_of_interleaved_teams_pages_in_order,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

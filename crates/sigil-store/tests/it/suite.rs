@@ -616,3 +616,70 @@ pub(crate) async fn concurrent_audited_reads_get_their_own_answers(store: Arc<dy
         assert_eq!((a.version, a.outcome.as_str()), expected, "{task}");
     }
 }
+
+// thousands of records of several teams, interleaved: each team's pages hold its records
+// only, in order, none lost at the boundaries of pages (or, on SQLite, of id blocks)
+pub(crate) async fn audit_of_interleaved_teams_pages_in_order(store: Arc<dyn Store>) {
+    for t in ["a", "b", "c"] {
+        team(&store, t).await;
+    }
+    let mut tasks = Vec::new();
+    for batch in 0..30 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let rows: Vec<AuditRow> = (0..100)
+                .map(|i| {
+                    let n = batch * 100 + i;
+                    // team c has one record in every 250
+                    let t = if n % 250 == 0 {
+                        "c"
+                    } else if n % 2 == 0 {
+                        "a"
+                    } else {
+                        "b"
+                    };
+                    AuditRow {
+                        at: 50_000 + n,
+                        name: Some(format!("n{n}")),
+                        ..audit("secret.read", t)
+                    }
+                })
+                .collect();
+            s.append_audit(rows).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for (t, expected) in [("a", 1488), ("b", 1500), ("c", 12)] {
+        let (mut after, mut seen) = (0, Vec::new());
+        loop {
+            let page = store.audit(t, after, 0, 333).await.unwrap();
+            assert!(page.iter().all(|r| r.team == t));
+            assert!(page.windows(2).all(|w| w[0].id < w[1].id));
+            match page.last() {
+                Some(last) => after = last.id,
+                None => break,
+            }
+            seen.extend(
+                page.into_iter()
+                    .filter(|r| r.action == "secret.read")
+                    .map(|r| r.name.unwrap()),
+            );
+        }
+        assert_eq!(seen.len(), expected, "team {t}");
+        let distinct: std::collections::HashSet<_> = seen.iter().collect();
+        assert_eq!(distinct.len(), expected, "team {t}: a record twice");
+    }
+    // since: the records at or after a time
+    // (the batches were concurrent: ids follow commits, not times)
+    let mut late: Vec<i64> = store
+        .audit("c", 0, 52_000, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.at)
+        .collect();
+    late.sort_unstable();
+    assert_eq!(late, [52_000, 52_250, 52_500, 52_750]);
+}
