@@ -356,6 +356,31 @@ pub struct ErrorDetail {
 
 /// Formats Unix milliseconds as RFC 3339 (`2026-11-29T19:32:40.123Z`).
 pub fn rfc3339(ms: i64) -> String {
+    let [y, m, d, hh, mm, ss, millis] = civil(ms);
+    if !(0..=9999).contains(&y) {
+        return format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{millis:03}Z");
+    }
+    // every response carries a time: digits written directly, not through the formatter
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    for (at, width, mut n) in [
+        (0, 4, y),
+        (5, 2, m),
+        (8, 2, d),
+        (11, 2, hh),
+        (14, 2, mm),
+        (17, 2, ss),
+        (20, 3, millis),
+    ] {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    }
+    out.iter().map(|&b| char::from(b)).collect()
+}
+
+/// Year, month, day, hour, minute, second and millisecond of Unix milliseconds (UTC).
+fn civil(ms: i64) -> [i64; 7] {
     let secs = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000);
     let days = secs.div_euclid(86_400);
@@ -371,12 +396,7 @@ pub fn rfc3339(ms: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    [y, m, d, rem / 3600, rem % 3600 / 60, rem % 60, millis]
 }
 
 /// Parses what [`rfc3339`] writes (and the same without fraction, or with an offset of `Z`).
@@ -438,6 +458,20 @@ mod tests {
         assert_eq!(rfc3339(1_795_894_360_123), "2026-11-28T19:32:40.123Z");
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(rfc3339(4_102_444_800_000), "2100-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339(253_402_300_800_000), "10000-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
+        // the digits written directly are those the formatter writes
+        let mut ms: i64 = 1;
+        for _ in 0..20_000 {
+            ms = ms.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1) % 253_402_300_800_000;
+            let ms = ms.abs();
+            let [y, m, d, hh, mi, ss, f] = civil(ms);
+            assert_eq!(
+                rfc3339(ms),
+                format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mi:02}:{ss:02}.{f:03}Z")
+            );
+        }
         for ms in [0, 1, 951_782_400_000, 1_795_894_360_123, 4_102_444_800_999] {
             assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms));
         }

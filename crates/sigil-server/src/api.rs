@@ -201,6 +201,29 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
     })
 }
 
+/// Opens a sealed value: its JSON text, zeroed when dropped.
+fn open_plaintext(
+    dk: &DataKey,
+    team: &str,
+    name: &str,
+    version: i64,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    dk.open(
+        ciphertext,
+        Place {
+            team,
+            name,
+            version,
+        },
+    )
+    .map_err(ApiError::internal)
+}
+
+fn not_json(name: &str, version: i64) -> ApiError {
+    ApiError::internal(format!("secret {name:?} version {version} is not JSON"))
+}
+
 fn open_value(
     dk: &DataKey,
     team: &str,
@@ -208,18 +231,41 @@ fn open_value(
     version: i64,
     ciphertext: &[u8],
 ) -> Result<serde_json::Value, ApiError> {
-    let plain = dk
-        .open(
-            ciphertext,
-            Place {
-                team,
-                name,
-                version,
-            },
-        )
-        .map_err(ApiError::internal)?;
-    serde_json::from_slice(&plain)
-        .map_err(|_| ApiError::internal(format!("secret {name:?} version {version} is not JSON")))
+    let plain = open_plaintext(dk, team, name, version, ciphertext)?;
+    serde_json::from_slice(&plain).map_err(|_| not_json(name, version))
+}
+
+/// The body of a read, as [`SecretRead`] serialises it, with the value's JSON text copied in as
+/// it was sealed (checked to be JSON, not parsed into a tree and written out again).
+fn secret_read_body(
+    name: &str,
+    version: i64,
+    created_at: i64,
+    plain: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        name: &'a str,
+        value: &'a serde_json::value::RawValue,
+        version: i64,
+        updated_at: String,
+    }
+    let value = std::str::from_utf8(plain)
+        .ok()
+        .and_then(|text| serde_json::from_str::<&serde_json::value::RawValue>(text).ok())
+        .ok_or_else(|| not_json(name, version))?;
+    let mut out = Vec::with_capacity(96 + name.len() + plain.len());
+    serde_json::to_writer(
+        &mut out,
+        &Body {
+            name,
+            value,
+            version,
+            updated_at: rfc3339(created_at),
+        },
+    )
+    .map_err(|_| not_json(name, version))?;
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -274,11 +320,12 @@ pub(crate) async fn get_secret(
         }));
     };
     let opened = match state.data_key(c.team_id, &team, ver.data_key_version).await {
-        Ok(dk) => open_value(&dk, &team, name.as_str(), ver.version, &ver.ciphertext),
+        Ok(dk) => open_plaintext(&dk, &team, name.as_str(), ver.version, &ver.ciphertext)
+            .and_then(|plain| secret_read_body(name.as_str(), ver.version, ver.created_at, &plain)),
         Err(e) => Err(e),
     };
-    let value = match opened {
-        Ok(v) => v,
+    let body = match opened {
+        Ok(b) => b,
         Err(e) => {
             // the record above says the version was read; this one that no value went out
             let failed = audit_row(
@@ -296,13 +343,14 @@ pub(crate) async fn get_secret(
         }
     };
     Metrics::inc(&state.metrics.secret_reads, 1);
-    Ok(Json(SecretRead {
-        name: name.to_string(),
-        value,
-        version: ver.version,
-        updated_at: rfc3339(ver.created_at),
-    })
-    .into_response())
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 #[utoipa::path(put, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), request_body = PutSecret, responses((status = 200, description = "A new version (writer role or higher). Audited.", body = SecretWritten), (status = 409, description = "`cas` does not match", body = ErrorBody), (status = 413, description = "Body over 1 MiB, or value over the limit", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
@@ -995,4 +1043,41 @@ pub(crate) async fn whoami(c: Caller) -> Json<WhoAmI> {
         role: c.role,
         bootstrap: c.bootstrap,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // a read's body is written without parsing the value; it must be byte for byte what
+    // serialising SecretRead would give for the value as stored (compact JSON)
+    #[test]
+    fn a_read_body_is_the_serialised_secret_read() {
+        let values = [
+            serde_json::json!("MY SECRET VALUE"),
+            serde_json::json!("42"),
+            serde_json::json!(42),
+            serde_json::json!("$HOME ${a.b} \"quoted\" \\ \n\t\u{1} ünï ✓"),
+            serde_json::json!({"user": "etl", "password": "p", "nested": {"z": [1, 2.5, null, true]}, "a": {}}),
+            serde_json::json!([]),
+            serde_json::json!(null),
+        ];
+        for v in values {
+            let plain = serde_json::to_vec(&v).unwrap();
+            let body = secret_read_body("prod/db.pw", 7, 1_795_894_360_123, &plain).unwrap();
+            let expected = serde_json::to_vec(&SecretRead {
+                name: "prod/db.pw".into(),
+                value: v,
+                version: 7,
+                updated_at: rfc3339(1_795_894_360_123),
+            })
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(body).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
+        let err = secret_read_body("x", 1, 0, b"{not json").unwrap_err();
+        assert_eq!(err.status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }
