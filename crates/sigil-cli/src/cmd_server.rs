@@ -87,7 +87,8 @@ pub fn run(args: ServerArgs) -> anyhow::Result<u8> {
                 if created {
                     eprintln!("created a new master key in {} (mode 0600)", new_key_file.display());
                 }
-                let store = sigil_store::open(&database).await?;
+                // data keys only: it may run while the server does
+                let store = sigil_store::open_for_maintenance(&database).await?;
                 let n = sigil_server::rotate_master_key(&*store, &old, &new)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;

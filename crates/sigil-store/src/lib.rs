@@ -195,7 +195,23 @@ pub trait Store: Send + Sync {
 ///
 /// # Errors
 /// An unusable URL, an unreachable database, a failed migration.
+/// A SQLite database serves one server at a time: a second store on the same file is refused.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    open_as(url, true).await
+}
+
+/// As [`open`], but on SQLite without the one-server lock, so that a maintenance command can run
+/// while the server does: master-key rotation, which changes data keys only. Never serve secrets
+/// from it — the server keeps the latest versions it has read, relying on being the only one to
+/// change them.
+///
+/// # Errors
+/// As [`open`].
+pub async fn open_for_maintenance(url: &str) -> Result<Arc<dyn Store>> {
+    open_as(url, false).await
+}
+
+async fn open_as(url: &str, exclusive: bool) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgStore::connect(url).await?))
     } else {
@@ -203,8 +219,12 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
         if path.is_empty() {
             return Err(StoreError::InvalidUrl("an empty SQLite path".into()));
         }
-        Ok(Arc::new(
-            SqliteStore::open(std::path::Path::new(path)).await?,
-        ))
+        let path = std::path::Path::new(path);
+        let store = if exclusive {
+            SqliteStore::open(path).await?
+        } else {
+            SqliteStore::open_for_maintenance(path).await?
+        };
+        Ok(Arc::new(store))
     }
 }

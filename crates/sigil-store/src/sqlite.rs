@@ -167,6 +167,9 @@ fn backend(e: rusqlite::Error) -> StoreError {
 /// The SQLite store.
 pub struct SqliteStore {
     path: PathBuf,
+    /// Held (an exclusive `flock` of `<database>.lock`) for as long as the store is open
+    /// (unlocked for maintenance).
+    _lock: std::fs::File,
     inbox: Arc<Inbox>,
     readers: Mutex<Vec<Connection>>,
     progress: Arc<watch::Sender<Progress>>,
@@ -217,6 +220,63 @@ struct Writer {
     broken: Option<StoreError>,
     to_syncer: mpsc::Sender<Vec<Deliver>>,
     progress: Arc<watch::Sender<Progress>>,
+    latest: LatestVersions,
+}
+
+/// The latest version of each secret read lately (its ciphertext, as the database holds it),
+/// by team and name, kept by the writer thread. The writer is the only one to change the
+/// database (the lock file keeps any other server out), so this is never stale: every change
+/// empties it, and so does a transaction that does not commit (reads inside it saw its rows).
+#[derive(Default)]
+struct LatestVersions {
+    by_team:
+        std::collections::HashMap<i64, std::collections::HashMap<String, (SecretRow, VersionRow)>>,
+    len: usize,
+}
+
+impl LatestVersions {
+    /// Enough for every secret a team's flows read; past it the cache starts again.
+    const MAX: usize = 10_000;
+
+    fn get(&self, team_id: i64, name: &str) -> Option<&(SecretRow, VersionRow)> {
+        self.by_team.get(&team_id)?.get(name)
+    }
+
+    fn put(&mut self, team_id: i64, found: &(SecretRow, VersionRow)) {
+        if self.len >= Self::MAX {
+            self.clear();
+        }
+        let old = self
+            .by_team
+            .entry(team_id)
+            .or_default()
+            .insert(found.0.name.clone(), found.clone());
+        if old.is_none() {
+            self.len += 1;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.by_team.clear();
+        self.len = 0;
+    }
+
+    /// A latest-version read through the cache.
+    fn read(
+        &mut self,
+        conn: &Connection,
+        team_id: i64,
+        name: &str,
+    ) -> Result<Option<(SecretRow, VersionRow)>> {
+        if let Some(hit) = self.get(team_id, name) {
+            return Ok(Some(hit.clone()));
+        }
+        let found = read_secret(conn, team_id, name, None)?;
+        if let Some(f) = &found {
+            self.put(team_id, f);
+        }
+        Ok(found)
+    }
 }
 
 impl Writer {
@@ -244,6 +304,7 @@ impl Writer {
     fn check_still_open(&mut self) {
         if self.in_tx && self.conn.is_autocommit() {
             self.in_tx = false;
+            self.latest.clear();
             let err = StoreError::Backend("the transaction was rolled back by SQLite".into());
             for c in self.callers.drain(..) {
                 c(Err(err.clone()));
@@ -277,6 +338,7 @@ impl Writer {
             }
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
+                self.latest.clear();
                 // nothing of this commit is visible, and no sync is in flight: every earlier
                 // commit is durable, so readers need not wait for this one
                 self.progress.send_modify(|p| p.durable = seq);
@@ -311,6 +373,8 @@ fn writer_loop(mut w: Writer) {
             match work {
                 Work::Job(job) => match w.begin() {
                     Ok(()) => {
+                        // a change: any secret may be another version now, or gone
+                        w.latest.clear();
                         let deliver = job(Some(&w.conn));
                         w.callers.push(deliver);
                         w.check_still_open();
@@ -336,9 +400,10 @@ fn writer_loop(mut w: Writer) {
                         mut audit,
                         reply,
                     } = *read;
-                    let found = w
-                        .begin()
-                        .and_then(|()| read_secret(&w.conn, team_id, &name, version));
+                    let found = w.begin().and_then(|()| match version {
+                        None => w.latest.read(&w.conn, team_id, &name),
+                        Some(_) => read_secret(&w.conn, team_id, &name, version),
+                    });
                     match found {
                         Ok(found) => {
                             audit.version = found.as_ref().map(|(_, v)| v.version);
@@ -500,12 +565,23 @@ impl SqliteStore {
     ///
     /// # Errors
     /// The file cannot be opened or migrated.
+    /// Only one store at a time can be open on a database (an exclusive lock of
+    /// `<database>.lock`): it is the only one to change secrets.
     pub async fn open(path: &Path) -> Result<Self> {
-        Self::open_with(path, None).await
+        Self::open_with(path, None, true).await
+    }
+
+    /// As [`SqliteStore::open`] without the lock, for a command that changes data keys only
+    /// (master-key rotation) while a server runs; see [`crate::open_for_maintenance`].
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub async fn open_for_maintenance(path: &Path) -> Result<Self> {
+        Self::open_with(path, None, false).await
     }
 
     /// As [`SqliteStore::open`]; `sync` replaces the `fdatasync` of the WAL (tests).
-    async fn open_with(path: &Path, sync: Option<SyncWal>) -> Result<Self> {
+    async fn open_with(path: &Path, sync: Option<SyncWal>, exclusive: bool) -> Result<Self> {
         let path = path.to_owned();
         let p = path.clone();
         let opened = tokio::task::spawn_blocking(move || -> rusqlite::Result<_> {
@@ -531,6 +607,32 @@ impl SqliteStore {
                     .open(&p)
                     .map_err(io)?;
             }
+            // one server per database: the writer's cache of latest versions relies on being
+            // the only writer, and two servers would each take the other's commits for theirs
+            let mut lock_path = p.clone().into_os_string();
+            lock_path.push(".lock");
+            let lock_path = PathBuf::from(lock_path);
+            let lock = {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o600)
+                    .open(&lock_path)
+                    .map_err(io)?
+            };
+            match if exclusive { lock.try_lock() } else { Ok(()) } {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(io(std::io::Error::other(format!(
+                        "the database is in use by another process (it holds {})",
+                        lock_path.display()
+                    ))));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            }
             let mut w = connect(&p)?;
             migrate(&mut w)?;
             // the writer's commits write the WAL; the syncer makes it durable
@@ -549,12 +651,12 @@ impl SqliteStore {
             let readers = (0..2)
                 .map(|_| connect(&p))
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((w, readers, wal, wal_path))
+            Ok((w, readers, wal, wal_path, lock))
         })
         .await
         .map_err(|e| StoreError::Backend(e.to_string()))?
         .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
-        let (conn, readers, wal, wal_path) = opened;
+        let (conn, readers, wal, wal_path, lock) = opened;
         let sync = sync.unwrap_or_else(|| Box::new(move || wal.sync_data()));
         let progress = Arc::new(watch::Sender::new(Progress::default()));
         let inbox = Arc::new(Inbox::default());
@@ -568,6 +670,7 @@ impl SqliteStore {
             broken: None,
             to_syncer,
             progress: progress.clone(),
+            latest: LatestVersions::default(),
         };
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -584,6 +687,7 @@ impl SqliteStore {
         spawn("sigil-sqlite-writer", Box::new(move || writer_loop(writer)))?;
         Ok(SqliteStore {
             path,
+            _lock: lock,
             inbox,
             readers: Mutex::new(readers),
             progress,
@@ -1313,7 +1417,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (sync, started, verdict) = probe();
         let store = Arc::new(
-            SqliteStore::open_with(&dir.path().join("s.db"), Some(sync))
+            SqliteStore::open_with(&dir.path().join("s.db"), Some(sync), true)
                 .await
                 .unwrap(),
         );
@@ -1341,7 +1445,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (sync, started, verdict) = probe();
         let store = Arc::new(
-            SqliteStore::open_with(&dir.path().join("s.db"), Some(sync))
+            SqliteStore::open_with(&dir.path().join("s.db"), Some(sync), true)
                 .await
                 .unwrap(),
         );
@@ -1375,7 +1479,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (sync, started, verdict) = probe();
         let store = Arc::new(
-            SqliteStore::open_with(&dir.path().join("s.db"), Some(sync))
+            SqliteStore::open_with(&dir.path().join("s.db"), Some(sync), true)
                 .await
                 .unwrap(),
         );

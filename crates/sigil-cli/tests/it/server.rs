@@ -368,6 +368,24 @@ fn acknowledged_writes_survive_kill_9() {
     assert!(acked.len() >= 400);
 }
 
+// two servers on one SQLite file would each keep the latest versions they read as if they
+// alone wrote them: the second one is refused at start, naming the lock
+#[test]
+fn a_second_server_on_one_sqlite_database_is_refused() {
+    let sb = Sandbox::new();
+    let _first = RunningServer::start(&sb, &[], &[]);
+    let out = sb
+        .cmd(&["server", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_code(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("in use by another process") && err.contains("sigil.db.lock"),
+        "{err}"
+    );
+}
+
 #[test]
 fn master_key_rotation_then_restart_with_only_the_new_key() {
     let sb = Sandbox::new();

@@ -103,7 +103,29 @@ both!(
     audited_reads,
     concurrent_audited_reads_get_their_own_answers,
     audit_of_interleaved_teams_pages_in_order,
+    reads_see_every_change_at_once,
 );
+
+// one server per SQLite database: a second one is refused, naming the lock, until the first
+// is gone
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_database_serves_one_server_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sigil.db");
+    let url = path.to_str().unwrap();
+    let first = sigil_store::open(url).await.unwrap();
+    let err = sigil_store::open(url)
+        .await
+        .err()
+        .expect("a second store on one file");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("in use by another process") && msg.contains("sigil.db.lock"),
+        "{msg}"
+    );
+    drop(first);
+    sigil_store::open(url).await.unwrap().ping().await.unwrap();
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_files_are_private() {

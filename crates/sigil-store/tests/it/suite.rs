@@ -683,3 +683,62 @@ pub(crate) async fn audit_of_interleaved_teams_pages_in_order(store: Arc<dyn Sto
     late.sort_unstable();
     assert_eq!(late, [52_000, 52_250, 52_500, 52_750]);
 }
+
+// a read after every kind of change sees the change (SQLite's writer keeps the latest versions
+// it has read; every change must reach them)
+pub(crate) async fn reads_see_every_change_at_once(store: Arc<dyn Store>) {
+    let t = team(&store, "t").await;
+    let other = team(&store, "u").await;
+    let read = |team_id: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .get_secret_audited(team_id, "k", None, audit("secret.read", "t"))
+                .await
+                .unwrap()
+                .map(|(_, v)| v.ciphertext)
+        }
+    };
+    assert_eq!(read(t).await, None);
+    store
+        .put_secret(put(t, "k", "a", None), audit("secret.write", "t"))
+        .await
+        .unwrap();
+    assert_eq!(read(t).await, Some(b"1:a".to_vec()));
+    assert_eq!(read(t).await, Some(b"1:a".to_vec()));
+    assert_eq!(
+        read(other).await,
+        None,
+        "another team's secret of the same name"
+    );
+    store
+        .put_secret(put(t, "k", "b", None), audit("secret.write", "t"))
+        .await
+        .unwrap();
+    assert_eq!(read(t).await, Some(b"2:b".to_vec()));
+    let conflict = store
+        .put_secret(put(t, "k", "c", Some(1)), audit("secret.write", "t"))
+        .await;
+    assert!(matches!(conflict, Err(StoreError::Conflict { current: 2 })));
+    assert_eq!(
+        read(t).await,
+        Some(b"2:b".to_vec()),
+        "a refused write changes nothing"
+    );
+    store
+        .delete_secret(t, "k", 5, audit("secret.delete", "t"))
+        .await
+        .unwrap();
+    assert_eq!(read(t).await, None);
+    store
+        .restore_secret(t, "k", 6, audit("secret.restore", "t"))
+        .await
+        .unwrap();
+    assert_eq!(read(t).await, Some(b"2:b".to_vec()));
+    store
+        .put_secret(put(other, "k", "z", None), audit("secret.write", "u"))
+        .await
+        .unwrap();
+    assert_eq!(read(other).await, Some(b"1:z".to_vec()));
+    assert_eq!(read(t).await, Some(b"2:b".to_vec()));
+}
