@@ -225,13 +225,18 @@ async fn commit_reads(pool: Pool, jobs: Vec<ReadJob>) {
 const READ_BATCH: &str = "
 WITH req AS (
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) WITH ORDINALITY AS r(team_id, name, version, i)
-), found AS (
-    SELECT r.i, s.name, s.version AS sv, s.created_at AS sc, s.updated_at, s.updated_by, s.deleted_at,
-           v.version AS vv, v.data_key_version, v.ciphertext, v.created_at AS vc, v.created_by
+), want AS MATERIALIZED (
+    -- the version each read wants, settled before secret_versions is joined: otherwise the
+    -- planner may look the version up by (team, name) alone and filter every version of it
+    SELECT r.i, s.team_id, s.name, s.version AS sv, s.created_at AS sc, s.updated_at, s.updated_by,
+           s.deleted_at, COALESCE(r.version, s.version) AS wv
     FROM req r
     JOIN secrets s ON s.team_id = r.team_id AND s.name = r.name AND s.deleted_at IS NULL
-    JOIN secret_versions v
-      ON v.team_id = s.team_id AND v.name = s.name AND v.version = COALESCE(r.version, s.version)
+), found AS (
+    SELECT w.i, w.name, w.sv, w.sc, w.updated_at, w.updated_by, w.deleted_at,
+           v.version AS vv, v.data_key_version, v.ciphertext, v.created_at AS vc, v.created_by
+    FROM want w
+    JOIN secret_versions v ON v.team_id = w.team_id AND v.name = w.name AND v.version = w.wv
 ), logged AS (
     INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task)
     SELECT a.at, a.key_id, a.role, a.action, a.team, a.name, f.vv,
@@ -941,5 +946,90 @@ impl Store for PgStore {
             task: r.get(11),
         })
         .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // regression: the batched read looked versions up by (team, name) and filtered every
+    // version of the secret; with the wanted version settled first it is one index probe
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_batched_read_finds_a_version_by_its_whole_key() {
+        let Ok(base) = std::env::var("SIGIL_TEST_POSTGRES_URL") else {
+            eprintln!("notice: SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL plan test not run");
+            return;
+        };
+        let schema = format!("sigil_plan_test_{}", std::process::id());
+        let (admin, conn) = tokio_postgres::connect(&base, NoTls)
+            .await
+            .expect("SIGIL_TEST_POSTGRES_URL is set but the database is unreachable");
+        tokio::spawn(conn);
+        admin
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            ))
+            .await
+            .unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let store = PgStore::connect(&format!("{base}{sep}options=-csearch_path%3D{schema}"))
+            .await
+            .unwrap();
+        let c = store.client().await.unwrap();
+        c.batch_execute(
+            "INSERT INTO teams (name, created_at) VALUES ('t', 0);
+             INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by)
+                 SELECT id, 'hot', 2000, 0, 0, 'k' FROM teams;
+             INSERT INTO secret_versions (team_id, name, version, data_key_version, ciphertext, created_at, created_by)
+                 SELECT t.id, 'hot', g, 1, '\\x00', 0, 'k' FROM teams t, generate_series(1, 2000) g;
+             ANALYZE",
+        )
+        .await
+        .unwrap();
+        let team_id: i64 = c
+            .query_one("SELECT id FROM teams", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let st = c
+            .prepare(&format!(
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {READ_BATCH}"
+            ))
+            .await
+            .unwrap();
+        let text: Vec<Option<&str>> = vec![Some("x")];
+        let none: Vec<Option<&str>> = vec![None];
+        let plan: Vec<String> = c
+            .query(
+                &st,
+                &[
+                    &vec![team_id],
+                    &vec!["hot"],
+                    &vec![None::<i64>],
+                    &vec![0i64],
+                    &text,
+                    &none,
+                    &text,
+                    &text,
+                    &none,
+                    &text,
+                    &text,
+                    &none,
+                    &none,
+                ],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains("version = w.wv"), "{plan}");
+        assert!(!plan.contains("Rows Removed by Join Filter"), "{plan}");
+        admin
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
     }
 }

@@ -104,6 +104,7 @@ both!(
     concurrent_audited_reads_get_their_own_answers,
     audit_of_interleaved_teams_pages_in_order,
     reads_see_every_change_at_once,
+    reads_of_a_secret_with_many_versions,
 );
 
 // one server per SQLite database: a second one is refused, naming the lock, until the first
