@@ -1,19 +1,21 @@
-//! The embedded store: one SQLite file in WAL mode.
+//! The embedded store: one SQLite file in WAL mode, served by one process (a lock file keeps a
+//! second server off it).
 //!
-//! Writes go to one writer thread, which applies each as it arrives — in its own savepoint,
-//! inside one open transaction (audit records, the hottest write, go in with multi-row inserts
-//! and need none) — and commits in groups. Durability is pipelined: a commit only writes the
-//! WAL (`synchronous = NORMAL` on the writer's connection); a syncer thread then `fdatasync`s
-//! the WAL file and only then answers the commit's callers. While one sync is in flight the
-//! writer keeps applying new writes in the next transaction, and commits it the moment the sync
-//! is done, so every fsync covers everything that arrived during the previous one and the
-//! writer never waits for the disk. (Checkpoints keep their own syncs: with `NORMAL`, SQLite
-//! syncs the WAL before a checkpoint and the database file after it.)
+//! Writes go to one writer thread through an inbox. The writer takes every write waiting,
+//! applies each inside one transaction — a change in a savepoint of its own; audit records, the
+//! hottest write, with multi-row inserts that need none; a read of a value (with its audit
+//! record) on the writer's own connection, through its cache of the latest versions — and
+//! commits. Durability is pipelined: a commit only writes the WAL (`synchronous = NORMAL` on the
+//! writer's connection); a syncer thread then `fdatasync`s the WAL file and only then answers the
+//! group's callers. While that sync is in flight, new writes gather in the inbox without waking
+//! the writer; when it is done, the writer takes them all, so every fsync covers everything
+//! that arrived during the previous one. (Checkpoints keep their own syncs: with `NORMAL`,
+//! SQLite syncs the WAL before a checkpoint and the database file after it.)
 //!
-//! Reads run on a small pool of connections. A read of a value is always followed by its audit
-//! record, whose sync covers the value's version too; reads of metadata (lists, histories,
-//! keys, the audit log) wait, when a commit is still being synced, until it is durable, so no
-//! read ever shows what a crash could take back.
+//! Other reads run on a small pool of reader connections. Reads of metadata (lists, histories,
+//! keys, the audit log) wait, when a commit they may have seen is still being synced, until it is
+//! durable, so no read shows what a crash could take back; a batch read of values is followed by
+//! its audit records, whose sync covers the versions read.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
@@ -1437,6 +1439,21 @@ mod tests {
         (sync, started, verdict)
     }
 
+    /// A store whose WAL syncs wait for the test's verdict.
+    async fn probed_store() -> (
+        tempfile::TempDir,
+        Arc<SqliteStore>,
+        mpsc::Receiver<()>,
+        mpsc::Sender<std::io::Result<()>>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (sync, started, verdict) = probe();
+        let store = SqliteStore::open_with(&dir.path().join("s.db"), Some(sync), true)
+            .await
+            .unwrap();
+        (dir, Arc::new(store), started, verdict)
+    }
+
     fn wait_started(started: &mpsc::Receiver<()>) {
         started
             .recv_timeout(Duration::from_secs(10))
@@ -1445,13 +1462,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_is_answered_only_after_its_wal_sync_returns() {
-        let dir = tempfile::tempdir().unwrap();
-        let (sync, started, verdict) = probe();
-        let store = Arc::new(
-            SqliteStore::open_with(&dir.path().join("s.db"), Some(sync), true)
-                .await
-                .unwrap(),
-        );
+        let (_dir, store, started, verdict) = probed_store().await;
         let s = store.clone();
         let write = tokio::spawn(async move { s.append_audit(vec![row("secret.read")]).await });
         wait_started(&started);
@@ -1473,13 +1484,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_arriving_during_a_sync_share_the_next_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let (sync, started, verdict) = probe();
-        let store = Arc::new(
-            SqliteStore::open_with(&dir.path().join("s.db"), Some(sync), true)
-                .await
-                .unwrap(),
-        );
+        let (_dir, store, started, verdict) = probed_store().await;
         let s = store.clone();
         let first = tokio::spawn(async move { s.append_audit(vec![row("first")]).await });
         wait_started(&started);
@@ -1507,13 +1512,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_sync_fails_its_writes_and_every_later_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let (sync, started, verdict) = probe();
-        let store = Arc::new(
-            SqliteStore::open_with(&dir.path().join("s.db"), Some(sync), true)
-                .await
-                .unwrap(),
-        );
+        let (_dir, store, started, verdict) = probed_store().await;
         let s = store.clone();
         let write = tokio::spawn(async move { s.append_audit(vec![row("secret.read")]).await });
         wait_started(&started);
