@@ -164,8 +164,8 @@ const AUDIT_COMMITTERS: usize = 2;
 /// The most records (or reads) one batch holds.
 const BATCH: usize = 1024;
 
-/// Takes every job waiting (up to [`BATCH`] of `size`) and runs them as one batch; while it
-/// runs, the next committer gathers the next batch.
+/// Takes every job waiting (up to [`BATCH`] of `size`) and runs them as one batch; jobs that
+/// arrive meanwhile wait for the next batch (of another committer, or of this one).
 async fn committer<J, F, Fut>(pool: Pool, rx: Queue<J>, size: fn(&J) -> usize, run: F)
 where
     J: Send + 'static,
