@@ -38,7 +38,7 @@ const READERS: usize = 8;
 type Deliver = Box<dyn FnOnce(Result<()>) + Send>;
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Deliver + Send>;
 /// Makes the WAL durable (`fdatasync` of the WAL file; tests put a probe around it).
-type SyncWal = Arc<dyn Fn() -> std::io::Result<()> + Send + Sync>;
+type SyncWal = Box<dyn FnMut() -> std::io::Result<()> + Send>;
 /// A commit handed to the syncer: its number and its callers.
 type ToSync = (u64, Vec<Deliver>);
 
@@ -68,8 +68,10 @@ struct Inbox {
 #[derive(Default)]
 struct InboxState {
     work: Vec<Work>,
-    /// Commits being synced.
-    in_flight: usize,
+    /// A commit is being synced. One at a time: with two or three in flight, groups are smaller
+    /// and the flushes contend in the device (audited reads at 64 connections measured 41 % and
+    /// 39 % of `/healthz`, against 53 % with one; bench/README.md).
+    syncing: bool,
     /// The outcome of the last sync, until the writer has seen it.
     synced: Option<Result<()>>,
     /// The store was dropped: commit what is open, wait for its sync, stop.
@@ -91,7 +93,7 @@ impl Inbox {
             return;
         }
         s.work.push(work);
-        let wake = s.waiting && s.in_flight < MAX_SYNCS;
+        let wake = s.waiting && !s.syncing;
         drop(s);
         if wake {
             self.wake.notify_one();
@@ -101,10 +103,8 @@ impl Inbox {
     /// From the syncer: the commit handed to it is durable, or the sync failed.
     fn synced(&self, outcome: Result<()>) {
         let mut s = self.lock();
-        s.in_flight -= 1;
-        if s.synced.as_ref().is_none_or(Result::is_ok) {
-            s.synced = Some(outcome);
-        }
+        s.syncing = false;
+        s.synced = Some(outcome);
         drop(s);
         self.wake.notify_one();
     }
@@ -114,13 +114,10 @@ impl Inbox {
         self.wake.notify_one();
     }
 
-    /// Waits until there is something to do and the writer may commit (fewer than
-    /// [`MAX_SYNCS`] syncs in flight); takes it.
+    /// Waits until there is something to do and no sync is in flight; takes it.
     fn take(&self, batch: &mut Vec<Work>) -> (Option<Result<()>>, bool) {
         let mut s = self.lock();
-        while s.in_flight >= MAX_SYNCS
-            || (s.work.is_empty() && s.synced.is_none() && !(s.stop && s.in_flight == 0))
-        {
+        while s.syncing || (s.work.is_empty() && s.synced.is_none() && !s.stop) {
             s.waiting = true;
             s = self.wake.wait(s).unwrap_or_else(|p| p.into_inner());
             s.waiting = false;
@@ -131,11 +128,7 @@ impl Inbox {
     }
 
     fn begin_sync(&self) {
-        self.lock().in_flight += 1;
-    }
-
-    fn idle(&self) -> bool {
-        self.lock().in_flight == 0
+        self.lock().syncing = true;
     }
 }
 
@@ -380,7 +373,7 @@ fn writer_loop(mut w: Writer) {
             tracing::error!(error = %e, "the SQLite WAL could not be synced: refusing every write from now on");
             w.broken = Some(e);
         }
-        if stop && batch.is_empty() && !w.in_tx && inbox.idle() {
+        if stop && batch.is_empty() && !w.in_tx {
             return;
         }
         for work in batch.drain(..) {
@@ -457,15 +450,13 @@ fn writer_loop(mut w: Writer) {
 /// The syncer thread: makes each commit durable, answers its callers, then lets the writer
 /// commit the next group.
 fn syncer_loop(
-    sync: SyncWal,
+    mut sync: SyncWal,
     wal: PathBuf,
-    rx: Arc<Mutex<mpsc::Receiver<ToSync>>>,
+    rx: mpsc::Receiver<ToSync>,
     inbox: Arc<Inbox>,
     progress: Arc<watch::Sender<Progress>>,
 ) {
-    loop {
-        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        let Ok((seq, callers)) = next else { return };
+    while let Ok((seq, callers)) = rx.recv() {
         let synced =
             sync().map_err(|e| StoreError::Backend(format!("cannot sync {}: {e}", wal.display())));
         // a sync covers every commit made before it began: commit `seq` and all before it
@@ -479,11 +470,6 @@ fn syncer_loop(
         inbox.synced(synced);
     }
 }
-
-/// Commits that may be syncing at once. More than one means smaller groups and flushes that
-/// contend in the device: audited reads at 64 connections measured 53 % of `/healthz` with
-/// one, 41 % with two, 39 % with three (bench/README.md).
-const MAX_SYNCS: usize = 1;
 
 /// Audit records go in `CHUNK` rows per statement; the statement for each chunk size is
 /// prepared once (the writer connection's statement cache keeps them).
@@ -679,7 +665,7 @@ impl SqliteStore {
         .map_err(|e| StoreError::Backend(e.to_string()))?
         .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
         let (conn, readers, wal, wal_path, lock) = opened;
-        let sync = sync.unwrap_or_else(|| Arc::new(move || wal.sync_data()));
+        let sync = sync.unwrap_or_else(|| Box::new(move || wal.sync_data()));
         let progress = Arc::new(watch::Sender::new(Progress::default()));
         let inbox = Arc::new(Inbox::default());
         let (to_syncer, from_writer) = mpsc::channel();
@@ -701,20 +687,11 @@ impl SqliteStore {
                 .map(|_| ())
                 .map_err(|e| StoreError::Backend(e.to_string()))
         };
-        let from_writer = Arc::new(Mutex::new(from_writer));
-        for _ in 0..MAX_SYNCS {
-            let (to_writer, p, sync, wal_path, rx) = (
-                inbox.clone(),
-                progress.clone(),
-                sync.clone(),
-                wal_path.clone(),
-                from_writer.clone(),
-            );
-            spawn(
-                "sigil-sqlite-sync",
-                Box::new(move || syncer_loop(sync, wal_path, rx, to_writer, p)),
-            )?;
-        }
+        let (to_writer, p) = (inbox.clone(), progress.clone());
+        spawn(
+            "sigil-sqlite-sync",
+            Box::new(move || syncer_loop(sync, wal_path, from_writer, to_writer, p)),
+        )?;
         spawn("sigil-sqlite-writer", Box::new(move || writer_loop(writer)))?;
         Ok(SqliteStore {
             path,
@@ -1430,11 +1407,9 @@ mod tests {
     ) {
         let (started_tx, started) = mpsc::channel();
         let (verdict, verdict_rx) = mpsc::channel::<std::io::Result<()>>();
-        let verdict_rx = Mutex::new(verdict_rx);
-        let started_tx = Mutex::new(started_tx);
-        let sync: SyncWal = Arc::new(move || {
-            let _ = started_tx.lock().unwrap().send(());
-            verdict_rx.lock().unwrap().recv().unwrap_or(Ok(()))
+        let sync: SyncWal = Box::new(move || {
+            let _ = started_tx.send(());
+            verdict_rx.recv().unwrap_or(Ok(()))
         });
         (sync, started, verdict)
     }
