@@ -217,7 +217,6 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 /// The writer thread's state.
 struct Writer {
     conn: Connection,
-    audit: AuditInserts,
     /// A transaction is open; `callers` wait for it.
     in_tx: bool,
     callers: Vec<Deliver>,
@@ -430,7 +429,7 @@ fn writer_loop(mut w: Writer) {
             }
         }
         if !rows.is_empty() {
-            match w.audit.insert(&w.conn, &rows) {
+            match insert_audit_rows(&w.conn, &rows) {
                 Ok(()) => w.callers.append(&mut waiters),
                 Err(e) => {
                     for waiter in waiters.drain(..) {
@@ -471,80 +470,71 @@ fn syncer_loop(
     }
 }
 
-/// Audit records go in `CHUNK` rows per statement; the statement for each chunk size is
-/// prepared once (the writer connection's statement cache keeps them).
-#[derive(Default)]
-struct AuditInserts {
-    sql: Vec<String>,
+/// Audit records go in up to this many rows per statement.
+const AUDIT_CHUNK: usize = 32;
+
+/// `INSERT INTO audit … VALUES (…), (…)` for 1 to [`AUDIT_CHUNK`] rows, built once; the writer
+/// connection's statement cache keeps them prepared.
+fn audit_insert_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (1..=AUDIT_CHUNK)
+            .map(|n| {
+                let tuples: Vec<String> = (0..n)
+                    .map(|r| {
+                        let p: Vec<String> =
+                            (1..=11).map(|c| format!("?{}", r * 11 + c)).collect();
+                        format!("({})", p.join(","))
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task) VALUES {}",
+                    tuples.join(",")
+                )
+            })
+            .collect()
+    });
+    &all[rows - 1]
 }
 
-impl AuditInserts {
-    const CHUNK: usize = 32;
-
-    fn sql(&mut self, n: usize) -> &str {
-        while self.sql.len() < n {
-            let rows = self.sql.len() + 1;
-            let mut sql = String::from(
-                "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task) VALUES ",
-            );
-            for r in 0..rows {
-                let b = r * 11;
-                if r > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                for c in 1..=11 {
-                    if c > 1 {
-                        sql.push(',');
-                    }
-                    sql.push('?');
-                    sql.push_str(&(b + c).to_string());
-                }
-                sql.push(')');
-            }
-            self.sql.push(sql);
+/// Appends audit records (and notes their blocks in `audit_blocks`). Each statement is atomic;
+/// a failure fails the whole call (its callers get the error; the transaction's other writes
+/// are unaffected).
+fn insert_audit_rows(conn: &Connection, rows: &[AuditRow]) -> Result<()> {
+    for chunk in rows.chunks(AUDIT_CHUNK) {
+        let mut st = conn
+            .prepare_cached(audit_insert_sql(chunk.len()))
+            .map_err(backend)?;
+        for (r, a) in chunk.iter().enumerate() {
+            let b = r * 11;
+            let bind = |st: &mut rusqlite::CachedStatement<'_>| -> rusqlite::Result<()> {
+                st.raw_bind_parameter(b + 1, a.at)?;
+                st.raw_bind_parameter(b + 2, &a.key_id)?;
+                st.raw_bind_parameter(b + 3, &a.role)?;
+                st.raw_bind_parameter(b + 4, &a.action)?;
+                st.raw_bind_parameter(b + 5, &a.team)?;
+                st.raw_bind_parameter(b + 6, &a.name)?;
+                st.raw_bind_parameter(b + 7, a.version)?;
+                st.raw_bind_parameter(b + 8, &a.outcome)?;
+                st.raw_bind_parameter(b + 9, &a.client)?;
+                st.raw_bind_parameter(b + 10, &a.flow_run)?;
+                st.raw_bind_parameter(b + 11, &a.task)
+            };
+            bind(&mut st).map_err(backend)?;
         }
-        &self.sql[n - 1]
+        st.raw_execute().map_err(backend)?;
+        // the only writer: a statement's rows get consecutive rowids, the last one's known
+        let last = conn.last_insert_rowid();
+        let first = last - chunk.len() as i64 + 1;
+        note_audit_blocks(
+            conn,
+            chunk
+                .iter()
+                .zip(first..)
+                .map(|(a, id)| (a.team.as_str(), id)),
+        )?;
     }
-
-    /// Inserts `rows`; each statement is atomic, and a failure fails the whole group of
-    /// records (their callers get the error; the transaction's other writes are unaffected).
-    fn insert(&mut self, conn: &Connection, rows: &[AuditRow]) -> Result<()> {
-        for chunk in rows.chunks(Self::CHUNK) {
-            let mut st = conn
-                .prepare_cached(self.sql(chunk.len()))
-                .map_err(backend)?;
-            for (r, a) in chunk.iter().enumerate() {
-                let b = r * 11;
-                let bind = |st: &mut rusqlite::CachedStatement<'_>| -> rusqlite::Result<()> {
-                    st.raw_bind_parameter(b + 1, a.at)?;
-                    st.raw_bind_parameter(b + 2, &a.key_id)?;
-                    st.raw_bind_parameter(b + 3, &a.role)?;
-                    st.raw_bind_parameter(b + 4, &a.action)?;
-                    st.raw_bind_parameter(b + 5, &a.team)?;
-                    st.raw_bind_parameter(b + 6, &a.name)?;
-                    st.raw_bind_parameter(b + 7, a.version)?;
-                    st.raw_bind_parameter(b + 8, &a.outcome)?;
-                    st.raw_bind_parameter(b + 9, &a.client)?;
-                    st.raw_bind_parameter(b + 10, &a.flow_run)?;
-                    st.raw_bind_parameter(b + 11, &a.task)
-                };
-                bind(&mut st).map_err(backend)?;
-            }
-            st.raw_execute().map_err(backend)?;
-            // the only writer: a statement's rows get consecutive rowids, the last one's known
-            let last = conn.last_insert_rowid();
-            let first = last - chunk.len() as i64 + 1;
-            note_audit_blocks(
-                conn,
-                chunk
-                    .iter()
-                    .zip(first..)
-                    .map(|(a, id)| (a.team.as_str(), id)),
-            )?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Records in `audit_blocks` which teams have records in which blocks of ids.
@@ -671,7 +661,6 @@ impl SqliteStore {
         let (to_syncer, from_writer) = mpsc::channel();
         let writer = Writer {
             conn,
-            audit: AuditInserts::default(),
             in_tx: false,
             callers: Vec::new(),
             inbox: inbox.clone(),
@@ -745,13 +734,8 @@ impl SqliteStore {
                 let _ = tx.send(committed.and(outcome));
             })
         });
-        self.send(Work::Job(job))?;
+        self.inbox.push(Work::Job(job));
         Self::answer(rx).await
-    }
-
-    fn send(&self, work: Work) -> Result<()> {
-        self.inbox.push(work);
-        Ok(())
     }
 
     async fn answer<R>(rx: oneshot::Receiver<Result<R>>) -> Result<R> {
@@ -808,20 +792,7 @@ impl SqliteStore {
 }
 
 fn insert_audit(conn: &Connection, a: &AuditRow) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )
-    .and_then(|mut st| {
-        st.execute(params![
-            a.at, a.key_id, a.role, a.action, a.team, a.name, a.version, a.outcome, a.client, a.flow_run, a.task
-        ])
-    })
-    .map_err(backend)?;
-    note_audit_blocks(
-        conn,
-        std::iter::once((a.team.as_str(), conn.last_insert_rowid())),
-    )
+    insert_audit_rows(conn, std::slice::from_ref(a))
 }
 
 /// One UPDATE of at most one row and, when it changed one, its audit record: both in the same
@@ -1092,13 +1063,13 @@ impl Store for SqliteStore {
         audit: AuditRow,
     ) -> Result<Option<(SecretRow, VersionRow)>> {
         let (reply, rx) = oneshot::channel();
-        self.send(Work::Read(Box::new(AuditedRead {
+        self.inbox.push(Work::Read(Box::new(AuditedRead {
             team_id,
             name: name.to_owned(),
             version,
             audit,
             reply,
-        })))?;
+        })));
         Self::answer(rx).await
     }
 
@@ -1293,7 +1264,7 @@ impl Store for SqliteStore {
 
     async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.send(Work::Audit(rows, tx))?;
+        self.inbox.push(Work::Audit(rows, tx));
         Self::answer(rx).await
     }
 
