@@ -191,11 +191,11 @@ pub trait Store: Send + Sync {
 }
 
 /// Opens a store from a URL: `sqlite://PATH` (or a plain path) or `postgres://…`, and brings its
-/// schema up to date.
+/// schema up to date. A SQLite database serves one server at a time: a second store on the same
+/// file is refused.
 ///
 /// # Errors
-/// An unusable URL, an unreachable database, a failed migration.
-/// A SQLite database serves one server at a time: a second store on the same file is refused.
+/// An unusable URL, an unreachable database, a failed migration, a SQLite database in use.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     open_as(url, true).await
 }

@@ -558,13 +558,20 @@ fn note_audit_blocks<'a>(
     Ok(())
 }
 
+/// A file beside the database: its name with `suffix` (`-wal`, `.lock`).
+fn beside(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Opens (creating if needed) the database file and brings its schema up to date. Only one
+    /// store at a time can be open on a database (an exclusive lock of `<database>.lock`): it is
+    /// the only one to change secrets.
     ///
     /// # Errors
-    /// The file cannot be opened or migrated.
-    /// Only one store at a time can be open on a database (an exclusive lock of
-    /// `<database>.lock`): it is the only one to change secrets.
+    /// The file cannot be opened or migrated; another store holds the lock.
     pub async fn open(path: &Path) -> Result<Self> {
         Self::open_with(path, None, true).await
     }
@@ -607,9 +614,7 @@ impl SqliteStore {
             }
             // one server per database: the writer's cache of latest versions relies on being
             // the only writer, and two servers would each take the other's commits for theirs
-            let mut lock_path = p.clone().into_os_string();
-            lock_path.push(".lock");
-            let lock_path = PathBuf::from(lock_path);
+            let lock_path = beside(&p, ".lock");
             let lock = {
                 use std::os::unix::fs::OpenOptionsExt;
                 std::fs::OpenOptions::new()
@@ -619,7 +624,12 @@ impl SqliteStore {
                     .truncate(false)
                     .mode(0o600)
                     .open(&lock_path)
-                    .map_err(io)?
+                    .map_err(|e| {
+                        io(std::io::Error::new(
+                            e.kind(),
+                            format!("{}: {e}", lock_path.display()),
+                        ))
+                    })?
             };
             match if exclusive { lock.try_lock() } else { Ok(()) } {
                 Ok(()) => {}
@@ -635,9 +645,7 @@ impl SqliteStore {
             migrate(&mut w)?;
             // the writer's commits write the WAL; the syncer makes it durable
             w.execute_batch("PRAGMA synchronous = NORMAL")?;
-            let mut wal_path = p.clone().into_os_string();
-            wal_path.push("-wal");
-            let wal_path = PathBuf::from(wal_path);
+            let wal_path = beside(&p, "-wal");
             // the WAL exists from the first transaction on and lives as long as a connection
             // is open: the writer's stays open for the store's whole life
             let wal = std::fs::OpenOptions::new()
@@ -1290,12 +1298,16 @@ impl Store for SqliteStore {
                      FROM audit WHERE id > ?1 AND id < ?2 AND team = ?3 AND at >= ?4 ORDER BY id LIMIT ?5",
                 )
                 .map_err(backend)?;
-            let blocks: Vec<i64> = blocks
-                .query_map(params![team, after_id.max(0) >> AUDIT_BLOCK_BITS], |r| r.get(0))
-                .and_then(|rows| rows.collect())
+            // blocks are stepped through as needed, not all read first: a page of a long log
+            // touches only the blocks its records are in
+            let blocks = blocks
+                .query_map(params![team, after_id.max(0) >> AUDIT_BLOCK_BITS], |r| {
+                    r.get::<_, i64>(0)
+                })
                 .map_err(backend)?;
             let mut out = Vec::new();
             for block in blocks {
+                let block = block.map_err(backend)?;
                 let left = u64::from(limit).saturating_sub(out.len() as u64);
                 if left == 0 {
                     break;
