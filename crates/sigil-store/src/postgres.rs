@@ -247,7 +247,7 @@ WITH req AS (
     LEFT JOIN found f ON f.i = a.i
     ORDER BY a.i
 )
-SELECT i, name, sv, sc, updated_at, updated_by, deleted_at, vv, data_key_version, ciphertext, vc, created_by
+SELECT name, sv, sc, updated_at, updated_by, deleted_at, vv, data_key_version, ciphertext, vc, created_by, i
 FROM found";
 
 async fn read_batch(pool: &Pool, jobs: &[ReadJob]) -> Result<Vec<Found>> {
@@ -291,28 +291,12 @@ async fn read_batch(pool: &Pool, jobs: &[ReadJob]) -> Result<Vec<Found>> {
         .map_err(pg)?;
     let mut found: Vec<Found> = (0..jobs.len()).map(|_| None).collect();
     for r in rows {
-        let i: i64 = r.get(0);
+        let i: i64 = r.get(11);
         let slot = usize::try_from(i - 1)
             .ok()
             .and_then(|i| found.get_mut(i))
             .ok_or_else(|| StoreError::Backend(format!("batch read returned row {i}")))?;
-        *slot = Some((
-            SecretRow {
-                name: r.get(1),
-                version: r.get(2),
-                created_at: r.get(3),
-                updated_at: r.get(4),
-                updated_by: r.get(5),
-                deleted_at: r.get(6),
-            },
-            VersionRow {
-                version: r.get(7),
-                data_key_version: r.get(8),
-                ciphertext: r.get(9),
-                created_at: r.get(10),
-                created_by: r.get(11),
-            },
-        ));
+        *slot = Some(found_row(&r));
     }
     Ok(found)
 }
@@ -394,6 +378,21 @@ fn secret_row(r: &tokio_postgres::Row) -> SecretRow {
     }
 }
 
+/// A secret and one of its versions: the secret's columns, then `version, data_key_version,
+/// ciphertext, created_at, created_by` of the version.
+fn found_row(r: &tokio_postgres::Row) -> (SecretRow, VersionRow) {
+    (
+        secret_row(r),
+        VersionRow {
+            version: r.get(6),
+            data_key_version: r.get(7),
+            ciphertext: r.get(8),
+            created_at: r.get(9),
+            created_by: r.get(10),
+        },
+    )
+}
+
 fn key_row(r: &tokio_postgres::Row) -> KeyRow {
     KeyRow {
         id: r.get(0),
@@ -441,18 +440,7 @@ async fn read_secret(
         .query_opt(&st, &[&team_id, &name, &version])
         .await
         .map_err(pg)?;
-    Ok(row.map(|r| {
-        (
-            secret_row(&r),
-            VersionRow {
-                version: r.get(6),
-                data_key_version: r.get(7),
-                ciphertext: r.get(8),
-                created_at: r.get(9),
-                created_by: r.get(10),
-            },
-        )
-    }))
+    Ok(row.as_ref().map(found_row))
 }
 
 #[async_trait::async_trait]
@@ -710,21 +698,7 @@ impl Store for PgStore {
             )
             .await
             .map_err(pg)?;
-        let mut found: Vec<(SecretRow, VersionRow)> = rows
-            .iter()
-            .map(|r| {
-                (
-                    secret_row(r),
-                    VersionRow {
-                        version: r.get(6),
-                        data_key_version: r.get(7),
-                        ciphertext: r.get(8),
-                        created_at: r.get(9),
-                        created_by: r.get(10),
-                    },
-                )
-            })
-            .collect();
+        let mut found: Vec<(SecretRow, VersionRow)> = rows.iter().map(found_row).collect();
         // the order of the request
         found.sort_by_key(|(s, _)| names.iter().position(|n| *n == s.name));
         Ok(found)
