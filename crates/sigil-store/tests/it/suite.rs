@@ -49,6 +49,15 @@ fn put(team_id: i64, name: &str, value: &str, cas: Option<i64>) -> PutSecret {
     }
 }
 
+/// What spawned tasks returned, in the order they were spawned.
+async fn results_of<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
 pub(crate) async fn teams_and_bootstrap(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
     assert!(store.is_empty().await.unwrap());
@@ -466,10 +475,7 @@ pub(crate) async fn concurrent_writers_get_distinct_versions(store: Arc<dyn Stor
             .version
         }));
     }
-    let mut versions = Vec::new();
-    for task in tasks {
-        versions.push(task.await.unwrap());
-    }
+    let mut versions = results_of(tasks).await;
     versions.sort_unstable();
     assert_eq!(versions, (1..=40).collect::<Vec<i64>>());
     let (_, versions) = store.history(t, "hot").await.unwrap().unwrap();
@@ -593,8 +599,7 @@ pub(crate) async fn concurrent_audited_reads_get_their_own_answers(store: Arc<dy
             }));
         }
     }
-    for task in tasks {
-        let (i, got) = task.await.unwrap();
+    for (i, got) in results_of(tasks).await {
         if i < 20 {
             assert_eq!(got, Some(format!("1:v{i}").into_bytes()), "s{i}");
         } else {
@@ -648,9 +653,7 @@ pub(crate) async fn audit_of_interleaved_teams_pages_in_order(store: Arc<dyn Sto
             s.append_audit(rows).await.unwrap();
         }));
     }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    results_of(tasks).await;
     for (t, expected) in [("a", 1488), ("b", 1500), ("c", 12)] {
         let (mut after, mut seen) = (0, Vec::new());
         loop {
@@ -767,7 +770,7 @@ pub(crate) async fn reads_of_a_secret_with_many_versions(store: Arc<dyn Store>) 
                 .map(|(_, v)| (v.version, v.ciphertext))
         }));
     }
-    let got: Vec<_> = futures_join(tasks).await;
+    let got = results_of(tasks).await;
     assert_eq!(
         got,
         [
@@ -778,12 +781,4 @@ pub(crate) async fn reads_of_a_secret_with_many_versions(store: Arc<dyn Store>) 
             None,
         ]
     );
-}
-
-async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
 }
