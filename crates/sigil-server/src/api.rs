@@ -653,25 +653,35 @@ pub(crate) async fn batch_read(
         Err(e) => return Err(refuse(&state, &c, &team, "secret.read", None, e).await),
     };
     let found = state.store.get_secrets(c.team_id, &names).await?;
-    let mut secrets = Vec::with_capacity(found.len());
+    // every value is opened before the records are written: when one cannot be, no value goes
+    // out and each name read is recorded with outcome `error`
+    let mut opened = Ok(Vec::with_capacity(found.len()));
+    for (row, ver) in &found {
+        let Ok(secrets) = &mut opened else { break };
+        let value = match state.data_key(c.team_id, &team, ver.data_key_version).await {
+            Ok(dk) => open_value(&dk, &team, &row.name, ver.version, &ver.ciphertext),
+            Err(e) => Err(e),
+        };
+        match value {
+            Ok(value) => secrets.push(SecretRead {
+                name: row.name.clone(),
+                value,
+                version: ver.version,
+                updated_at: rfc3339(ver.created_at),
+            }),
+            Err(e) => opened = Err(e),
+        }
+    }
+    let outcome = if opened.is_ok() { "ok" } else { "error" };
     let mut rows = Vec::with_capacity(names.len());
     for (row, ver) in &found {
-        let dk = state
-            .data_key(c.team_id, &team, ver.data_key_version)
-            .await?;
-        secrets.push(SecretRead {
-            name: row.name.clone(),
-            value: open_value(&dk, &team, &row.name, ver.version, &ver.ciphertext)?,
-            version: ver.version,
-            updated_at: rfc3339(ver.created_at),
-        });
         rows.push(audit_row(
             &c,
             &team,
             "secret.read",
             Some(&row.name),
             Some(ver.version),
-            "ok",
+            outcome,
         ));
     }
     let missing: Vec<String> = names
@@ -690,6 +700,7 @@ pub(crate) async fn batch_read(
         ));
     }
     audit(&state, rows).await?;
+    let secrets = opened?;
     Metrics::inc(&state.metrics.secret_reads, secrets.len() as u64);
     Ok(Json(BatchReadResult { secrets, missing }))
 }

@@ -733,3 +733,71 @@ pub(crate) async fn health_ready_metrics(s: &Server) {
         r.text
     );
 }
+
+/// A value that cannot be opened (here: its data key is wrapped by a master key the server does
+/// not have) is a 500 that holds no value, and the audit log says what happened: a read records
+/// the version it read (`ok`) and then `error`; a batch read records `error` for each name it
+/// read and `not_found` for the others.
+pub(crate) async fn an_unopenable_value_is_an_audited_error(s: &Server) {
+    assert_eq!(
+        s.put(&s.admin, "sealed/one", json!("unopenable-canary-17"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let other = s.with_other_master_key();
+    let r = other.get(&s.admin, "sealed/one").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], "internal");
+    assert!(!r.text.contains("unopenable-canary-17"));
+    let r = other
+        .call(
+            Method::POST,
+            "/api/v1/teams/default/batch-read",
+            Some(&s.admin),
+            Some(json!({"names": ["sealed/one", "sealed/missing"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], "internal");
+    assert!(!r.text.contains("unopenable-canary-17"));
+    // the server with the right key still reads it
+    assert_eq!(
+        s.get(&s.admin, "sealed/one").await.json["value"],
+        "unopenable-canary-17"
+    );
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/default/audit?limit=1000",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let reads = |name: &str| {
+        r.json["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "secret.read" && e["name"] == name)
+            .map(|e| {
+                (
+                    e["outcome"].as_str().unwrap().to_owned(),
+                    e["version"].as_i64(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let at = |outcome: &str, version: Option<i64>| (outcome.to_owned(), version);
+    assert_eq!(
+        reads("sealed/one"),
+        [
+            at("ok", Some(1)),
+            at("error", Some(1)),
+            at("error", Some(1)),
+            at("ok", Some(1))
+        ]
+    );
+    assert_eq!(reads("sealed/missing"), [at("not_found", None)]);
+}

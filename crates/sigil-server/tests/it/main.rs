@@ -18,10 +18,13 @@ use sigil_server::crypto::MasterKey;
 use sigil_server::{AppState, Limits};
 use tower::ServiceExt;
 
+/// A server under test; clones share its state, store and directory.
+#[derive(Clone)]
 pub(crate) struct Server {
     pub(crate) state: Arc<AppState>,
+    pub(crate) store: Arc<dyn sigil_store::Store>,
     pub(crate) admin: String,
-    pub(crate) dir: tempfile::TempDir,
+    pub(crate) dir: Arc<tempfile::TempDir>,
     pub(crate) client: SocketAddr,
 }
 
@@ -97,6 +100,22 @@ impl Server {
         r.json["key"].as_str().unwrap().to_owned()
     }
 
+    /// A second server on the same store and client address, with another master key: it can
+    /// authenticate keys (they are stored as hashes) but cannot unwrap the data keys.
+    pub(crate) fn with_other_master_key(&self) -> Server {
+        Server {
+            state: AppState::new(
+                self.store.clone(),
+                MasterKey::generate().unwrap(),
+                Limits::default(),
+            ),
+            store: self.store.clone(),
+            admin: self.admin.clone(),
+            dir: self.dir.clone(),
+            client: self.client,
+        }
+    }
+
     pub(crate) async fn put(&self, key: &str, name: &str, value: Value) -> Reply {
         self.call(
             Method::PUT,
@@ -123,7 +142,7 @@ pub(crate) async fn start(
     dir: tempfile::TempDir,
     limits: Limits,
 ) -> Server {
-    let state = AppState::new(store, MasterKey::generate().unwrap(), limits);
+    let state = AppState::new(store.clone(), MasterKey::generate().unwrap(), limits);
     let admin = sigil_server::bootstrap(&state, None)
         .await
         .unwrap()
@@ -132,8 +151,9 @@ pub(crate) async fn start(
     let n = N.fetch_add(1, Ordering::SeqCst);
     Server {
         state,
+        store,
         admin: admin.to_string(),
-        dir,
+        dir: Arc::new(dir),
         client: SocketAddr::from(([10, 0, (n / 250) as u8, (n % 250) as u8], 40000)),
     }
 }
@@ -213,6 +233,7 @@ both!(api:
     team_isolation,
     keys_are_revoked_and_refused,
     audit_records_reads_writes_and_refusals,
+    an_unopenable_value_is_an_audited_error,
     bad_input_is_refused_and_changes_nothing,
     health_ready_metrics,
 );

@@ -694,18 +694,10 @@ async fn ten_thousand_secrets_page_in_order() {
     let s = sqlite_server(sigil_server::Limits::default()).await;
     let writes: Vec<_> = (0..10_000)
         .map(|i| {
-            let state = s.state.clone();
-            let admin = s.admin.clone();
-            let client = s.client;
+            let srv = s.clone();
             tokio::spawn(async move {
-                let srv = Server {
-                    state,
-                    admin: admin.clone(),
-                    dir: tempfile::tempdir().unwrap(),
-                    client,
-                };
                 let r = srv
-                    .put(&admin, &format!("bulk/{i:05}"), serde_json::json!("v"))
+                    .put(&srv.admin, &format!("bulk/{i:05}"), serde_json::json!("v"))
                     .await;
                 assert_eq!(r.status, StatusCode::OK);
             })
