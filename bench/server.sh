@@ -2,7 +2,9 @@
 # Load test of `sigil server` with wrk, on SQLite and on PostgreSQL, against one server process
 # per backend: the no-op endpoint (/healthz) as the baseline, an authenticated secret read (with
 # its durable audit record), and a durable write; with 1 and 64 connections. Also the idle
-# memory (RSS) and the time from start to a ready /readyz.
+# memory (RSS) and the time from start to a ready /readyz. Last, for 1 connection, the most a
+# read can reach: each one waits for its audit record's sync to disk on top of the round trip
+# that /healthz takes, and the script measures that sync on the same disk in the same run.
 #
 #   bash bench/server.sh                 # 5 s per measurement, 3 rounds
 #   DURATION=10s ROUNDS=5 bash bench/server.sh
@@ -20,12 +22,11 @@ cd "$(dirname "$0")/.."
 DURATION="${DURATION:-5s}"
 ROUNDS="${ROUNDS:-3}"
 POSTGRES_URL="${POSTGRES_URL:-${SIGIL_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}}"
-KEY="sgl_benchadmin01_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release --bin sigil >/dev/null
-BIN="$PWD/target/release/sigil"
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+source bench/lib.sh
 
 cat > "$WORK/write.lua" <<LUA
 local n = 0
@@ -42,27 +43,33 @@ measure() { # wrk output -> "requests/s p99"
     awk '/Requests\/sec/ {r=$2} /^ +99%/ {p=$2} END {printf "%s %s", r, p}'
 }
 median() { sort -g | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
+# µs per 4 KiB write made durable (O_DSYNC, as fdatasync), overwriting a preallocated file on the
+# database's disk: the least a durably audited read waits on top of the HTTP round trip
+sync_us() {
+    dd if=/dev/zero of="$WORK/sync.probe" bs=4k count=500 status=none
+    local t0 t1
+    t0=$(now_us)
+    dd if=/dev/zero of="$WORK/sync.probe" bs=4k count=500 oflag=dsync conv=notrunc status=none
+    t1=$(now_us)
+    echo $(( (t1 - t0) / 500 ))
+}
 
 run_backend() {
     local name="$1" db="$2"
     local home="$WORK/$name"
     mkdir -p "$home"
-    local t0 t1 url pid
-    t0=$(date +%s%N)
-    SIGIL_HOME="$home" SIGIL_BOOTSTRAP_ADMIN_KEY="$KEY" SIGIL_MASTER_KEY="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" \
-        "$BIN" server --listen 127.0.0.1:0 --database "$db" 2>"$home/server.log" &
-    pid=$!
-    until url=$(grep -o 'http://127.0.0.1:[0-9]*' "$home/server.log" 2>/dev/null | head -1) && [ -n "$url" ] \
-        && curl -sf "$url/readyz" >/dev/null; do
-        sleep 0.001
-    done
-    t1=$(date +%s%N)
+    local url pid first
+    # the first start migrates the empty database and bootstraps it; the restart is every later one
+    start_server "$home" "$db"
+    first=$READY_MS
+    stop_server
+    start_server "$home" "$db"
+    url=$URL pid=$PID
     sleep 1
     local rss
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
-    curl -sf -X PUT -H "Authorization: Bearer $KEY" -d '{"value": "the secret read by the benchmark"}' \
-        "$url/api/v1/teams/default/secrets/bench/read" >/dev/null
-    echo "| $name | start to ready $(( (t1 - t0) / 1000000 )) ms, idle RSS $((rss / 1024)) MiB | | | | |"
+    put_bench_secret
+    echo "| $name | start to ready: first start (empty database) $first ms, restart $READY_MS ms; idle RSS $((rss / 1024)) MiB | | | | |"
     for c in 1 64; do
         local t=$(( c < 2 ? 1 : 2 ))
         : >"$WORK/h" ; : >"$WORK/r" ; : >"$WORK/w" ; : >"$WORK/ratio"
@@ -81,8 +88,14 @@ run_backend() {
         wr=$(cut -d' ' -f1 "$WORK/w" | median); ratio=$(median <"$WORK/ratio")
         printf "| %s | %2d | %.0f/s | %.0f/s | %.0f %% | %.0f/s |\n" \
             "$name" "$c" "$hr" "$rr" "$(echo "$ratio" | awk '{print 100*$1}')" "$wr"
+        if ((c == 1)); then
+            local sync
+            sync=$(sync_us)
+            awk -v h="$hr" -v s="$sync" -v n="$name" 'BEGIN { rtt = 1e6 / h;
+                printf "  %s, 1 connection: /healthz round trip %.0f µs, one durable 4 KiB write %d µs: a read, which waits for both, is at most %.0f %% of /healthz\n", n, rtt, s, 100 * rtt / (rtt + s) }' >>"$WORK/bounds"
+        fi
     done
-    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    stop_server
 }
 
 echo "| backend | conns | /healthz | read | read / healthz (median of rounds) | durable write |"
@@ -96,3 +109,5 @@ if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
 else
     echo "PostgreSQL not reachable at 127.0.0.1:5432: PostgreSQL figures not measured" >&2
 fi
+echo
+cat "$WORK/bounds"

@@ -14,12 +14,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CONNS="${CONNS:-64}"
 DURATION="${DURATION:-4s}"
-KEY="sgl_benchadmin01_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 command -v perf >/dev/null || { apt-get update -qq && apt-get install -y -qq linux-perf; }
 cargo build --release --bin sigil >/dev/null 2>&1
 WORK="${WORK:-$(mktemp -d)}"
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+source bench/lib.sh
 db="${DATABASE:-sqlite://$WORK/sigil.db}"
 if [[ "$db" == postgres* ]]; then
     schema="sigil_profile_$$"
@@ -27,14 +27,9 @@ if [[ "$db" == postgres* ]]; then
     sep='?'; [[ "$db" == *\?* ]] && sep='&'
     db="$db${sep}options=-csearch_path%3D$schema"
 fi
-SIGIL_HOME="$WORK" SIGIL_BOOTSTRAP_ADMIN_KEY="$KEY" SIGIL_MASTER_KEY="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" \
-    target/release/sigil server --listen 127.0.0.1:0 --database "$db" 2>"$WORK/server.log" &
-until url=$(grep -o 'http://127.0.0.1:[0-9]*' "$WORK/server.log" 2>/dev/null | head -1) && [ -n "$url" ] \
-    && curl -sf "$url/readyz" >/dev/null; do
-    sleep 0.01
-done
-curl -sf -X PUT -H "Authorization: Bearer $KEY" -d '{"value": "the secret read by the benchmark"}' \
-    "$url/api/v1/teams/default/secrets/bench/read" >/dev/null
+start_server "$WORK" "$db"
+url=$URL
+put_bench_secret
 
 profile() { # name wrk-args...
     local name="$1"; shift

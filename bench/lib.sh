@@ -1,0 +1,71 @@
+# Sourced by the bench scripts: starting a release `sigil server` and waiting until it is ready.
+# Needs WORK (a scratch directory) set before it is sourced; sets KEY (the bootstrap admin key).
+
+KEY="sgl_benchadmin01_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+BIN="$PWD/target/release/sigil"
+
+# µs since the epoch, without starting a process
+now_us() { local t="${EPOCHREALTIME/[.,]/}"; echo "$t"; }
+
+# Waits until the server logging to $1 (process $2) answers /readyz with 200 and sets URL. It
+# polls with shell builtins only (the log read line by line, HTTP over bash's /dev/tcp, a 1 ms
+# pause read from a FIFO), so no process is started per poll and the time measured is the
+# server's.
+wait_ready() { # log pid
+    local log="$1" line hostport status
+    URL=""
+    while :; do
+        if ! kill -0 "$2" 2>/dev/null; then
+            echo "the server exited before it was ready; its log:" >&2
+            cat "$log" >&2
+            exit 1
+        fi
+        if [[ -z "$URL" && -r "$log" ]]; then
+            while IFS= read -r line; do
+                if [[ "$line" =~ (http://127\.0\.0\.1:[0-9]+) ]]; then
+                    URL="${BASH_REMATCH[1]}"
+                    break
+                fi
+            done <"$log"
+        fi
+        if [[ -n "$URL" ]]; then
+            hostport="${URL#http://}"
+            if { exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}"; } 2>/dev/null; then
+                printf 'GET /readyz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n' >&3
+                IFS= read -r status <&3 || status=""
+                exec 3<&-
+                [[ "$status" == "HTTP/1.1 200"* ]] && return
+            fi
+        fi
+        read -r -t 0.001 -u "$PAUSE" || true
+    done
+}
+[[ -p "$WORK/pause" ]] || mkfifo "$WORK/pause"
+exec {PAUSE}<>"$WORK/pause"
+
+# Starts a server with SIGIL_HOME $1 on database $2, listening on a free loopback port; sets PID,
+# URL and READY_MS (from start to a ready /readyz).
+start_server() { # home database
+    local t0 t1
+    mkdir -p "$1"
+    : >"$1/server.log" # emptied here, not by the child, which may open it after the first poll
+    t0=$(now_us)
+    SIGIL_HOME="$1" SIGIL_BOOTSTRAP_ADMIN_KEY="$KEY" SIGIL_MASTER_KEY="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" \
+        "$BIN" server --listen 127.0.0.1:0 --database "$2" 2>>"$1/server.log" &
+    PID=$!
+    wait_ready "$1/server.log" "$PID"
+    t1=$(now_us)
+    READY_MS=$(( (t1 - t0) / 1000 ))
+}
+
+# Stops the server started last (SIGTERM) and waits for it.
+stop_server() {
+    kill -TERM "$PID"
+    wait "$PID" 2>/dev/null || true
+}
+
+# Stores the secret the read benchmarks read.
+put_bench_secret() {
+    curl -sf -X PUT -H "Authorization: Bearer $KEY" -d '{"value": "the secret read by the benchmark"}' \
+        "$URL/api/v1/teams/default/secrets/bench/read" >/dev/null
+}

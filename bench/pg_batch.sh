@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# What PostgreSQL itself spends on the server's batched audited read, without the server, the
+# HTTP stack or wrk: pgbench runs the statement the server runs (READ_BATCH in
+# crates/sigil-store/src/postgres.rs, read from the source so the two cannot drift) for
+# batches of 1, 8, 32 and 64 reads, one batch in flight as in the server, with
+# synchronous_commit on (as the server runs it) and off (PostgreSQL's CPU alone, no WAL
+# flush); and `SELECT 1` as the baseline of the same run. The figures in bench/README.md
+# ("PostgreSQL's own cost") come from it.
+#
+#   bash bench/pg_batch.sh
+#   DURATION=10 POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test bash bench/pg_batch.sh
+#
+# Needs pgbench and python3 (both on these machines). The schema it makes is dropped at exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${DURATION:-5}"
+POSTGRES_URL="${POSTGRES_URL:-${SIGIL_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}}"
+cargo build --release --bin sigil >/dev/null
+WORK="$(mktemp -d)"
+schema="sigil_pgbatch_$$"
+trap 'kill $(jobs -p) 2>/dev/null || true; psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
+source bench/lib.sh
+PGOPTIONS=-cclient_min_messages=warning psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema" >/dev/null
+
+# the server migrates the schema and stores the secret the statement reads
+start_server "$WORK" "$POSTGRES_URL?options=-csearch_path%3D$schema"
+put_bench_secret
+stop_server
+team_id=$(PGOPTIONS="-csearch_path=$schema" psql "$POSTGRES_URL" -qAtc "SELECT id FROM teams WHERE name = 'default'")
+
+# the statement with its parameters as array literals of n elements
+for n in 1 8 32 64; do
+    python3 - "$n" "$team_id" >"$WORK/batch$n.sql" <<'PY'
+import re, sys
+n, team = int(sys.argv[1]), sys.argv[2]
+src = open("crates/sigil-store/src/postgres.rs").read()
+sql = src.split('const READ_BATCH: &str = "', 1)[1].split('";', 1)[0]
+sql = " ".join(line.split("--")[0] for line in sql.splitlines())
+def arr(value, ty):
+    return "('{" + ",".join([value] * n) + "}'::" + ty + "[])"
+params = {1: arr(team, "bigint"), 2: arr('"bench/read"', "text"), 3: arr("NULL", "bigint"),
+          4: arr("1764620000000", "bigint"), 5: arr('"benchadmin01"', "text"),
+          6: arr('"admin"', "text"), 7: arr('"secret.read"', "text"), 8: arr('"default"', "text"),
+          9: arr('"bench/read"', "text"), 10: arr('"ok"', "text"), 11: arr('"127.0.0.1"', "text"),
+          12: arr("NULL", "text"), 13: arr("NULL", "text")}
+for k in sorted(params, reverse=True):  # $13 before $1
+    sql = sql.replace("$%d" % k, params[k])
+if re.search(r"\$\d", sql):
+    sys.exit("READ_BATCH has a parameter this script does not fill")
+print(" ".join(sql.split()) + ";")
+PY
+done
+echo "SELECT 1;" >"$WORK/select1.sql"
+
+latency() { # sql-file synchronous_commit -> average latency in ms
+    PGOPTIONS="-csearch_path=$schema -csynchronous_commit=$2" \
+        pgbench -n -M prepared -c1 -T"$DURATION" -f "$1" "$POSTGRES_URL" 2>&1 \
+        | awk '/latency average/ {print $4}'
+}
+base=$(latency "$WORK/select1.sql" on)
+echo "SELECT 1 (baseline): $base ms"
+echo "| reads per batch | synchronous_commit | ms per batch | µs per read | reads/s, one batch in flight |"
+echo "|---|---|---|---|---|"
+for n in 1 8 32 64; do
+    for sc in on off; do
+        ms=$(latency "$WORK/batch$n.sql" "$sc")
+        awk -v n="$n" -v sc="$sc" -v ms="$ms" \
+            'BEGIN {printf "| %d | %s | %.3f | %.1f | %.0f |\n", n, sc, ms, 1000 * ms / n, 1000 * n / ms}'
+    done
+done
