@@ -497,15 +497,7 @@ pub(crate) async fn audit_records_reads_writes_and_refusals(s: &Server) {
         s.get(&s.admin, "missing").await.status,
         StatusCode::NOT_FOUND
     );
-    let r = s
-        .call(
-            Method::GET,
-            "/api/v1/teams/default/audit",
-            Some(&s.admin),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = s.audit_log().await;
     assert!(
         !r.text.contains("audit-canary-91"),
         "the audit log never holds a value"
@@ -766,15 +758,7 @@ pub(crate) async fn an_unopenable_value_is_an_audited_error(s: &Server) {
         s.get(&s.admin, "sealed/one").await.json["value"],
         "unopenable-canary-17"
     );
-    let r = s
-        .call(
-            Method::GET,
-            "/api/v1/teams/default/audit?limit=1000",
-            Some(&s.admin),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = s.audit_log().await;
     let reads = |name: &str| {
         r.json["entries"]
             .as_array()

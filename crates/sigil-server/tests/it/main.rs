@@ -116,6 +116,20 @@ impl Server {
         }
     }
 
+    /// Team `default`'s audit log (its first 1000 records, oldest first), read by the admin.
+    pub(crate) async fn audit_log(&self) -> Reply {
+        let r = self
+            .call(
+                Method::GET,
+                "/api/v1/teams/default/audit?limit=1000",
+                Some(&self.admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r
+    }
+
     pub(crate) async fn put(&self, key: &str, name: &str, value: Value) -> Reply {
         self.call(
             Method::PUT,

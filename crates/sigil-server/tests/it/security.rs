@@ -81,14 +81,7 @@ async fn plant(s: &Server) {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert!(!r.text.contains(CANARY));
-    let audit = s
-        .call(
-            Method::GET,
-            "/api/v1/teams/default/audit?limit=1000",
-            Some(&s.admin),
-            None,
-        )
-        .await;
+    let audit = s.audit_log().await;
     assert!(!audit.text.contains(CANARY), "audit log holds the canary");
 }
 
