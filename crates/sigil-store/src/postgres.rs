@@ -117,7 +117,7 @@ impl PgStore {
     ) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
-        let n = tx.execute(sql, params).await.map_err(pg)?;
+        let n = execute_cached(&tx, sql, params).await?;
         if n == 1 {
             insert_audit(&tx, audit).await?;
         }
@@ -338,11 +338,35 @@ async fn insert_audit_batch(pool: &Pool, rows: &[&AuditRow]) -> Result<()> {
     Ok(())
 }
 
+type Params<'a> = [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
+/// Runs `sql` as a statement prepared once per connection (a plain `execute` of a string
+/// prepares it again each time: a second round trip and a second parse).
+async fn execute_cached(
+    c: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<u64> {
+    let st = c.prepare_cached(sql).await.map_err(pg)?;
+    c.execute(&st, params).await.map_err(pg)
+}
+
+/// As [`execute_cached`], for a query of at most one row.
+async fn query_opt_cached(
+    c: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<Option<tokio_postgres::Row>> {
+    let st = c.prepare_cached(sql).await.map_err(pg)?;
+    c.query_opt(&st, params).await.map_err(pg)
+}
+
 const AUDIT_INSERT: &str = "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task)
                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 async fn insert_audit(c: &impl deadpool_postgres::GenericClient, a: &AuditRow) -> Result<()> {
-    c.execute(
+    execute_cached(
+        c,
         AUDIT_INSERT,
         &[
             &a.at,
@@ -358,12 +382,13 @@ async fn insert_audit(c: &impl deadpool_postgres::GenericClient, a: &AuditRow) -
             &a.task,
         ],
     )
-    .await
-    .map_err(pg)?;
+    .await?;
     Ok(())
 }
 
 const SECRET_COLS: &str = "name, version, created_at, updated_at, updated_by, deleted_at";
+/// One secret's row by (team, name), [`SECRET_COLS`] spelled out (a `const` cannot `format!`).
+const SELECT_SECRET: &str = "SELECT name, version, created_at, updated_at, updated_by, deleted_at FROM secrets WHERE team_id = $1 AND name = $2";
 const KEY_SELECT: &str = "SELECT k.id, k.team_id, t.name, k.role, k.hash, k.name, k.bootstrap, k.created_at, k.created_by, k.revoked_at
                           FROM api_keys k JOIN teams t ON t.id = k.team_id";
 
@@ -593,19 +618,14 @@ impl Store for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         // one writer per (team, name) across every replica
-        tx.execute(
+        execute_cached(
+            &tx,
             "SELECT pg_advisory_xact_lock($1, hashtext($2))",
             &[&(put.team_id as i32), &put.name],
         )
-        .await
-        .map_err(pg)?;
-        let current = tx
-            .query_opt(
-                &format!("SELECT {SECRET_COLS} FROM secrets WHERE team_id = $1 AND name = $2"),
-                &[&put.team_id, &put.name],
-            )
-            .await
-            .map_err(pg)?
+        .await?;
+        let current = query_opt_cached(&tx, SELECT_SECRET, &[&put.team_id, &put.name])
+            .await?
             .map(|r| secret_row(&r));
         let live_version = current
             .as_ref()
@@ -621,22 +641,22 @@ impl Store for PgStore {
         let version = current.as_ref().map_or(0, |r| r.version) + 1;
         let created_at = current.as_ref().map_or(put.at, |r| r.created_at);
         let ciphertext = (put.seal)(version).map_err(StoreError::Backend)?;
-        tx.execute(
+        execute_cached(
+            &tx,
             "INSERT INTO secret_versions (team_id, name, version, data_key_version, ciphertext, created_at, created_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[&put.team_id, &put.name, &version, &put.data_key_version, &ciphertext, &put.at, &put.by],
         )
-        .await
-        .map_err(pg)?;
-        tx.execute(
+        .await?;
+        execute_cached(
+            &tx,
             "INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by, deleted_at)
              VALUES ($1, $2, $3, $4, $5, $6, NULL)
              ON CONFLICT (team_id, name) DO UPDATE SET version = excluded.version,
                  updated_at = excluded.updated_at, updated_by = excluded.updated_by, deleted_at = NULL",
             &[&put.team_id, &put.name, &version, &created_at, &put.at, &put.by],
         )
-        .await
-        .map_err(pg)?;
+        .await?;
         audit.version = Some(version);
         insert_audit(&tx, &audit).await?;
         tx.commit().await.map_err(pg)?;
@@ -760,13 +780,8 @@ impl Store for PgStore {
         name: &str,
     ) -> Result<Option<(SecretRow, Vec<VersionRow>)>> {
         let c = self.client().await?;
-        let Some(row) = c
-            .query_opt(
-                &format!("SELECT {SECRET_COLS} FROM secrets WHERE team_id = $1 AND name = $2"),
-                &[&team_id, &name],
-            )
-            .await
-            .map_err(pg)?
+        let Some(row) = query_opt_cached(&c, SELECT_SECRET, &[&team_id, &name])
+            .await?
             .map(|r| secret_row(&r))
         else {
             return Ok(None);
@@ -926,6 +941,14 @@ impl Store for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn select_secret_reads_the_secret_columns() {
+        assert_eq!(
+            SELECT_SECRET,
+            format!("SELECT {SECRET_COLS} FROM secrets WHERE team_id = $1 AND name = $2")
+        );
+    }
 
     // regression: the batched read looked versions up by (team, name) and filtered every
     // version of the secret; with the wanted version settled first it is one index probe
