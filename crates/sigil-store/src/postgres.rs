@@ -351,6 +351,16 @@ async fn execute_cached(
     c.execute(&st, params).await.map_err(pg)
 }
 
+/// As [`execute_cached`], for a query.
+async fn query_cached(
+    c: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<Vec<tokio_postgres::Row>> {
+    let st = c.prepare_cached(sql).await.map_err(pg)?;
+    c.query(&st, params).await.map_err(pg)
+}
+
 /// As [`execute_cached`], for a query of at most one row.
 async fn query_opt_cached(
     c: &impl deadpool_postgres::GenericClient,
@@ -707,17 +717,16 @@ impl Store for PgStore {
         names: &[String],
     ) -> Result<Vec<(SecretRow, VersionRow)>> {
         let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT s.name, s.version, s.created_at, s.updated_at, s.updated_by, s.deleted_at,
+        let rows = query_cached(
+            &c,
+            "SELECT s.name, s.version, s.created_at, s.updated_at, s.updated_by, s.deleted_at,
                         v.version, v.data_key_version, v.ciphertext, v.created_at, v.created_by
                  FROM secrets s JOIN secret_versions v
                    ON v.team_id = s.team_id AND v.name = s.name AND v.version = s.version
                  WHERE s.team_id = $1 AND s.name = ANY($2) AND s.deleted_at IS NULL",
-                &[&team_id, &names],
-            )
-            .await
-            .map_err(pg)?;
+            &[&team_id, &names],
+        )
+        .await?;
         let mut found: Vec<(SecretRow, VersionRow)> = rows.iter().map(found_row).collect();
         // the order of the request
         found.sort_by_key(|(s, _)| names.iter().position(|n| *n == s.name));
@@ -734,7 +743,8 @@ impl Store for PgStore {
         let c = self.client().await?;
         let upper = format!("{prefix}\u{10FFFF}");
         let after = after.unwrap_or("");
-        Ok(c.query(
+        Ok(query_cached(
+            &c,
             &format!(
                 "SELECT {SECRET_COLS} FROM secrets
                  WHERE team_id = $1 AND deleted_at IS NULL AND name COLLATE \"C\" >= $2 AND name COLLATE \"C\" < $3
@@ -743,8 +753,7 @@ impl Store for PgStore {
             ),
             &[&team_id, &prefix, &upper, &after, &(limit as i64)],
         )
-        .await
-        .map_err(pg)?
+        .await?
         .iter()
         .map(secret_row)
         .collect())
@@ -759,7 +768,8 @@ impl Store for PgStore {
     ) -> Result<Vec<SecretRow>> {
         let c = self.client().await?;
         let after = after.unwrap_or("");
-        Ok(c.query(
+        Ok(query_cached(
+            &c,
             &format!(
                 "SELECT {SECRET_COLS} FROM secrets
                  WHERE team_id = $1 AND deleted_at IS NULL AND strpos(name, $2) > 0 AND name COLLATE \"C\" > $3
@@ -767,8 +777,7 @@ impl Store for PgStore {
             ),
             &[&team_id, &needle, &after, &(limit as i64)],
         )
-        .await
-        .map_err(pg)?
+        .await?
         .iter()
         .map(secret_row)
         .collect())
@@ -786,23 +795,22 @@ impl Store for PgStore {
         else {
             return Ok(None);
         };
-        let versions = c
-            .query(
-                "SELECT version, data_key_version, created_at, created_by FROM secret_versions
+        let versions = query_cached(
+            &c,
+            "SELECT version, data_key_version, created_at, created_by FROM secret_versions
                  WHERE team_id = $1 AND name = $2 ORDER BY version DESC",
-                &[&team_id, &name],
-            )
-            .await
-            .map_err(pg)?
-            .iter()
-            .map(|r| VersionRow {
-                version: r.get(0),
-                data_key_version: r.get(1),
-                ciphertext: Vec::new(),
-                created_at: r.get(2),
-                created_by: r.get(3),
-            })
-            .collect();
+            &[&team_id, &name],
+        )
+        .await?
+        .iter()
+        .map(|r| VersionRow {
+            version: r.get(0),
+            data_key_version: r.get(1),
+            ciphertext: Vec::new(),
+            created_at: r.get(2),
+            created_by: r.get(3),
+        })
+        .collect();
         Ok(Some((row, versions)))
     }
 
@@ -828,17 +836,16 @@ impl Store for PgStore {
     ) -> Result<Option<SecretRow>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "UPDATE secrets SET deleted_at = NULL, updated_at = $1, updated_by = $2
-                     WHERE team_id = $3 AND name = $4 AND deleted_at IS NOT NULL RETURNING {SECRET_COLS}"
-                ),
-                &[&at, &audit.key_id, &team_id, &name],
-            )
-            .await
-            .map_err(pg)?
-            .map(|r| secret_row(&r));
+        let row = query_opt_cached(
+            &tx,
+            &format!(
+                "UPDATE secrets SET deleted_at = NULL, updated_at = $1, updated_by = $2
+                 WHERE team_id = $3 AND name = $4 AND deleted_at IS NOT NULL RETURNING {SECRET_COLS}"
+            ),
+            &[&at, &audit.key_id, &team_id, &name],
+        )
+        .await?
+        .map(|r| secret_row(&r));
         if row.is_some() {
             insert_audit(&tx, &audit).await?;
         }
@@ -869,21 +876,20 @@ impl Store for PgStore {
     async fn key(&self, id: &str) -> Result<Option<KeyRow>> {
         let c = self.client().await?;
         Ok(
-            c.query_opt(&format!("{KEY_SELECT} WHERE k.id = $1"), &[&id])
-                .await
-                .map_err(pg)?
+            query_opt_cached(&c, &format!("{KEY_SELECT} WHERE k.id = $1"), &[&id])
+                .await?
                 .map(|r| key_row(&r)),
         )
     }
 
     async fn list_keys(&self, team_id: i64) -> Result<Vec<KeyRow>> {
         let c = self.client().await?;
-        Ok(c.query(
+        Ok(query_cached(
+            &c,
             &format!("{KEY_SELECT} WHERE k.team_id = $1 ORDER BY k.created_at, k.id"),
             &[&team_id],
         )
-        .await
-        .map_err(pg)?
+        .await?
         .iter()
         .map(key_row)
         .collect())
@@ -912,13 +918,13 @@ impl Store for PgStore {
         limit: u32,
     ) -> Result<Vec<AuditRow>> {
         let c = self.client().await?;
-        Ok(c.query(
+        Ok(query_cached(
+            &c,
             "SELECT id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task
              FROM audit WHERE team = $1 AND id > $2 AND at >= $3 ORDER BY id LIMIT $4",
             &[&team, &after_id, &since, &(limit as i64)],
         )
-        .await
-        .map_err(pg)?
+        .await?
         .iter()
         .map(|r| AuditRow {
             id: r.get(0),
