@@ -16,6 +16,8 @@
 mod model;
 mod postgres;
 mod sqlite;
+#[doc(hidden)]
+pub mod test_support;
 
 use std::sync::Arc;
 

@@ -960,25 +960,11 @@ mod tests {
     // version of the secret; with the wanted version settled first it is one index probe
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_batched_read_finds_a_version_by_its_whole_key() {
-        let Ok(base) = std::env::var("SIGIL_TEST_POSTGRES_URL") else {
-            eprintln!("notice: SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL plan test not run");
+        let Some(base) = crate::test_support::postgres_url("PostgreSQL plan test") else {
             return;
         };
-        let schema = format!("sigil_plan_test_{}", std::process::id());
-        let (admin, conn) = tokio_postgres::connect(&base, NoTls)
-            .await
-            .expect("SIGIL_TEST_POSTGRES_URL is set but the database is unreachable");
-        tokio::spawn(conn);
-        admin
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-            ))
-            .await
-            .unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let store = PgStore::connect(&format!("{base}{sep}options=-csearch_path%3D{schema}"))
-            .await
-            .unwrap();
+        let url = crate::test_support::fresh_schema(&base, "sigil_plan_test").await;
+        let store = PgStore::connect(&url).await.unwrap();
         let c = store.client().await.unwrap();
         c.batch_execute(
             "INSERT INTO teams (name, created_at) VALUES ('t', 0);
@@ -1030,9 +1016,5 @@ mod tests {
         let plan = plan.join("\n");
         assert!(plan.contains("version = w.wv"), "{plan}");
         assert!(!plan.contains("Rows Removed by Join Filter"), "{plan}");
-        admin
-            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-            .await
-            .unwrap();
     }
 }

@@ -566,31 +566,17 @@ fn http_get_status(url: &str, path: &str) -> Option<u16> {
 /// refused by the other.
 #[test]
 fn two_replicas_share_one_postgres_database() {
-    let Ok(base) = std::env::var("SIGIL_TEST_POSTGRES_URL") else {
-        eprintln!("notice: SIGIL_TEST_POSTGRES_URL is not set: replica test not run");
+    let Some(base) = sigil_store::test_support::postgres_url("replica test") else {
         return;
     };
-    let schema = format!("sigil_replicas_{}", std::process::id());
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let url = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("SIGIL_TEST_POSTGRES_URL is set but the database is unreachable: {e}")
-            });
-        tokio::spawn(conn);
-        client
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-            ))
-            .await
-            .unwrap();
-    });
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+        .unwrap()
+        .block_on(sigil_store::test_support::fresh_schema(
+            &base,
+            "sigil_replicas",
+        ));
     let master = [(
         "SIGIL_MASTER_KEY",
         "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",

@@ -182,36 +182,10 @@ pub(crate) async fn sqlite_server(limits: Limits) -> Server {
 
 /// `None` (with a notice) when `SIGIL_TEST_POSTGRES_URL` is not set.
 pub(crate) async fn postgres_server(limits: Limits) -> Option<Server> {
-    let Ok(base) = std::env::var("SIGIL_TEST_POSTGRES_URL") else {
-        eprintln!("notice: SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL server test not run");
-        return None;
-    };
-    let url = pg_schema_url(&base).await;
+    let base = sigil_store::test_support::postgres_url("PostgreSQL server test")?;
+    let url = sigil_store::test_support::fresh_schema(&base, "sigil_srv_test").await;
     let store = sigil_store::open(&url).await.unwrap();
     Some(start(store, tempfile::tempdir().unwrap(), limits).await)
-}
-
-pub(crate) async fn pg_schema_url(base: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let schema = format!(
-        "sigil_srv_test_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    );
-    let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("SIGIL_TEST_POSTGRES_URL is set but the database is unreachable: {e}")
-        });
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
-        .await
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-csearch_path%3D{schema}")
 }
 
 /// Defines each test on SQLite and on PostgreSQL.

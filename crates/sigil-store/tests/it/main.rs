@@ -7,7 +7,6 @@
 mod suite;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use sigil_store::Store;
 
@@ -29,40 +28,12 @@ pub(crate) async fn sqlite() -> Db {
 
 /// A fresh schema in the test database, or `None` (with a notice) when no database is configured.
 pub(crate) async fn postgres() -> Option<Db> {
-    let Ok(base) = std::env::var("SIGIL_TEST_POSTGRES_URL") else {
-        eprintln!("notice: SIGIL_TEST_POSTGRES_URL is not set: PostgreSQL store test not run");
-        return None;
-    };
+    let base = sigil_store::test_support::postgres_url("PostgreSQL store test")?;
+    let url = sigil_store::test_support::fresh_schema(&base, "sigil_test").await;
     Some(Db {
-        store: sigil_store::open(&pg_schema_url(&base).await)
-            .await
-            .unwrap(),
+        store: sigil_store::open(&url).await.unwrap(),
         _dir: None,
     })
-}
-
-/// Creates a schema of its own for one test and returns a URL whose connections use it.
-pub(crate) async fn pg_schema_url(base: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let schema = format!(
-        "sigil_test_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    );
-    let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("SIGIL_TEST_POSTGRES_URL is set but the database is unreachable: {e}")
-        });
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
-        .await
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{sep}options=-csearch_path%3D{schema}")
 }
 
 /// Defines each test twice: on SQLite and on PostgreSQL.

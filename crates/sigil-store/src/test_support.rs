@@ -1,0 +1,43 @@
+//! For the PostgreSQL tests of Sigil's crates, not for use elsewhere: each test gets a schema
+//! of its own in the database that `SIGIL_TEST_POSTGRES_URL` names.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// `SIGIL_TEST_POSTGRES_URL`, or `None` after a notice that `what` was not run.
+#[must_use]
+pub fn postgres_url(what: &str) -> Option<String> {
+    let url = std::env::var("SIGIL_TEST_POSTGRES_URL").ok();
+    if url.is_none() {
+        eprintln!("notice: SIGIL_TEST_POSTGRES_URL is not set: {what} not run");
+    }
+    url
+}
+
+/// Drops and creates a schema named `prefix`, the process id and a counter, and returns `base`
+/// with its connections' `search_path` set to it.
+///
+/// # Panics
+/// When the database cannot be reached or the schema cannot be made: with
+/// `SIGIL_TEST_POSTGRES_URL` set, that is a failure, not a reason to skip.
+pub async fn fresh_schema(base: &str, prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let schema = format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("SIGIL_TEST_POSTGRES_URL is set but the database is unreachable: {e}")
+        });
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("cannot create schema {schema}: {e}"));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-csearch_path%3D{schema}")
+}
