@@ -643,64 +643,78 @@ pub(crate) async fn batch_read(
         if req.names.is_empty() || req.names.len() > 1000 {
             return Err(ApiError::invalid("names must hold 1 to 1000 names"));
         }
+        // each name once, in the order of the request
+        let mut seen = std::collections::HashSet::with_capacity(req.names.len());
+        let mut names = Vec::with_capacity(req.names.len());
         for n in &req.names {
-            parse_name(n)?;
+            let name = parse_name(n)?;
+            if seen.insert(n.as_str()) {
+                names.push(name);
+            }
         }
-        Ok(req.names)
+        Ok(names)
     })();
     let names = match checked {
         Ok(n) => n,
         Err(e) => return Err(refuse(&state, &c, &team, "secret.read", None, e).await),
     };
-    let found = state.store.get_secrets(c.team_id, &names).await?;
-    // every value is opened before the records are written: when one cannot be, no value goes
-    // out and each name read is recorded with outcome `error`
-    let mut opened = Ok(Vec::with_capacity(found.len()));
-    for (row, ver) in &found {
-        let Ok(secrets) = &mut opened else { break };
+    // each read and its audit record (`ok` with the version read, or `not_found`) in one trip,
+    // as a single read; concurrent, so that they share one commit
+    let found = futures_util::future::try_join_all(names.iter().map(|name| {
+        let audit_ok = secret_audit_row(&c, &team, "secret.read", name, None, "ok");
+        state
+            .store
+            .get_secret_audited(c.team_id, name.as_str(), None, audit_ok)
+    }))
+    .await?;
+    Metrics::inc(&state.metrics.audit_records, names.len() as u64);
+    let mut secrets = Vec::with_capacity(names.len());
+    let mut missing = Vec::new();
+    let mut opened = Ok(());
+    for (name, found) in names.iter().zip(&found) {
+        let Some((_, ver)) = found else {
+            missing.push(name.as_str().to_owned());
+            continue;
+        };
         let value = match state.data_key(c.team_id, &team, ver.data_key_version).await {
-            Ok(dk) => open_value(&dk, &team, &row.name, ver.version, &ver.ciphertext),
+            Ok(dk) => open_value(&dk, &team, name.as_str(), ver.version, &ver.ciphertext),
             Err(e) => Err(e),
         };
         match value {
             Ok(value) => secrets.push(SecretRead {
-                name: row.name.clone(),
+                name: name.as_str().to_owned(),
                 value,
                 version: ver.version,
                 updated_at: rfc3339(ver.created_at),
             }),
-            Err(e) => opened = Err(e),
+            Err(e) => {
+                opened = Err(e);
+                break;
+            }
         }
     }
-    let outcome = if opened.is_ok() { "ok" } else { "error" };
-    let mut rows = Vec::with_capacity(names.len());
-    for (row, ver) in &found {
-        rows.push(audit_row(
-            &c,
-            &team,
-            "secret.read",
-            Some(&row.name),
-            Some(ver.version),
-            outcome,
-        ));
+    if let Err(e) = opened {
+        // the records above say the versions were read; these that no value went out
+        let failed = names
+            .iter()
+            .zip(&found)
+            .filter_map(|(name, found)| {
+                let (_, ver) = found.as_ref()?;
+                Some(secret_audit_row(
+                    &c,
+                    &team,
+                    "secret.read",
+                    name,
+                    Some(ver.version),
+                    "error",
+                ))
+            })
+            .collect();
+        return Err(match audit(&state, failed).await {
+            Ok(()) => e,
+            Err(audit_failed) => audit_failed,
+        });
     }
-    let missing: Vec<String> = names
-        .iter()
-        .filter(|n| !found.iter().any(|(r, _)| &r.name == *n))
-        .cloned()
-        .collect();
-    for n in &missing {
-        rows.push(audit_row(
-            &c,
-            &team,
-            "secret.read",
-            Some(n),
-            None,
-            "not_found",
-        ));
-    }
-    audit(&state, rows).await?;
-    let secrets = opened?;
     Metrics::inc(&state.metrics.secret_reads, secrets.len() as u64);
     Ok(Json(BatchReadResult { secrets, missing }))
 }

@@ -207,6 +207,33 @@ pub(crate) async fn listing_and_batch_read(s: &Server) {
         .collect();
     assert_eq!(got, [("app/s03", "value-3"), ("other", "o")]);
     assert_eq!(r.json["missing"], json!(["nope"]));
+    // a name asked for twice is read and recorded once; a deleted secret is missing
+    let r = s
+        .call(
+            Method::DELETE,
+            "/api/v1/teams/default/secrets/app/s04",
+            Some(a),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = s
+        .call(
+            Method::POST,
+            "/api/v1/teams/default/batch-read",
+            Some(a),
+            Some(json!({"names": ["app/s05", "app/s04", "app/s05"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["secrets"].as_array().unwrap().len(), 1);
+    assert_eq!(r.json["secrets"][0]["value"], "value-5");
+    assert_eq!(r.json["missing"], json!(["app/s04"]));
+    let log = s.audit_log().await;
+    let reads = |name: &str| reads_of(&log, name);
+    assert_eq!(reads("app/s05"), [("ok".to_owned(), Some(1))]);
+    assert_eq!(reads("app/s04"), [("not_found".to_owned(), None)]);
+    assert_eq!(reads("nope"), [("not_found".to_owned(), None)]);
 }
 
 /// Each role against each endpoint.
@@ -727,9 +754,9 @@ pub(crate) async fn health_ready_metrics(s: &Server) {
 }
 
 /// A value that cannot be opened (here: its data key is wrapped by a master key the server does
-/// not have) is a 500 that holds no value, and the audit log says what happened: a read records
-/// the version it read (`ok`) and then `error`; a batch read records `error` for each name it
-/// read and `not_found` for the others.
+/// not have) is a 500 that holds no value, and the audit log says what happened: a read, alone
+/// or in a batch, records the version it read (`ok`) and then `error`; a name a batch did not
+/// find, `not_found`.
 pub(crate) async fn an_unopenable_value_is_an_audited_error(s: &Server) {
     assert_eq!(
         s.put(&s.admin, "sealed/one", json!("unopenable-canary-17"))
@@ -759,29 +786,33 @@ pub(crate) async fn an_unopenable_value_is_an_audited_error(s: &Server) {
         "unopenable-canary-17"
     );
     let r = s.audit_log().await;
-    let reads = |name: &str| {
-        r.json["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["action"] == "secret.read" && e["name"] == name)
-            .map(|e| {
-                (
-                    e["outcome"].as_str().unwrap().to_owned(),
-                    e["version"].as_i64(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
+    let reads = |name: &str| reads_of(&r, name);
     let at = |outcome: &str, version: Option<i64>| (outcome.to_owned(), version);
     assert_eq!(
         reads("sealed/one"),
         [
             at("ok", Some(1)),
             at("error", Some(1)),
+            at("ok", Some(1)),
             at("error", Some(1)),
             at("ok", Some(1))
         ]
     );
     assert_eq!(reads("sealed/missing"), [at("not_found", None)]);
+}
+
+/// The outcome and version of each `secret.read` record of `name` in an audit log, oldest first.
+fn reads_of(log: &crate::Reply, name: &str) -> Vec<(String, Option<i64>)> {
+    log.json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "secret.read" && e["name"] == name)
+        .map(|e| {
+            (
+                e["outcome"].as_str().unwrap().to_owned(),
+                e["version"].as_i64(),
+            )
+        })
+        .collect()
 }
