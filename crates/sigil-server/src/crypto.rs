@@ -57,6 +57,10 @@ pub enum CryptoError {
     /// The system's random source failed.
     #[error("the system's random number generator failed")]
     Random,
+    /// The cipher refused a key or an input. Not expected with what Sigil gives it (32-byte keys,
+    /// values far under ChaCha20-Poly1305's 256 GiB limit), so reported, not unwrapped.
+    #[error("the cipher refused {0}")]
+    Cipher(&'static str),
 }
 
 fn random<const N: usize>() -> Result<[u8; N], CryptoError> {
@@ -92,7 +96,7 @@ fn xchacha(
     );
     let unbound = UnboundKey::new(&CHACHA20_POLY1305, &subkey);
     subkey.as_mut_slice().zeroize();
-    let key = LessSafeKey::new(unbound.map_err(|_| CryptoError::Random)?);
+    let key = LessSafeKey::new(unbound.map_err(|_| CryptoError::Cipher("its key"))?);
     let mut short = [0u8; 12];
     short[4..].copy_from_slice(&nonce[16..]);
     Ok((key, Nonce::assume_unique_for_key(short)))
@@ -107,7 +111,7 @@ fn seal_with(key: &[u8; KEY_LEN], plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8
     out.extend_from_slice(plaintext);
     let tag = cipher
         .seal_in_place_separate_tag(short, Aad::from(aad), &mut out[1 + NONCE_LEN..])
-        .map_err(|_| CryptoError::Random)?;
+        .map_err(|_| CryptoError::Cipher("a value to seal"))?;
     out.extend_from_slice(tag.as_ref());
     Ok(out)
 }
@@ -256,7 +260,7 @@ impl MasterKey {
     /// Wraps a team's data key.
     ///
     /// # Errors
-    /// [`CryptoError::Random`].
+    /// [`CryptoError::Random`], [`CryptoError::Cipher`].
     pub fn wrap(&self, data_key: &DataKey, team: &str) -> Result<Vec<u8>, CryptoError> {
         let aad = associated_data(
             "sigil:data-key:v1",
@@ -358,7 +362,7 @@ impl DataKey {
     /// Seals a value for its place.
     ///
     /// # Errors
-    /// [`CryptoError::Random`].
+    /// [`CryptoError::Random`], [`CryptoError::Cipher`].
     pub fn seal(&self, plaintext: &[u8], place: Place<'_>) -> Result<Vec<u8>, CryptoError> {
         seal_with(&self.key, plaintext, &place.aad())
     }
