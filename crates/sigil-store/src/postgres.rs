@@ -16,16 +16,26 @@ const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql
 /// The advisory lock that serialises migrations ("sigilmig" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7369_6769_6c6d_6967;
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn pg(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Backend(pg_message(&e))
 }
 
-fn pg(e: tokio_postgres::Error) -> StoreError {
-    // the Display of a database error carries its message and detail, never bound parameters
+/// A database error's message and code (never bound parameters); other errors as they display.
+fn pg_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
-        Some(db) => StoreError::Backend(format!("{} ({})", db.message(), db.code().code())),
-        None => StoreError::Backend(e.to_string()),
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
     }
+}
+
+/// Why the pool has no connection to give, with the database's own reason when it refused one
+/// ("sorry, too many clients already (53300)"; the pool's own message says only "db error").
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    let why = match &e {
+        deadpool_postgres::PoolError::Backend(e) => pg_message(e),
+        other => other.to_string(),
+    };
+    StoreError::Backend(format!("cannot get a database connection: {why}"))
 }
 
 /// Audit records waiting for the next group commit, each batch with its callers' replies.
@@ -104,7 +114,7 @@ impl PgStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client> {
-        self.pool.get().await.map_err(backend)
+        self.pool.get().await.map_err(pool_error)
     }
 
     /// One UPDATE of at most one row and, when it changed one, its audit record, in one
@@ -251,7 +261,7 @@ SELECT name, sv, sc, updated_at, updated_by, deleted_at, vv, data_key_version, c
 FROM found";
 
 async fn read_batch(pool: &Pool, jobs: &[ReadJob]) -> Result<Vec<Found>> {
-    let c = pool.get().await.map_err(backend)?;
+    let c = pool.get().await.map_err(pool_error)?;
     let team_id: Vec<i64> = jobs.iter().map(|j| j.team_id).collect();
     let name: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
     let version: Vec<Option<i64>> = jobs.iter().map(|j| j.version).collect();
@@ -303,7 +313,7 @@ async fn read_batch(pool: &Pool, jobs: &[ReadJob]) -> Result<Vec<Found>> {
 
 /// One statement for any number of records: arrays unnested into rows.
 async fn insert_audit_batch(pool: &Pool, rows: &[&AuditRow]) -> Result<()> {
-    let c = pool.get().await.map_err(backend)?;
+    let c = pool.get().await.map_err(pool_error)?;
     let col = |f: &dyn Fn(&AuditRow) -> Option<String>| {
         rows.iter().map(|r| f(r)).collect::<Vec<Option<String>>>()
     };
@@ -338,7 +348,8 @@ async fn insert_audit_batch(pool: &Pool, rows: &[&AuditRow]) -> Result<()> {
     Ok(())
 }
 
-type Params<'a> = [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+type Params<'a> = [Param<'a>];
 
 /// Runs `sql` as a statement prepared once per connection (a plain `execute` of a string
 /// prepares it again each time: a second round trip and a second parse).
@@ -627,16 +638,28 @@ impl Store for PgStore {
     async fn put_secret(&self, put: PutSecret, mut audit: AuditRow) -> Result<SecretRow> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
-        // one writer per (team, name) across every replica
-        execute_cached(
-            &tx,
-            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-            &[&(put.team_id as i32), &put.name],
+        // One writer per (team, name) across every replica. The lock and the read go out
+        // together (pipelined) and PostgreSQL runs them in the order sent, so the read's
+        // snapshot is taken once the lock is held. The order is made sure of: both statements
+        // are prepared beforehand, so a future's first poll sends its statement, and `biased`
+        // polls the lock's first (by default try_join! rotates which goes first, and the read,
+        // overtaking the lock, saw versions another writer was replacing: the concurrent
+        // writers test failed on a duplicate version)
+        let team32 = put.team_id as i32;
+        let lock: [Param<'_>; 2] = [&team32, &put.name];
+        let key: [Param<'_>; 2] = [&put.team_id, &put.name];
+        let lock_st = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .await
+            .map_err(pg)?;
+        let read_st = tx.prepare_cached(SELECT_SECRET).await.map_err(pg)?;
+        let (_, current) = tokio::try_join!(
+            biased;
+            tx.execute(&lock_st, &lock),
+            tx.query_opt(&read_st, &key),
         )
-        .await?;
-        let current = query_opt_cached(&tx, SELECT_SECRET, &[&put.team_id, &put.name])
-            .await?
-            .map(|r| secret_row(&r));
+        .map_err(pg)?;
+        let current = current.map(|r| secret_row(&r));
         let live_version = current
             .as_ref()
             .filter(|r| r.deleted_at.is_none())
@@ -651,24 +674,43 @@ impl Store for PgStore {
         let version = current.as_ref().map_or(0, |r| r.version) + 1;
         let created_at = current.as_ref().map_or(put.at, |r| r.created_at);
         let ciphertext = (put.seal)(version).map_err(StoreError::Backend)?;
-        execute_cached(
-            &tx,
-            "INSERT INTO secret_versions (team_id, name, version, data_key_version, ciphertext, created_at, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[&put.team_id, &put.name, &version, &put.data_key_version, &ciphertext, &put.at, &put.by],
-        )
-        .await?;
-        execute_cached(
-            &tx,
-            "INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by, deleted_at)
-             VALUES ($1, $2, $3, $4, $5, $6, NULL)
-             ON CONFLICT (team_id, name) DO UPDATE SET version = excluded.version,
-                 updated_at = excluded.updated_at, updated_by = excluded.updated_by, deleted_at = NULL",
-            &[&put.team_id, &put.name, &version, &created_at, &put.at, &put.by],
-        )
-        .await?;
         audit.version = Some(version);
-        insert_audit(&tx, &audit).await?;
+        // the version, the secret's row and the audit record, pipelined too: when one fails, the
+        // transaction is aborted, the ones after it fail with it and nothing is committed
+        let version_row: [Param<'_>; 7] = [
+            &put.team_id,
+            &put.name,
+            &version,
+            &put.data_key_version,
+            &ciphertext,
+            &put.at,
+            &put.by,
+        ];
+        let secret_row_params: [Param<'_>; 6] = [
+            &put.team_id,
+            &put.name,
+            &version,
+            &created_at,
+            &put.at,
+            &put.by,
+        ];
+        tokio::try_join!(
+            execute_cached(
+                &tx,
+                "INSERT INTO secret_versions (team_id, name, version, data_key_version, ciphertext, created_at, created_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &version_row,
+            ),
+            execute_cached(
+                &tx,
+                "INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by, deleted_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL)
+                 ON CONFLICT (team_id, name) DO UPDATE SET version = excluded.version,
+                     updated_at = excluded.updated_at, updated_by = excluded.updated_by, deleted_at = NULL",
+                &secret_row_params,
+            ),
+            insert_audit(&tx, &audit),
+        )?;
         tx.commit().await.map_err(pg)?;
         Ok(SecretRow {
             name: put.name,
@@ -947,6 +989,29 @@ impl Store for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // regression: the pool's error said only "Error occurred while creating a new object: db
+    // error", whatever the database's reason
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_connection_names_the_databases_reason() {
+        let Some(base) = crate::test_support::postgres_url("PostgreSQL connection-error test")
+        else {
+            return;
+        };
+        let server = base.split('?').next().unwrap_or(&base);
+        let (server, _) = server.rsplit_once('/').expect("the URL names a database");
+        let err = PgStore::connect(&format!("{server}/sigil_no_such_database"))
+            .await
+            .expect_err("the database does not exist");
+        let StoreError::Backend(message) = err else {
+            panic!("{err:?}");
+        };
+        assert!(
+            message.starts_with("cannot get a database connection: ")
+                && message.contains("\"sigil_no_such_database\" does not exist (3D000)"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn select_secret_reads_the_secret_columns() {
