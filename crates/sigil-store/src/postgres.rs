@@ -38,6 +38,45 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     StoreError::Backend(format!("cannot get a database connection: {why}"))
 }
 
+/// Connections per server when the URL does not say: enough for many requests in flight
+/// (PostgreSQL flushes the WAL of concurrent commits together, so concurrency is what makes
+/// durable writes cheap). PostgreSQL's own default `max_connections` (100) leaves room for one
+/// such server; with replicas, give each a `pool_size` and the database room for all of them.
+const DEFAULT_POOL_SIZE: usize = 64;
+/// The most a `pool_size` may ask for.
+const MAX_POOL_SIZE: usize = 1000;
+
+/// Takes Sigil's own `pool_size=N` parameter out of a PostgreSQL URL (PostgreSQL's client would
+/// refuse it as unknown) and returns the rest of the URL and the pool size.
+fn pool_size(url: &str) -> Result<(String, usize)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), DEFAULT_POOL_SIZE));
+    };
+    let mut size = DEFAULT_POOL_SIZE;
+    let mut rest = Vec::new();
+    for param in query.split('&') {
+        match param.strip_prefix("pool_size=") {
+            Some(n) => {
+                size = n
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_POOL_SIZE).contains(n))
+                    .ok_or_else(|| {
+                        StoreError::InvalidUrl(format!(
+                            "pool_size must be a number from 1 to {MAX_POOL_SIZE}, not {n:?}"
+                        ))
+                    })?;
+            }
+            None => rest.push(param),
+        }
+    }
+    Ok(if rest.is_empty() {
+        (base.to_owned(), size)
+    } else {
+        (format!("{base}?{}", rest.join("&")), size)
+    })
+}
+
 /// Audit records waiting for the next group commit, each batch with its callers' replies.
 type AuditJob = (Vec<AuditRow>, tokio::sync::oneshot::Sender<Result<()>>);
 
@@ -74,11 +113,10 @@ impl PgStore {
     /// # Errors
     /// An invalid URL, an unreachable database, a failed migration.
     pub async fn connect(url: &str) -> Result<Self> {
+        let (url, pool_size) = pool_size(url)?;
         let mut cfg = Config::new();
-        cfg.url = Some(url.to_owned());
-        // enough connections for many requests in flight: PostgreSQL flushes the WAL of
-        // concurrent commits together, so concurrency is what makes durable writes cheap
-        cfg.pool = Some(deadpool_postgres::PoolConfig::new(64));
+        cfg.url = Some(url);
+        cfg.pool = Some(deadpool_postgres::PoolConfig::new(pool_size));
         let pool = cfg
             .create_pool(Some(Runtime::Tokio1), NoTls)
             .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
@@ -1011,6 +1049,35 @@ mod tests {
                 && message.contains("\"sigil_no_such_database\" does not exist (3D000)"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn pool_size_is_taken_out_of_the_url() {
+        let base = "postgres://u@h:5432/db";
+        assert_eq!(
+            pool_size(base).unwrap(),
+            (base.to_owned(), DEFAULT_POOL_SIZE)
+        );
+        assert_eq!(
+            pool_size(&format!("{base}?pool_size=8")).unwrap(),
+            (base.to_owned(), 8)
+        );
+        assert_eq!(
+            pool_size(&format!(
+                "{base}?sslmode=disable&pool_size=1000&options=-cx%3Dy"
+            ))
+            .unwrap(),
+            (format!("{base}?sslmode=disable&options=-cx%3Dy"), 1000)
+        );
+        for bad in ["0", "1001", "", "eight", "-1"] {
+            let err = pool_size(&format!("{base}?pool_size={bad}")).unwrap_err();
+            assert_eq!(
+                err,
+                StoreError::InvalidUrl(format!(
+                    "pool_size must be a number from 1 to 1000, not {bad:?}"
+                ))
+            );
+        }
     }
 
     #[test]

@@ -121,3 +121,41 @@ async fn sqlite_files_are_private() {
         & 0o777;
     assert_eq!(dir_mode, 0o700);
 }
+
+// `pool_size` in the URL bounds the connections one store opens; forty writers still all get
+// their own versions through two
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_pool_size_bounds_the_connections() {
+    let Some(base) = sigil_store::test_support::postgres_url("PostgreSQL pool-size test") else {
+        return;
+    };
+    let url = sigil_store::test_support::fresh_schema(&base, "sigil_pool_test").await;
+    let app = format!("sigil_pool_test_{}", std::process::id());
+    let store = sigil_store::open(&format!("{url}&pool_size=2&application_name={app}"))
+        .await
+        .unwrap();
+    suite::concurrent_writers_get_distinct_versions(store.clone()).await;
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let open: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!((1..=2).contains(&open), "{open} connections open");
+    drop(store);
+    let err = sigil_store::open(&format!("{url}&pool_size=0"))
+        .await
+        .err()
+        .expect("a pool of no connections is refused");
+    assert!(
+        err.to_string()
+            .contains("pool_size must be a number from 1 to 1000, not \"0\""),
+        "{err}"
+    );
+}
