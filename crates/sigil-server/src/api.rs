@@ -240,15 +240,38 @@ fn not_json(name: &str, version: i64) -> ApiError {
     ApiError::internal(format!("secret {name:?} version {version} is not JSON"))
 }
 
-fn open_value(
-    dk: &DataKey,
+/// A version found by a read, opened with its team's data key.
+async fn open_found(
+    state: &AppState,
+    c: &Caller,
     team: &str,
     name: &str,
-    version: i64,
-    ciphertext: &[u8],
-) -> Result<serde_json::Value, ApiError> {
-    let plain = open_plaintext(dk, team, name, version, ciphertext)?;
-    serde_json::from_slice(&plain).map_err(|_| not_json(name, version))
+    ver: &sigil_store::VersionRow,
+) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    let dk = state
+        .data_key(c.team_id, team, ver.data_key_version)
+        .await?;
+    open_plaintext(&dk, team, name, ver.version, &ver.ciphertext)
+}
+
+/// After reads recorded as `ok` whose values could not be opened (`e`): records `error` for
+/// each, since no value went out, and gives back `e` — or the audit's own failure.
+async fn unopened(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    reads: impl Iterator<Item = (&SecretName, i64)>,
+    e: ApiError,
+) -> ApiError {
+    let rows = reads
+        .map(|(name, version)| {
+            secret_audit_row(c, team, "secret.read", name, Some(version), "error")
+        })
+        .collect();
+    match audit(state, rows).await {
+        Ok(()) => e,
+        Err(audit_failed) => audit_failed,
+    }
 }
 
 /// The body of a read, as [`SecretRead`] serialises it, with the value's JSON text copied in as
@@ -335,21 +358,13 @@ pub(crate) async fn get_secret(
             None => format!("secret {:?} not found in team {team:?}", name.as_str()),
         }));
     };
-    let opened = match state.data_key(c.team_id, &team, ver.data_key_version).await {
-        Ok(dk) => open_plaintext(&dk, &team, name.as_str(), ver.version, &ver.ciphertext)
-            .and_then(|plain| secret_read_body(name.as_str(), ver.version, ver.created_at, &plain)),
-        Err(e) => Err(e),
-    };
+    let opened = open_found(&state, &c, &team, name.as_str(), &ver)
+        .await
+        .and_then(|plain| secret_read_body(name.as_str(), ver.version, ver.created_at, &plain));
     let body = match opened {
         Ok(b) => b,
         Err(e) => {
-            // the record above says the version was read; this one that no value went out
-            let failed =
-                secret_audit_row(&c, &team, "secret.read", &name, Some(ver.version), "error");
-            return Err(match audit(&state, vec![failed]).await {
-                Ok(()) => e,
-                Err(audit_failed) => audit_failed,
-            });
+            return Err(unopened(&state, &c, &team, [(&name, ver.version)].into_iter(), e).await);
         }
     };
     Metrics::inc(&state.metrics.secret_reads, 1);
@@ -676,10 +691,11 @@ pub(crate) async fn batch_read(
             missing.push(name.as_str().to_owned());
             continue;
         };
-        let value = match state.data_key(c.team_id, &team, ver.data_key_version).await {
-            Ok(dk) => open_value(&dk, &team, name.as_str(), ver.version, &ver.ciphertext),
-            Err(e) => Err(e),
-        };
+        let value = open_found(&state, &c, &team, name.as_str(), ver)
+            .await
+            .and_then(|plain| {
+                serde_json::from_slice(&plain).map_err(|_| not_json(name.as_str(), ver.version))
+            });
         match value {
             Ok(value) => secrets.push(SecretRead {
                 name: name.as_str().to_owned(),
@@ -694,26 +710,11 @@ pub(crate) async fn batch_read(
         }
     }
     if let Err(e) = opened {
-        // the records above say the versions were read; these that no value went out
-        let failed = names
+        let read = names
             .iter()
             .zip(&found)
-            .filter_map(|(name, found)| {
-                let (_, ver) = found.as_ref()?;
-                Some(secret_audit_row(
-                    &c,
-                    &team,
-                    "secret.read",
-                    name,
-                    Some(ver.version),
-                    "error",
-                ))
-            })
-            .collect();
-        return Err(match audit(&state, failed).await {
-            Ok(()) => e,
-            Err(audit_failed) => audit_failed,
-        });
+            .filter_map(|(name, found)| found.as_ref().map(|(_, ver)| (name, ver.version)));
+        return Err(unopened(&state, &c, &team, read, e).await);
     }
     Metrics::inc(&state.metrics.secret_reads, secrets.len() as u64);
     Ok(Json(BatchReadResult { secrets, missing }))
