@@ -114,13 +114,6 @@ pub trait Store: Send + Sync {
         audit: AuditRow,
     ) -> Result<Option<(SecretRow, VersionRow)>>;
 
-    /// The latest values of many secrets at once (missing and deleted ones are left out).
-    async fn get_secrets(
-        &self,
-        team_id: i64,
-        names: &[String],
-    ) -> Result<Vec<(SecretRow, VersionRow)>>;
-
     /// Live secrets whose name starts with `prefix`, by name, after `after`, at most `limit`.
     async fn list_secrets(
         &self,

@@ -791,28 +791,6 @@ impl Store for PgStore {
             .map_err(|_| StoreError::Backend("the read committer stopped".into()))?
     }
 
-    async fn get_secrets(
-        &self,
-        team_id: i64,
-        names: &[String],
-    ) -> Result<Vec<(SecretRow, VersionRow)>> {
-        let c = self.client().await?;
-        let rows = query_cached(
-            &c,
-            "SELECT s.name, s.version, s.created_at, s.updated_at, s.updated_by, s.deleted_at,
-                        v.version, v.data_key_version, v.ciphertext, v.created_at, v.created_by
-                 FROM secrets s JOIN secret_versions v
-                   ON v.team_id = s.team_id AND v.name = s.name AND v.version = s.version
-                 WHERE s.team_id = $1 AND s.name = ANY($2) AND s.deleted_at IS NULL",
-            &[&team_id, &names],
-        )
-        .await?;
-        let mut found: Vec<(SecretRow, VersionRow)> = rows.iter().map(found_row).collect();
-        // the order of the request
-        found.sort_by_key(|(s, _)| names.iter().position(|n| *n == s.name));
-        Ok(found)
-    }
-
     async fn list_secrets(
         &self,
         team_id: i64,

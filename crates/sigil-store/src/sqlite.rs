@@ -1081,24 +1081,6 @@ impl Store for SqliteStore {
         Self::answer(rx).await
     }
 
-    async fn get_secrets(
-        &self,
-        team_id: i64,
-        names: &[String],
-    ) -> Result<Vec<(SecretRow, VersionRow)>> {
-        let names = names.to_vec();
-        self.read(move |c| {
-            let mut out = Vec::with_capacity(names.len());
-            for n in &names {
-                if let Some(found) = read_secret(c, team_id, n, None)? {
-                    out.push(found);
-                }
-            }
-            Ok(out)
-        })
-        .await
-    }
-
     async fn list_secrets(
         &self,
         team_id: i64,

@@ -66,7 +66,6 @@ both!(
     versions_cas_and_history,
     delete_and_restore,
     listing_with_prefix_and_cursor,
-    batch_read,
     keys_and_revocation,
     audit_is_kept_and_paged,
     concurrent_writers_get_distinct_versions,

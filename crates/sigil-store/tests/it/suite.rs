@@ -358,27 +358,6 @@ pub(crate) async fn listing_with_prefix_and_cursor(store: Arc<dyn Store>) {
     );
 }
 
-pub(crate) async fn batch_read(store: Arc<dyn Store>) {
-    let t = team(&store, "t").await;
-    for n in ["a", "b", "c"] {
-        store
-            .put_secret(put(t, n, n, None), audit("secret.write", "t"))
-            .await
-            .unwrap();
-    }
-    store
-        .delete_secret(t, "c", 1, audit("secret.delete", "t"))
-        .await
-        .unwrap();
-    let got = store
-        .get_secrets(t, &["b".into(), "missing".into(), "a".into(), "c".into()])
-        .await
-        .unwrap();
-    let names: Vec<&str> = got.iter().map(|(s, _)| s.name.as_str()).collect();
-    assert_eq!(names, ["b", "a"]);
-    assert_eq!(got[0].1.ciphertext, b"1:b".to_vec());
-}
-
 pub(crate) async fn keys_and_revocation(store: Arc<dyn Store>) {
     let t = team(&store, "t").await;
     for (id, role) in [("r1", "reader"), ("w1", "writer")] {
