@@ -429,7 +429,8 @@ fn writer_loop(mut w: Writer) {
             }
         }
         if !rows.is_empty() {
-            match insert_audit_rows(&w.conn, &rows) {
+            // all of the group's records or none: their callers are told one outcome
+            match in_savepoint(&w.conn, |c| insert_audit_rows(c, &rows)) {
                 Ok(()) => w.callers.append(&mut waiters),
                 Err(e) => {
                     for waiter in waiters.drain(..) {
@@ -497,9 +498,26 @@ fn audit_insert_sql(rows: usize) -> &'static str {
     &all[rows - 1]
 }
 
-/// Appends audit records (and notes their blocks in `audit_blocks`). Each statement is atomic;
-/// a failure fails the whole call (its callers get the error; the transaction's other writes
-/// are unaffected).
+/// Runs `op` in a savepoint of the open transaction: when it fails, nothing it did stays (the
+/// transaction's other writes are unaffected).
+fn in_savepoint<R>(conn: &Connection, op: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+    let run = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut st| st.execute([]))
+            .map_err(backend)
+    };
+    run("SAVEPOINT op")?;
+    let r = op(conn);
+    if r.is_err() {
+        run("ROLLBACK TO op")?;
+    }
+    run("RELEASE op")?;
+    r
+}
+
+/// Appends audit records (and notes their blocks in `audit_blocks`), a statement per
+/// [`AUDIT_CHUNK`] records: run it in a savepoint ([`in_savepoint`]) to keep none of them when
+/// one statement fails.
 fn insert_audit_rows(conn: &Connection, rows: &[AuditRow]) -> Result<()> {
     for chunk in rows.chunks(AUDIT_CHUNK) {
         let mut st = conn
@@ -718,26 +736,7 @@ impl SqliteStore {
                         .send(r.and(Err(StoreError::Backend("transaction did not start".into()))));
                 });
             };
-            let run = |sql: &str| {
-                conn.prepare_cached(sql)
-                    .and_then(|mut st| st.execute([]))
-                    .map_err(backend)
-            };
-            let outcome = match run("SAVEPOINT job") {
-                Err(e) => Err(e),
-                Ok(_) => {
-                    let r = op(conn);
-                    let undone = if r.is_ok() {
-                        Ok(0)
-                    } else {
-                        run("ROLLBACK TO job")
-                    };
-                    match undone.and_then(|_| run("RELEASE job")) {
-                        Ok(_) => r,
-                        Err(e) => Err(e),
-                    }
-                }
-            };
+            let outcome = in_savepoint(conn, op);
             Box::new(move |committed: Result<()>| {
                 let _ = tx.send(committed.and(outcome));
             })
@@ -1362,6 +1361,34 @@ mod tests {
             client: "c".into(),
             ..Default::default()
         }
+    }
+
+    // regression: a group's records went in a statement per AUDIT_CHUNK, and when a later
+    // statement failed the earlier ones' records stayed, although every caller was told the
+    // records were not written
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_of_audit_records_is_written_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sigil.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON audit WHEN NEW.key_id = 'refused'
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            )
+            .unwrap();
+        let mut rows: Vec<AuditRow> = (0..AUDIT_CHUNK).map(|_| row("secret.read")).collect();
+        rows.push(AuditRow {
+            key_id: "refused".into(),
+            ..row("secret.read")
+        });
+        let err = store.append_audit(rows).await.unwrap_err();
+        assert!(err.to_string().contains("refused by the test"), "{err}");
+        assert_eq!(store.audit("t", 0, 0, 1000).await.unwrap(), []);
+        // the next records go in as usual
+        store.append_audit(vec![row("secret.read")]).await.unwrap();
+        assert_eq!(store.audit("t", 0, 0, 1000).await.unwrap().len(), 1);
     }
 
     /// A sync that tells the test it started and waits for the test's verdict.
