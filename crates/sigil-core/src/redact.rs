@@ -1,9 +1,12 @@
 //! The Redactor: masks secret values in text and byte streams.
 //!
 //! Register values (a [`SecretValue`]'s every string leaf, or raw text); every occurrence in
-//! masked output becomes `***`, and so do the common encodings of each value: base64 (standard
-//! and URL-safe, padded or not, at any alignment inside a longer base64 text such as a Basic auth
-//! header), percent-encoding (upper- and lower-case hex) and JSON string escaping. Values shorter
+//! masked output becomes `***`, and so do the encodings programs print a value in: base64
+//! (standard and URL-safe, padded or not, at any alignment inside a longer base64 text such as a
+//! Basic auth header); percent-encoding of everything but the unreserved characters, or leaving
+//! `/`, `!'()*` or every reserved character raw; form encoding (a space as `+`); JSON string
+//! escaping as serde_json, Python (`\u00e9` for non-ASCII) and Go (`\u003c` for `<`, `>`, `&`)
+//! write it; hex. Every hex digit in them comes in lower and upper case. Values shorter
 //! than the minimum length (default 4 bytes) are not registered: masking every `1` or `on` would
 //! make logs unreadable while hiding nothing.
 //!
@@ -58,9 +61,16 @@ struct GramFilter {
     max_len: usize,
 }
 
-fn gram_hash(g: &[u8]) -> usize {
-    let v = u32::from_le_bytes([g[0], g[1], g[2], g[3]]);
-    (v.wrapping_mul(0x9E37_79B1) >> (32 - FILTER_BITS)) as usize
+/// Two bit positions for a gram (a Bloom filter with two hash functions: with ~10,000
+/// patterns, one position per gram let several per cent of ordinary grams through).
+fn gram_hashes(g: &[u8]) -> (usize, usize) {
+    let v = u64::from(u32::from_le_bytes([g[0], g[1], g[2], g[3]]));
+    let h = v.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mask = (1 << FILTER_BITS) - 1;
+    (
+        (h >> (64 - FILTER_BITS)) as usize,
+        (h >> 20) as usize & mask,
+    )
 }
 
 impl GramFilter {
@@ -72,8 +82,9 @@ impl GramFilter {
         let mut bits = vec![0u64; 1 << (FILTER_BITS - 6)];
         for p in patterns {
             for j in 0..=m - Q {
-                let h = gram_hash(&p[j..j + Q]);
-                bits[h >> 6] |= 1 << (h & 63);
+                let (h1, h2) = gram_hashes(&p[j..j + Q]);
+                bits[h1 >> 6] |= 1 << (h1 & 63);
+                bits[h2 >> 6] |= 1 << (h2 & 63);
             }
         }
         Some(GramFilter {
@@ -90,8 +101,10 @@ impl GramFilter {
         let mut cur: Option<(usize, usize)> = None;
         let mut i = 0;
         while i + Q <= n {
-            let h = gram_hash(&hay[i..i + Q]);
-            if self.bits[h >> 6] & (1 << (h & 63)) != 0 {
+            let (h1, h2) = gram_hashes(&hay[i..i + Q]);
+            if self.bits[h1 >> 6] & (1 << (h1 & 63)) != 0
+                && self.bits[h2 >> 6] & (1 << (h2 & 63)) != 0
+            {
                 let (ws, we) = (i.saturating_sub(self.back), (i + self.max_len).min(n));
                 cur = match cur {
                     Some((cs, ce)) if ws <= ce => Some((cs, ce.max(we))),
@@ -401,28 +414,125 @@ fn collect_leaves<'a>(v: &'a Value, out: &mut Vec<Cow<'a, str>>) {
 
 fn add_patterns(set: &mut BTreeSet<Vec<u8>>, s: &str) {
     let b = s.as_bytes();
-    set.insert(b.to_vec());
-    // JSON string escaping
-    let json = serde_json::to_string(s).expect("a str always serialises");
-    set.insert(json.as_bytes()[1..json.len() - 1].to_vec());
-    // percent-encoding of everything outside RFC 3986's unreserved set
-    for upper in [true, false] {
-        let mut p = String::with_capacity(b.len() * 3);
+    keep(set, b.to_vec());
+    add_json_escapes(set, s);
+    add_percent_encodings(set, b);
+    // hex, as `bytes.hex()`, `xxd -p` or a debugger prints it
+    for digits in [HEX_LOWER, HEX_UPPER] {
+        let mut h = Vec::with_capacity(b.len() * 2);
         for &c in b {
-            if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
-                p.push(c as char);
-            } else if upper {
-                p.push_str(&format!("%{c:02X}"));
-            } else {
-                p.push_str(&format!("%{c:02x}"));
+            h.push(digits[usize::from(c >> 4)]);
+            h.push(digits[usize::from(c & 15)]);
+        }
+        keep(set, h);
+    }
+    add_base64(set, b);
+}
+
+/// Adds a pattern; a duplicate is wiped before it is dropped.
+fn keep(set: &mut BTreeSet<Vec<u8>>, mut pattern: Vec<u8>) {
+    if pattern.is_empty() || set.contains(&pattern) {
+        pattern.zeroize();
+    } else {
+        set.insert(pattern);
+    }
+}
+
+const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// The text of a JSON string as encoders write it: serde_json and JavaScript (non-ASCII kept),
+/// Python's `json.dumps` (non-ASCII as `\u00e9`), Go's `encoding/json` (`<`, `>`, `&`, U+2028
+/// and U+2029 as `\u003c`…), each with lower- and upper-case hex digits.
+fn add_json_escapes(set: &mut BTreeSet<Vec<u8>>, s: &str) {
+    for ascii_only in [false, true] {
+        for html in [false, true] {
+            for digits in [HEX_LOWER, HEX_UPPER] {
+                let mut out = Vec::with_capacity(s.len() + 8);
+                for c in s.chars() {
+                    json_escape_char(&mut out, c, ascii_only, html, digits);
+                }
+                keep(set, out);
             }
         }
-        set.insert(p.into_bytes());
     }
-    // base64: the whole padded encoding, and for each of the three alignments the characters
-    // that depend on the secret's bytes alone (found inside longer base64 texts)
-    set.insert(STANDARD.encode(b).into_bytes());
-    set.insert(URL_SAFE.encode(b).into_bytes());
+}
+
+fn json_escape_char(out: &mut Vec<u8>, c: char, ascii_only: bool, html: bool, digits: &[u8; 16]) {
+    let mut unit = |u: u16| {
+        out.extend_from_slice(b"\\u");
+        for shift in [12, 8, 4, 0] {
+            out.push(digits[usize::from((u >> shift) & 15)]);
+        }
+    };
+    match c {
+        '"' => out.extend_from_slice(b"\\\""),
+        '\\' => out.extend_from_slice(b"\\\\"),
+        '\n' => out.extend_from_slice(b"\\n"),
+        '\r' => out.extend_from_slice(b"\\r"),
+        '\t' => out.extend_from_slice(b"\\t"),
+        '\u{8}' => out.extend_from_slice(b"\\b"),
+        '\u{c}' => out.extend_from_slice(b"\\f"),
+        '\u{0}'..='\u{1f}' => unit(c as u16),
+        '<' | '>' | '&' | '\u{2028}' | '\u{2029}' if html => unit(c as u16),
+        '\u{7f}'.. if ascii_only => {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                unit(*u);
+            }
+        }
+        _ => {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+}
+
+/// Percent-encodings: of everything but RFC 3986's unreserved characters (Python's `quote(s,
+/// safe="")`, Go's `QueryEscape`), leaving `/` raw (Python's `quote`), leaving `!'()*` raw
+/// (JavaScript's `encodeURIComponent`), leaving every reserved character raw (`encodeURI`); and
+/// form encoding, a space as `+` (Python's `quote_plus` and `urlencode`, Go's `QueryEscape`, the
+/// WHATWG form serializer, which keeps `*` and encodes `~`). Upper- and lower-case hex each.
+fn add_percent_encodings(set: &mut BTreeSet<Vec<u8>>, b: &[u8]) {
+    const UNRESERVED: &[u8] = b"-._~";
+    const SLASH: &[u8] = b"-._~/";
+    const URI_COMPONENT: &[u8] = b"-._~!'()*";
+    const RESERVED: &[u8] = b"-._~:/?#[]@!$&'()*+,;=";
+    const WHATWG_FORM: &[u8] = b"-._*";
+    let encodings: [(&[u8], bool); 6] = [
+        (UNRESERVED, false),
+        (SLASH, false),
+        (URI_COMPONENT, false),
+        (RESERVED, false),
+        (UNRESERVED, true),
+        (WHATWG_FORM, true),
+    ];
+    for (raw, form) in encodings {
+        for digits in [HEX_UPPER, HEX_LOWER] {
+            let mut p = Vec::with_capacity(b.len() * 3);
+            for &c in b {
+                if c.is_ascii_alphanumeric() || raw.contains(&c) {
+                    p.push(c);
+                } else if form && c == b' ' {
+                    p.push(b'+');
+                } else {
+                    p.extend_from_slice(&[
+                        b'%',
+                        digits[usize::from(c >> 4)],
+                        digits[usize::from(c & 15)],
+                    ]);
+                }
+            }
+            keep(set, p);
+        }
+    }
+}
+
+/// Base64: the whole padded encoding, and for each of the three alignments the characters that
+/// depend on the secret's bytes alone (found inside longer base64 texts).
+fn add_base64(set: &mut BTreeSet<Vec<u8>>, b: &[u8]) {
+    keep(set, STANDARD.encode(b).into_bytes());
+    keep(set, URL_SAFE.encode(b).into_bytes());
     for shift in 0..3usize {
         let mut input = vec![0u8; shift];
         input.extend_from_slice(b);
@@ -431,12 +541,11 @@ fn add_patterns(set: &mut BTreeSet<Vec<u8>>, s: &str) {
         for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
             let enc = engine.encode(&input);
             if end > start && end - start >= MIN_B64_CORE {
-                set.insert(enc.as_bytes()[start..end].to_vec());
+                keep(set, enc.as_bytes()[start..end].to_vec());
             }
         }
         input.zeroize();
     }
-    set.retain(|p| !p.is_empty());
 }
 
 /// A writer that masks secrets before passing bytes on.
@@ -532,8 +641,11 @@ mod tests {
             STANDARD.encode(s),
             URL_SAFE.encode(s),
             STANDARD_NO_PAD.encode(s),
+            pct.replace("%20", "+"),
             pct,
             json[1..json.len() - 1].to_owned(),
+            s.bytes().map(|c| format!("{c:02x}")).collect(),
+            s.bytes().map(|c| format!("{c:02X}")).collect(),
         ]
     }
 
@@ -546,6 +658,47 @@ mod tests {
             let text = format!("before {enc} after");
             assert_eq!(r.redact(&text), "before *** after", "encoding {enc}");
         }
+    }
+
+    /// What real encoders printed for one value (Python 3.11's `json.dumps`, `quote_plus`,
+    /// `quote` and `bytes.hex`, Go's `encoding/json` escaping, Node's `encodeURIComponent`,
+    /// `encodeURI` and `URLSearchParams`): each is masked whole.
+    #[test]
+    fn masks_what_real_encoders_print() {
+        let r = Redactor::new();
+        r.register_text("p@ss wörd/€+<&>\"x\"");
+        for printed in [
+            r#"p@ss w\u00f6rd/\u20ac+<&>\"x\""#,
+            r#"p@ss w\u00F6rd/\u20AC+<&>\"x\""#,
+            r#"p@ss wörd/€+\u003c\u0026\u003e\"x\""#,
+            r#"p@ss w\u00f6rd/\u20ac+\u003c\u0026\u003e\"x\""#,
+            "p%40ss+w%C3%B6rd%2F%E2%82%AC%2B%3C%26%3E%22x%22",
+            "p%40ss+w%c3%b6rd%2f%e2%82%ac%2b%3c%26%3e%22x%22",
+            "p%40ss%20w%C3%B6rd/%E2%82%AC%2B%3C%26%3E%22x%22",
+            "p%40ss%20w%C3%B6rd%2F%E2%82%AC%2B%3C%26%3E%22x%22",
+            "p@ss%20w%C3%B6rd/%E2%82%AC+%3C&%3E%22x%22",
+            "704073732077c3b672642fe282ac2b3c263e227822",
+            "704073732077C3B672642FE282AC2B3C263E227822",
+        ] {
+            assert_eq!(
+                r.redact(&format!("[{printed}]")),
+                "[***]",
+                "{printed} is not masked"
+            );
+        }
+        // an astral character is a surrogate pair in ASCII-only JSON
+        r.register_text("key🔑value");
+        assert_eq!(r.redact(r#"="key\ud83d\udd11value""#), "=\"***\"");
+    }
+
+    /// Plain ASCII values get no extra patterns from encodings that would print them unchanged.
+    #[test]
+    fn encodings_that_change_nothing_add_no_patterns() {
+        let r = Redactor::new();
+        r.register_text("sk-0001-abcdef");
+        // the value, its lower- and upper-case hex, and base64's: padded and URL-safe (equal
+        // here), and the cores at three alignments in two alphabets (some equal)
+        assert!(r.pattern_count() <= 10, "{}", r.pattern_count());
     }
 
     #[test]
@@ -609,7 +762,7 @@ mod tests {
         fn masked_output_contains_no_secret_in_any_encoding(
             secrets in proptest::collection::vec(secret_strategy(), 1..5),
             noise in proptest::collection::vec("[a-z ]{0,12}", 1..8),
-            picks in proptest::collection::vec((0usize..5, 0usize..6), 1..10),
+            picks in proptest::collection::vec((0usize..5, 0usize..9), 1..10),
         ) {
             let r = Redactor::new();
             for s in &secrets { r.register_text(s); }
