@@ -270,12 +270,23 @@ pub struct DeleteArgs {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Only these secrets (comma-separated names); by default every secret the chain lists.
+    /// Only these secrets (comma-separated names); by default every secret the chain lists. A
+    /// secret named here may set a variable that is otherwise refused (`PATH`, `LD_PRELOAD`, …).
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
     pub only: Vec<String>,
     /// Do not mask secrets in the command's output.
     #[arg(long)]
     pub no_mask: bool,
+    /// Put PREFIX before every variable's name (`--prefix APP_`: `PATH` becomes `APP_PATH`).
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Let a secret replace a variable that is already set in sigil's environment.
+    #[arg(long = "override")]
+    pub override_env: bool,
+    /// Pass sigil's own variables (SIGIL_API_KEY, SIGIL_HOME, SIGIL__…) on to the command; their
+    /// credentials are masked in its output.
+    #[arg(long)]
+    pub keep_sigil_env: bool,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,

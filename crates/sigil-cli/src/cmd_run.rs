@@ -1,6 +1,6 @@
 //! `sigil run -- CMD ARGS…`: a command with secrets in its environment and masked output.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -42,11 +42,74 @@ impl std::fmt::Display for SpawnError {
 
 impl std::error::Error for SpawnError {}
 
-/// The environment variable of each secret; two names that map to one variable are an error.
-pub fn env_vars(names: &[SecretName]) -> Result<BTreeMap<String, SecretName>, UsageError> {
+/// Variables that change how programs load or start: a secret that would set one is refused
+/// unless `--only` names it. Exact names, then prefixes.
+pub const PROTECTED_VARS: &[&str] = &[
+    "BASH_ENV",
+    "ENV",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "PROMPT_COMMAND",
+    "IFS",
+    "CDPATH",
+    "GLOBIGNORE",
+    "PATH",
+    "HOME",
+    "SHELL",
+    "ZDOTDIR",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+    "LESSOPEN",
+    "LESSCLOSE",
+    "GCONV_PATH",
+    "PERLLIB",
+    "RUBYOPT",
+    "RUBYLIB",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
+];
+
+/// Prefixes of protected variables (`LD_PRELOAD`, `PYTHONSTARTUP`, `GIT_SSH_COMMAND`, …).
+pub const PROTECTED_PREFIXES: &[&str] = &[
+    "LD_",
+    "DYLD_",
+    "BASH_FUNC_",
+    "PYTHON",
+    "PERL5",
+    "GIT_",
+    "SIGIL",
+];
+
+/// Sigil's own variables that hold credentials or secrets: masked when `--keep-sigil-env` passes
+/// them on.
+const SIGIL_CREDENTIAL_VARS: &[&str] = &[
+    "SIGIL_API_KEY",
+    "SIGIL_MASTER_KEY",
+    "SIGIL_PREVIOUS_MASTER_KEY",
+    "SIGIL_BOOTSTRAP_ADMIN_KEY",
+    "SIGIL_DATABASE_URL",
+];
+
+/// Whether `var` changes how programs load or start.
+pub fn is_protected(var: &str) -> bool {
+    PROTECTED_VARS.contains(&var) || PROTECTED_PREFIXES.iter().any(|p| var.starts_with(p))
+}
+
+/// The environment variable of each secret (`prefix` first); two names that map to one variable
+/// are an error.
+pub fn env_vars(
+    names: &[SecretName],
+    prefix: &str,
+) -> Result<BTreeMap<String, SecretName>, UsageError> {
     let mut vars: BTreeMap<String, SecretName> = BTreeMap::new();
     for name in names {
-        let var = name.to_env_var();
+        let var = format!("{prefix}{}", name.to_env_var());
         if let Some(other) = vars.get(&var) {
             return Err(UsageError(format!(
                 "secrets {:?} and {:?} both map to the environment variable {var}; pass --only to choose one",
@@ -59,21 +122,86 @@ pub fn env_vars(names: &[SecretName]) -> Result<BTreeMap<String, SecretName>, Us
     Ok(vars)
 }
 
+/// Refuses variables a secret may not set: a protected one unless `explicit` (named in
+/// `--only`) holds the secret, and one already set in `current` unless `override_env`. Every
+/// refusal is listed, each naming the secret and the variable.
+pub fn check_vars(
+    vars: &BTreeMap<String, SecretName>,
+    explicit: &BTreeSet<SecretName>,
+    override_env: bool,
+    current: impl Fn(&str) -> bool,
+) -> Result<(), UsageError> {
+    let mut refused = Vec::new();
+    for (var, name) in vars {
+        if is_protected(var) && !explicit.contains(name) {
+            refused.push(format!(
+                "secret {:?} would set {var}, which changes how programs load or start \
+                 (name it in --only to pass it anyway, or use --prefix)",
+                name.as_str()
+            ));
+        } else if current(var) && !override_env {
+            refused.push(format!(
+                "secret {:?} would replace {var}, which is already set \
+                 (pass --override to replace it, or use --prefix)",
+                name.as_str()
+            ));
+        }
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(UsageError(format!(
+        "refused to run the command:\n  {}",
+        refused.join("\n  ")
+    )))
+}
+
+/// The password of a URL such as `postgres://user:password@host/db`.
+fn url_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    Some(userinfo.split_once(':')?.1).filter(|p| !p.is_empty())
+}
+
+fn check_prefix(prefix: &str) -> Result<(), UsageError> {
+    let ok = prefix
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        && !prefix.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "--prefix {prefix:?} cannot start an environment variable's name \
+             (letters, digits and '_', not starting with a digit)"
+        )))
+    }
+}
+
 pub fn run(a: RunArgs) -> anyhow::Result<u8> {
+    let prefix = a.prefix.as_deref().unwrap_or_default();
+    check_prefix(prefix)?;
     let loaded = load()?;
     let resolver = loaded.resolver()?;
+    let explicit: BTreeSet<SecretName> = a
+        .only
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| SecretName::parse(s))
+        .collect::<Result<_, _>>()?;
     let mut names: Vec<SecretName> = if a.only.is_empty() {
         resolver.list()?.into_iter().map(|l| l.name).collect()
     } else {
-        a.only
-            .iter()
-            .filter(|s| !s.is_empty())
-            .map(|s| SecretName::parse(s))
-            .collect::<Result<_, _>>()?
+        explicit.iter().cloned().collect()
     };
     names.sort();
     names.dedup();
-    let vars = env_vars(&names)?;
+    let vars = env_vars(&names, prefix)?;
+    // before any value is read: a refused name costs no read and no audit record
+    check_vars(&vars, &explicit, a.override_env, |v| {
+        std::env::var_os(v).is_some()
+    })?;
 
     let program = a.command[0].clone();
     let mut cmd = Command::new(&program);
@@ -81,6 +209,23 @@ pub fn run(a: RunArgs) -> anyhow::Result<u8> {
     let redactor = Arc::new(Redactor::with_min_len(
         loaded.settings.limits.min_mask_bytes,
     ));
+    for (var, value) in std::env::vars_os() {
+        let Some(var) = var.to_str() else { continue };
+        if !var.starts_with("SIGIL") {
+            continue;
+        }
+        if !a.keep_sigil_env {
+            cmd.env_remove(var);
+        } else if SIGIL_CREDENTIAL_VARS.contains(&var)
+            || var.starts_with("SIGIL__CONTEXT__SECRETS__")
+        {
+            let value = value.to_string_lossy();
+            redactor.register_text(&value);
+            if let Some(password) = url_password(&value) {
+                redactor.register_text(password);
+            }
+        }
+    }
     // every source is asked once for what the ones before it lacked: one batch read from a server
     let names: Vec<SecretName> = vars.values().cloned().collect();
     let values = resolver.get_many(&names)?;
@@ -170,18 +315,95 @@ fn pump(mut from: impl Read, mut to: sigil_core::RedactingWriter<impl Write>) {
 mod tests {
     use super::*;
 
+    fn vars(names: &[&str], prefix: &str) -> BTreeMap<String, SecretName> {
+        let names: Vec<SecretName> = names.iter().map(|s| s.parse().unwrap()).collect();
+        env_vars(&names, prefix).unwrap()
+    }
+
+    #[test]
+    fn protected_variables_need_only() {
+        for var in [
+            "BASH_ENV",
+            "LD_PRELOAD",
+            "DYLD_INSERT_LIBRARIES",
+            "PYTHONSTARTUP",
+            "PERL5OPT",
+            "GIT_SSH_COMMAND",
+            "SIGIL_API_KEY",
+            "SIGIL__BACKEND",
+            "PATH",
+            "_JAVA_OPTIONS",
+            "IFS",
+        ] {
+            assert!(is_protected(var), "{var}");
+        }
+        for var in [
+            "DB_PASSWORD",
+            "PATHS",
+            "MY_PATH",
+            "ld_preload",
+            "GITHUB_TOKEN",
+            "ENVIRONMENT",
+        ] {
+            assert!(!is_protected(var), "{var}");
+        }
+        let v = vars(&["BASH_ENV", "prod/LD_X", "ok"], "");
+        let e = check_vars(&v, &BTreeSet::new(), false, |_| false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("secret \"BASH_ENV\" would set BASH_ENV"), "{e}");
+        assert!(
+            !e.contains("prod_LD_X"),
+            "only the start of a variable counts: {e}"
+        );
+        let explicit = BTreeSet::from(["BASH_ENV".parse().unwrap()]);
+        check_vars(&v, &explicit, false, |_| false).unwrap();
+        // a prefix decides too: everything under LD_ is refused
+        let v = vars(&["X"], "LD_");
+        assert!(check_vars(&v, &BTreeSet::new(), false, |_| false).is_err());
+    }
+
+    #[test]
+    fn existing_variables_need_override() {
+        let v = vars(&["TZ", "DB"], "");
+        let e = check_vars(&v, &BTreeSet::new(), false, |var| var == "TZ")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("secret \"TZ\" would replace TZ") && e.contains("--override"),
+            "{e}"
+        );
+        check_vars(&v, &BTreeSet::new(), true, |var| var == "TZ").unwrap();
+        // --override does not open the protected list
+        let v = vars(&["PATH"], "");
+        assert!(check_vars(&v, &BTreeSet::new(), true, |_| true).is_err());
+    }
+
+    #[test]
+    fn prefixes_and_url_passwords() {
+        check_prefix("APP_").unwrap();
+        check_prefix("").unwrap();
+        assert!(check_prefix("1X").is_err() && check_prefix("A-B").is_err());
+        assert_eq!(
+            url_password("postgres://u:p%40ss@h:5432/db?x=1"),
+            Some("p%40ss")
+        );
+        assert_eq!(url_password("postgres://u@h/db"), None);
+        assert_eq!(url_password("sqlite:///x"), None);
+    }
+
     #[test]
     fn collisions_name_both_secrets() {
         let names: Vec<SecretName> = ["db/password", "db.password"]
             .iter()
             .map(|s| s.parse().unwrap())
             .collect();
-        let e = env_vars(&names).unwrap_err().to_string();
+        let e = env_vars(&names, "").unwrap_err().to_string();
         assert!(
             e.contains("\"db/password\" and \"db.password\"") && e.contains("db_password"),
             "{e}"
         );
         let names: Vec<SecretName> = ["a/b", "A_B"].iter().map(|s| s.parse().unwrap()).collect();
-        assert_eq!(env_vars(&names).unwrap().len(), 2);
+        assert_eq!(env_vars(&names, "").unwrap().len(), 2);
     }
 }

@@ -125,3 +125,160 @@ fn death_by_signal_is_128_plus_n() {
     let o = sb.run(&["run", "--", "sh", "-c", "kill -KILL $$"]);
     assert_code(&o, 128 + 9);
 }
+
+// A writer could store a secret named BASH_ENV: bash expands and sources it before the command.
+#[test]
+fn bash_env_payload_is_refused_and_nothing_runs() {
+    let sb = Sandbox::new();
+    let pwned = sb.home().join("pwned");
+    sb.write_config(format!(
+        "[context.secrets]\nBASH_ENV = \"$(touch {})\"\nDB = \"db-pw-1234\"\n",
+        pwned.display()
+    ));
+    let o = sb.run(&["run", "--", "bash", "-c", "echo hi"]);
+    assert_code(&o, 2);
+    assert_eq!(stdout(&o), "", "the command must not run");
+    assert!(!pwned.exists(), "the payload ran");
+    let e = stderr(&o);
+    assert!(
+        e.contains("secret \"BASH_ENV\" would set BASH_ENV") && e.contains("--only"),
+        "{e}"
+    );
+    // every other way a name takes over the child is refused the same way
+    for name in [
+        "LD_PRELOAD",
+        "PYTHONSTARTUP",
+        "SIGIL_API_KEY",
+        "GIT_SSH_COMMAND",
+        "PATH",
+    ] {
+        sb.write_config(format!("[context.secrets]\n{name} = \"x-1234\"\n"));
+        let o = sb.run(&["run", "--", "true"]);
+        assert_code(&o, 2);
+        assert!(
+            stderr(&o).contains(&format!("secret \"{name}\" would set {name}")),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn a_protected_name_passes_when_only_names_it_or_under_a_prefix() {
+    let sb = Sandbox::new();
+    sb.write_config("[context.secrets]\nGIT_AUTHOR_NAME = \"etl-bot\"\nPATH = \"pp-4711\"\n");
+    let o = sb.run(&[
+        "run",
+        "--no-mask",
+        "--only",
+        "GIT_AUTHOR_NAME",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$GIT_AUTHOR_NAME\"",
+    ]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "etl-bot\n");
+    let o = sb.run(&[
+        "run",
+        "--no-mask",
+        "--prefix",
+        "APP_",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$APP_PATH $APP_GIT_AUTHOR_NAME\"",
+    ]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "pp-4711 etl-bot\n");
+    let o = sb.run(&["run", "--prefix", "1-", "--", "true"]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("--prefix \"1-\""), "{}", stderr(&o));
+}
+
+#[test]
+fn a_secret_does_not_silently_replace_a_variable() {
+    let sb = Sandbox::new();
+    sb.write_config("[context.secrets]\nTZ = \"Mars/Olympus\"\n");
+    let o = sb
+        .cmd(&["run", "--", "sh", "-c", "echo \"$TZ\""])
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("secret \"TZ\" would replace TZ, which is already set"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&o), "");
+    let o = sb
+        .cmd(&[
+            "run",
+            "--override",
+            "--no-mask",
+            "--",
+            "sh",
+            "-c",
+            "echo \"$TZ\"",
+        ])
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "Mars/Olympus\n");
+}
+
+// The runner's own key went to the child in clear.
+#[test]
+fn sigils_own_credentials_do_not_reach_the_child() {
+    let sb = sandbox();
+    let script = "echo \"key=${SIGIL_API_KEY:-unset} home=${SIGIL_HOME:-unset} \
+                  env=${SIGIL__CONTEXT__SECRETS__EXTRA:-unset}\"";
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--only", "API_TOKEN"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "sh", "-c", script]);
+        sb.cmd(&args)
+            .env("SIGIL_API_KEY", "sk-admin-3b9f2e")
+            .env("SIGIL_HOME", sb.home().join(".sigil"))
+            .env("SIGIL__CONTEXT__SECRETS__EXTRA", "extra-77c1")
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "key=unset home=unset env=unset\n");
+    let o = run(&["--keep-sigil-env"]);
+    assert_code(&o, 0);
+    let home = sb.home().join(".sigil");
+    assert_eq!(
+        stdout(&o),
+        format!("key=*** home={} env=***\n", home.display())
+    );
+}
+
+/// What Python prints a value as: each encoding is masked in a real child's output.
+#[test]
+fn encodings_programs_print_are_masked() {
+    let sb = Sandbox::new();
+    sb.write_config("[context.secrets]\nPW = \"p@ss wörd/€+<&>\"\n");
+    let script = r#"
+import json, os, urllib.parse
+v = os.environ["PW"]
+print(json.dumps(v))
+print(json.dumps(v, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+print(urllib.parse.quote_plus(v))
+print(urllib.parse.quote(v))
+print(urllib.parse.quote(v, safe=":/?#[]@!$&'()*+,;="))
+print(urllib.parse.urlencode({"pw": v}))
+print(v.encode().hex())
+print(v.encode().hex().upper())
+"#;
+    let o = sb.run(&["run", "--", "python3", "-c", script]);
+    assert_code(&o, 0);
+    assert_eq!(
+        stdout(&o),
+        "\"***\"\n\"***\"\n***\n***\n***\npw=***\n***\n***\n"
+    );
+}
