@@ -170,7 +170,8 @@ pub enum TeamsCommand {
 
 #[derive(Args, Debug)]
 pub struct AuditArgs {
-    /// Only records at or after this time (RFC 3339, e.g. 2026-11-29T00:00:00Z).
+    /// Only records at or after this time: RFC 3339 (2026-11-29T00:00:00Z, 2026-11-29T01:00:00+01:00)
+    /// or a date (2026-11-29, midnight UTC).
     #[arg(long)]
     pub since: Option<String>,
     /// At most this many records.

@@ -194,15 +194,22 @@ pub fn teams(cmd: TeamsCommand) -> anyhow::Result<u8> {
 
 pub fn audit(a: AuditArgs) -> anyhow::Result<u8> {
     let client = load()?.client()?;
-    if let Some(s) = &a.since
-        && sigil_core::wire::parse_rfc3339(s).is_none()
-    {
-        return Err(UsageError(format!(
-            "--since {s:?} is not an RFC 3339 time such as 2026-11-29T00:00:00Z"
-        ))
-        .into());
-    }
-    let page = client.audit(a.since.as_deref(), None, a.limit.clamp(1, 1000))?;
+    // sent as UTC, which every server version reads
+    let since = match &a.since {
+        None => None,
+        Some(s) => Some(
+            sigil_core::wire::parse_rfc3339(s)
+                .or_else(|| sigil_core::wire::parse_date(s))
+                .map(sigil_core::wire::rfc3339)
+                .ok_or_else(|| {
+                    UsageError(format!(
+                        "--since {s:?} is neither an RFC 3339 time (2026-11-29T00:00:00Z, \
+                         2026-11-29T01:00:00+01:00) nor a date (2026-11-29)"
+                    ))
+                })?,
+        ),
+    };
+    let page = client.audit(since.as_deref(), None, a.limit.clamp(1, 1000))?;
     if a.json {
         out::line(&serde_json::to_string(&page.entries)?)?;
         return Ok(EXIT_OK);

@@ -44,6 +44,7 @@ pub fn read_credentials(path: &Path) -> sigil_core::Result<Credentials> {
         return Ok(Credentials::default());
     };
     let text = Zeroizing::new(text);
+    sigil_core::config::warn_if_others_can_read(path);
     let doc = sigil_core::config::parse_toml(path, &text)?;
     let mut c = Credentials::default();
     for (k, item) in doc.as_table().iter() {
@@ -78,7 +79,7 @@ pub fn read_credentials(path: &Path) -> sigil_core::Result<Credentials> {
     Ok(c)
 }
 
-/// Writes the credentials file atomically with mode 0600.
+/// Writes the credentials file atomically with mode 0600 (through a symlink to its target).
 ///
 /// # Errors
 /// The file cannot be written.
@@ -105,14 +106,42 @@ pub fn write_credentials(
         q(team),
         q(api_key)
     ));
-    // a new file is created 0600; an existing one keeps its mode, so make sure of it
-    sigil_core::edit::write_atomic(path, text.as_bytes())?;
+    // created 0600 before any byte is written; an old file's wider mode is not kept
+    sigil_core::edit::write_atomic(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-        sigil_core::Error::Io {
-            action: "cannot set permissions of",
-            path: path.to_owned(),
-            source: e,
-        }
-    })
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    // An old credentials.toml was renamed into place with its old mode, then narrowed.
+    #[test]
+    fn credentials_are_0600_and_a_link_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.toml");
+        std::fs::write(&path, "url = \"http://old\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_credentials(&path, "http://127.0.0.1:4300", "default", "sk-test-1").unwrap();
+        assert_eq!(mode(&path), 0o600);
+        let c = read_credentials(&path).unwrap();
+        assert_eq!(c.api_key.as_deref().map(String::as_str), Some("sk-test-1"));
+
+        let target = dir.path().join("kept.toml");
+        let link = dir.path().join("linked.toml");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_credentials(&link, "http://h", "t", "sk-test-2").unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(mode(&target), 0o600);
+        assert_eq!(read_credentials(&link).unwrap().team.as_deref(), Some("t"));
+    }
 }

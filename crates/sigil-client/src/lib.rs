@@ -295,7 +295,7 @@ impl Client {
     }
 
     fn team_path(&self, rest: &str) -> String {
-        format!("/api/v1/teams/{}/{rest}", self.team)
+        format!("/api/v1/teams/{}/{rest}", segment(&self.team))
     }
 
     /// A secret's value; `None` when it does not exist (or is deleted).
@@ -303,7 +303,7 @@ impl Client {
     /// # Errors
     /// Anything but a 404.
     pub fn get_secret(&self, name: &str, version: Option<i64>) -> Result<Option<SecretRead>> {
-        let mut path = self.team_path(&format!("secrets/{name}"));
+        let mut path = self.team_path(&format!("secrets/{}", name_path(name)));
         if let Some(v) = version {
             path.push_str(&format!("?version={v}"));
         }
@@ -325,7 +325,7 @@ impl Client {
         };
         let r = self.request(
             Method::Put,
-            &self.team_path(&format!("secrets/{name}")),
+            &self.team_path(&format!("secrets/{}", name_path(name))),
             Some(&body),
             &[],
         )?;
@@ -339,7 +339,7 @@ impl Client {
     pub fn delete_secret(&self, name: &str) -> Result<()> {
         self.request::<Value>(
             Method::Delete,
-            &self.team_path(&format!("secrets/{name}")),
+            &self.team_path(&format!("secrets/{}", name_path(name))),
             None::<&()>,
             &[],
         )?;
@@ -353,7 +353,7 @@ impl Client {
     pub fn restore_secret(&self, name: &str) -> Result<SecretWritten> {
         let r = self.request(
             Method::Post,
-            &self.team_path(&format!("restore/{name}")),
+            &self.team_path(&format!("restore/{}", name_path(name))),
             None::<&()>,
             &[],
         )?;
@@ -367,7 +367,7 @@ impl Client {
     pub fn history(&self, name: &str) -> Result<History> {
         let r = self.request(
             Method::Get,
-            &self.team_path(&format!("history/{name}")),
+            &self.team_path(&format!("history/{}", name_path(name))),
             None::<&()>,
             &[],
         )?;
@@ -384,9 +384,9 @@ impl Client {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<SecretList> {
-        let mut path = self.team_path(&format!("secrets?prefix={prefix}&limit={limit}"));
+        let mut path = self.team_path(&format!("secrets?prefix={}&limit={limit}", query(prefix)));
         if let Some(c) = cursor {
-            path.push_str(&format!("&cursor={c}"));
+            path.push_str(&format!("&cursor={}", query(c)));
         }
         let r = self.request(Method::Get, &path, None::<&()>, &[])?;
         self.expect(r, "a listing")
@@ -461,7 +461,7 @@ impl Client {
     pub fn revoke_key(&self, id: &str) -> Result<()> {
         self.request::<Value>(
             Method::Delete,
-            &self.team_path(&format!("keys/{id}")),
+            &self.team_path(&format!("keys/{}", segment(id))),
             None::<&()>,
             &[],
         )?;
@@ -503,12 +503,59 @@ impl Client {
     ) -> Result<AuditPage> {
         let mut path = self.team_path(&format!("audit?limit={limit}"));
         if let Some(s) = since {
-            path.push_str(&format!("&since={s}"));
+            path.push_str(&format!("&since={}", query(s)));
         }
         if let Some(c) = cursor {
-            path.push_str(&format!("&cursor={c}"));
+            path.push_str(&format!("&cursor={}", query(c)));
         }
         let r = self.request(Method::Get, &path, None::<&()>, &[])?;
         self.expect(r, "an audit page")
+    }
+}
+
+/// Everything but RFC 3986's unreserved characters is percent-encoded in a path segment or a
+/// query value (a `+` in a query is a space to many servers, a `/` or `?` in a segment would
+/// change the route).
+const ENCODED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// One path segment, percent-encoded; `.` and `..` too, which clients and proxies would
+/// otherwise resolve away.
+fn segment(s: &str) -> String {
+    if s == "." || s == ".." {
+        return s.replace('.', "%2E");
+    }
+    percent_encoding::utf8_percent_encode(s, ENCODED).to_string()
+}
+
+/// A secret's name in a path: each segment encoded, the `/`s kept (the server routes them).
+fn name_path(name: &str) -> String {
+    name.split('/').map(segment).collect::<Vec<_>>().join("/")
+}
+
+/// A query value, percent-encoded.
+fn query(v: &str) -> String {
+    percent_encoding::utf8_percent_encode(v, ENCODED).to_string()
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn segments_and_query_values_are_encoded() {
+        assert_eq!(segment("../x"), "..%2Fx");
+        assert_eq!(segment(".."), "%2E%2E");
+        assert_eq!(segment("key id?#"), "key%20id%3F%23");
+        assert_eq!(name_path("prod/../db.pw"), "prod/%2E%2E/db.pw");
+        assert_eq!(name_path("a-b_c~d"), "a-b_c~d");
+        assert_eq!(
+            query("2026-01-01T00:00:00+01:00"),
+            "2026-01-01T00%3A00%3A00%2B01%3A00"
+        );
+        assert_eq!(query("a&b=c"), "a%26b%3Dc");
     }
 }

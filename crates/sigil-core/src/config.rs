@@ -272,6 +272,30 @@ pub fn read_text(path: &Path) -> Result<Option<String>> {
     }
 }
 
+/// Warns (once per file and process) when a file that holds secrets can be read by its group or
+/// by others: `chmod 600` is the cure, and sigil narrows the mode itself on its next write.
+pub fn warn_if_others_can_read(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    static WARNED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        return;
+    }
+    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+    if warned.iter().any(|p| p == path) {
+        return;
+    }
+    warned.push(path.to_owned());
+    tracing::warn!(
+        "{} holds secrets and others can read it (mode {mode:04o}); run: chmod 600 {}",
+        path.display(),
+        path.display()
+    );
+}
+
 /// 1-based line and column (in characters) of byte offset `at` in `text`.
 pub fn line_col(text: &[u8], at: usize) -> (usize, usize) {
     let at = at.min(text.len());
@@ -332,13 +356,22 @@ impl ConfigFile {
     /// # Errors
     /// [`Error::Io`], [`Error::ConfigSyntax`] or [`Error::ConfigInvalid`], each naming the file
     /// (and line:column where there is one).
+    ///
+    /// A file that holds secrets and that group or others can read gets a warning, once per
+    /// process (as ssh warns of a private key others can read).
     pub fn load(path: &Path) -> Result<Self> {
         match read_text(path)? {
             None => Ok(ConfigFile {
                 path: path.to_owned(),
                 ..Default::default()
             }),
-            Some(text) => Self::parse(path, &text),
+            Some(text) => {
+                let file = Self::parse(path, &text)?;
+                if !file.secrets.is_empty() {
+                    warn_if_others_can_read(path);
+                }
+                Ok(file)
+            }
         }
     }
 

@@ -4,8 +4,10 @@
 //! its trailing comment. An edit happens under an exclusive lock on `<file>.lock`, so concurrent
 //! writers (several `sigil secrets set` at once) are serialised; the new text is written to a
 //! temporary file in the same directory, synced and renamed over the old one, so a crash leaves
-//! the old file or the new one, never half of either. New files get mode 0600. A file that cannot
-//! be parsed is never rewritten.
+//! the old file or the new one, never half of either. The file is 0600 after every write (a wider
+//! mode is narrowed, with a warning); a symlinked file is written where the link points and the
+//! link kept; a file with CRLF line endings keeps them. A file that cannot be parsed is never
+//! rewritten.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -150,7 +152,9 @@ impl ConfigEditor {
                 ));
             }
         }
-        let lock_path = lock_path(&self.path);
+        // a symlinked file (dotfile managers) is edited where it lives, and the link is kept
+        let target = resolve_symlinks(&self.path)?;
+        let lock_path = lock_path(&target);
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -162,7 +166,7 @@ impl ConfigEditor {
             .map_err(|e| Error::io("cannot lock", &lock_path, e))?;
         tracing::debug!(path = %self.path.display(), "config file locked for editing");
 
-        let old_text = read_text(&self.path)?;
+        let old_text = read_text(&target)?;
         let text = old_text.clone().unwrap_or_default();
         // never rewrite a file we could not understand
         ConfigFile::parse(&self.path, &text)?;
@@ -172,17 +176,157 @@ impl ConfigEditor {
             column: 1,
             message: "cannot edit this file".into(),
         })?;
+        let crlf = text.contains("\r\n");
         let result = change(&mut doc)?;
-        let new_text = doc.to_string();
+        if crlf {
+            // a multi-line string would put bare `\n`s inside a value
+            if let Some(secrets) = doc
+                .get_mut("context")
+                .and_then(Item::as_table_like_mut)
+                .and_then(|c| c.get_mut("secrets"))
+                .and_then(Item::as_table_like_mut)
+            {
+                for (_, item) in secrets.iter_mut() {
+                    if let Some(v) = item.as_value_mut() {
+                        new_strings_on_one_line(v);
+                    }
+                }
+            }
+        }
+        let mut new_text = doc.to_string();
+        if crlf {
+            new_text = with_crlf(&self.path, &new_text)?;
+        }
         if old_text.as_deref() == Some(new_text.as_str()) {
             return Ok(result);
         }
         // a bug here must not destroy the user's file: check what we are about to write
         ConfigFile::parse(&self.path, &new_text)?;
-        write_atomic(&self.path, new_text.as_bytes())?;
+        write_atomic(&target, new_text.as_bytes())?;
         tracing::debug!(path = %self.path.display(), "config file written");
         drop(lock);
         Ok(result)
+    }
+}
+
+/// The file a path names once every symbolic link is followed (a link to a missing file names
+/// the file it would create).
+///
+/// # Errors
+/// [`Error::Io`] for a link that cannot be read, or a chain of more than 40 links.
+pub fn resolve_symlinks(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_owned();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&current) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&current)
+                    .map_err(|e| Error::io("cannot read the link", &current, e))?;
+                current = match current.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(Error::io(
+        "cannot follow the links of",
+        path,
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "more than 40 links"),
+    ))
+}
+
+/// `text` (as toml_edit writes it, with `\n`) with `\r\n` line endings, for a file that had
+/// them. Newlines inside multi-line strings are part of their values and stay as they are.
+fn with_crlf(path: &Path, text: &str) -> Result<String> {
+    let doc = crate::config::parse_toml(path, text)?;
+    let mut keep = Vec::new();
+    multiline_string_spans(doc.as_item(), text, &mut keep);
+    keep.sort_unstable_by_key(|r| r.start);
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let mut spans = keep.iter().peekable();
+    let bytes = text.as_bytes();
+    let mut last = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        while spans.peek().is_some_and(|r| r.end <= i) {
+            spans.next();
+        }
+        let inside = spans.peek().is_some_and(|r| r.start <= i);
+        if *b == b'\n' && !inside && (i == 0 || bytes[i - 1] != b'\r') {
+            out.push_str(&text[last..i]);
+            out.push_str("\r\n");
+            last = i + 1;
+        }
+    }
+    out.push_str(&text[last..]);
+    // the values must be what they were before the line endings changed
+    let before = ConfigFile::parse(path, text)?;
+    let after = ConfigFile::parse(path, &out)?;
+    if before.secrets != after.secrets {
+        return Err(Error::ConfigInvalid {
+            path: path.to_owned(),
+            line: 1,
+            column: 1,
+            message: "cannot keep this file's CRLF line endings without changing a value".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Rewrites strings set by this edit (they have no text yet) that hold a line break as one-line
+/// basic strings with escapes.
+fn new_strings_on_one_line(v: &mut toml_edit::Value) {
+    match v {
+        toml_edit::Value::String(f)
+            if f.as_repr().is_none() && f.value().contains(['\n', '\r']) =>
+        {
+            // JSON's escapes are TOML's, but for DEL, which TOML wants escaped
+            let escaped = serde_json::to_string(f.value())
+                .expect("a str always serialises")
+                .replace('\u{7f}', "\\u007f");
+            if let Ok(mut one_line) = escaped.parse::<toml_edit::Value>() {
+                *one_line.decor_mut() = f.decor().clone();
+                *v = one_line;
+            }
+        }
+        toml_edit::Value::Array(a) => a.iter_mut().for_each(new_strings_on_one_line),
+        toml_edit::Value::InlineTable(t) => {
+            t.iter_mut().for_each(|(_, x)| new_strings_on_one_line(x))
+        }
+        _ => {}
+    }
+}
+
+fn multiline_string_spans(item: &Item, text: &str, out: &mut Vec<std::ops::Range<usize>>) {
+    match item {
+        Item::None => {}
+        Item::Value(v) => multiline_value_spans(v, text, out),
+        Item::Table(t) => t
+            .iter()
+            .for_each(|(_, i)| multiline_string_spans(i, text, out)),
+        Item::ArrayOfTables(a) => a.iter().for_each(|t| {
+            t.iter()
+                .for_each(|(_, i)| multiline_string_spans(i, text, out))
+        }),
+    }
+}
+
+fn multiline_value_spans(v: &toml_edit::Value, text: &str, out: &mut Vec<std::ops::Range<usize>>) {
+    match v {
+        toml_edit::Value::String(f) => {
+            if let Some(span) = f.span()
+                && text
+                    .get(span.clone())
+                    .is_some_and(|raw| raw.starts_with("\"\"\"") || raw.starts_with("'''"))
+            {
+                out.push(span);
+            }
+        }
+        toml_edit::Value::Array(a) => a.iter().for_each(|x| multiline_value_spans(x, text, out)),
+        toml_edit::Value::InlineTable(t) => t
+            .iter()
+            .for_each(|(_, x)| multiline_value_spans(x, text, out)),
+        _ => {}
     }
 }
 
@@ -252,38 +396,49 @@ fn secrets_table(doc: &mut DocumentMut) -> &mut dyn toml_edit::TableLike {
         .expect("validated: context.secrets is a table")
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
-/// fsync of the directory. An existing file's mode is kept; a new file gets 0600.
+/// Writes a file that holds secrets, atomically: a temporary file created with mode 0600 before
+/// any byte is written, in the same directory, synced and renamed over the old file; then the
+/// directory is synced. The file is 0600 afterwards whatever its mode was (a mode that let group
+/// or others read it is narrowed, with a warning). A symbolic link is written through: its target
+/// is replaced and the link kept.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
+    let target = resolve_symlinks(path)?;
+    let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mode = std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o600);
+    let old_mode = std::fs::metadata(&target)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777);
     let mut tmp = tempfile::Builder::new()
         .prefix(".sigil-")
         .suffix(".tmp")
         .permissions(std::fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)
         .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
+    // the umask can only take bits away: make sure the owner can read and write
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io("cannot set permissions of", tmp.path().to_owned(), e))?;
     tmp.write_all(bytes)
         .map_err(|e| Error::io("cannot write", tmp.path().to_owned(), e))?;
     tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io("cannot set permissions of", tmp.path().to_owned(), e))?;
-    tmp.as_file()
         .sync_all()
         .map_err(|e| Error::io("cannot sync", tmp.path().to_owned(), e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("cannot replace", path, e.error))?;
+    tmp.persist(&target)
+        .map_err(|e| Error::io("cannot replace", &target, e.error))?;
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io("cannot sync directory", dir, e))?;
+    if let Some(mode) = old_mode.filter(|m| m & 0o077 != 0) {
+        tracing::warn!(
+            "{} holds secrets: its mode was narrowed from {mode:04o} to 0600",
+            target.display()
+        );
+    }
     Ok(())
 }
 
@@ -454,6 +609,111 @@ mod tests {
         let f = ConfigFile::load(&dir.path().join("config.toml")).unwrap();
         assert_eq!(f.secret("A").unwrap().expose_str(), Some("1"));
         assert_eq!(f.secret("C").unwrap().expose_str(), Some("3"));
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    // A config.toml the user made 0644 stayed 0644 after a secret was written into it.
+    #[test]
+    fn a_wider_mode_is_narrowed_to_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "backend = \"local\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        editor(dir.path())
+            .set_secret(&"A".parse().unwrap(), &"v".into())
+            .unwrap();
+        assert_eq!(mode(&path), 0o600);
+        // and a file written for the first time is 0600 too, whatever the umask lets through
+        write_atomic(&dir.path().join("new.toml"), b"x = 1\n").unwrap();
+        assert_eq!(mode(&dir.path().join("new.toml")), 0o600);
+    }
+
+    // A symlinked config.toml (dotfile managers) was replaced by a plain file.
+    #[test]
+    fn a_symlink_is_written_through_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("dotfiles")).unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        let target = dir.path().join("dotfiles/sigil.toml");
+        std::fs::write(&target, "backend = \"local\" # mine\n").unwrap();
+        let link = dir.path().join("home/config.toml");
+        std::os::unix::fs::symlink("../dotfiles/sigil.toml", &link).unwrap();
+        let ed = ConfigEditor::new(&link, false, 1024);
+        ed.set_secret(&"A".parse().unwrap(), &"v".into()).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new("../dotfiles/sigil.toml")
+        );
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "backend = \"local\" # mine\n\n[context.secrets]\nA = \"v\"\n"
+        );
+        assert_eq!(mode(&target), 0o600);
+        assert!(ed.delete_secret(&"A".parse().unwrap()).unwrap());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        // a link to a file not yet there: the file is made where the link points
+        let dangling = dir.path().join("home/other.toml");
+        std::os::unix::fs::symlink(dir.path().join("dotfiles/other.toml"), &dangling).unwrap();
+        ConfigEditor::new(&dangling, false, 1024)
+            .set_secret(&"B".parse().unwrap(), &"w".into())
+            .unwrap();
+        assert!(
+            std::fs::symlink_metadata(&dangling)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(mode(&dir.path().join("dotfiles/other.toml")), 0o600);
+        // a loop is an error naming the file, not a hang
+        let a = dir.path().join("loop_a");
+        std::os::unix::fs::symlink(dir.path().join("loop_b"), &a).unwrap();
+        std::os::unix::fs::symlink(&a, dir.path().join("loop_b")).unwrap();
+        let e = ConfigEditor::new(&a, false, 1024)
+            .set_secret(&"C".parse().unwrap(), &"x".into())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("loop_a") && e.contains("40 links"), "{e}");
+    }
+
+    // A config.toml with CRLF line endings came back with LF after a write.
+    #[test]
+    fn crlf_line_endings_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let before = "# top\r\n[context.secrets]\r\nA = \"1\" # note\r\nM = '''\r\nx\r\ny'''\r\nL = \"\"\"\nlf inside\"\"\"\r\n";
+        std::fs::write(&path, before).unwrap();
+        let ed = editor(dir.path());
+        ed.set_secret(&"A".parse().unwrap(), &"2".into()).unwrap();
+        ed.set_secret(&"B".parse().unwrap(), &"two\nlines\r\n".into())
+            .unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            after,
+            "# top\r\n[context.secrets]\r\nA = \"2\" # note\r\nM = '''\r\nx\r\ny'''\r\nL = \"\"\"\nlf inside\"\"\"\r\nB = \"two\\nlines\\r\\n\"\r\n"
+        );
+        let f = ConfigFile::load(&path).unwrap();
+        assert_eq!(f.secret("M").unwrap().expose_str(), Some("x\r\ny"));
+        assert_eq!(f.secret("L").unwrap().expose_str(), Some("lf inside"));
+        assert_eq!(f.secret("B").unwrap().expose_str(), Some("two\nlines\r\n"));
+        assert!(ed.delete_secret(&"B".parse().unwrap()).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            after.replace("B = \"two\\nlines\\r\\n\"\r\n", "")
+        );
     }
 
     #[test]

@@ -399,45 +399,95 @@ fn civil(ms: i64) -> [i64; 7] {
     [y, m, d, rem / 3600, rem % 3600 / 60, rem % 60, millis]
 }
 
-/// Parses what [`rfc3339`] writes (and the same without fraction, or with an offset of `Z`).
+/// Parses an RFC 3339 time into Unix milliseconds: `2026-11-29T19:32:40Z`, with or without a
+/// fraction (digits past milliseconds are dropped), with `Z` or a numeric offset (`+01:00`,
+/// `-05:30`), `T` and `Z` in either case. `None` for anything else, for a day the month does not
+/// have, and for an offset beyond ±23:59.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20
         || b[4] != b'-'
         || b[7] != b'-'
-        || b[10] != b'T'
+        || !matches!(b[10], b'T' | b't')
         || b[13] != b':'
         || b[16] != b':'
     {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let digits = |r: std::ops::Range<usize>| digits_of(s.get(r)?);
+    let (y, m, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hh, mm, ss) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
     // byte 19 may sit inside a multi-byte character of bad input: no slicing that could panic
     let rest = s.get(19..)?;
     let (millis, tz) = match rest.strip_prefix('.') {
         Some(r) => {
-            let digits = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
-            let frac = &r[..digits];
-            let mut ms: i64 = frac.get(..3.min(frac.len()))?.parse().ok()?;
-            for _ in frac.len().min(3)..3 {
+            let n = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+            if n == 0 {
+                return None;
+            }
+            let frac = &r[..n];
+            let mut ms: i64 = frac[..3.min(n)].parse().ok()?;
+            for _ in n.min(3)..3 {
                 ms *= 10;
             }
-            (ms, &r[digits..])
+            (ms, &r[n..])
         }
         None => (0, rest),
     };
-    if tz != "Z"
-        || !(1..=12).contains(&m)
-        || !(1..=31).contains(&d)
-        || hh > 23
-        || mm > 59
-        || ss > 60
-    {
+    let offset_minutes = match tz.as_bytes() {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (oh, om) = (digits_of(&tz[1..3])?, digits_of(&tz[4..6])?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let minutes = oh * 60 + om;
+            if *sign == b'-' { -minutes } else { minutes }
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
-    // days from civil (H. Hinnant)
+    Some(unix_millis(y, m, d, hh, mm, ss) + millis - offset_minutes * 60_000)
+}
+
+/// Parses a calendar date (`2026-12-02`) as its first millisecond in UTC.
+pub fn parse_date(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (
+        digits_of(&s[0..4])?,
+        digits_of(&s[5..7])?,
+        digits_of(&s[8..10])?,
+    );
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    Some(unix_millis(y, m, d, 0, 0, 0))
+}
+
+fn digits_of(part: &str) -> Option<i64> {
+    if !part.is_empty() && part.bytes().all(|c| c.is_ascii_digit()) {
+        part.parse().ok()
+    } else {
+        None
+    }
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Unix milliseconds of a civil time in UTC (days from civil, H. Hinnant).
+fn unix_millis(y: i64, m: i64, d: i64, hh: i64, mm: i64, ss: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -445,7 +495,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + millis)
+    (days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000
 }
 
 #[cfg(test)]
@@ -484,6 +534,40 @@ mod tests {
         // regression: a multi-byte character at byte 19 panicked the slicing
         assert_eq!(parse_rfc3339("2026-11-29T19:32:4é0Z"), None);
         assert_eq!(parse_rfc3339("2026-11-29T19:32:40é"), None);
+    }
+
+    // `--since 2026-01-01T00:00:00+01:00` was refused as "not an RFC 3339 time".
+    #[test]
+    fn offsets_and_every_rfc3339_spelling() {
+        let z = parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        assert_eq!(
+            parse_rfc3339("2026-01-01T00:00:00+01:00"),
+            Some(z - 3_600_000)
+        );
+        assert_eq!(parse_rfc3339("2025-12-31T18:30:00-05:30"), Some(z));
+        assert_eq!(parse_rfc3339("2026-01-01t00:00:00z"), Some(z));
+        assert_eq!(parse_rfc3339("2026-01-01T00:00:00-00:00"), Some(z));
+        assert_eq!(parse_rfc3339("2026-01-01T00:00:00.5+00:00"), Some(z + 500));
+        assert_eq!(
+            parse_rfc3339("2026-01-01T00:00:00.123456789Z"),
+            Some(z + 123)
+        );
+        for bad in [
+            "2026-01-01T00:00:00+24:00",
+            "2026-01-01T00:00:00+01",
+            "2026-01-01T00:00:00+0100",
+            "2026-01-01T00:00:00.Z",
+            "2026-02-30T00:00:00Z",
+            "2025-02-29T00:00:00Z",
+            "2026-+1-01T00:00:00Z",
+            "2026-01-01 00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+        assert!(parse_rfc3339("2024-02-29T00:00:00Z").is_some());
+        assert_eq!(parse_date("2026-01-01"), Some(z));
+        assert_eq!(parse_date("2026-02-30"), None);
+        assert_eq!(parse_date("2026-1-01"), None);
     }
 
     #[test]

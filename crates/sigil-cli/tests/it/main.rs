@@ -33,9 +33,13 @@ impl Sandbox {
         self.home().join(".sigil/config.toml")
     }
 
+    /// Writes `~/.sigil/config.toml`, private as sigil makes it (a file others can read gets a
+    /// warning on stderr).
     pub(crate) fn write_config(&self, text: impl AsRef<[u8]>) {
+        use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(self.home().join(".sigil")).unwrap();
         std::fs::write(self.config(), text).unwrap();
+        std::fs::set_permissions(self.config(), std::fs::Permissions::from_mode(0o600)).unwrap();
     }
 
     pub(crate) fn cmd(&self, args: &[&str]) -> Command {

@@ -381,3 +381,58 @@ fn set_prompts_without_echo_on_a_terminal() {
         "typed-canary-42\n"
     );
 }
+
+fn stat(path: &std::path::Path, format: &str) -> String {
+    let o = std::process::Command::new("stat")
+        .args(["-c", format])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).trim_end().to_owned()
+}
+
+// A 0644 config.toml stayed 0644 after a secret was written into it, without a word; a symlinked
+// one was replaced by a plain file.
+#[test]
+fn files_that_hold_secrets_stay_private_and_links_stay_links() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    sb.write_config("[context.secrets]\nA = \"aaaa-1\"\n");
+    std::fs::set_permissions(sb.config(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = sb.run(&["secrets", "get", "A"]);
+    assert_code(&o, 0);
+    assert_eq!(
+        stderr(&o)
+            .matches("holds secrets and others can read it (mode 0644); run: chmod 600")
+            .count(),
+        1,
+        "one warning: {}",
+        stderr(&o)
+    );
+    let o = sb.run_stdin(&["secrets", "set", "B", "--stdin"], b"bbbb-2");
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("its mode was narrowed from 0644 to 0600"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stat(&sb.config(), "%a %F"), "600 regular file");
+    let o = sb.run(&["secrets", "get", "A"]);
+    assert_eq!(stderr(&o), "", "no warning once the file is private");
+
+    // a dotfile manager's link: written through, kept
+    let dotfiles = sb.home().join("dotfiles");
+    std::fs::create_dir_all(&dotfiles).unwrap();
+    std::fs::rename(sb.config(), dotfiles.join("sigil.toml")).unwrap();
+    std::os::unix::fs::symlink("../dotfiles/sigil.toml", sb.config()).unwrap();
+    let o = sb.run_stdin(&["secrets", "set", "C", "--stdin"], b"cccc-3");
+    assert_code(&o, 0);
+    assert_eq!(stat(&sb.config(), "%F"), "symbolic link");
+    assert_eq!(
+        stat(&dotfiles.join("sigil.toml"), "%a %F"),
+        "600 regular file"
+    );
+    let o = sb.run(&["secrets", "get", "C"]);
+    assert_eq!(stdout(&o), "cccc-3\n");
+}

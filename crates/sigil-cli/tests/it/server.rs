@@ -820,3 +820,46 @@ fn run_reads_server_secrets_in_one_round_trip() {
     let masked = run_env(&sb, &["run", "--", "sh", "-c", "echo $S2"], &env);
     assert_eq!(stdout(&masked), "***\n");
 }
+
+// `keys revoke ../x` answered "no such endpoint" (the id went into the path unencoded); an
+// offset in `--since` was refused, and a `+` in the query would have reached the server as a space.
+#[test]
+fn the_client_encodes_paths_and_queries_and_reads_offsets() {
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &[], &[]);
+    let env = [
+        ("SIGIL__BACKEND", "server"),
+        ("SIGIL__SERVER__URL", srv.url.as_str()),
+        ("SIGIL_API_KEY", ADMIN),
+    ];
+    let o = run_env(&sb, &["keys", "revoke", "../x"], &env);
+    assert!(
+        !stderr(&o).contains("no such endpoint") && stderr(&o).contains("../x"),
+        "{}",
+        stderr(&o)
+    );
+    assert_code(
+        &run_env(&sb, &["secrets", "set", "a/b.c", "dots-1"], &env),
+        0,
+    );
+    let count = |since: &str| {
+        let o = run_env(&sb, &["audit", "--json", "--since", since], &env);
+        assert_code(&o, 0);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        v.as_array().unwrap().len()
+    };
+    assert!(count("2000-01-01T01:00:00+01:00") >= 2);
+    assert!(count("2000-01-01") >= 2);
+    assert_eq!(count("2999-01-01T00:00:00-05:00"), 0);
+    let o = run_env(&sb, &["audit", "--since", "2026-13-01"], &env);
+    assert_code(&o, 2);
+    // the client itself encodes the `+` of an offset
+    let c = srv.client(ADMIN);
+    assert!(
+        c.audit(Some("2000-01-01T01:00:00+01:00"), None, 1000)
+            .unwrap()
+            .entries
+            .len()
+            >= 2
+    );
+}
