@@ -742,17 +742,21 @@ impl<'f> Scheduler<'f> {
         }
     }
 
+    /// Queues every task: those without upstreams now, the others as their upstreams finish.
+    /// Parameters hold their value from the start, so they finish here and release their
+    /// dependents. Each task is queued exactly once (a task fed only by parameters was queued by
+    /// its parameters and again as a root, and ran twice).
     fn start(&mut self, ready: &mut VecDeque<usize>) {
         let n = self.flow.nodes.len();
+        let is_parameter = |i: usize| matches!(self.flow.nodes[i].kind, NodeKind::Parameter { .. });
         for i in 0..n {
-            if matches!(self.flow.nodes[i].kind, NodeKind::Parameter { .. }) {
-                // parameters hold their value from the start
-                self.finish(i, TaskState::Success, ready);
+            if self.waiting_on[i] == 0 && !is_parameter(i) {
+                ready.push_back(i);
             }
         }
         for i in 0..n {
-            if self.waiting_on[i] == 0 && self.states[i] == TaskState::Pending {
-                ready.push_back(i);
+            if is_parameter(i) {
+                self.finish(i, TaskState::Success, ready);
             }
         }
     }

@@ -226,3 +226,107 @@ fn report_as_table_and_json() {
     assert_eq!(json["logs"][0]["message"], "hello");
     assert_eq!(json["run_id"].as_str().unwrap().len(), 36);
 }
+
+/// Runs `flow` and checks that every task was called once and its report says one attempt.
+fn assert_each_task_ran_once(flow: &Flow, calls: &[(&str, Arc<AtomicU32>)], opts: RunOptions) {
+    let run = flow.run_with(opts).unwrap();
+    assert!(run.is_success(), "{run}");
+    for (name, count) in calls {
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1,
+            "{name} was called more than once\n{run}"
+        );
+        let report = run.tasks().iter().find(|t| t.name == *name).unwrap();
+        assert_eq!(report.attempts, 1, "{name}\n{run}");
+    }
+    let attempts: Vec<u32> = run
+        .logs()
+        .iter()
+        .filter_map(|l| l.message.strip_prefix("attempt "))
+        .map(|a| a.parse().unwrap())
+        .collect();
+    assert!(attempts.iter().all(|&a| a == 1), "{attempts:?}");
+}
+
+fn counted(calls: &mut Vec<(&'static str, Arc<AtomicU32>)>, name: &'static str) -> Arc<AtomicU32> {
+    let c = Arc::new(AtomicU32::new(0));
+    calls.push((name, c.clone()));
+    c
+}
+
+// A task whose only inputs were parameters ran twice, concurrently: starting a run queued the
+// parameters' dependents, then queued them again because they were still Pending.
+#[test]
+fn a_task_fed_by_parameters_runs_once_in_every_wiring() {
+    // parameter only
+    let mut calls = Vec::new();
+    let mut flow = Flow::new("param_only");
+    let p = flow.parameter_with_default("rows", 10u32);
+    let c = counted(&mut calls, "insert_rows");
+    flow.task("insert_rows", p, move |ctx, rows: u32| {
+        ctx.info(format!("attempt {}", ctx.attempt()));
+        c.fetch_add(1, Ordering::SeqCst);
+        Ok(rows)
+    });
+    assert_each_task_ran_once(&flow, &calls, RunOptions::new().workers(2));
+
+    // a parameter and a task
+    let mut calls = Vec::new();
+    let mut flow = Flow::new("param_and_task");
+    let p = flow.parameter::<String>("env");
+    let c = counted(&mut calls, "extract");
+    let t = flow.task("extract", (), move |_, ()| {
+        c.fetch_add(1, Ordering::SeqCst);
+        Ok(3u32)
+    });
+    let c = counted(&mut calls, "load");
+    flow.task("load", (p, t), move |_, (env, n): (String, u32)| {
+        c.fetch_add(1, Ordering::SeqCst);
+        Ok(format!("{env}{n}"))
+    });
+    assert_each_task_ran_once(
+        &flow,
+        &calls,
+        RunOptions::new()
+            .workers(2)
+            .parameter("env", String::from("prod")),
+    );
+
+    // several parameters, two tasks on them
+    let mut calls = Vec::new();
+    let mut flow = Flow::new("several_params");
+    let a = flow.parameter_with_default("a", 1u32);
+    let b = flow.parameter_with_default("b", 2u32);
+    let c1 = counted(&mut calls, "sum");
+    let sum = flow.task("sum", (a, b), move |_, (a, b): (u32, u32)| {
+        c1.fetch_add(1, Ordering::SeqCst);
+        Ok(a + b)
+    });
+    let c2 = counted(&mut calls, "double_a");
+    flow.task("double_a", a, move |_, a: u32| {
+        c2.fetch_add(1, Ordering::SeqCst);
+        Ok(a * 2)
+    });
+    let c3 = counted(&mut calls, "after_sum");
+    flow.task("after_sum", sum, move |_, s: u32| {
+        c3.fetch_add(1, Ordering::SeqCst);
+        Ok(s)
+    });
+    assert_each_task_ran_once(&flow, &calls, RunOptions::new().workers(4));
+
+    // no parameters
+    let mut calls = Vec::new();
+    let mut flow = Flow::new("no_params");
+    let c = counted(&mut calls, "root");
+    let r = flow.task("root", (), move |_, ()| {
+        c.fetch_add(1, Ordering::SeqCst);
+        Ok(1u32)
+    });
+    let c = counted(&mut calls, "leaf");
+    flow.task("leaf", r, move |_, x: u32| {
+        c.fetch_add(1, Ordering::SeqCst);
+        Ok(x)
+    });
+    assert_each_task_ran_once(&flow, &calls, RunOptions::new().workers(2));
+}

@@ -324,3 +324,39 @@ fn panicking_task_child() {
         .unwrap();
     assert_eq!(run.state(p), TaskState::Failed);
 }
+
+/// A source that counts its lookups.
+struct Counting(AtomicU32);
+
+impl sigil_core::Source for Counting {
+    fn kind(&self) -> &str {
+        "counting"
+    }
+    fn place(&self, _: &SecretName) -> String {
+        "counting".into()
+    }
+    fn fetch(&self, name: &SecretName) -> sigil_core::Result<Option<SecretValue>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(SecretValue::from(format!("value-of-{name}"))))
+    }
+}
+
+// `SecretTask::from_input(param)` resolved (and, against a server, audited) its secret twice
+// on every run: a task fed only by parameters was queued twice.
+#[test]
+fn a_secret_named_by_a_parameter_is_resolved_once_per_run() {
+    let source = Arc::new(Counting(AtomicU32::new(0)));
+    let chain = Arc::new(sigil_core::Resolver::new(vec![source.clone()]));
+    let mut flow = Flow::new("by-param-once");
+    let which = flow.parameter_with_default("which", String::from("DB_PASSWORD"));
+    let s = flow.add(SecretTask::from_input(which));
+    flow.task("use", s, |_, v: SecretValue| Ok(v.size()));
+    for runs in 1..=3 {
+        let run = flow
+            .run_with(RunOptions::new().resolver(chain.clone()).workers(4))
+            .unwrap();
+        assert!(run.is_success(), "{run}");
+        assert_eq!(run.task(s).attempts, 1, "{run}");
+        assert_eq!(source.0.load(Ordering::SeqCst), runs);
+    }
+}
