@@ -40,6 +40,7 @@ pub struct Attribution {
 
 #[derive(Default)]
 struct Layer {
+    isolated: bool,
     secrets: HashMap<String, SecretValue>,
     attribution: Option<Attribution>,
     redactor: Option<Arc<Redactor>>,
@@ -65,6 +66,14 @@ impl Scope {
     /// Adds a secret. Names are not validated here; invalid names are never looked up.
     pub fn secret(mut self, name: impl Into<String>, value: impl Into<SecretValue>) -> Self {
         self.layer.secrets.insert(name.into(), value.into());
+        self
+    }
+
+    /// Makes the scope isolated: inside it every lookup asks the scoped context alone — no
+    /// environment variable, no config file, no server — and the default chain is not even
+    /// built (see [`isolated`]).
+    pub fn isolated(mut self) -> Self {
+        self.layer.isolated = true;
         self
     }
 
@@ -97,6 +106,42 @@ pub fn with_secrets<N: Into<String>, V: Into<SecretValue>, R>(
         scope = scope.secret(n, v);
     }
     scope.run(f)
+}
+
+/// Runs `f` with `secrets` as the only source of secrets: for tests.
+///
+/// Inside, [`crate::Resolver`]s — the default chain and any other — ask the scoped context alone:
+/// no `SIGIL__CONTEXT__SECRETS__*` variable, config file or server is read, so a test passes or
+/// fails on what it sets, whatever the machine's `config.toml` or environment hold (a syntax
+/// error, a typo in a `SIGIL__…` variable, `SIGIL__BACKEND=server` without a key). A secret the
+/// test did not set is not found. Scopes nested inside (with [`with_secrets`]) add to it; a
+/// flow run inside it carries it to its tasks.
+///
+/// ```
+/// use sigil_core::{context, SecretName};
+/// context::isolated([("DB_PASSWORD", "test-pw")], || -> sigil_core::Result<()> {
+///     let chain = sigil_core::global::default_resolver()?;
+///     assert_eq!(chain.get(&"DB_PASSWORD".parse()?)?.expose_str(), Some("test-pw"));
+///     let missing: SecretName = "HOME_TOKEN".parse()?;
+///     assert!(chain.get(&missing).unwrap_err().is_not_found());
+///     Ok(())
+/// })?;
+/// # Ok::<(), sigil_core::Error>(())
+/// ```
+pub fn isolated<N: Into<String>, V: Into<SecretValue>, R>(
+    secrets: impl IntoIterator<Item = (N, V)>,
+    f: impl FnOnce() -> R,
+) -> R {
+    let mut scope = Scope::new().isolated();
+    for (n, v) in secrets {
+        scope = scope.secret(n, v);
+    }
+    scope.run(f)
+}
+
+/// Whether an isolated scope ([`isolated`]) is active on this thread.
+pub fn is_isolated() -> bool {
+    STACK.with(|s| s.borrow().iter().any(|l| l.isolated))
 }
 
 struct PopGuard(usize);

@@ -45,7 +45,13 @@ pub fn resolver_for(settings: &Settings, file: &ConfigFile) -> Result<Resolver> 
 /// # Errors
 /// A config file or environment override that cannot be read; a server backend without a
 /// server source. A failed build is not kept: the next call tries again.
+///
+/// Inside [`crate::context::isolated`] nothing is loaded: the answer is the scoped context alone,
+/// so a broken config file or environment on the machine cannot fail an isolated test.
 pub fn default_resolver() -> Result<Arc<Resolver>> {
+    if crate::context::is_isolated() {
+        return Ok(crate::source::isolated_resolver());
+    }
     if let Some(r) = DEFAULT.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
         return Ok(r.clone());
     }

@@ -64,7 +64,11 @@ impl Source for ContextSource {
         "context"
     }
     fn place(&self, _: &SecretName) -> String {
-        "context".into()
+        if context::is_isolated() {
+            "context (isolated: no other source is asked)".into()
+        } else {
+            "context".into()
+        }
     }
     fn fetch(&self, name: &SecretName) -> Result<Option<SecretValue>> {
         if !context::is_active() {
@@ -305,6 +309,21 @@ pub struct Listed {
     pub shadowed: Vec<String>,
 }
 
+/// The chain of an isolated scope: the scoped context alone.
+fn isolated_chain() -> &'static [Arc<dyn Source>] {
+    static CHAIN: std::sync::OnceLock<Vec<Arc<dyn Source>>> = std::sync::OnceLock::new();
+    CHAIN.get_or_init(|| vec![Arc::new(ContextSource)])
+}
+
+/// A resolver of the scoped context alone (what every resolver is inside
+/// [`context::isolated`]).
+pub fn isolated_resolver() -> Arc<Resolver> {
+    static RESOLVER: std::sync::OnceLock<Arc<Resolver>> = std::sync::OnceLock::new();
+    RESOLVER
+        .get_or_init(|| Arc::new(Resolver::new(isolated_chain().to_vec())))
+        .clone()
+}
+
 /// The resolution chain: sources asked in order, the first hit wins.
 #[derive(Clone)]
 pub struct Resolver {
@@ -365,12 +384,21 @@ impl Resolver {
         &self.sources
     }
 
+    /// The sources a lookup asks now: inside [`context::isolated`], the scoped context alone.
+    fn chain(&self) -> &[Arc<dyn Source>] {
+        if context::is_isolated() {
+            isolated_chain()
+        } else {
+            &self.sources
+        }
+    }
+
     /// The value of `name`.
     ///
     /// # Errors
     /// [`Error::NotFound`] naming every place searched, or the first source's failure.
     pub fn get(&self, name: &SecretName) -> Result<SecretValue> {
-        for source in &self.sources {
+        for source in self.chain() {
             if let Some(v) = source.fetch(name)? {
                 tracing::trace!(
                     secret = name.as_str(),
@@ -394,7 +422,7 @@ impl Resolver {
     pub fn get_many(&self, names: &[SecretName]) -> Result<Vec<SecretValue>> {
         let mut found: Vec<Option<SecretValue>> = vec![None; names.len()];
         let mut pending: Vec<usize> = (0..names.len()).collect();
-        for source in &self.sources {
+        for source in self.chain() {
             if pending.is_empty() {
                 break;
             }
@@ -429,7 +457,7 @@ impl Resolver {
     /// As [`Resolver::get`].
     pub fn resolve(&self, name: &SecretName) -> Result<Resolved> {
         let mut searched = Vec::new();
-        for source in &self.sources {
+        for source in self.chain() {
             let place = source.place(name);
             searched.push(place.clone());
             if let Some(value) = source.fetch(name)? {
@@ -466,7 +494,7 @@ impl Resolver {
     pub fn list(&self) -> Result<Vec<Listed>> {
         let mut out: Vec<Listed> = Vec::new();
         let mut index: HashMap<SecretName, usize> = HashMap::new();
-        for source in &self.sources {
+        for source in self.chain() {
             for name in source.names()? {
                 match index.get(&name) {
                     Some(&i) => out[i].shadowed.push(source.kind().to_owned()),
@@ -487,7 +515,7 @@ impl Resolver {
 
     /// The places that would be searched for `name`, in order.
     pub fn places(&self, name: &SecretName) -> Vec<String> {
-        self.sources.iter().map(|s| s.place(name)).collect()
+        self.chain().iter().map(|s| s.place(name)).collect()
     }
 
     fn not_found(&self, name: &SecretName) -> Error {

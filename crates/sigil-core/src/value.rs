@@ -69,32 +69,75 @@ impl SecretValue {
     /// # Errors
     /// [`Error::Decode`] naming the secret and the type; the message never quotes the value.
     pub fn decode<T: DeserializeOwned>(&self, name: &str) -> Result<T> {
-        let first = match T::deserialize(&self.0) {
+        let first = match serde_path_to_error::deserialize::<_, T>(&self.0) {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
-        if let Value::String(s) = &self.0
-            && let Ok(inner) = serde_json::from_str::<Value>(s)
-        {
-            let inner = SecretValue(inner);
-            return T::deserialize(&inner.0).map_err(|e| decode_error::<T>(name, &e));
+        if let Value::String(s) = &self.0 {
+            match serde_json::from_str::<Value>(s) {
+                Ok(inner) => {
+                    let inner = SecretValue(inner);
+                    return serde_path_to_error::deserialize(&inner.0)
+                        .map_err(|e| decode_error::<T>(name, &e));
+                }
+                Err(syntax) => {
+                    return Err(Error::Decode {
+                        name: name.to_owned(),
+                        target: user_type_name(std::any::type_name::<T>()),
+                        // serde_json's syntax errors give a position, never the text
+                        reason: format!("the value is a string that is not valid JSON ({syntax})"),
+                    });
+                }
+            }
         }
         Err(decode_error::<T>(name, &first))
     }
 }
 
-/// Serde's messages quote the offending value ("invalid type: string \"hunter2\""): keep only the
-/// ones that cannot carry a value.
-fn decode_error<T>(name: &str, err: &serde_json::Error) -> Error {
-    let msg = err.to_string();
-    let reason = if msg.starts_with("missing field") || msg.starts_with("duplicate field") {
+/// A type's name as a user writes it: `Option<String>`, not
+/// `core::option::Option<alloc::string::String>`.
+pub fn user_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    let mut word = String::new();
+    let mut chars = full.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            word.clear(); // a path segment: only the last one is kept
+        } else {
+            out.push_str(&word);
+            word.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(&word);
+    out
+}
+
+/// Names where decoding failed (`db.port`, `hosts[1]`) and why. Serde's messages quote the
+/// offending value ("invalid type: string \"hunter2\", expected u16"): only the parts that
+/// cannot carry a value are kept — a missing or duplicate field, and what was expected.
+fn decode_error<T>(name: &str, err: &serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let msg = err.inner().to_string();
+    let why = if msg.starts_with("missing field") || msg.starts_with("duplicate field") {
         msg
     } else {
-        "the value does not have the expected shape".to_owned()
+        match msg.rsplit_once(", expected ") {
+            Some((_, expected)) => format!("expected {expected}"),
+            None => "the value does not have the expected shape".to_owned(),
+        }
+    };
+    let path = err.path().to_string();
+    let reason = if path == "." {
+        why
+    } else {
+        format!("at {path}: {why}")
     };
     Error::Decode {
         name: name.to_owned(),
-        target: std::any::type_name::<T>().to_owned(),
+        target: user_type_name(std::any::type_name::<T>()),
         reason,
     }
 }
@@ -205,6 +248,46 @@ mod tests {
             err.contains("missing field `x`") && !err.contains("canary"),
             "{err}"
         );
+    }
+
+    // Decode errors said only "does not have the expected shape".
+    #[test]
+    fn decode_errors_name_the_field_path_and_say_not_json() {
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Db {
+            port: u16,
+            hosts: Vec<String>,
+        }
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Cfg {
+            db: Db,
+        }
+        let v = SecretValue::new(serde_json::json!({"db": {"port": "canary-1", "hosts": []}}));
+        let err = v.decode::<Cfg>("CFG").unwrap_err().to_string();
+        assert!(err.contains("at db.port: expected u16"), "{err}");
+        assert!(!err.contains("canary"), "{err}");
+        let v = SecretValue::new(serde_json::json!({"db": {"port": 1, "hosts": ["a", 7]}}));
+        let err = v.decode::<Cfg>("CFG").unwrap_err().to_string();
+        assert!(err.contains("at db.hosts[1]: expected a string"), "{err}");
+        let err = SecretValue::from("{canary-2")
+            .decode::<Cfg>("CFG")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not valid JSON") && !err.contains("canary"),
+            "{err}"
+        );
+        assert!(
+            err.contains("as Cfg"),
+            "the type is named as written: {err}"
+        );
+        assert_eq!(
+            user_type_name("core::option::Option<alloc::vec::Vec<alloc::string::String>>"),
+            "Option<Vec<String>>"
+        );
+        assert_eq!(user_type_name("&str"), "&str");
     }
 
     #[test]

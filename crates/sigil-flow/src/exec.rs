@@ -92,7 +92,8 @@ impl RunOptions {
         Self::default()
     }
 
-    /// Gives a parameter its value for this run.
+    /// Gives a parameter its value for this run. The value's type must be the parameter's; a
+    /// `&str` is taken for a `String` parameter.
     pub fn parameter<T: Clone + Send + Sync + 'static>(
         mut self,
         name: impl Into<String>,
@@ -461,11 +462,23 @@ impl Flow {
                 declared.insert(node.name.as_str());
                 outputs[i] = match opts.parameters.get(&node.name) {
                     Some((v, _, id)) if id == type_id => Some(v.clone()),
+                    // `.parameter("env", "prod")` for a String parameter: what a user writes
+                    Some((v, _, _))
+                        if *type_id == std::any::TypeId::of::<String>()
+                            && v.downcast_ref::<&'static str>().is_some() =>
+                    {
+                        let s: &str = v.downcast_ref::<&'static str>().expect("checked");
+                        Some(Arc::new(s.to_owned()))
+                    }
                     Some((_, given_name, _)) => {
                         return Err(Error::BadParameter {
                             flow: self.name.clone(),
                             name: node.name.clone(),
-                            message: format!("expects a {type_name}, was given a {given_name}"),
+                            message: format!(
+                                "expects {}, was given {}",
+                                sigil_core::value::user_type_name(type_name),
+                                sigil_core::value::user_type_name(given_name)
+                            ),
                         });
                     }
                     None => match default {

@@ -39,7 +39,8 @@ impl SecretTask {
         }
     }
 
-    /// Resolves the secret whose name a parameter or an upstream task gives at run time.
+    /// Resolves the secret whose name a parameter or an upstream task gives at run time. The
+    /// task is named `secret_of_<input>` unless [`SecretTask::named`].
     pub fn from_input(name: Handle<String>) -> Self {
         SecretTask {
             name: NameFrom::Input(name),
@@ -80,6 +81,16 @@ fn resolve(ctx: &TaskContext, name: Option<&str>) -> Result<SecretValue, TaskErr
     Ok(value)
 }
 
+/// `secret_of_<input>`: two secret tasks named by different inputs get different names (both
+/// were `secret`, and the second was refused as a duplicate).
+fn default_task_name(flow: &Flow, flow_id: u64, node: usize) -> String {
+    match flow.nodes.get(node) {
+        Some(input) if flow.id == flow_id => format!("secret_of_{}", input.name),
+        // a handle of another flow: `own_ids` reports it
+        _ => "secret".into(),
+    }
+}
+
 impl TaskSpec for SecretTask {
     type Output = SecretValue;
 
@@ -97,7 +108,8 @@ impl TaskSpec for SecretTask {
                     resolve(ctx, Some(name)).map(|v| Arc::new(v) as Value)
                 });
                 (
-                    self.task_name.unwrap_or_else(|| "secret".into()),
+                    self.task_name
+                        .unwrap_or_else(|| default_task_name(flow, h.flow, h.id)),
                     vec![(h.flow, h.id)],
                     body,
                 )
@@ -110,7 +122,8 @@ impl TaskSpec for SecretTask {
                     resolve(ctx, name.as_deref()).map(|v| Arc::new(v) as Value)
                 });
                 (
-                    self.task_name.unwrap_or_else(|| "secret".into()),
+                    self.task_name
+                        .unwrap_or_else(|| default_task_name(flow, h.flow, h.id)),
                     vec![(h.flow, h.id)],
                     body,
                 )

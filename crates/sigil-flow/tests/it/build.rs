@@ -77,8 +77,26 @@ fn parameters_defaults_required_and_types() {
         .run_with(RunOptions::new().parameter("table", 5i32))
         .unwrap_err()
         .to_string();
+    // types named as a user writes them (it said `expects a alloc::string::String`)
     assert!(
-        e.contains("parameter \"table\": expects a alloc::string::String, was given a i32"),
+        e.contains("parameter \"table\": expects String, was given i32"),
+        "{e}"
+    );
+    // a &str for a String parameter is what a user writes; it failed at run time
+    let run = flow
+        .run_with(RunOptions::new().parameter("table", "orders"))
+        .unwrap();
+    assert_eq!(run.output(out).as_deref(), Some("orders:10"));
+    let e = flow
+        .run_with(
+            RunOptions::new()
+                .parameter("table", "x")
+                .parameter("limit", Some(3u32)),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("parameter \"limit\": expects u32, was given Option<u32>"),
         "{e}"
     );
     let e = flow

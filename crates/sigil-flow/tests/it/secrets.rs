@@ -360,3 +360,21 @@ fn a_secret_named_by_a_parameter_is_resolved_once_per_run() {
         assert_eq!(source.0.load(Ordering::SeqCst), runs);
     }
 }
+
+// Two `from_input` secret tasks both defaulted to the name `secret`, and the second was refused.
+#[test]
+fn two_secret_tasks_from_inputs_get_their_own_names() {
+    let chain = chain_with(&[("A_PW", "a-pw-1"), ("B_PW", "b-pw-22")]);
+    let mut flow = Flow::new("two-inputs");
+    let a = flow.parameter_with_default("a", String::from("A_PW"));
+    let b = flow.parameter_with_default("b", String::from("B_PW"));
+    let sa = flow.add(SecretTask::from_input(a));
+    let sb = flow.add(SecretTask::from_input(b));
+    let both = flow.task("both", (sa, sb), |_, (x, y): (SecretValue, SecretValue)| {
+        Ok(x.size() + y.size())
+    });
+    let run = flow.run_with(RunOptions::new().resolver(chain)).unwrap();
+    assert_eq!(run.output(both), Some(13), "{run}");
+    assert_eq!(run.task(sa).name, "secret_of_a");
+    assert_eq!(run.task(sb).name, "secret_of_b");
+}

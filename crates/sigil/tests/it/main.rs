@@ -6,6 +6,8 @@ use serde::Deserialize;
 use sigil::source::{ContextSource, EnvSource, FileSource};
 use sigil::{ConfigFile, Environment, Resolver, Secret, SecretValue};
 
+mod day_one;
+
 /// The values Prefect 1 mangled on load.
 const AWKWARD: &[&str] = &[
     "$HOME",
