@@ -26,7 +26,8 @@ static NEXT_FLOW_ID: AtomicU64 = AtomicU64::new(1);
 /// not compile:
 ///
 /// ```compile_fail
-/// use sigil_flow::Flow;
+/// # mod sigil { pub use sigil_core::{context, SecretValue}; pub use sigil_flow as flow; }
+/// use sigil::flow::Flow;
 /// let mut flow = Flow::new("f");
 /// let n = flow.task("n", (), |_, ()| Ok(42u32));
 /// flow.task("greet", n, |_, name: String| Ok(name.len())); // u32 is not a String
@@ -35,7 +36,8 @@ static NEXT_FLOW_ID: AtomicU64 = AtomicU64::new(1);
 /// Two inputs arrive as a tuple of the two types, in order:
 ///
 /// ```compile_fail
-/// use sigil_flow::Flow;
+/// # mod sigil { pub use sigil_core::{context, SecretValue}; pub use sigil_flow as flow; }
+/// use sigil::flow::Flow;
 /// let mut flow = Flow::new("f");
 /// let a = flow.task("a", (), |_, ()| Ok(1u8));
 /// let b = flow.task("b", (), |_, ()| Ok(String::new()));
@@ -45,7 +47,8 @@ static NEXT_FLOW_ID: AtomicU64 = AtomicU64::new(1);
 /// A fan-in takes handles of one type:
 ///
 /// ```compile_fail
-/// use sigil_flow::Flow;
+/// # mod sigil { pub use sigil_core::{context, SecretValue}; pub use sigil_flow as flow; }
+/// use sigil::flow::Flow;
 /// let mut flow = Flow::new("f");
 /// let a = flow.task("a", (), |_, ()| Ok(1u8));
 /// let b = flow.task("b", (), |_, ()| Ok(2u16));
@@ -55,7 +58,8 @@ static NEXT_FLOW_ID: AtomicU64 = AtomicU64::new(1);
 /// A secret task's output is a `SecretValue`, not a `String`:
 ///
 /// ```compile_fail
-/// use sigil_flow::{Flow, SecretTask};
+/// # mod sigil { pub use sigil_core::{context, SecretValue}; pub use sigil_flow as flow; }
+/// use sigil::flow::{Flow, SecretTask};
 /// let mut flow = Flow::new("f");
 /// let s = flow.add(SecretTask::new("X"));
 /// flow.task("use", s, |_, v: String| Ok(v));
@@ -218,20 +222,22 @@ pub(crate) struct Node {
 /// A flow: tasks wired by their inputs, run as many times as you like.
 ///
 /// ```
-/// use sigil_flow::{Flow, SecretTask};
-/// use sigil_core::{context, SecretValue};
+/// # mod sigil { pub use sigil_core::{context, SecretValue}; pub use sigil_flow as flow; }
+/// use sigil::flow::{Flow, SecretTask};
+/// use sigil::{context, SecretValue};
 ///
 /// let mut flow = Flow::new("example");
 /// let my_secret = flow.add(SecretTask::new("MYSECRET"));
 /// let connected = flow.task("my_task", my_secret, |ctx, credentials: SecretValue| {
-///     ctx.info(format!("connecting with {}", credentials.expose_str().unwrap_or_default()));
+///     let password = credentials.expose_str().ok_or("MYSECRET is not a string")?;
+///     ctx.info(format!("connecting with {password}"));
 ///     Ok(credentials.size())
 /// });
 /// let run = context::with_secrets([("MYSECRET", "hunter22")], || flow.run())?;
 /// assert!(run.is_success());
 /// assert_eq!(run.output(connected), Some(8));
 /// assert_eq!(run.logs()[0].message, "connecting with ***");
-/// # Ok::<(), sigil_flow::Error>(())
+/// # Ok::<(), sigil::flow::Error>(())
 /// ```
 pub struct Flow {
     pub(crate) id: u64,

@@ -11,14 +11,16 @@
 //! attempts, duration and masked error — printable as a table and serialisable as JSON.
 //!
 //! ```
-//! use sigil_core::SecretValue;
-//! use sigil_flow::{Flow, RunOptions, SecretTask};
+//! # mod sigil { pub use sigil_core::{context, SecretValue}; pub use sigil_flow as flow; }
+//! use sigil::SecretValue;
+//! use sigil::flow::{Flow, RunOptions, SecretTask};
 //!
 //! let mut flow = Flow::new("example");
 //! let my_secret = flow.add(SecretTask::new("MYSECRET"));
 //! let table = flow.parameter_with_default("table", String::from("orders"));
 //! let rows = flow.task("load", (my_secret, table), |ctx, (credentials, table): (SecretValue, String)| {
-//!     ctx.info(format!("loading {table} as {}", credentials.expose_str().unwrap_or_default()));
+//!     let password = credentials.expose_str().ok_or("MYSECRET is not a string")?;
+//!     ctx.info(format!("loading {table} as {password}"));
 //!     Ok(1834u64)
 //! });
 //! let run = flow.run_with(RunOptions::new().secret("MYSECRET", "s3cr3t-pw").workers(2))?;
@@ -26,11 +28,11 @@
 //! assert_eq!(run.output(rows), Some(1834));
 //! assert_eq!(run.logs()[0].message, "loading orders as ***");
 //! println!("{run}"); // the report as a table
-//! # Ok::<(), sigil_flow::Error>(())
+//! # Ok::<(), sigil::flow::Error>(())
 //! ```
 //!
 //! Tasks run on the pool's threads, inside the caller's scoped context (see
-//! `sigil_core::context`) with the run's secrets on top, and with the run id and task name as
+//! `sigil::context`) with the run's secrets on top, and with the run id and task name as
 //! attribution for sources that report who read a secret.
 
 mod context;

@@ -19,7 +19,8 @@ enum NameFrom {
 /// run's Redactor, passed to the tasks that take it, and never kept after the run.
 ///
 /// ```
-/// use sigil_flow::{Flow, SecretTask};
+/// # mod sigil { pub use sigil_core::{context, SecretValue}; pub use sigil_flow as flow; }
+/// use sigil::flow::{Flow, SecretTask};
 /// let mut flow = Flow::new("f");
 /// let table = flow.parameter_with_default("secret_name", String::from("DB_PASSWORD"));
 /// let fixed = flow.add(SecretTask::new("API_TOKEN"));            // name given at build time
@@ -140,7 +141,8 @@ impl TaskSpec for SecretTask {
 /// registered with the run's Redactor.
 ///
 /// ```
-/// use sigil_flow::{EnvVarSecret, Flow};
+/// # mod sigil { pub use sigil_core::{context, SecretValue}; pub use sigil_flow as flow; }
+/// use sigil::flow::{EnvVarSecret, Flow};
 /// let mut flow = Flow::new("f");
 /// let port = flow.add(EnvVarSecret::new("PGPORT").cast(|s| s.parse::<u16>()));
 /// let token = flow.add(EnvVarSecret::new("API_TOKEN").raise_if_missing(true));

@@ -16,7 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut flow = Flow::new("example");
     let my_secret = flow.add(SecretTask::new("MYSECRET"));
     flow.task("my_task", my_secret, |ctx, credentials: SecretValue| {
-        let password = credentials.expose_str().unwrap_or_default();
+        // a string, or a clear task error (a table or number stored by mistake would be "")
+        let password = credentials.expose_str().ok_or("MYSECRET is not a string")?;
         // connect with the credential; logging it by mistake only ever shows ***
         ctx.info(format!(
             "connecting to postgres://etl:{password}@db:5432/warehouse"
