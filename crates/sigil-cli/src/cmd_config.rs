@@ -1,42 +1,62 @@
-//! `sigil config show`.
+//! `sigil config show`: the settings in effect, where each came from, and the secrets' names.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::cli::ConfigCommand;
 use crate::cmd_secrets::load;
 use crate::{EXIT_OK, out};
+
+/// A setting as JSON of its own type: booleans and numbers are not strings.
+fn typed(key: &str, value: &str) -> Value {
+    match key {
+        "server.use_local_secrets" => value
+            .parse::<bool>()
+            .map_or_else(|_| json!(value), Value::Bool),
+        "limits.max_value_bytes" | "limits.min_mask_bytes" => value
+            .parse::<u64>()
+            .map_or_else(|_| json!(value), |n| json!(n)),
+        _ => json!(value),
+    }
+}
 
 pub fn run(cmd: ConfigCommand) -> anyhow::Result<u8> {
     let ConfigCommand::Show { json } = cmd;
     let loaded = load()?;
     let s = &loaded.settings;
     let listed = sigil_core::Resolver::local(&loaded.file).list()?;
-    let api_key = if loaded.env.var("SIGIL_API_KEY").is_some() {
-        "set in SIGIL_API_KEY (redacted)"
-    } else {
-        "not set"
-    };
+    // what the client really uses: `sigil login`'s credentials.toml counts
+    let conn = sigil_client::connection(s, &loaded.env)?;
+    let rows: Vec<(&str, String, String)> = s
+        .rows()
+        .into_iter()
+        .map(|(k, v, origin)| match k {
+            "server.url" => (k, conn.url.clone(), conn.url_origin.clone()),
+            "server.team" => (k, conn.team.clone(), conn.team_origin.clone()),
+            _ => (k, v, origin.to_string()),
+        })
+        .collect();
+    let key_set = conn.api_key.is_some();
     if json {
-        let settings: serde_json::Map<String, serde_json::Value> = s
-            .rows()
-            .into_iter()
+        let settings: serde_json::Map<String, Value> = rows
+            .iter()
             .map(|(k, v, origin)| {
                 (
-                    k.to_owned(),
-                    json!({"value": v, "origin": origin.to_string()}),
+                    (*k).to_owned(),
+                    json!({"value": typed(k, v), "origin": origin}),
                 )
             })
             .collect();
         let secrets: Vec<_> = listed
             .iter()
-            .map(|l| json!({"name": l.name.as_str(), "source": l.source, "value": "***"}))
+            .map(|l| json!({"name": l.name.as_str(), "source": l.source}))
             .collect();
         let doc = json!({
             "home": s.home.display().to_string(),
             "config_file": s.config_path.display().to_string(),
             "config_file_exists": s.config_path.exists(),
+            "credentials_file": conn.credentials_path.display().to_string(),
             "settings": settings,
-            "api_key": api_key,
+            "api_key": {"set": key_set, "origin": conn.api_key_origin},
             "secrets": secrets,
         });
         out::line(&doc.to_string())?;
@@ -53,8 +73,13 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<u8> {
             " (does not exist)"
         }
     ));
-    text.push_str(&format!("api key      {api_key}\n\n"));
-    for (k, v, origin) in s.rows() {
+    let key = if key_set {
+        format!("set (redacted)  # {}", conn.api_key_origin)
+    } else {
+        "not set (SIGIL_API_KEY, or `sigil login`)".to_owned()
+    };
+    text.push_str(&format!("api key      {key}\n\n"));
+    for (k, v, origin) in &rows {
         text.push_str(&format!("{k:<26} = {v:<24} # {origin}\n"));
     }
     text.push_str("\n[context.secrets]\n");

@@ -29,7 +29,7 @@ use sigil_core::wire::{
 use zeroize::Zeroizing;
 
 pub use credentials::{Credentials, credentials_path, read_credentials, write_credentials};
-pub use source::{ServerSource, client_from_settings, register};
+pub use source::{Connection, ServerSource, client_from_settings, connection, register};
 
 /// What can go wrong talking to the server. Never carries a value or a key.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

@@ -82,34 +82,98 @@ impl ServerSource {
     }
 }
 
-/// A client for the settings' server, team and key.
+/// What the client connects with, and where each part came from: `[server]` settings (file or
+/// `SIGIL__SERVER__…`), else `credentials.toml` (written by `sigil login`), else the defaults; the
+/// key from `SIGIL_API_KEY`, else `credentials.toml`.
+#[derive(Clone)]
+pub struct Connection {
+    /// The server's URL.
+    pub url: String,
+    /// Where the URL came from (`default`, `file`, `env SIGIL__SERVER__URL`, `credentials <path>`).
+    pub url_origin: String,
+    /// The team.
+    pub team: String,
+    /// Where the team came from.
+    pub team_origin: String,
+    /// The API key, when there is one.
+    pub api_key: Option<zeroize::Zeroizing<String>>,
+    /// Where the key came from (`env SIGIL_API_KEY`, `credentials <path>`), or `not set`.
+    pub api_key_origin: String,
+    /// The credentials file looked at.
+    pub credentials_path: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.url)
+            .field("team", &self.team)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The connection the settings, the environment and `credentials.toml` give.
+///
+/// # Errors
+/// An unreadable credentials file; no home directory.
+pub fn connection(settings: &Settings, env: &Environment) -> sigil_core::Result<Connection> {
+    let path = credentials_path(env)?;
+    let creds = read_credentials(&path)?;
+    let from_creds = format!("credentials {}", sigil_core::error::display_path(&path));
+    let origin = |key: &str| {
+        settings
+            .origins
+            .get(key)
+            .map_or_else(|| "default".to_owned(), ToString::to_string)
+    };
+    let from_default = |key: &str| settings.origins.get(key) == Some(&Origin::Default);
+    let (url, url_origin) = match (&creds.url, from_default("server.url")) {
+        (Some(u), true) => (u.clone(), from_creds.clone()),
+        _ => (settings.server.url.clone(), origin("server.url")),
+    };
+    let (team, team_origin) = match (&creds.team, from_default("server.team")) {
+        (Some(t), true) => (t.clone(), from_creds.clone()),
+        _ => (settings.server.team.clone(), origin("server.team")),
+    };
+    let (api_key, api_key_origin) = match env.var_str("SIGIL_API_KEY")? {
+        Some(k) => (
+            Some(zeroize::Zeroizing::new(k.to_owned())),
+            "env SIGIL_API_KEY".to_owned(),
+        ),
+        None => match &creds.api_key {
+            Some(k) => (Some(k.clone()), from_creds),
+            None => (None, "not set".to_owned()),
+        },
+    };
+    Ok(Connection {
+        url,
+        url_origin,
+        team,
+        team_origin,
+        api_key,
+        api_key_origin,
+        credentials_path: path,
+    })
+}
+
+/// A client for the settings' server, team and key (see [`connection`]).
 ///
 /// # Errors
 /// No API key; an unreadable credentials file; a bad URL.
 pub fn client_from_settings(settings: &Settings, env: &Environment) -> sigil_core::Result<Client> {
-    let path = credentials_path(env)?;
-    let creds = read_credentials(&path)?;
-    let from_default = |key: &str| settings.origins.get(key) == Some(&Origin::Default);
-    let url = match (&creds.url, from_default("server.url")) {
-        (Some(u), true) => u.clone(),
-        _ => settings.server.url.clone(),
-    };
-    let team = match (&creds.team, from_default("server.team")) {
-        (Some(t), true) => t.clone(),
-        _ => settings.server.team.clone(),
-    };
-    let key = match env.var_str("SIGIL_API_KEY")? {
-        Some(k) => zeroize::Zeroizing::new(k.to_owned()),
-        None => creds.api_key.clone().ok_or_else(|| Error::Source {
-            source_name: format!("server {url} team {team:?}"),
+    let c = connection(settings, env)?;
+    let Some(key) = &c.api_key else {
+        return Err(Error::Source {
+            source_name: format!("server {} team {:?}", c.url, c.team),
             name: String::new(),
             message: format!(
                 "no API key: set SIGIL_API_KEY or run `sigil login` (which writes {})",
-                sigil_core::error::display_path(&path)
+                sigil_core::error::display_path(&c.credentials_path)
             ),
-        })?,
+        });
     };
-    Client::new(&url, &team, &key).map_err(|e| Error::Source {
+    Client::new(&c.url, &c.team, key).map_err(|e| Error::Source {
         source_name: "server".into(),
         name: String::new(),
         message: e.to_string(),

@@ -247,7 +247,72 @@ fn config_show_redacts_values_and_names_origins() {
     );
     assert_eq!(
         doc["secrets"][0],
-        serde_json::json!({"name": "A", "source": "file", "value": "***"})
+        serde_json::json!({"name": "A", "source": "file"})
+    );
+    // values of their own types, not strings
+    assert_eq!(
+        doc["settings"]["server.use_local_secrets"],
+        serde_json::json!({"value": true, "origin": "default"})
+    );
+    assert_eq!(doc["settings"]["limits.min_mask_bytes"]["value"], 4);
+    assert_eq!(
+        doc["api_key"],
+        serde_json::json!({"set": false, "origin": "not set"})
+    );
+}
+
+// After `sigil login`, `config show` said "api key not set" and the default URL, while the CLI
+// used credentials.toml's key and URL.
+#[test]
+fn config_show_tells_what_login_set() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    let creds = sb.home().join(".sigil/credentials.toml");
+    std::fs::create_dir_all(sb.home().join(".sigil")).unwrap();
+    std::fs::write(
+        &creds,
+        "url = \"http://127.0.0.1:4999\"\nteam = \"etl\"\napi_key = \"canary-login-key\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = sb.run(&["config", "show"]);
+    assert_code(&o, 0);
+    let text = stdout(&o);
+    let from = "# credentials ~/.sigil/credentials.toml";
+    assert!(
+        text.contains(&format!(
+            "server.url                 = http://127.0.0.1:4999    {from}"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("server.team                = etl"), "{text}");
+    assert!(
+        text.contains(&format!("api key      set (redacted)  {from}")),
+        "{text}"
+    );
+    assert!(!text.contains("canary"), "{text}");
+    let o = sb.run(&["config", "show", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        doc["settings"]["server.url"]["value"],
+        "http://127.0.0.1:4999"
+    );
+    assert_eq!(
+        doc["api_key"]["origin"],
+        "credentials ~/.sigil/credentials.toml"
+    );
+    // an explicit setting still wins over credentials.toml, and says so
+    let o = sb
+        .cmd(&["config", "show"])
+        .env("SIGIL__SERVER__URL", "http://127.0.0.1:4300")
+        .env("SIGIL_API_KEY", "canary-env-key")
+        .output()
+        .unwrap();
+    let text = stdout(&o);
+    assert!(text.contains("# env SIGIL__SERVER__URL"), "{text}");
+    assert!(
+        text.contains("api key      set (redacted)  # env SIGIL_API_KEY"),
+        "{text}"
     );
 }
 
