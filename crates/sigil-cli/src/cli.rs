@@ -174,10 +174,16 @@ pub struct AuditArgs {
     /// or a date (2026-11-29, midnight UTC).
     #[arg(long)]
     pub since: Option<String>,
-    /// At most this many records.
+    /// At most this many records (1 to 1000).
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
-    /// Print JSON.
+    /// Oldest records first (for exports); by default the newest come first.
+    #[arg(long)]
+    pub oldest_first: bool,
+    /// Continue after the previous page: its `next_cursor` (printed as "more: …" on stderr).
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Print JSON: `{"entries": [...], "next_cursor": "…" | null}`.
     #[arg(long)]
     pub json: bool,
 }

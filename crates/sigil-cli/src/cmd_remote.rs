@@ -209,9 +209,27 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<u8> {
                 })?,
         ),
     };
-    let page = client.audit(since.as_deref(), None, a.limit.clamp(1, 1000))?;
+    let limit = a.limit.clamp(1, 1000);
+    let page = if a.oldest_first {
+        client.audit(since.as_deref(), a.cursor.as_deref(), limit)?
+    } else {
+        client.audit_newest(since.as_deref(), a.cursor.as_deref(), limit)?
+    };
     if a.json {
-        out::line(&serde_json::to_string(&page.entries)?)?;
+        // one shape: a record made by no key (the server's bootstrap) has `key_id: null`
+        let entries: Vec<serde_json::Value> = page
+            .entries
+            .iter()
+            .map(|e| {
+                let mut v = serde_json::to_value(e)?;
+                if e.key_id == "-" {
+                    v["key_id"] = serde_json::Value::Null;
+                }
+                Ok(v)
+            })
+            .collect::<serde_json::Result<_>>()?;
+        let doc = serde_json::json!({"entries": entries, "next_cursor": page.next_cursor});
+        out::line(&doc.to_string())?;
         return Ok(EXIT_OK);
     }
     let mut text = String::from(
@@ -234,5 +252,18 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<u8> {
         ));
     }
     out::write_stdout(text.as_bytes())?;
+    if let Some(next) = &page.next_cursor {
+        let mut more = format!("more: sigil audit --cursor {next}");
+        if a.oldest_first {
+            more.push_str(" --oldest-first");
+        }
+        if let Some(s) = &a.since {
+            more.push_str(&format!(" --since {s}"));
+        }
+        if a.limit != 100 {
+            more.push_str(&format!(" --limit {limit}"));
+        }
+        eprintln!("{more}");
+    }
     Ok(EXIT_OK)
 }

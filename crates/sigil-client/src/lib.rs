@@ -491,7 +491,8 @@ impl Client {
         Ok(self.expect(r, "a team listing")?.teams)
     }
 
-    /// A page of the team's audit log.
+    /// A page of the team's audit log, oldest first; `cursor` is the previous page's
+    /// `next_cursor`.
     ///
     /// # Errors
     /// Every failure.
@@ -501,7 +502,32 @@ impl Client {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<AuditPage> {
-        let mut path = self.team_path(&format!("audit?limit={limit}"));
+        self.audit_page(since, cursor, limit, false)
+    }
+
+    /// A page of the team's audit log, newest first; `cursor` is the previous page's
+    /// `next_cursor` (older records follow).
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn audit_newest(
+        &self,
+        since: Option<&str>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<AuditPage> {
+        self.audit_page(since, cursor, limit, true)
+    }
+
+    fn audit_page(
+        &self,
+        since: Option<&str>,
+        cursor: Option<&str>,
+        limit: u32,
+        newest_first: bool,
+    ) -> Result<AuditPage> {
+        let order = if newest_first { "newest" } else { "oldest" };
+        let mut path = self.team_path(&format!("audit?limit={limit}&order={order}"));
         if let Some(s) = since {
             path.push_str(&format!("&since={}", query(s)));
         }

@@ -1012,9 +1012,10 @@ pub(crate) struct AuditQuery {
     since: Option<String>,
     limit: Option<u32>,
     cursor: Option<String>,
+    order: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{team}/audit", tag = "audit", params(("team" = String, Path, description = "The team"), ("since" = Option<String>, Query, description = "RFC 3339 time"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")), responses((status = 200, description = "Audit records, oldest first (admin)", body = AuditPage), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/teams/{team}/audit", tag = "audit", params(("team" = String, Path, description = "The team"), ("since" = Option<String>, Query, description = "RFC 3339 time"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("order" = Option<String>, Query, description = "`oldest` (default: oldest first) or `newest` (newest first)")), responses((status = 200, description = "Audit records in the order asked for (admin)", body = AuditPage), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn audit_log(
     State(state): St,
     c: Caller,
@@ -1023,7 +1024,13 @@ pub(crate) async fn audit_log(
 ) -> Result<Json<AuditPage>, ApiError> {
     same_team(&c, &team)?;
     need(&c, Role::Admin, "read the audit log")?;
-    let Query(q) = q.map_err(|_| ApiError::invalid("the query accepts since, limit and cursor"))?;
+    let Query(q) =
+        q.map_err(|_| ApiError::invalid("the query accepts since, limit, cursor and order"))?;
+    let newest_first = match q.order.as_deref() {
+        None | Some("oldest") => false,
+        Some("newest") => true,
+        Some(_) => return Err(ApiError::invalid("order must be oldest or newest")),
+    };
     let since = match q.since {
         None => 0,
         Some(s) => parse_rfc3339(&s).ok_or_else(|| {
@@ -1034,13 +1041,25 @@ pub(crate) async fn audit_log(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("limit must be from 1 to 1000"));
     }
-    let after = match q.cursor {
-        None => 0,
-        Some(c) => c
-            .parse::<i64>()
-            .map_err(|_| ApiError::invalid("invalid cursor"))?,
+    let cursor = match q.cursor {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::invalid("invalid cursor"))?,
+        ),
     };
-    let rows = state.store.audit(&team, after, since, limit + 1).await?;
+    // the cursor is the last id of the previous page: records after it, or before it
+    let rows = if newest_first {
+        state
+            .store
+            .audit_newest(&team, cursor, since, limit + 1)
+            .await?
+    } else {
+        state
+            .store
+            .audit(&team, cursor.unwrap_or(0), since, limit + 1)
+            .await?
+    };
     let more = rows.len() > limit as usize;
     let entries: Vec<AuditEntry> = rows
         .into_iter()

@@ -183,6 +183,16 @@ pub trait Store: Send + Sync {
         since: i64,
         limit: u32,
     ) -> Result<Vec<AuditRow>>;
+
+    /// A team's audit records with id less than `before_id` (all when `None`) and time at or
+    /// after `since`, newest first, at most `limit`: the page a person reads first.
+    async fn audit_newest(
+        &self,
+        team: &str,
+        before_id: Option<i64>,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>>;
 }
 
 /// Opens a store from a URL: `sqlite://PATH` (or a plain path) or `postgres://…`, and brings its

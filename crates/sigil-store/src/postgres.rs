@@ -984,21 +984,47 @@ impl Store for PgStore {
         )
         .await?
         .iter()
-        .map(|r| AuditRow {
-            id: r.get(0),
-            at: r.get(1),
-            key_id: r.get(2),
-            role: r.get(3),
-            action: r.get(4),
-            team: r.get(5),
-            name: r.get(6),
-            version: r.get(7),
-            outcome: r.get(8),
-            client: r.get(9),
-            flow_run: r.get(10),
-            task: r.get(11),
-        })
+        .map(audit_row)
         .collect())
+    }
+
+    async fn audit_newest(
+        &self,
+        team: &str,
+        before_id: Option<i64>,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>> {
+        let c = self.client().await?;
+        let before = before_id.unwrap_or(i64::MAX);
+        Ok(query_cached(
+            &c,
+            "SELECT id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task
+             FROM audit WHERE team = $1 AND id < $2 AND at >= $3 ORDER BY id DESC LIMIT $4",
+            &[&team, &before, &since, &(limit as i64)],
+        )
+        .await?
+        .iter()
+        .map(audit_row)
+        .collect())
+    }
+}
+
+/// An audit record of the audit queries' column list.
+fn audit_row(r: &tokio_postgres::Row) -> AuditRow {
+    AuditRow {
+        id: r.get(0),
+        at: r.get(1),
+        key_id: r.get(2),
+        role: r.get(3),
+        action: r.get(4),
+        team: r.get(5),
+        name: r.get(6),
+        version: r.get(7),
+        outcome: r.get(8),
+        client: r.get(9),
+        flow_run: r.get(10),
+        task: r.get(11),
     }
 }
 

@@ -30,6 +30,28 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_audit_blocks.sql"),
 ];
+/// The columns of an audit record, in the order [`audit_row`] reads them.
+const AUDIT_COLS: &str =
+    "id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task";
+
+/// An audit record of a row of [`AUDIT_COLS`].
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok(AuditRow {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        key_id: r.get(2)?,
+        role: r.get(3)?,
+        action: r.get(4)?,
+        team: r.get(5)?,
+        name: r.get(6)?,
+        version: r.get(7)?,
+        outcome: r.get(8)?,
+        client: r.get(9)?,
+        flow_run: r.get(10)?,
+        task: r.get(11)?,
+    })
+}
+
 /// Audit ids per block of the block-range index `audit_blocks` is `1 << AUDIT_BLOCK_BITS`.
 const AUDIT_BLOCK_BITS: u32 = 10;
 const MAX_BATCH: usize = 512;
@@ -1274,10 +1296,10 @@ impl Store for SqliteStore {
                 )
                 .map_err(backend)?;
             let mut records = c
-                .prepare_cached(
-                    "SELECT id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task
-                     FROM audit WHERE id > ?1 AND id < ?2 AND team = ?3 AND at >= ?4 ORDER BY id LIMIT ?5",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {AUDIT_COLS} FROM audit WHERE id > ?1 AND id < ?2 AND team = ?3 AND at >= ?4 \
+                     ORDER BY id LIMIT ?5"
+                ))
                 .map_err(backend)?;
             // blocks are stepped through as needed, not all read first: a page of a long log
             // touches only the blocks its records are in
@@ -1296,22 +1318,54 @@ impl Store for SqliteStore {
                 let from = after_id.max((block << AUDIT_BLOCK_BITS) - 1);
                 let to = (block + 1) << AUDIT_BLOCK_BITS;
                 let rows = records
-                    .query_map(params![from, to, team, since, left], |r| {
-                        Ok(AuditRow {
-                            id: r.get(0)?,
-                            at: r.get(1)?,
-                            key_id: r.get(2)?,
-                            role: r.get(3)?,
-                            action: r.get(4)?,
-                            team: r.get(5)?,
-                            name: r.get(6)?,
-                            version: r.get(7)?,
-                            outcome: r.get(8)?,
-                            client: r.get(9)?,
-                            flow_run: r.get(10)?,
-                            task: r.get(11)?,
-                        })
-                    })
+                    .query_map(params![from, to, team, since, left], audit_row)
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(backend)?;
+                out.extend(rows);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn audit_newest(
+        &self,
+        team: &str,
+        before_id: Option<i64>,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditRow>> {
+        let team = team.to_owned();
+        let before = before_id.unwrap_or(i64::MAX);
+        self.read_settled(move |c| {
+            // as `audit`, the team's blocks walked backwards from the cursor
+            let mut blocks = c
+                .prepare_cached(
+                    "SELECT block FROM audit_blocks WHERE team = ?1 AND block <= ?2 ORDER BY block DESC",
+                )
+                .map_err(backend)?;
+            let mut records = c
+                .prepare_cached(&format!(
+                    "SELECT {AUDIT_COLS} FROM audit WHERE id < ?1 AND id >= ?2 AND team = ?3 AND at >= ?4 \
+                     ORDER BY id DESC LIMIT ?5"
+                ))
+                .map_err(backend)?;
+            let blocks = blocks
+                .query_map(params![team, (before - 1).max(0) >> AUDIT_BLOCK_BITS], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for block in blocks {
+                let block = block.map_err(backend)?;
+                let left = u64::from(limit).saturating_sub(out.len() as u64);
+                if left == 0 {
+                    break;
+                }
+                let to = before.min((block + 1) << AUDIT_BLOCK_BITS);
+                let from = block << AUDIT_BLOCK_BITS;
+                let rows = records
+                    .query_map(params![to, from, team, since, left], audit_row)
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                     .map_err(backend)?;
                 out.extend(rows);

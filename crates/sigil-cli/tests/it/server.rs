@@ -302,8 +302,8 @@ fn login_keys_roles_and_revocation() {
     let o = run_env(&sb, &["teams", "list"], &env);
     assert!(stdout(&o).contains("etl") && stdout(&o).contains("default"));
     let o = run_env(&sb, &["audit", "--json"], &env);
-    let entries: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let actions: Vec<&str> = entries
+    let page: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let actions: Vec<&str> = page["entries"]
         .as_array()
         .unwrap()
         .iter()
@@ -846,7 +846,7 @@ fn the_client_encodes_paths_and_queries_and_reads_offsets() {
         let o = run_env(&sb, &["audit", "--json", "--since", since], &env);
         assert_code(&o, 0);
         let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-        v.as_array().unwrap().len()
+        v["entries"].as_array().unwrap().len()
     };
     assert!(count("2000-01-01T01:00:00+01:00") >= 2);
     assert!(count("2000-01-01") >= 2);
@@ -861,5 +861,65 @@ fn the_client_encodes_paths_and_queries_and_reads_offsets() {
             .entries
             .len()
             >= 2
+    );
+}
+
+// `sigil audit` showed the oldest 100 records and hid the rest, with no hint and no way to page.
+#[test]
+fn audit_shows_the_newest_first_and_pages() {
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &[], &[]);
+    let env = [
+        ("SIGIL__BACKEND", "server"),
+        ("SIGIL__SERVER__URL", srv.url.as_str()),
+        ("SIGIL_API_KEY", ADMIN),
+    ];
+    let c = srv.client(ADMIN);
+    for i in 0..5 {
+        c.put_secret(&format!("S{i}"), &serde_json::json!("v-1234"), None)
+            .unwrap();
+    }
+    let names = |o: &std::process::Output| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&stdout(o)).unwrap();
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["name"].as_str().map(str::to_owned))
+            .filter(|n| n.starts_with('S'))
+            .collect()
+    };
+    let o = run_env(&sb, &["audit", "--json", "--limit", "3"], &env);
+    assert_code(&o, 0);
+    assert_eq!(names(&o), ["S4", "S3", "S2"], "newest first");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let cursor = v["next_cursor"].as_str().unwrap().to_owned();
+    let o = run_env(
+        &sb,
+        &["audit", "--json", "--limit", "3", "--cursor", &cursor],
+        &env,
+    );
+    assert_eq!(names(&o), ["S1", "S0"], "the next page goes on backwards");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // the last page reaches the bootstrap's record: made by no key, `key_id: null`
+    let entries = v["entries"].as_array().unwrap();
+    assert!(entries.iter().any(|e| e["key_id"].is_null()), "{v}");
+    assert!(entries.iter().all(|e| e["key_id"] != "-"), "{v}");
+    assert!(v["next_cursor"].is_null());
+    let o = run_env(&sb, &["audit", "--json", "--oldest-first"], &env);
+    let all = names(&o);
+    assert_eq!(&all[all.len() - 5..], ["S0", "S1", "S2", "S3", "S4"]);
+    // the table says there is more, and how to get it
+    let o = run_env(&sb, &["audit", "--limit", "2"], &env);
+    assert_code(&o, 0);
+    let table = stdout(&o);
+    assert!(
+        table.find("S4").unwrap() < table.find("S3").unwrap(),
+        "{table}"
+    );
+    assert!(
+        stderr(&o).starts_with("more: sigil audit --cursor ") && stderr(&o).contains("--limit 2"),
+        "{}",
+        stderr(&o)
     );
 }

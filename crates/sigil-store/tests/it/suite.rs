@@ -652,7 +652,31 @@ pub(crate) async fn audit_of_interleaved_teams_pages_in_order(store: Arc<dyn Sto
         assert_eq!(seen.len(), expected, "team {t}");
         let distinct: std::collections::HashSet<_> = seen.iter().collect();
         assert_eq!(distinct.len(), expected, "team {t}: a record twice");
+        // newest first, paged backwards: the same records in the reverse order
+        let (mut before, mut newest) = (None, Vec::new());
+        loop {
+            let page = store.audit_newest(t, before, 0, 333).await.unwrap();
+            assert!(page.iter().all(|r| r.team == t));
+            assert!(page.windows(2).all(|w| w[0].id > w[1].id));
+            match page.last() {
+                Some(last) => before = Some(last.id),
+                None => break,
+            }
+            newest.extend(
+                page.into_iter()
+                    .filter(|r| r.action == "secret.read")
+                    .map(|r| r.name.unwrap()),
+            );
+        }
+        newest.reverse();
+        assert_eq!(
+            newest, seen,
+            "team {t}: newest first is oldest first reversed"
+        );
     }
+    let newest = store.audit_newest("c", None, 52_000, 2).await.unwrap();
+    assert_eq!(newest.len(), 2);
+    assert!(newest.iter().all(|r| r.at >= 52_000));
     // since: the records at or after a time
     // (the batches were concurrent: ids follow commits, not times)
     let mut late: Vec<i64> = store
