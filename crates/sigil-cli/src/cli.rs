@@ -25,7 +25,8 @@ pub enum Command {
     },
     /// Run a command with secrets as environment variables, masking them in its output.
     Run(RunArgs),
-    /// Import secrets into the local config file.
+    /// Import secrets from a Prefect 1 config.toml or a .env file: into the local config file, or
+    /// the server when backend = "server" (or --server).
     Import(ImportArgs),
     /// Show the effective configuration.
     Config {
@@ -83,7 +84,8 @@ impl Command {
 pub enum SecretsCommand {
     /// Print a secret's value (a string as it is, other JSON compact) and a newline.
     Get(GetArgs),
-    /// Set a secret in the local config file.
+    /// Set a secret: in the local config file, or on the server when backend = "server" (or
+    /// --server).
     Set(SetArgs),
     /// List secret names and where each comes from (never values).
     List(ListArgs),
@@ -314,13 +316,21 @@ pub struct ImportArgs {
     pub from: ImportFormat,
     /// The file to import.
     pub path: PathBuf,
-    /// Replace secrets that already exist in the local config file (otherwise they are kept and
-    /// reported).
+    /// Replace secrets that already exist (otherwise they are kept and reported).
     #[arg(long)]
     pub overwrite: bool,
     /// Show what would be imported (names only) and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: print `[{"name", "action": "new" | "replace" | "keep"}]`.
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
+    /// Import into the local config file (the default unless backend = "server").
+    #[arg(long, conflicts_with = "server")]
+    pub local: bool,
+    /// Import into the server (the default when backend = "server").
+    #[arg(long)]
+    pub server: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -198,6 +198,14 @@ fn read_value(a: &SetArgs, name: &SecretName, limit: usize) -> anyhow::Result<St
         ))
         .into());
     };
+    if bytes.is_empty() {
+        // an empty prompt answer or an empty pipe is a mistake far more often than a value
+        return Err(UsageError(format!(
+            "no value given for secret {:?}: the value is empty",
+            name.as_str()
+        ))
+        .into());
+    }
     String::from_utf8(bytes).map_err(|e| {
         anyhow::anyhow!(
             "the value of secret {:?} is not valid UTF-8 (byte {} is not): secrets are text or JSON",
@@ -216,6 +224,12 @@ fn set(a: SetArgs) -> anyhow::Result<u8> {
             UsageError("--cas needs the server: the local file keeps no versions".into()).into(),
         );
     }
+    // a server that cannot be reached with these settings is said before the value is asked for
+    let client = if on_server {
+        Some(loaded.client()?)
+    } else {
+        None
+    };
     let text = read_value(&a, &name, loaded.settings.limits.max_value_bytes)?;
     let value = if a.json {
         match serde_json::from_str::<serde_json::Value>(&text) {
@@ -242,8 +256,7 @@ fn set(a: SetArgs) -> anyhow::Result<u8> {
             redactor.min_len()
         );
     }
-    if on_server {
-        let client = loaded.client()?;
+    if let Some(client) = client {
         let written = client.put_secret(name.as_str(), value.expose_json(), a.cas)?;
         tracing::info!(
             secret = name.as_str(),

@@ -52,6 +52,20 @@ AWS_CREDENTIALS = { ACCESS_KEY = "AK", SECRET_ACCESS_KEY = "SAK" }
         "--dry-run",
     ]);
     assert_eq!(stdout(&o), "MYSECRET\tkeep existing\nNEW\tnew\n");
+    // `import --dry-run` had no --json
+    let o = sb.run(&[
+        "import",
+        "--from",
+        "prefect",
+        prefect.to_str().unwrap(),
+        "--dry-run",
+        "--json",
+    ]);
+    assert_code(&o, 0);
+    assert_eq!(
+        stdout(&o),
+        "[{\"name\":\"MYSECRET\",\"action\":\"keep\"},{\"name\":\"NEW\",\"action\":\"new\"}]\n"
+    );
     let o = sb.run(&["import", "--from", "prefect", prefect.to_str().unwrap()]);
     assert!(
         stderr(&o).contains("kept 1 existing secret(s) (use --overwrite to replace): MYSECRET"),
@@ -100,11 +114,14 @@ fn bad_import_files_change_nothing() {
     sb.write_config("[context.secrets]\nA = \"1\"\n");
     let before = std::fs::read(sb.config()).unwrap();
     let env = sb.home().join("bad.env");
-    std::fs::write(&env, "GOOD=1\nBAD LINE\n").unwrap();
+    std::fs::write(&env, "GOOD=1\nBAD LINE\nWORSE\n").unwrap();
     let o = sb.run(&["import", "--from", "dotenv", env.to_str().unwrap()]);
     assert_code(&o, 1);
+    // every bad line at once
     assert!(
-        stderr(&o).contains("bad.env at 2:5: expected '=' after \"BAD\""),
+        stderr(&o).contains("2 errors:")
+            && stderr(&o).contains("bad.env at 2:5: expected '=' after \"BAD\"")
+            && stderr(&o).contains("bad.env at 3:6: expected '=' after \"WORSE\""),
         "{}",
         stderr(&o)
     );

@@ -358,7 +358,13 @@ fn overrides_in_the_environment_are_checked() {
     let o = sb
         .cmd(&["secrets", "set", "X", "--stdin", "--local"])
         .env("SIGIL__BACKEND", "server")
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"x-value")?;
+            c.wait_with_output()
+        })
         .unwrap();
     assert_code(&o, 0);
 }
@@ -370,13 +376,19 @@ fn sigil_config_names_another_file() {
     let o = sb
         .cmd(&["secrets", "set", "X", "--stdin"])
         .env("SIGIL_CONFIG", &other)
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"x-value")?;
+            c.wait_with_output()
+        })
         .unwrap();
     assert_code(&o, 0);
     assert!(
         std::fs::read_to_string(&other)
             .unwrap()
-            .contains("X = \"\"")
+            .contains("X = \"x-value\"")
     );
     assert!(!sb.config().exists());
 }
@@ -396,9 +408,10 @@ fn set_prompts_without_echo_on_a_terminal() {
             .expect("tmux is installed")
     };
     let shell = format!(
-        "env -i PATH=\"$PATH\" HOME='{}' '{}' secrets set PROMPTED; echo EXIT=$?; sleep 60",
-        sb.home().display(),
-        env!("CARGO_BIN_EXE_sigil")
+        "env -i PATH=\"$PATH\" HOME='{home}' '{bin}' secrets set EMPTY; echo EMPTY_EXIT=$?; \
+         env -i PATH=\"$PATH\" HOME='{home}' '{bin}' secrets set PROMPTED; echo PROMPTED_EXIT=$?; sleep 60",
+        home = sb.home().display(),
+        bin = env!("CARGO_BIN_EXE_sigil")
     );
     assert!(
         tmux(&[
@@ -427,6 +440,15 @@ fn set_prompts_without_echo_on_a_terminal() {
         tmux(&["kill-server"]);
         panic!("timed out waiting for {what:?}");
     };
+    // an empty answer was stored as an empty secret; it is "no value given"
+    wait_for("Value for EMPTY:");
+    assert!(tmux(&["send-keys", "-t", "t", "Enter"]).status.success());
+    let screen = wait_for("EMPTY_EXIT=");
+    assert!(screen.contains("EMPTY_EXIT=2"), "{screen}");
+    assert!(
+        screen.contains("no value given for secret \"EMPTY\""),
+        "{screen}"
+    );
     wait_for("Value for PROMPTED:");
     assert!(
         tmux(&["send-keys", "-t", "t", "-l", "typed-canary-42"])
@@ -434,9 +456,9 @@ fn set_prompts_without_echo_on_a_terminal() {
             .success()
     );
     assert!(tmux(&["send-keys", "-t", "t", "Enter"]).status.success());
-    let screen = wait_for("EXIT=");
+    let screen = wait_for("PROMPTED_EXIT=");
     tmux(&["kill-server"]);
-    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(screen.contains("PROMPTED_EXIT=0"), "{screen}");
     assert!(
         !screen.contains("typed-canary-42"),
         "the typed value was echoed:\n{screen}"
@@ -445,6 +467,21 @@ fn set_prompts_without_echo_on_a_terminal() {
         stdout(&sb.run(&["secrets", "get", "PROMPTED"])),
         "typed-canary-42\n"
     );
+    assert_code(&sb.run(&["secrets", "get", "EMPTY"]), 3);
+}
+
+// An empty value on stdin was stored.
+#[test]
+fn an_empty_value_on_stdin_is_no_value() {
+    let sb = Sandbox::new();
+    let o = sb.run_stdin(&["secrets", "set", "E", "--stdin"], b"");
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("no value given for secret \"E\": the value is empty"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!sb.config().exists());
 }
 
 fn stat(path: &std::path::Path, format: &str) -> String {

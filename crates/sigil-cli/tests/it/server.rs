@@ -923,3 +923,64 @@ fn audit_shows_the_newest_first_and_pages() {
         stderr(&o)
     );
 }
+
+// `import` could not target the server.
+#[test]
+fn import_into_the_server() {
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &[], &[]);
+    let env = [
+        ("SIGIL__SERVER__URL", srv.url.as_str()),
+        ("SIGIL_API_KEY", ADMIN),
+    ];
+    let c = srv.client(ADMIN);
+    c.put_secret("KEPT", &serde_json::json!("old-value"), None)
+        .unwrap();
+    let dotenv = sb.home().join("team.env");
+    std::fs::write(&dotenv, "KEPT=new-value\nFRESH=$NOT_EXPANDED\n").unwrap();
+    let path = dotenv.to_str().unwrap();
+    let o = run_env(
+        &sb,
+        &[
+            "import",
+            "--server",
+            "--from",
+            "dotenv",
+            path,
+            "--dry-run",
+            "--json",
+        ],
+        &env,
+    );
+    assert_code(&o, 0);
+    assert_eq!(
+        stdout(&o),
+        "[{\"name\":\"KEPT\",\"action\":\"keep\"},{\"name\":\"FRESH\",\"action\":\"new\"}]\n"
+    );
+    let o = run_env(&sb, &["import", "--server", "--from", "dotenv", path], &env);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("imported 1 secret(s)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("kept 1 existing"), "{}", stderr(&o));
+    let value = |n: &str| c.get_secret(n, None).unwrap().unwrap().value;
+    assert_eq!(value("FRESH"), serde_json::json!("$NOT_EXPANDED"));
+    assert_eq!(value("KEPT"), serde_json::json!("old-value"));
+    let o = run_env(
+        &sb,
+        &[
+            "import",
+            "--server",
+            "--from",
+            "dotenv",
+            path,
+            "--overwrite",
+        ],
+        &env,
+    );
+    assert_code(&o, 0);
+    assert_eq!(value("KEPT"), serde_json::json!("new-value"));
+    assert!(!sb.config().exists(), "nothing was written locally");
+}
