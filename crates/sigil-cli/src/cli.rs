@@ -254,9 +254,13 @@ impl std::fmt::Debug for SetArgs {
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
-    /// Print a JSON array of {"name", "source", "shadowed"}.
+    /// Print a JSON array of {"name", "source", "shadowed", "version", "updated_at", "updated_by"}
+    /// (the last three null where no server answered).
     #[arg(long)]
     pub json: bool,
+    /// Only names that start with PREFIX (`prod/`).
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
     /// Only the local sources.
     #[arg(long, conflicts_with = "server")]
     pub local: bool,

@@ -92,10 +92,24 @@ pub fn history(a: HistoryArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub fn list_server(loaded: &Loaded, json_out: bool) -> anyhow::Result<u8> {
-    let items = loaded.client()?.list_all_secrets("")?;
+pub fn list_server(loaded: &Loaded, prefix: &str, json_out: bool) -> anyhow::Result<u8> {
+    let items = loaded.client()?.list_all_secrets(prefix)?;
     if json_out {
-        out::line(&serde_json::to_string(&items)?)?;
+        // the shape of every `secrets list --json`
+        let doc: Vec<_> = items
+            .iter()
+            .map(|i| {
+                json!({
+                    "name": i.name,
+                    "source": "server",
+                    "shadowed": [],
+                    "version": i.version,
+                    "updated_at": i.updated_at,
+                    "updated_by": i.updated_by,
+                })
+            })
+            .collect();
+        out::line(&serde_json::Value::Array(doc).to_string())?;
         return Ok(EXIT_OK);
     }
     let w = items.iter().map(|i| i.name.len()).max().unwrap_or(4).max(4);

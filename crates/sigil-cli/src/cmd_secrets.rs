@@ -108,6 +108,7 @@ fn get(a: GetArgs) -> anyhow::Result<u8> {
             "name": name.as_str(),
             "value": resolved.value.expose_json(),
             "source": resolved.source,
+            "version": resolved.version,
         });
         out::line(&doc.to_string())?;
     } else {
@@ -284,19 +285,31 @@ fn set(a: SetArgs) -> anyhow::Result<u8> {
 
 fn list(a: ListArgs) -> anyhow::Result<u8> {
     let loaded = load()?;
+    let prefix = a.prefix.as_deref().unwrap_or_default();
     if a.server {
-        return crate::cmd_remote::list_server(&loaded, a.json);
+        return crate::cmd_remote::list_server(&loaded, prefix, a.json);
     }
     let resolver = if a.local {
         Resolver::local(&loaded.file)
     } else {
         loaded.resolver()?
     };
-    let listed = resolver.list()?;
+    let mut listed = resolver.list()?;
+    listed.retain(|l| l.name.as_str().starts_with(prefix));
     if a.json {
+        // one shape for every listing: a server's metadata is null where no server answered
         let doc: Vec<_> = listed
             .iter()
-            .map(|l| json!({"name": l.name.as_str(), "source": l.source, "shadowed": l.shadowed}))
+            .map(|l| {
+                json!({
+                    "name": l.name.as_str(),
+                    "source": l.source,
+                    "shadowed": l.shadowed,
+                    "version": null,
+                    "updated_at": null,
+                    "updated_by": null,
+                })
+            })
             .collect();
         out::line(&serde_json::Value::Array(doc).to_string())?;
         return Ok(EXIT_OK);

@@ -15,7 +15,7 @@ use crate::{Client, ClientError, credentials_path, read_credentials};
 pub struct ServerSource {
     client: Client,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, SecretValue)>>,
+    cache: Mutex<HashMap<String, (Instant, SecretValue, Option<i64>)>>,
 }
 
 impl std::fmt::Debug for ServerSource {
@@ -190,15 +190,22 @@ impl Source for ServerSource {
     }
 
     fn fetch(&self, name: &SecretName) -> sigil_core::Result<Option<SecretValue>> {
+        Ok(self.fetch_versioned(name)?.map(|(v, _)| v))
+    }
+
+    fn fetch_versioned(
+        &self,
+        name: &SecretName,
+    ) -> sigil_core::Result<Option<(SecretValue, Option<i64>)>> {
         if !self.ttl.is_zero()
-            && let Some((at, v)) = self
+            && let Some((at, v, version)) = self
                 .cache
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .get(name.as_str())
             && at.elapsed() < self.ttl
         {
-            return Ok(Some(v.clone()));
+            return Ok(Some((v.clone(), *version)));
         }
         let client = self.attributed_client();
         tracing::debug!(
@@ -210,12 +217,12 @@ impl Source for ServerSource {
             Ok(Some(read)) => {
                 let v = SecretValue::new(read.value);
                 if !self.ttl.is_zero() {
-                    self.cache
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(name.to_string(), (Instant::now(), v.clone()));
+                    self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                        name.to_string(),
+                        (Instant::now(), v.clone(), Some(read.version)),
+                    );
                 }
-                Ok(Some(v))
+                Ok(Some((v, Some(read.version))))
             }
             Ok(None) => Ok(None),
             Err(e) => Err(self.source_error(name, &e)),
@@ -230,7 +237,7 @@ impl Source for ServerSource {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             for (i, n) in names.iter().enumerate() {
                 match cache.get(n.as_str()) {
-                    Some((at, v)) if !self.ttl.is_zero() && at.elapsed() < self.ttl => {
+                    Some((at, v, _)) if !self.ttl.is_zero() && at.elapsed() < self.ttl => {
                         out[i] = Some(v.clone())
                     }
                     _ => wanted.push(i),
@@ -238,25 +245,32 @@ impl Source for ServerSource {
             }
         }
         let client = self.attributed_client();
+        let mut versions: Vec<(usize, i64)> = Vec::new();
         for chunk in wanted.chunks(1000) {
             let asked: Vec<String> = chunk.iter().map(|&i| names[i].to_string()).collect();
             let read = client
                 .batch_read(&asked)
                 .map_err(|e| self.source_error(&names[chunk[0]], &e))?;
-            let mut by_name: HashMap<String, SecretValue> = read
+            let mut by_name: HashMap<String, (SecretValue, i64)> = read
                 .secrets
                 .into_iter()
-                .map(|r| (r.name, SecretValue::new(r.value)))
+                .map(|r| (r.name, (SecretValue::new(r.value), r.version)))
                 .collect();
             for &i in chunk {
-                out[i] = by_name.remove(names[i].as_str());
+                if let Some((v, version)) = by_name.remove(names[i].as_str()) {
+                    versions.push((i, version));
+                    out[i] = Some(v);
+                }
             }
         }
         if !self.ttl.is_zero() {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            for &i in &wanted {
+            for &(i, version) in &versions {
                 if let Some(v) = &out[i] {
-                    cache.insert(names[i].to_string(), (Instant::now(), v.clone()));
+                    cache.insert(
+                        names[i].to_string(),
+                        (Instant::now(), v.clone(), Some(version)),
+                    );
                 }
             }
         }

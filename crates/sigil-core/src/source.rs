@@ -37,6 +37,15 @@ pub trait Source: Send + Sync {
     /// Anything but a miss: the chain stops and reports it.
     fn fetch(&self, name: &SecretName) -> Result<Option<SecretValue>>;
 
+    /// As [`Source::fetch`], with the version that answered where the source keeps versions (a
+    /// server). The default has none.
+    ///
+    /// # Errors
+    /// As [`Source::fetch`].
+    fn fetch_versioned(&self, name: &SecretName) -> Result<Option<(SecretValue, Option<i64>)>> {
+        Ok(self.fetch(name)?.map(|v| (v, None)))
+    }
+
     /// Looks many names up at once (a server answers them in one round trip); the answer has
     /// one entry per name, in order. The default asks [`Source::fetch`] for each.
     ///
@@ -286,6 +295,8 @@ pub struct Resolved {
     pub place: String,
     /// Every place searched before it, in order (the answering place last).
     pub searched: Vec<String>,
+    /// The version that answered, from a source that keeps versions (a server).
+    pub version: Option<i64>,
 }
 
 impl std::fmt::Debug for Resolved {
@@ -294,6 +305,7 @@ impl std::fmt::Debug for Resolved {
             .field("value", &self.value)
             .field("source", &self.source)
             .field("place", &self.place)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -460,7 +472,7 @@ impl Resolver {
         for source in self.chain() {
             let place = source.place(name);
             searched.push(place.clone());
-            if let Some(value) = source.fetch(name)? {
+            if let Some((value, version)) = source.fetch_versioned(name)? {
                 if context::is_active() {
                     context::note_resolved(&value);
                 }
@@ -469,6 +481,7 @@ impl Resolver {
                     source: source.kind().to_owned(),
                     place,
                     searched,
+                    version,
                 });
             }
         }

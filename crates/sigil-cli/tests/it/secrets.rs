@@ -32,7 +32,7 @@ fn values_come_back_byte_identical() {
         let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(
             doc,
-            serde_json::json!({"name": format!("S{i}"), "value": v, "source": "file"})
+            serde_json::json!({"name": format!("S{i}"), "value": v, "source": "file", "version": null})
         );
     }
     // and through the environment, verbatim
@@ -159,12 +159,14 @@ fn list_shows_names_and_sources_never_values() {
     assert_eq!(
         doc,
         serde_json::json!([
-            {"name": "A", "source": "file", "shadowed": []},
-            {"name": "B", "source": "env", "shadowed": []},
-            {"name": "prod/db", "source": "file", "shadowed": []},
+            {"name": "A", "source": "file", "shadowed": [], "version": null, "updated_at": null, "updated_by": null},
+            {"name": "B", "source": "env", "shadowed": [], "version": null, "updated_at": null, "updated_by": null},
+            {"name": "prod/db", "source": "file", "shadowed": [], "version": null, "updated_at": null, "updated_by": null},
         ])
     );
     assert!(!stdout(&o).contains("canary"));
+    let o = sb.run(&["secrets", "list", "--prefix", "prod/"]);
+    assert_eq!(stdout(&o), "NAME     SOURCE\nprod/db  file\n");
 }
 
 #[test]

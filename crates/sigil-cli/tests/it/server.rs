@@ -984,3 +984,77 @@ fn import_into_the_server() {
     assert_eq!(value("KEPT"), serde_json::json!("new-value"));
     assert!(!sb.config().exists(), "nothing was written locally");
 }
+
+// `secrets list --json` had two shapes (local and --server); `secrets get --json` lacked the
+// version when the server answered through the chain.
+#[test]
+fn one_json_shape_for_lists_and_reads() {
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &[], &[]);
+    let env = [
+        ("SIGIL__BACKEND", "server"),
+        ("SIGIL__SERVER__URL", srv.url.as_str()),
+        ("SIGIL_API_KEY", ADMIN),
+    ];
+    let c = srv.client(ADMIN);
+    c.put_secret("prod/db", &serde_json::json!("v1-value"), None)
+        .unwrap();
+    c.put_secret("prod/db", &serde_json::json!("v2-value"), None)
+        .unwrap();
+    c.put_secret("dev/db", &serde_json::json!("dev-value"), None)
+        .unwrap();
+    let o = run_env(&sb, &["secrets", "get", "prod/db", "--json"], &env);
+    assert_code(&o, 0);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({"name": "prod/db", "value": "v2-value", "source": "server", "version": 2})
+    );
+    let o = run_env(
+        &sb,
+        &["secrets", "list", "--server", "--json", "--prefix", "prod/"],
+        &env,
+    );
+    assert_code(&o, 0);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let items = doc.as_array().unwrap();
+    assert_eq!(items.len(), 1, "{doc}");
+    let keys: Vec<&str> = items[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "name",
+            "source",
+            "shadowed",
+            "version",
+            "updated_at",
+            "updated_by"
+        ]
+    );
+    assert_eq!(items[0]["version"], 2);
+    assert_eq!(items[0]["source"], "server");
+    let o = run_env(&sb, &["secrets", "list", "--json"], &env);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let keys: Vec<&str> = doc[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "name",
+            "source",
+            "shadowed",
+            "version",
+            "updated_at",
+            "updated_by"
+        ]
+    );
+}
