@@ -9,13 +9,16 @@ use sigil_core::{Error, SecretName, SecretValue, Source, context};
 
 use crate::{Client, ClientError, credentials_path, read_credentials};
 
+/// A cached answer: when it was read, the value, its version.
+type Cached = (Instant, SecretValue, Option<i64>);
+
 /// Reads secrets from a Sigil server, with an optional client-side cache (`server.cache_ttl`).
 /// Each request carries the current flow run and task (from the scoped context) as
 /// `X-Sigil-Flow-Run` and `X-Sigil-Task`.
 pub struct ServerSource {
     client: Client,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, SecretValue, Option<i64>)>>,
+    cache: Mutex<HashMap<String, Cached>>,
 }
 
 impl std::fmt::Debug for ServerSource {
