@@ -283,10 +283,14 @@ pub struct DeleteArgs {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Only these secrets (comma-separated names); by default every secret the chain lists. A
-    /// secret named here may set a variable that is otherwise refused (`PATH`, `LD_PRELOAD`, …).
+    /// Only these secrets, comma-separated: names, globs (`prod/*`, `*_PASSWORD`) or prefixes
+    /// (`prod/`); by default every secret the chain lists. A secret named here exactly may set a
+    /// variable that is otherwise refused (`PATH`, `LD_PRELOAD`, …).
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
     pub only: Vec<String>,
+    /// Upper-case the variables' names (`prod/db.password` becomes `PROD_DB_PASSWORD`).
+    #[arg(long)]
+    pub upper: bool,
     /// Do not mask secrets in the command's output.
     #[arg(long)]
     pub no_mask: bool,

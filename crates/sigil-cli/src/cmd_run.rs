@@ -11,6 +11,7 @@ use signal_hook::iterator::Signals;
 
 use crate::cli::RunArgs;
 use crate::cmd_secrets::load;
+use crate::select::Selection;
 use crate::{PassExit, UsageError};
 
 /// The command could not be started.
@@ -101,15 +102,19 @@ pub fn is_protected(var: &str) -> bool {
     PROTECTED_VARS.contains(&var) || PROTECTED_PREFIXES.iter().any(|p| var.starts_with(p))
 }
 
-/// The environment variable of each secret (`prefix` first); two names that map to one variable
-/// are an error.
+/// The environment variable of each secret (`prefix` first, upper-cased with `upper`); two names
+/// that map to one variable are an error.
 pub fn env_vars(
     names: &[SecretName],
     prefix: &str,
+    upper: bool,
 ) -> Result<BTreeMap<String, SecretName>, UsageError> {
     let mut vars: BTreeMap<String, SecretName> = BTreeMap::new();
     for name in names {
-        let var = format!("{prefix}{}", name.to_env_var());
+        let mut var = format!("{prefix}{}", name.to_env_var());
+        if upper {
+            var.make_ascii_uppercase();
+        }
         if let Some(other) = vars.get(&var) {
             return Err(UsageError(format!(
                 "secrets {:?} and {:?} both map to the environment variable {var}; pass --only to choose one",
@@ -184,22 +189,16 @@ pub fn run(a: RunArgs) -> anyhow::Result<u8> {
     check_prefix(prefix)?;
     let loaded = load()?;
     let resolver = loaded.resolver()?;
-    let explicit: BTreeSet<SecretName> = a
-        .only
-        .iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| SecretName::parse(s))
-        .collect::<Result<_, _>>()?;
-    let mut names: Vec<SecretName> = if a.only.is_empty() {
+    let selection = Selection::parse(&a.only)?;
+    let listed: Vec<SecretName> = if selection.needs_listing() {
         resolver.list()?.into_iter().map(|l| l.name).collect()
     } else {
-        explicit.iter().cloned().collect()
+        Vec::new()
     };
-    names.sort();
-    names.dedup();
-    let vars = env_vars(&names, prefix)?;
+    let names = selection.select(&listed)?;
+    let vars = env_vars(&names, prefix, a.upper)?;
     // before any value is read: a refused name costs no read and no audit record
-    check_vars(&vars, &explicit, a.override_env, |v| {
+    check_vars(&vars, selection.exact(), a.override_env, |v| {
         std::env::var_os(v).is_some()
     })?;
 
@@ -317,7 +316,7 @@ mod tests {
 
     fn vars(names: &[&str], prefix: &str) -> BTreeMap<String, SecretName> {
         let names: Vec<SecretName> = names.iter().map(|s| s.parse().unwrap()).collect();
-        env_vars(&names, prefix).unwrap()
+        env_vars(&names, prefix, false).unwrap()
     }
 
     #[test]
@@ -398,12 +397,12 @@ mod tests {
             .iter()
             .map(|s| s.parse().unwrap())
             .collect();
-        let e = env_vars(&names, "").unwrap_err().to_string();
+        let e = env_vars(&names, "", false).unwrap_err().to_string();
         assert!(
             e.contains("\"db/password\" and \"db.password\"") && e.contains("db_password"),
             "{e}"
         );
         let names: Vec<SecretName> = ["a/b", "A_B"].iter().map(|s| s.parse().unwrap()).collect();
-        assert_eq!(env_vars(&names, "").unwrap().len(), 2);
+        assert_eq!(env_vars(&names, "", false).unwrap().len(), 2);
     }
 }

@@ -14,6 +14,7 @@ mod cmd_run;
 mod cmd_secrets;
 mod cmd_server;
 mod out;
+mod select;
 
 use std::process::ExitCode;
 

@@ -282,3 +282,40 @@ print(v.encode().hex().upper())
         "\"***\"\n\"***\"\n***\n***\n***\npw=***\n***\n***\n"
     );
 }
+
+#[test]
+fn only_takes_globs_and_prefixes_and_upper_upper_cases() {
+    let sb = Sandbox::new();
+    sb.write_config(
+        "[context.secrets]\n\"prod/db.password\" = \"prod-pw-1\"\n\"prod/api\" = \"prod-api-2\"\n\"dev/db.password\" = \"dev-pw-3\"\n",
+    );
+    let o = sb.run(&[
+        "run",
+        "--no-mask",
+        "--only",
+        "prod/*",
+        "--upper",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$PROD_DB_PASSWORD $PROD_API ${DEV_DB_PASSWORD:-unset} ${prod_api:-lower-unset}\"",
+    ]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "prod-pw-1 prod-api-2 unset lower-unset\n");
+    let o = sb.run(&[
+        "run",
+        "--no-mask",
+        "--only",
+        "dev/",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$dev_db_password ${prod_api:-unset}\"",
+    ]);
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "dev-pw-3 unset\n");
+    // a pattern that matches nothing is a miss, not a run without secrets
+    let o = sb.run(&["run", "--only", "staging/*", "--", "true"]);
+    assert_code(&o, 3);
+    assert!(stderr(&o).contains("staging/*"), "{}", stderr(&o));
+}
