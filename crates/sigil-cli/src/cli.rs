@@ -28,6 +28,9 @@ pub enum Command {
     /// Import secrets from a Prefect 1 config.toml or a .env file: into the local config file, or
     /// the server when backend = "server" (or --server).
     Import(ImportArgs),
+    /// Print secrets for another tool: a .env file, JSON, or shell `export` lines (not to a
+    /// terminal unless --force).
+    Export(ExportArgs),
     /// Show the effective configuration.
     Config {
         #[command(subcommand)]
@@ -69,6 +72,7 @@ impl Command {
             },
             Command::Run(_) => "run",
             Command::Import(_) => "import",
+            Command::Export(_) => "export",
             Command::Config { .. } => "config",
             Command::Server(_) => "server",
             Command::Login(_) => "login",
@@ -82,7 +86,7 @@ impl Command {
 
 #[derive(Subcommand, Debug)]
 pub enum SecretsCommand {
-    /// Print a secret's value (a string as it is, other JSON compact) and a newline.
+    /// Print secrets' values (a string as it is, other JSON compact), each followed by a newline.
     Get(GetArgs),
     /// Set a secret: in the local config file, or on the server when backend = "server" (or
     /// --server).
@@ -192,9 +196,10 @@ pub struct AuditArgs {
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
-    /// The secret's name.
-    pub name: String,
-    /// Print {"name", "value", "source"} as JSON.
+    /// The secrets' names: several are read in one request per source (one batch from a server).
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Print {"name", "value", "source", "version"} as JSON (an array of them for several names).
     #[arg(long, conflicts_with = "explain")]
     pub json: bool,
     /// Say which source answered and what was searched, without the value.
@@ -307,6 +312,38 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// `NAME='value'` lines (docker compose, `sigil import --from dotenv`).
+    Dotenv,
+    /// One JSON object, variable names to values (JSON values stay JSON).
+    Json,
+    /// `export NAME='value'` lines, for `eval "$(sigil export --format shell)"`.
+    Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The output's format.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Only these secrets: names, globs (`prod/*`) or prefixes (`prod/`), comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub only: Vec<String>,
+    /// Put PREFIX before every variable's name.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Upper-case the variables' names.
+    #[arg(long)]
+    pub upper: bool,
+    /// With --format shell: let a secret replace a variable already set in this environment.
+    #[arg(long = "override")]
+    pub override_env: bool,
+    /// Print to a terminal all the same.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

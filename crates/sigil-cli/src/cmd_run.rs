@@ -169,7 +169,7 @@ fn url_password(url: &str) -> Option<&str> {
     Some(userinfo.split_once(':')?.1).filter(|p| !p.is_empty())
 }
 
-fn check_prefix(prefix: &str) -> Result<(), UsageError> {
+pub fn check_prefix(prefix: &str) -> Result<(), UsageError> {
     let ok = prefix
         .bytes()
         .all(|c| c.is_ascii_alphanumeric() || c == b'_')

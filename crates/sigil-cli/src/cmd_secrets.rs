@@ -9,6 +9,7 @@ use sigil_core::{
     Backend, ConfigEditor, ConfigFile, Environment, Error, Redactor, Resolver, SecretName,
     SecretValue,
 };
+use zeroize::Zeroize as _;
 
 use crate::cli::{DeleteArgs, GetArgs, ListArgs, SecretsCommand, SetArgs};
 use crate::{EXIT_OK, UsageError, out};
@@ -87,33 +88,108 @@ fn parse_name(name: &str) -> anyhow::Result<SecretName> {
 }
 
 fn get(a: GetArgs) -> anyhow::Result<u8> {
-    let name = parse_name(&a.name)?;
+    let names: Vec<SecretName> = a
+        .names
+        .iter()
+        .map(|n| parse_name(n))
+        .collect::<anyhow::Result<_>>()?;
     let loaded = load()?;
     if a.server || a.version.is_some() {
-        return get_from_server(&loaded, &name, &a);
+        let [name] = names.as_slice() else {
+            if a.version.is_some() {
+                return Err(UsageError("--version reads one secret at a time".into()).into());
+            }
+            return get_many_from_server(&loaded, &names, &a);
+        };
+        return get_from_server(&loaded, name, &a);
     }
     let resolver = loaded.resolver()?;
-    let resolved = resolver.resolve(&name)?;
-    tracing::debug!(secret = name.as_str(), source = %resolved.source, "resolved");
+    // one request per source for every name: one batch from a server
+    let resolved = match names.as_slice() {
+        [one] => vec![resolver.resolve(one)?],
+        many => resolver.resolve_many(many)?,
+    };
     if a.explain {
-        out::line(&format!(
-            "{}: answered by {} ({})",
-            name, resolved.source, resolved.place
-        ))?;
-        out::line(&format!("searched: {}", resolved.searched.join("; ")))?;
+        for (name, r) in names.iter().zip(&resolved) {
+            tracing::debug!(secret = name.as_str(), source = %r.source, "resolved");
+            out::line(&format!("{}: answered by {} ({})", name, r.source, r.place))?;
+            out::line(&format!("searched: {}", r.searched.join("; ")))?;
+        }
         return Ok(EXIT_OK);
     }
     if a.json {
-        let doc = json!({
-            "name": name.as_str(),
-            "value": resolved.value.expose_json(),
-            "source": resolved.source,
-            "version": resolved.version,
-        });
+        let docs: Vec<serde_json::Value> = names
+            .iter()
+            .zip(&resolved)
+            .map(|(name, r)| {
+                json!({
+                    "name": name.as_str(),
+                    "value": r.value.expose_json(),
+                    "source": r.source,
+                    "version": r.version,
+                })
+            })
+            .collect();
+        let doc = match <[serde_json::Value; 1]>::try_from(docs) {
+            Ok([one]) => one,
+            Err(many) => serde_json::Value::Array(many),
+        };
         out::line(&doc.to_string())?;
-    } else {
-        out::line(&resolved.value.expose_text())?;
+        return Ok(EXIT_OK);
     }
+    let mut text = String::new();
+    for r in &resolved {
+        text.push_str(&r.value.expose_text());
+        text.push('\n');
+    }
+    out::write_stdout(text.as_bytes())?;
+    text.zeroize();
+    Ok(EXIT_OK)
+}
+
+/// `get --server A B`: one batch read.
+fn get_many_from_server(loaded: &Loaded, names: &[SecretName], a: &GetArgs) -> anyhow::Result<u8> {
+    let client = loaded.client()?;
+    let asked: Vec<String> = names.iter().map(ToString::to_string).collect();
+    let read = client.batch_read(&asked)?;
+    if let Some(missing) = read.missing.first() {
+        return Err(Error::NotFound {
+            name: missing.clone(),
+            searched: vec![format!("server {} team {:?}", client.url(), client.team())],
+        }
+        .into());
+    }
+    let mut by_name: std::collections::HashMap<String, sigil_core::wire::SecretRead> = read
+        .secrets
+        .into_iter()
+        .map(|r| (r.name.clone(), r))
+        .collect();
+    let mut docs = Vec::new();
+    let mut text = String::new();
+    for name in names {
+        let Some(r) = by_name.remove(name.as_str()) else {
+            continue; // a name asked twice is answered once
+        };
+        if a.explain {
+            text.push_str(&format!(
+                "{name}: answered by server ({} team {:?}) at version {}\n",
+                client.url(),
+                client.team(),
+                r.version
+            ));
+        } else if a.json {
+            docs.push(json!({"name": name.as_str(), "value": r.value, "source": "server", "version": r.version}));
+        } else {
+            text.push_str(&SecretValue::new(r.value).expose_text());
+            text.push('\n');
+        }
+    }
+    if a.json {
+        text = serde_json::Value::Array(docs).to_string();
+        text.push('\n');
+    }
+    out::write_stdout(text.as_bytes())?;
+    text.zeroize();
     Ok(EXIT_OK)
 }
 

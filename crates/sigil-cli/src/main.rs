@@ -8,6 +8,7 @@
 
 mod cli;
 mod cmd_config;
+mod cmd_export;
 mod cmd_import;
 mod cmd_remote;
 mod cmd_run;
@@ -82,6 +83,7 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         Command::Secrets { command } => cmd_secrets::run(command),
         Command::Run(args) => cmd_run::run(args),
         Command::Import(args) => cmd_import::run(args),
+        Command::Export(args) => cmd_export::run(args),
         Command::Config { command } => cmd_config::run(command),
         Command::Server(args) => cmd_server::run(args),
         Command::Login(args) => cmd_remote::login(args),

@@ -232,23 +232,33 @@ impl Source for ServerSource {
         }
     }
 
-    /// One batch read (per 1,000 names) for every name the cache does not hold.
     fn fetch_many(&self, names: &[SecretName]) -> sigil_core::Result<Vec<Option<SecretValue>>> {
-        let mut out: Vec<Option<SecretValue>> = vec![None; names.len()];
+        Ok(self
+            .fetch_many_versioned(names)?
+            .into_iter()
+            .map(|found| found.map(|(v, _)| v))
+            .collect())
+    }
+
+    /// One batch read (per 1,000 names) for every name the cache does not hold.
+    fn fetch_many_versioned(
+        &self,
+        names: &[SecretName],
+    ) -> sigil_core::Result<Vec<Option<(SecretValue, Option<i64>)>>> {
+        let mut out: Vec<Option<(SecretValue, Option<i64>)>> = vec![None; names.len()];
         let mut wanted: Vec<usize> = Vec::new();
         {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             for (i, n) in names.iter().enumerate() {
                 match cache.get(n.as_str()) {
-                    Some((at, v, _)) if !self.ttl.is_zero() && at.elapsed() < self.ttl => {
-                        out[i] = Some(v.clone())
+                    Some((at, v, version)) if !self.ttl.is_zero() && at.elapsed() < self.ttl => {
+                        out[i] = Some((v.clone(), *version))
                     }
                     _ => wanted.push(i),
                 }
             }
         }
         let client = self.attributed_client();
-        let mut versions: Vec<(usize, i64)> = Vec::new();
         for chunk in wanted.chunks(1000) {
             let asked: Vec<String> = chunk.iter().map(|&i| names[i].to_string()).collect();
             let read = client
@@ -260,20 +270,16 @@ impl Source for ServerSource {
                 .map(|r| (r.name, (SecretValue::new(r.value), r.version)))
                 .collect();
             for &i in chunk {
-                if let Some((v, version)) = by_name.remove(names[i].as_str()) {
-                    versions.push((i, version));
-                    out[i] = Some(v);
-                }
+                out[i] = by_name
+                    .remove(names[i].as_str())
+                    .map(|(v, version)| (v, Some(version)));
             }
         }
         if !self.ttl.is_zero() {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            for &(i, version) in &versions {
-                if let Some(v) = &out[i] {
-                    cache.insert(
-                        names[i].to_string(),
-                        (Instant::now(), v.clone(), Some(version)),
-                    );
+            for &i in &wanted {
+                if let Some((v, version)) = &out[i] {
+                    cache.insert(names[i].to_string(), (Instant::now(), v.clone(), *version));
                 }
             }
         }

@@ -55,6 +55,21 @@ pub trait Source: Send + Sync {
         names.iter().map(|n| self.fetch(n)).collect()
     }
 
+    /// As [`Source::fetch_many`], with versions where the source keeps them.
+    ///
+    /// # Errors
+    /// As [`Source::fetch`].
+    fn fetch_many_versioned(
+        &self,
+        names: &[SecretName],
+    ) -> Result<Vec<Option<(SecretValue, Option<i64>)>>> {
+        Ok(self
+            .fetch_many(names)?
+            .into_iter()
+            .map(|found| found.map(|v| (v, None)))
+            .collect())
+    }
+
     /// The names this source holds, for listings (never values).
     ///
     /// # Errors
@@ -486,6 +501,52 @@ impl Resolver {
             }
         }
         Err(self.not_found(name))
+    }
+
+    /// As [`Resolver::resolve`] for many names, with [`Resolver::get_many`]'s one request per
+    /// source (a server answers them in one batch).
+    ///
+    /// # Errors
+    /// As [`Resolver::get_many`].
+    pub fn resolve_many(&self, names: &[SecretName]) -> Result<Vec<Resolved>> {
+        let mut found: Vec<Option<Resolved>> = (0..names.len()).map(|_| None).collect();
+        let mut pending: Vec<usize> = (0..names.len()).collect();
+        let mut searched: Vec<Vec<String>> = vec![Vec::new(); names.len()];
+        for source in self.chain() {
+            if pending.is_empty() {
+                break;
+            }
+            let asked: Vec<SecretName> = pending.iter().map(|&i| names[i].clone()).collect();
+            let answers = source.fetch_many_versioned(&asked)?;
+            let mut still = Vec::new();
+            for (&i, answer) in pending.iter().zip(answers) {
+                let place = source.place(&names[i]);
+                searched[i].push(place.clone());
+                match answer {
+                    Some((value, version)) => {
+                        if context::is_active() {
+                            context::note_resolved(&value);
+                        }
+                        found[i] = Some(Resolved {
+                            value,
+                            source: source.kind().to_owned(),
+                            place,
+                            searched: std::mem::take(&mut searched[i]),
+                            version,
+                        });
+                    }
+                    None => still.push(i),
+                }
+            }
+            pending = still;
+        }
+        if let Some(&i) = pending.first() {
+            return Err(self.not_found(&names[i]));
+        }
+        Ok(found
+            .into_iter()
+            .map(|r| r.expect("every name was found"))
+            .collect())
     }
 
     /// Whether any source holds `name`.

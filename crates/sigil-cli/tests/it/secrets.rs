@@ -540,3 +540,37 @@ fn files_that_hold_secrets_stay_private_and_links_stay_links() {
     let o = sb.run(&["secrets", "get", "C"]);
     assert_eq!(stdout(&o), "cccc-3\n");
 }
+
+#[test]
+fn get_reads_several_secrets_at_once() {
+    let sb = Sandbox::new();
+    sb.write_config("[context.secrets]\nA = \"a-value\"\nB = { user = \"u\" }\n");
+    let o = sb
+        .cmd(&["secrets", "get", "A", "B", "C"])
+        .env("SIGIL__CONTEXT__SECRETS__C", "c-value")
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    assert_eq!(stdout(&o), "a-value\n{\"user\":\"u\"}\nc-value\n");
+    let o = sb
+        .cmd(&["secrets", "get", "A", "C", "--json"])
+        .env("SIGIL__CONTEXT__SECRETS__C", "c-value")
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!([
+            {"name": "A", "value": "a-value", "source": "file", "version": null},
+            {"name": "C", "value": "c-value", "source": "env", "version": null},
+        ])
+    );
+    let o = sb.run(&["secrets", "get", "A", "NOPE"]);
+    assert_code(&o, 3);
+    assert_eq!(stdout(&o), "", "nothing is printed when one is missing");
+    assert!(
+        stderr(&o).contains("secret \"NOPE\" not found"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1010,6 +1010,30 @@ fn one_json_shape_for_lists_and_reads() {
         doc,
         serde_json::json!({"name": "prod/db", "value": "v2-value", "source": "server", "version": 2})
     );
+    // several names: one batch read, through the chain and with --server
+    let before = c.audit(None, None, 1000).unwrap().entries.len();
+    for extra in [&[][..], &["--server"][..]] {
+        let mut args = vec!["secrets", "get", "prod/db", "dev/db", "--json"];
+        args.extend_from_slice(extra);
+        let o = run_env(&sb, &args, &env);
+        assert_code(&o, 0);
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(doc[0]["version"], 2, "{doc}");
+        assert_eq!(doc[1]["value"], "dev-value", "{doc}");
+    }
+    let reads: Vec<_> = c
+        .audit(None, None, 1000)
+        .unwrap()
+        .entries
+        .into_iter()
+        .skip(before)
+        .filter(|e| e.action.starts_with("secret.read"))
+        .collect();
+    assert_eq!(
+        reads.len(),
+        4,
+        "one record per name of each batch: {reads:?}"
+    );
     let o = run_env(
         &sb,
         &["secrets", "list", "--server", "--json", "--prefix", "prod/"],
