@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sigil_core::config::{Environment, Origin, Settings};
+use sigil_core::source::Versioned;
 use sigil_core::{Error, SecretName, SecretValue, Source, context};
 
 use crate::{Client, ClientError, credentials_path, read_credentials};
@@ -196,10 +197,7 @@ impl Source for ServerSource {
         Ok(self.fetch_versioned(name)?.map(|(v, _)| v))
     }
 
-    fn fetch_versioned(
-        &self,
-        name: &SecretName,
-    ) -> sigil_core::Result<Option<(SecretValue, Option<i64>)>> {
+    fn fetch_versioned(&self, name: &SecretName) -> sigil_core::Result<Option<Versioned>> {
         if !self.ttl.is_zero()
             && let Some((at, v, version)) = self
                 .cache
@@ -244,8 +242,8 @@ impl Source for ServerSource {
     fn fetch_many_versioned(
         &self,
         names: &[SecretName],
-    ) -> sigil_core::Result<Vec<Option<(SecretValue, Option<i64>)>>> {
-        let mut out: Vec<Option<(SecretValue, Option<i64>)>> = vec![None; names.len()];
+    ) -> sigil_core::Result<Vec<Option<Versioned>>> {
+        let mut out: Vec<Option<Versioned>> = vec![None; names.len()];
         let mut wanted: Vec<usize> = Vec::new();
         {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());

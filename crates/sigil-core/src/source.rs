@@ -42,7 +42,7 @@ pub trait Source: Send + Sync {
     ///
     /// # Errors
     /// As [`Source::fetch`].
-    fn fetch_versioned(&self, name: &SecretName) -> Result<Option<(SecretValue, Option<i64>)>> {
+    fn fetch_versioned(&self, name: &SecretName) -> Result<Option<Versioned>> {
         Ok(self.fetch(name)?.map(|v| (v, None)))
     }
 
@@ -59,10 +59,7 @@ pub trait Source: Send + Sync {
     ///
     /// # Errors
     /// As [`Source::fetch`].
-    fn fetch_many_versioned(
-        &self,
-        names: &[SecretName],
-    ) -> Result<Vec<Option<(SecretValue, Option<i64>)>>> {
+    fn fetch_many_versioned(&self, names: &[SecretName]) -> Result<Vec<Option<Versioned>>> {
         Ok(self
             .fetch_many(names)?
             .into_iter()
@@ -78,6 +75,9 @@ pub trait Source: Send + Sync {
         Ok(Vec::new())
     }
 }
+
+/// A value with the version that answered, where the source keeps versions.
+pub type Versioned = (SecretValue, Option<i64>);
 
 /// Scoped secrets of the current thread ([`crate::context`]).
 #[derive(Debug, Default, Clone, Copy)]
