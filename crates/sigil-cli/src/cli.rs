@@ -69,6 +69,10 @@ impl Command {
                 SecretsCommand::Delete(_) => "secrets delete",
                 SecretsCommand::Restore(_) => "secrets restore",
                 SecretsCommand::History(_) => "secrets history",
+                SecretsCommand::Edit(_) => "secrets edit",
+                SecretsCommand::Diff(_) => "secrets diff",
+                SecretsCommand::Rollback(_) => "secrets rollback",
+                SecretsCommand::Copy(_) => "secrets copy",
             },
             Command::Run(_) => "run",
             Command::Import(_) => "import",
@@ -99,6 +103,93 @@ pub enum SecretsCommand {
     Restore(NameArgs),
     /// A secret's versions on the server (metadata only).
     History(HistoryArgs),
+    /// Edit a secret in $VISUAL or $EDITOR (a 0600 temporary file, removed afterwards); saving a
+    /// change writes a new version.
+    Edit(EditArgs),
+    /// Which secrets differ: the local sources against the server, or two versions of one
+    /// secret on the server. Names only, never values unless --show.
+    Diff(DiffArgs),
+    /// Make a secret's old version current again: a new version equal to version N (server).
+    Rollback(RollbackArgs),
+    /// Copy a secret, or every secret under a prefix to another prefix or team (promote dev/ to
+    /// prod/).
+    Copy(CopyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    /// The secret's name (a new one is created when it does not exist).
+    pub name: String,
+    /// Edit the local config file (the default unless backend = "server").
+    #[arg(long, conflicts_with = "server")]
+    pub local: bool,
+    /// Edit on the server (the default when backend = "server").
+    #[arg(long)]
+    pub server: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// One secret (default: every secret, or those under --prefix).
+    pub name: Option<String>,
+    /// Compare two versions of NAME on the server, e.g. `--versions 3,5`.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 1,
+        value_name = "A,B",
+        requires = "name"
+    )]
+    pub versions: Vec<i64>,
+    /// Only names that start with PREFIX.
+    #[arg(long, value_name = "PREFIX", conflicts_with = "name")]
+    pub prefix: Option<String>,
+    /// Print the values of what differs too.
+    #[arg(long)]
+    pub show: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    /// The secret's name.
+    pub name: String,
+    /// The version to make current again.
+    #[arg(long)]
+    pub to: i64,
+}
+
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// The secret to copy (or nothing, with --prefix).
+    #[arg(required_unless_present = "prefix", conflicts_with = "prefix")]
+    pub src: Option<String>,
+    /// Its new name (default: the same name, with --to-team).
+    pub dst: Option<String>,
+    /// Copy every secret whose name starts with PREFIX …
+    #[arg(long, value_name = "PREFIX", requires = "to")]
+    pub prefix: Option<String>,
+    /// … to the same name with this prefix instead (`--prefix dev/ --to prod/`).
+    #[arg(long, value_name = "PREFIX")]
+    pub to: Option<String>,
+    /// Into another team on the same server (the key in SIGIL_TO_API_KEY, or the same key).
+    #[arg(long, value_name = "TEAM")]
+    pub to_team: Option<String>,
+    /// Replace secrets that already exist at the destination (otherwise they are kept and
+    /// reported).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Show what would be copied (names only) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Copy within the local config file (the default unless backend = "server").
+    #[arg(long, conflicts_with_all = ["server", "to_team"])]
+    pub local: bool,
+    /// Copy on the server (the default when backend = "server").
+    #[arg(long)]
+    pub server: bool,
 }
 
 #[derive(Args, Debug)]

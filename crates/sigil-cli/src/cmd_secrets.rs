@@ -22,6 +22,10 @@ pub fn run(cmd: SecretsCommand) -> anyhow::Result<u8> {
         SecretsCommand::Delete(a) => delete(a),
         SecretsCommand::Restore(a) => crate::cmd_remote::restore(a),
         SecretsCommand::History(a) => crate::cmd_remote::history(a),
+        SecretsCommand::Edit(a) => crate::cmd_edit::edit(a),
+        SecretsCommand::Rollback(a) => crate::cmd_edit::rollback(a),
+        SecretsCommand::Diff(a) => crate::cmd_promote::diff(a),
+        SecretsCommand::Copy(a) => crate::cmd_promote::copy(a),
     }
 }
 

@@ -8,8 +8,10 @@
 
 mod cli;
 mod cmd_config;
+mod cmd_edit;
 mod cmd_export;
 mod cmd_import;
+mod cmd_promote;
 mod cmd_remote;
 mod cmd_run;
 mod cmd_secrets;

@@ -90,7 +90,7 @@ fn server_env<'a>(srv: &'a RunningServer, extra: &[(&'a str, &'a str)]) -> Vec<(
     v
 }
 
-fn run_env(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+pub(crate) fn run_env(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut c = sb.cmd(args);
     for (k, v) in env {
         c.env(k, v);
