@@ -513,6 +513,19 @@ pub struct ServerArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "F", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// A proxy (address or CIDR range, repeatable or comma-separated) whose X-Forwarded-For
+    /// header names the client; also SIGIL_TRUSTED_PROXIES.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        env = "SIGIL_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// Mark the web page's cookies Secure (behind a TLS-terminating proxy; with --tls-cert they
+    /// always are); also SIGIL_SECURE_COOKIES=true.
+    #[arg(long, env = "SIGIL_SECURE_COOKIES")]
+    pub secure_cookies: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -73,6 +73,17 @@ pub fn run(args: ServerArgs) -> anyhow::Result<u8> {
                 }
             }));
             config.limits.max_value_bytes = args.max_value_bytes;
+            config.limits.trusted_proxies = args
+                .trusted_proxies
+                .iter()
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| {
+                    p.parse::<sigil_server::net::Cidr>().map_err(|e| {
+                        crate::UsageError(format!("--trusted-proxy (SIGIL_TRUSTED_PROXIES): {e}"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            config.secure_cookies = args.secure_cookies;
             config.tls = args.tls_cert.clone().zip(args.tls_key.clone());
             runtime
                 .block_on(sigil_server::run(config))

@@ -9,7 +9,7 @@ use sigil_core::wire::Role;
 
 use crate::error::ApiError;
 use crate::keys;
-use crate::state::AppState;
+use crate::state::{AppState, FailureSource};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -32,16 +32,40 @@ pub struct Caller {
     pub task: Option<String>,
 }
 
-/// The client's address (from the connection; forwarded-for headers are not trusted).
-pub fn client_addr(parts: &Parts) -> IpAddr {
-    if let Some(c) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-        return c.0.ip();
+/// The client's address: the connection's peer, or behind a trusted proxy
+/// (`Limits::trusted_proxies`) the address it forwarded.
+pub fn client_addr(parts: &Parts, state: &AppState) -> IpAddr {
+    let peer = if let Some(c) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        c.0.ip()
+    } else {
+        // tests serve the router without a socket
+        parts
+            .extensions
+            .get::<axum::extract::connect_info::MockConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+    };
+    let trusted = &state.limits.trusted_proxies;
+    if trusted.is_empty() {
+        return peer;
     }
-    // tests serve the router without a socket
-    parts
-        .extensions
-        .get::<axum::extract::connect_info::MockConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+    crate::net::client_address(
+        peer,
+        parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        trusted,
+    )
+}
+
+/// The key of an `Authorization` header: the scheme is case-insensitive (RFC 9110 §11.1).
+fn bearer_key(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|k| !k.is_empty())
 }
 
 fn attribution_header(parts: &Parts, name: &str) -> Result<Option<String>, ApiError> {
@@ -62,37 +86,32 @@ fn attribution_header(parts: &Parts, name: &str) -> Result<Option<String>, ApiEr
     Ok(Some(s.to_owned()))
 }
 
-/// A refused authentication: counted towards the address's rate limit.
-fn refuse(state: &AppState, ip: IpAddr, msg: &str) -> ApiError {
-    state.note_auth_failure(ip);
-    tracing::info!(client = %ip, reason = msg, "authentication refused");
-    ApiError::unauthorized(msg.to_owned())
-}
-
-/// Checks a key (from a header or a web session) and returns the caller it stands for. A
-/// failure counts towards the address's rate limit.
+/// Checks a key (from a header or a web session) and returns the caller it stands for. The key
+/// is checked first: a valid key is never refused for anyone's failures. A failure is counted
+/// for the address, and for the key id when the key exists (a wrong secret, a revoked key);
+/// past the limit the answer is 429 rather than 401.
 pub(crate) async fn authenticate(
     state: &AppState,
     key: &str,
     ip: IpAddr,
 ) -> Result<Caller, ApiError> {
-    state.check_rate(ip)?;
-    verify_key(state, key, ip).await
-}
-
-/// [`authenticate`] after the rate check.
-async fn verify_key(state: &AppState, key: &str, ip: IpAddr) -> Result<Caller, ApiError> {
+    let by_addr = FailureSource::Addr(ip);
+    let refuse = |sources: &[FailureSource], msg: &str| {
+        tracing::info!(client = %ip, reason = msg, "authentication refused");
+        state.refuse_auth(sources, msg)
+    };
     let Some(parsed) = keys::parse(key) else {
-        return Err(refuse(state, ip, "invalid API key"));
+        return Err(refuse(&[by_addr], "invalid API key"));
     };
     let Some(row) = state.key(parsed.id).await? else {
-        return Err(refuse(state, ip, "invalid API key"));
+        return Err(refuse(&[by_addr], "invalid API key"));
     };
+    let by_key = FailureSource::KeyId(row.id.clone());
     if !keys::constant_time_eq(&row.hash, &keys::hash(parsed.secret)) {
-        return Err(refuse(state, ip, "invalid API key"));
+        return Err(refuse(&[by_addr, by_key], "invalid API key"));
     }
     if row.revoked_at.is_some() {
-        return Err(refuse(state, ip, "the API key was revoked"));
+        return Err(refuse(&[by_addr, by_key], "the API key was revoked"));
     }
     let role = Role::parse(&row.role)
         .ok_or_else(|| ApiError::internal(format!("key {} has role {:?}", row.id, row.role)))?;
@@ -115,28 +134,18 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        let ip = client_addr(parts);
-        state.check_rate(ip)?;
+        let ip = client_addr(parts, state);
+        let refuse = |msg: &str| {
+            tracing::info!(client = %ip, reason = msg, "authentication refused");
+            state.refuse_auth(&[FailureSource::Addr(ip)], msg)
+        };
         let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
-            return Err(refuse(
-                state,
-                ip,
-                "missing API key: send Authorization: Bearer <key>",
-            ));
+            return Err(refuse("missing API key: send Authorization: Bearer <key>"));
         };
-        let Some(key) = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-        else {
-            return Err(refuse(
-                state,
-                ip,
-                "the Authorization header must be Bearer <key>",
-            ));
+        let Some(key) = header.to_str().ok().and_then(bearer_key) else {
+            return Err(refuse("the Authorization header must be Bearer <key>"));
         };
-        let mut caller = verify_key(state, key, ip).await?;
+        let mut caller = authenticate(state, key, ip).await?;
         caller.flow_run = attribution_header(parts, "x-sigil-flow-run")?;
         caller.task = attribution_header(parts, "x-sigil-task")?;
         Ok(caller)
@@ -146,10 +155,29 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 /// The client's address, as an extractor.
 pub(crate) struct ClientIp(pub(crate) IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<Arc<AppState>> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_addr(parts)))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_addr(parts, state)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_key;
+
+    // `Authorization: bearer …` was refused and counted as a failed login.
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        assert_eq!(bearer_key("Bearer k1"), Some("k1"));
+        assert_eq!(bearer_key("bearer k1"), Some("k1"));
+        assert_eq!(bearer_key("BEARER   k1 "), Some("k1"));
+        assert_eq!(bearer_key("Basic k1"), None);
+        assert_eq!(bearer_key("Bearer "), None);
+        assert_eq!(bearer_key("Bearerk1"), None);
     }
 }

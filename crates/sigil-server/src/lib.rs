@@ -17,6 +17,7 @@ mod auth;
 pub mod crypto;
 mod error;
 pub mod keys;
+pub mod net;
 pub mod openapi;
 mod state;
 mod web;
@@ -191,6 +192,9 @@ pub struct ServerConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Limits.
     pub limits: Limits,
+    /// Mark session cookies `Secure` without TLS here (a TLS-terminating proxy in front); with
+    /// `tls` they always are.
+    pub secure_cookies: bool,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -207,6 +211,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("on_bootstrap", &self.on_bootstrap.is_some())
             .field("tls", &self.tls)
             .field("limits", &self.limits)
+            .field("secure_cookies", &self.secure_cookies)
             .finish()
     }
 }
@@ -227,6 +232,7 @@ impl ServerConfig {
             on_bootstrap: None,
             tls: None,
             limits: Limits::default(),
+            secure_cookies: false,
         }
     }
 }
@@ -381,7 +387,7 @@ pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
         .collect::<Result<Vec<_>, _>>()?;
     let store = sigil_store::open(&config.database).await?;
     let state = AppState::with_previous_keys(store, master, previous, config.limits.clone());
-    state.set_secure_cookies(tls.is_some());
+    state.set_secure_cookies(tls.is_some() || config.secure_cookies);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let local = listener.local_addr()?;
     if let Some(key) = bootstrap(&state, config.bootstrap_key.clone())

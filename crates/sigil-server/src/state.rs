@@ -25,6 +25,9 @@ pub struct Limits {
     pub auth_failures_allowed: u32,
     /// The window of `auth_failures_allowed`.
     pub auth_window: Duration,
+    /// Peers whose `X-Forwarded-For` header is believed (TLS-terminating proxies); the client's
+    /// address is then the last address in the header that is not one of them.
+    pub trusted_proxies: Vec<crate::net::Cidr>,
 }
 
 impl Default for Limits {
@@ -35,6 +38,7 @@ impl Default for Limits {
             key_cache_ttl: Duration::from_millis(500),
             auth_failures_allowed: 20,
             auth_window: Duration::from_secs(60),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -134,6 +138,14 @@ impl Metrics {
     }
 }
 
+/// What failed authentications are counted by: the client's address, and the key id a wrong
+/// secret was sent for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum FailureSource {
+    Addr(IpAddr),
+    KeyId(String),
+}
+
 /// Key lookups by id, with when they were made (`None`: no such key).
 type KeyCache = RwLock<HashMap<String, (Instant, Option<Arc<KeyRow>>)>>;
 
@@ -148,8 +160,8 @@ pub struct AppState {
     pub(crate) sessions: crate::web::Sessions,
     secure_cookies: std::sync::atomic::AtomicBool,
     key_cache: KeyCache,
-    auth_failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-    /// Whether `auth_failures` holds anything: the common case skips its lock.
+    auth_failures: Mutex<HashMap<FailureSource, (Instant, u32)>>,
+    /// Whether failures were ever counted (for tests and metrics).
     any_auth_failures: std::sync::atomic::AtomicBool,
 }
 
@@ -302,47 +314,44 @@ impl AppState {
             .remove(id);
     }
 
-    /// Whether `addr` has failed authentication too often; 429 then.
-    pub(crate) fn check_rate(&self, addr: IpAddr) -> Result<(), ApiError> {
-        if !self.any_auth_failures.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let map = self.auth_failures.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((since, n)) = map.get(&addr)
-            && since.elapsed() < self.limits.auth_window
-            && *n >= self.limits.auth_failures_allowed
-        {
-            Metrics::inc(&self.metrics.rate_limited, 1);
-            let wait = self
-                .limits
-                .auth_window
-                .saturating_sub(since.elapsed())
-                .as_secs()
-                .max(1);
-            let mut e = ApiError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many failed authentications from this address; try again later",
-            );
-            e.retry_after = Some(wait);
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    pub(crate) fn note_auth_failure(&self, addr: IpAddr) {
+    /// A refused authentication: counted for the address (and for the key id a wrong secret was
+    /// sent for); the answer is 401, or 429 once a count passes the limit within the window. Only
+    /// failures are ever throttled: a valid key is checked first and never refused for them.
+    pub(crate) fn refuse_auth(&self, sources: &[FailureSource], message: &str) -> ApiError {
         Metrics::inc(&self.metrics.auth_failures, 1);
         self.any_auth_failures.store(true, Ordering::Relaxed);
-        let mut map = self.auth_failures.lock().unwrap_or_else(|p| p.into_inner());
         let window = self.limits.auth_window;
-        if map.len() > 100_000 {
-            map.retain(|_, (since, _)| since.elapsed() < window);
+        let mut wait: Option<u64> = None;
+        {
+            let mut map = self.auth_failures.lock().unwrap_or_else(|p| p.into_inner());
+            if map.len() > 100_000 {
+                map.retain(|_, (since, _)| since.elapsed() < window);
+            }
+            for source in sources {
+                let entry = map.entry(source.clone()).or_insert((Instant::now(), 0));
+                if entry.0.elapsed() >= window {
+                    *entry = (Instant::now(), 0);
+                }
+                entry.1 += 1;
+                if entry.1 > self.limits.auth_failures_allowed {
+                    let w = window.saturating_sub(entry.0.elapsed()).as_secs().max(1);
+                    wait = Some(wait.map_or(w, |x| x.max(w)));
+                }
+            }
         }
-        let entry = map.entry(addr).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= window {
-            *entry = (Instant::now(), 0);
+        match wait {
+            None => ApiError::unauthorized(message.to_owned()),
+            Some(wait) => {
+                Metrics::inc(&self.metrics.rate_limited, 1);
+                let mut e = ApiError::new(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("{message}; too many failed authentications, try again later"),
+                );
+                e.retry_after = Some(wait);
+                e
+            }
         }
-        entry.1 += 1;
     }
 }
 

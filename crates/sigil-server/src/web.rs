@@ -203,20 +203,17 @@ async fn visitor(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<Vi
     };
     match authenticate(state, &key, ip).await {
         Ok(caller) => Ok(Visitor { caller, csrf }),
-        Err(e) => {
+        // only a refused key ends the session: a busy store or others' failures do not
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
             state
                 .sessions
                 .map
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&id);
-            let why = if e.status == StatusCode::UNAUTHORIZED {
-                "revoked=1"
-            } else {
-                "error=1"
-            };
-            Err(redirect(&format!("/?{why}")))
+            Err(redirect("/?revoked=1"))
         }
+        Err(e) => Err(error_page(None, &e)),
     }
 }
 

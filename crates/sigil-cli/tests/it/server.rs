@@ -1082,3 +1082,48 @@ fn one_json_shape_for_lists_and_reads() {
         ]
     );
 }
+
+fn http_get_raw(url: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    buf
+}
+
+// Behind a TLS-terminating proxy the session cookie never got `Secure`.
+#[test]
+fn cookies_are_secure_when_asked_and_proxies_are_checked() {
+    let sb = Sandbox::new();
+    let plain = RunningServer::start(&sb, &[], &[]);
+    let page = http_get_raw(&plain.url, "/");
+    assert!(
+        page.contains("set-cookie: sigil_signin=") && !page.contains("Secure"),
+        "{page}"
+    );
+    drop(plain);
+    let sb = Sandbox::new();
+    let secure = RunningServer::start(
+        &sb,
+        &["--trusted-proxy", "127.0.0.1"],
+        &[("SIGIL_SECURE_COOKIES", "true")],
+    );
+    let page = http_get_raw(&secure.url, "/");
+    assert!(page.contains("SameSite=Strict; Secure"), "{page}");
+    let o = sb.run(&[
+        "server",
+        "--trusted-proxy",
+        "10.0.0.0/33",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_code(&o, 2);
+    assert!(stderr(&o).contains("10.0.0.0/33"), "{}", stderr(&o));
+}

@@ -33,8 +33,10 @@ async fn missing_malformed_and_unknown_keys_are_401() {
     );
 }
 
+// The limit was checked before the key: 20 requests without a key from one address locked every
+// valid key out of that address (behind a proxy, every client) for a minute.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repeated_failures_from_one_address_get_429() {
+async fn failures_are_throttled_and_a_valid_key_never_is() {
     let limits = sigil_server::Limits {
         auth_failures_allowed: 5,
         ..Default::default()
@@ -42,23 +44,116 @@ async fn repeated_failures_from_one_address_get_429() {
     let s = sqlite_server(limits).await;
     for _ in 0..5 {
         assert_eq!(
-            s.call(Method::GET, "/api/v1/whoami", Some("bad"), None)
+            s.call(Method::GET, "/api/v1/whoami", None, None)
                 .await
                 .status,
             StatusCode::UNAUTHORIZED
         );
     }
+    // the address is over the limit: its next failure gets 429 …
+    let r = s
+        .call(Method::GET, "/api/v1/whoami", Some("bad"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(r.json["error"]["code"], "rate_limited");
+    // … and a valid key from the same address is served all the same
     let r = s
         .call(Method::GET, "/api/v1/whoami", Some(&s.admin), None)
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "even a good key waits: {}",
-        r.text
-    );
-    assert!(r.headers.contains_key("retry-after"));
-    assert_eq!(r.json["error"]["code"], "rate_limited");
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // wrong secrets for one key id are counted for that id, from any address
+    let id = s.admin.split('_').nth(1).unwrap();
+    let forged = format!("sgl_{id}_{}", "B".repeat(43));
+    let mut elsewhere = s.clone();
+    for i in 0..6u8 {
+        elsewhere.client = std::net::SocketAddr::from(([192, 0, 2, i + 1], 5000));
+        let r = elsewhere
+            .call(Method::GET, "/api/v1/whoami", Some(&forged), None)
+            .await;
+        let want = if i < 5 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(r.status, want, "attempt {i}: {}", r.text);
+    }
+    // the key's holder still gets in
+    elsewhere.client = std::net::SocketAddr::from(([192, 0, 2, 99], 5000));
+    let r = elsewhere
+        .call(Method::GET, "/api/v1/whoami", Some(&s.admin), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+// `Authorization: bearer …` (lower case) was refused and counted as a failed login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let r = s
+            .call_with(
+                Method::GET,
+                "/api/v1/whoami",
+                None,
+                None,
+                &[("authorization", &format!("{scheme} {}", s.admin))],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{scheme}: {}", r.text);
+    }
+}
+
+// Behind a TLS proxy every client shared the proxy's address; X-Forwarded-For is believed from
+// trusted proxies only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_counts_only_from_trusted_proxies() {
+    let limits = sigil_server::Limits {
+        auth_failures_allowed: 2,
+        trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+        ..Default::default()
+    };
+    let s = sqlite_server(limits).await; // its peer address is in 10.0.0.0/8
+    let fail = |who: &'static str| {
+        let s = s.clone();
+        async move {
+            s.call_with(
+                Method::GET,
+                "/api/v1/whoami",
+                Some("bad"),
+                None,
+                &[("x-forwarded-for", who)],
+            )
+            .await
+            .status
+        }
+    };
+    for _ in 0..2 {
+        assert_eq!(fail("198.51.100.1").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(fail("198.51.100.1").await, StatusCode::TOO_MANY_REQUESTS);
+    // another client behind the same proxy is another address
+    assert_eq!(fail("198.51.100.2").await, StatusCode::UNAUTHORIZED);
+    // and the audit log names the forwarded client
+    let r = s
+        .call_with(
+            Method::GET,
+            "/api/v1/teams/default/secrets/nothing",
+            Some(&s.admin),
+            None,
+            &[("x-forwarded-for", "198.51.100.3")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let log = s.audit_log().await;
+    let last = log.json["entries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["client"], "198.51.100.3", "{last}");
 }
 
 const CANARY: &str = "canary-server-4f9e1c77";

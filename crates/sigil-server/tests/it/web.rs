@@ -748,3 +748,24 @@ async fn ten_thousand_secrets_page_in_order() {
         10
     );
 }
+
+// Others' failed authentications from the same address (everyone behind one proxy) gave a 429
+// that also destroyed a signed-in web session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn others_failures_do_not_end_a_session() {
+    let limits = sigil_server::Limits {
+        auth_failures_allowed: 3,
+        ..Default::default()
+    };
+    let s = sqlite_server(limits).await;
+    let writer = s.key("writer").await;
+    let cookie = sign_in(&s, &writer).await;
+    for _ in 0..10 {
+        s.call(Method::GET, "/api/v1/whoami", Some("nonsense"), None)
+            .await;
+    }
+    let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+    let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    assert_eq!(p.status, StatusCode::OK, "the session is still there");
+}
