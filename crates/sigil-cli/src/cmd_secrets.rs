@@ -107,7 +107,10 @@ fn get(a: GetArgs) -> anyhow::Result<u8> {
         };
         return get_from_server(&loaded, name, &a);
     }
-    let resolver = loaded.resolver()?;
+    let resolver = loaded.resolver().map_err(|e| match e.downcast::<Error>() {
+        Ok(e) => e.for_secret(names[0].as_str()).into(),
+        Err(e) => e,
+    })?;
     // one request per source for every name: one batch from a server
     let resolved = match names.as_slice() {
         [one] => vec![resolver.resolve(one)?],

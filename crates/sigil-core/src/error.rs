@@ -103,7 +103,7 @@ pub enum Error {
 
     /// A source other than the local ones failed (a server unreachable, a key refused). The chain
     /// stops here: this is never treated as "not found".
-    #[error("source {source_name} failed for secret {name:?}: {message}")]
+    #[error("source {source_name} failed{}: {message}", for_secret(name))]
     Source {
         /// The source that failed.
         source_name: String,
@@ -112,6 +112,35 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+}
+
+/// ` for secret "X"`, or nothing before any secret was asked for.
+fn for_secret(name: &str) -> String {
+    if name.is_empty() {
+        String::new()
+    } else {
+        format!(" for secret {name:?}")
+    }
+}
+
+impl Error {
+    /// Names the secret a lookup was for in an error raised before it was known (the chain
+    /// could not be built: `backend = "server"` without a key).
+    #[must_use]
+    pub fn for_secret(self, secret: &str) -> Self {
+        match self {
+            Error::Source {
+                source_name,
+                name,
+                message,
+            } if name.is_empty() => Error::Source {
+                source_name,
+                name: secret.to_owned(),
+                message,
+            },
+            other => other,
+        }
+    }
 }
 
 /// A `Result` with [`Error`].
@@ -147,4 +176,26 @@ pub fn display_path(path: &std::path::Path) -> String {
         }
     }
     path.display().to_string()
+}
+
+#[cfg(test)]
+mod source_error_tests {
+    use super::*;
+
+    #[test]
+    fn a_source_error_names_the_secret_once_known() {
+        let e = Error::Source {
+            source_name: "server http://h team \"t\"".into(),
+            name: String::new(),
+            message: "no API key".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "source server http://h team \"t\" failed: no API key"
+        );
+        assert_eq!(
+            e.for_secret("DB").to_string(),
+            "source server http://h team \"t\" failed for secret \"DB\": no API key"
+        );
+    }
 }

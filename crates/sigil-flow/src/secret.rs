@@ -77,7 +77,10 @@ fn resolve(ctx: &TaskContext, name: Option<&str>) -> Result<SecretValue, TaskErr
         }
     };
     let name = SecretName::parse(name)?;
-    let value = ctx.resolver()?.get(&name)?;
+    let value = ctx
+        .resolver()
+        .map_err(|e| e.for_secret(name.as_str()))?
+        .get(&name)?;
     ctx.register_secret(&value);
     Ok(value)
 }

@@ -98,7 +98,8 @@ impl Secret {
         };
         let resolver = match &self.resolver {
             Some(r) => r.clone(),
-            None => default_resolver()?,
+            // the chain is built at the first lookup: its failure names the secret asked for
+            None => default_resolver().map_err(|e| e.for_secret(name.as_str()))?,
         };
         Ok((name, resolver))
     }

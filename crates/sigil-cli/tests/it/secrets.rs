@@ -574,3 +574,21 @@ fn get_reads_several_secrets_at_once() {
         stderr(&o)
     );
 }
+
+// With backend = "server" and no API key, the error read `failed for secret ""`.
+#[test]
+fn a_chain_that_cannot_be_built_names_the_secret() {
+    let sb = Sandbox::new();
+    let o = sb
+        .cmd(&["secrets", "get", "DB_PASSWORD"])
+        .env("SIGIL__BACKEND", "server")
+        .output()
+        .unwrap();
+    assert_code(&o, 1);
+    let e = stderr(&o);
+    assert!(
+        e.contains("failed for secret \"DB_PASSWORD\": no API key"),
+        "{e}"
+    );
+    assert!(!e.contains("\"\""), "{e}");
+}
