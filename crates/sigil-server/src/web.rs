@@ -478,8 +478,6 @@ pub(crate) struct ListParams {
     #[serde(default)]
     folder: String,
     cursor: Option<String>,
-    done: Option<String>,
-    deleted: Option<String>,
 }
 
 pub(crate) async fn secrets(
@@ -598,19 +596,10 @@ pub(crate) async fn secrets(
             esc(&p.folder)
         ));
     }
-    let flash_text;
-    let flash = if let Some(d) = &p.done {
-        flash_text = format!("Saved {d}.");
-        Some(("ok", flash_text.as_str()))
-    } else if let Some(d) = &p.deleted {
-        flash_text = format!("Deleted {d}. It can be restored from its page.");
-        Some(("ok", flash_text.as_str()))
-    } else {
-        None
-    };
+    // no notice comes from the URL: a crafted link must not put its words on the page
     html(
         StatusCode::OK,
-        page("Secrets", Some((c, &v.csrf)), flash, &body),
+        page("Secrets", Some((c, &v.csrf)), None, &body),
     )
 }
 

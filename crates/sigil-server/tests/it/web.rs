@@ -769,3 +769,23 @@ async fn others_failures_do_not_end_a_session() {
     let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
     assert_eq!(p.status, StatusCode::OK, "the session is still there");
 }
+
+// The page showed text from the URL (`/ui/secrets?done=<anything>`) as a notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_notice_comes_from_the_url() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    let cookie = sign_in(&s, &s.admin.clone()).await;
+    for q in ["done", "deleted"] {
+        let p = request(
+            &s,
+            Method::GET,
+            &format!("/ui/secrets?{q}=Your%20key%20expired%3A%20paste%20it%20at%20evil.example"),
+            Some(&cookie),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!(p.status, StatusCode::OK);
+        assert!(!p.body.contains("evil.example"), "{}", p.body);
+    }
+}
