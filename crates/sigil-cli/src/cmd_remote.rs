@@ -262,7 +262,10 @@ pub fn audit(a: AuditArgs) -> anyhow::Result<u8> {
             e.action,
             e.outcome,
             e.version.map_or("-".to_owned(), |v| v.to_string()),
-            e.name.as_deref().unwrap_or("-")
+            match &e.target {
+                Some(t) => format!("{} (in team {t})", e.name.as_deref().unwrap_or("-")),
+                None => e.name.as_deref().unwrap_or("-").to_owned(),
+            }
         ));
     }
     out::write_stdout(text.as_bytes())?;

@@ -310,6 +310,9 @@ pub struct AuditEntry {
     pub flow_run: Option<String>,
     /// The task, when the client said (`X-Sigil-Task`).
     pub task: Option<String>,
+    /// A request refused for asking for another team: the team it asked for (cut short).
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 /// `GET /api/v1/teams/{team}/audit`.

@@ -60,6 +60,7 @@ fn audit_row(
         client: c.client.clone(),
         flow_run: c.flow_run.clone(),
         task: c.task.clone(),
+        target: None,
     }
 }
 
@@ -85,16 +86,7 @@ fn audit_name(name: &str) -> String {
     if SecretName::parse(name).is_ok() {
         return name.to_owned();
     }
-    let mut escaped: String = name.escape_debug().collect();
-    if escaped.len() > 300 {
-        let mut cut = 300;
-        while !escaped.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        escaped.truncate(cut);
-        escaped.push('…');
-    }
-    escaped
+    bounded(name, 300)
 }
 
 /// Writes audit records durably; the request fails when they cannot be written.
@@ -121,16 +113,44 @@ async fn refuse(
         s if s.is_client_error() => "invalid",
         _ => "error",
     };
-    match audit(state, vec![audit_row(c, team, action, name, None, outcome)]).await {
+    // a team's log holds what its own keys did: a request for another team is recorded in the
+    // caller's team, with the team it asked for cut short in a field of its own (it was written,
+    // unchecked and unbounded, into the other team's log)
+    let mut row = audit_row(c, &c.team, action, name, None, outcome);
+    if team != c.team {
+        row.target = Some(bounded(team, 64));
+    }
+    match audit(state, vec![row]).await {
         Ok(()) => err,
         Err(audit_failed) => audit_failed,
     }
 }
 
-/// The caller may act on `team` only with a key of that team.
+/// Text from a request for the audit log: escaped (no control characters) and cut to `max`
+/// bytes.
+fn bounded(text: &str, max: usize) -> String {
+    let mut escaped: String = text.escape_debug().collect();
+    if escaped.len() > max {
+        let mut cut = max;
+        while !escaped.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        escaped.truncate(cut);
+        escaped.push('…');
+    }
+    escaped
+}
+
+/// The caller may act on `team` only with a key of that team. A team name that cannot be one
+/// is not echoed back.
 fn same_team(c: &Caller, team: &str) -> Result<(), ApiError> {
     if c.team == team {
         Ok(())
+    } else if check_team_name(team).is_err() {
+        Err(ApiError::forbidden(format!(
+            "this key belongs to team {:?}, not to the team in the path (not a valid team name)",
+            c.team
+        )))
     } else {
         Err(ApiError::forbidden(format!(
             "this key belongs to team {:?}, not to team {team:?}",
@@ -1077,6 +1097,7 @@ pub(crate) async fn audit_log(
             client: a.client,
             flow_run: a.flow_run,
             task: a.task,
+            target: a.target,
         })
         .collect();
     let next_cursor = if more {

@@ -120,6 +120,9 @@ pub struct AuditRow {
     pub flow_run: Option<String>,
     /// The task.
     pub task: Option<String>,
+    /// For a refused request for another team: the team it asked for (cut short). The record
+    /// itself is in the caller's own team's log.
+    pub target: Option<String>,
 }
 
 /// A write of a new version.

@@ -12,7 +12,10 @@ use tokio_postgres::error::SqlState;
 use crate::model::{AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, Team, VersionRow};
 use crate::{Result, Store, StoreError};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_init.sql"),
+    include_str!("../migrations/postgres/0002_audit_target.sql"),
+];
 /// The advisory lock that serialises migrations ("sigilmig" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7369_6769_6c6d_6967;
 
@@ -366,11 +369,12 @@ async fn insert_audit_batch(pool: &Pool, rows: &[&AuditRow]) -> Result<()> {
     let client = col(&|r| Some(r.client.clone()));
     let flow_run = col(&|r| r.flow_run.clone());
     let task = col(&|r| r.task.clone());
+    let target = col(&|r| r.target.clone());
     let st = c
         .prepare_cached(
-            "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task)
+            "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target)
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                  $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[])",
+                                  $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])",
         )
         .await
         .map_err(pg)?;
@@ -378,7 +382,7 @@ async fn insert_audit_batch(pool: &Pool, rows: &[&AuditRow]) -> Result<()> {
         &st,
         &[
             &at, &key_id, &role, &action, &team, &name, &version, &outcome, &client, &flow_run,
-            &task,
+            &task, &target,
         ],
     )
     .await
@@ -420,8 +424,8 @@ async fn query_opt_cached(
     c.query_opt(&st, params).await.map_err(pg)
 }
 
-const AUDIT_INSERT: &str = "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task)
-                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+const AUDIT_INSERT: &str = "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target)
+                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 async fn insert_audit(c: &impl deadpool_postgres::GenericClient, a: &AuditRow) -> Result<()> {
     execute_cached(
@@ -439,6 +443,7 @@ async fn insert_audit(c: &impl deadpool_postgres::GenericClient, a: &AuditRow) -
             &a.client,
             &a.flow_run,
             &a.task,
+            &a.target,
         ],
     )
     .await?;
@@ -978,7 +983,7 @@ impl Store for PgStore {
         let c = self.client().await?;
         Ok(query_cached(
             &c,
-            "SELECT id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task
+            "SELECT id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target
              FROM audit WHERE team = $1 AND id > $2 AND at >= $3 ORDER BY id LIMIT $4",
             &[&team, &after_id, &since, &(limit as i64)],
         )
@@ -999,7 +1004,7 @@ impl Store for PgStore {
         let before = before_id.unwrap_or(i64::MAX);
         Ok(query_cached(
             &c,
-            "SELECT id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task
+            "SELECT id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target
              FROM audit WHERE team = $1 AND id < $2 AND at >= $3 ORDER BY id DESC LIMIT $4",
             &[&team, &before, &since, &(limit as i64)],
         )
@@ -1025,6 +1030,7 @@ fn audit_row(r: &tokio_postgres::Row) -> AuditRow {
         client: r.get(9),
         flow_run: r.get(10),
         task: r.get(11),
+        target: r.get(12),
     }
 }
 

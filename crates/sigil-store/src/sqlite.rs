@@ -29,10 +29,14 @@ use crate::{Result, Store, StoreError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_audit_blocks.sql"),
+    include_str!("../migrations/sqlite/0003_audit_target.sql"),
 ];
 /// The columns of an audit record, in the order [`audit_row`] reads them.
 const AUDIT_COLS: &str =
-    "id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task";
+    "id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target";
+
+/// The values of one audit record in an INSERT.
+const AUDIT_PARAMS: usize = 12;
 
 /// An audit record of a row of [`AUDIT_COLS`].
 fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
@@ -49,6 +53,7 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
         client: r.get(9)?,
         flow_run: r.get(10)?,
         task: r.get(11)?,
+        target: r.get(12)?,
     })
 }
 
@@ -505,13 +510,14 @@ fn audit_insert_sql(rows: usize) -> &'static str {
             .map(|n| {
                 let tuples: Vec<String> = (0..n)
                     .map(|r| {
-                        let p: Vec<String> =
-                            (1..=11).map(|c| format!("?{}", r * 11 + c)).collect();
+                        let p: Vec<String> = (1..=AUDIT_PARAMS)
+                            .map(|c| format!("?{}", r * AUDIT_PARAMS + c))
+                            .collect();
                         format!("({})", p.join(","))
                     })
                     .collect();
                 format!(
-                    "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task) VALUES {}",
+                    "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target) VALUES {}",
                     tuples.join(",")
                 )
             })
@@ -546,7 +552,7 @@ fn insert_audit_rows(conn: &Connection, rows: &[AuditRow]) -> Result<()> {
             .prepare_cached(audit_insert_sql(chunk.len()))
             .map_err(backend)?;
         for (r, a) in chunk.iter().enumerate() {
-            let b = r * 11;
+            let b = r * AUDIT_PARAMS;
             let bind = |st: &mut rusqlite::CachedStatement<'_>| -> rusqlite::Result<()> {
                 st.raw_bind_parameter(b + 1, a.at)?;
                 st.raw_bind_parameter(b + 2, &a.key_id)?;
@@ -558,7 +564,8 @@ fn insert_audit_rows(conn: &Connection, rows: &[AuditRow]) -> Result<()> {
                 st.raw_bind_parameter(b + 8, &a.outcome)?;
                 st.raw_bind_parameter(b + 9, &a.client)?;
                 st.raw_bind_parameter(b + 10, &a.flow_run)?;
-                st.raw_bind_parameter(b + 11, &a.task)
+                st.raw_bind_parameter(b + 11, &a.task)?;
+                st.raw_bind_parameter(b + 12, &a.target)
             };
             bind(&mut st).map_err(backend)?;
         }

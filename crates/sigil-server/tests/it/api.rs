@@ -456,6 +456,52 @@ pub(crate) async fn team_isolation(s: &Server) {
         StatusCode::FORBIDDEN,
         "an unknown team is refused like another team"
     );
+
+    // Another team's admin could plant records in default's log through refused requests (the
+    // URL's team string was written there unchecked; 60,000 bytes were stored and echoed back).
+    let before = s.audit_log().await.json["entries"]
+        .as_array()
+        .unwrap()
+        .len();
+    let huge = "x".repeat(60_000);
+    for team in ["default", huge.as_str()] {
+        let r = s
+            .call_with(
+                Method::GET,
+                &format!("/api/v1/teams/{team}/secrets/planted-name"),
+                Some(&etl_admin),
+                None,
+                &[("x-sigil-flow-run", "planted-run")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(
+            r.text.len() < 1000,
+            "the answer does not echo it: {}",
+            r.text.len()
+        );
+    }
+    let after = s.audit_log().await.json["entries"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(after, before, "nothing lands in default's log");
+    let r = s
+        .call(
+            Method::GET,
+            "/api/v1/teams/etl/audit?order=newest&limit=2",
+            Some(&etl_admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let mine = r.json["entries"].as_array().unwrap();
+    assert_eq!(mine[1]["team"], "etl");
+    assert_eq!(mine[1]["target"], "default");
+    assert_eq!(mine[1]["outcome"], "denied");
+    assert_eq!(mine[1]["name"], "planted-name");
+    let cut = mine[0]["target"].as_str().unwrap();
+    assert!(cut.len() <= 70 && cut.ends_with('…'), "{cut}");
 }
 
 pub(crate) async fn keys_are_revoked_and_refused(s: &Server) {

@@ -1,0 +1,3 @@
+-- Sigil schema, version 3 (SQLite): a refusal of a request for another team is recorded in the
+-- caller's own team's log, with the team it asked for (cut short) in a column of its own.
+ALTER TABLE audit ADD COLUMN target TEXT;
