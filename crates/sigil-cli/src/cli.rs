@@ -536,6 +536,9 @@ pub enum ServerCommand {
         #[arg(long, value_name = "F")]
         new_key_file: PathBuf,
     },
+    /// Revoke the bootstrap administrator key and print a new one (shown once). Offline: on the
+    /// database, while no server runs on a SQLite file.
+    ResetBootstrapKey,
 }
 
 #[cfg(test)]

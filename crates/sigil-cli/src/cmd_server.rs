@@ -90,6 +90,18 @@ pub fn run(args: ServerArgs) -> anyhow::Result<u8> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok(EXIT_OK)
         }
+        Some(ServerCommand::ResetBootstrapKey) => {
+            let key = runtime.block_on(async {
+                // open (not for maintenance): a running server on a SQLite file holds its lock
+                let store = sigil_store::open(&database).await?;
+                sigil_server::reset_bootstrap_key(&*store)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })?;
+            eprintln!("revoked the old bootstrap administrator key; the new one (shown once):");
+            crate::out::line(&key)?;
+            Ok(EXIT_OK)
+        }
         Some(ServerCommand::RotateMasterKey { new_key_file }) => {
             runtime.block_on(async {
                 let old = sigil_server::load_master_key(&master).map_err(|e| anyhow::anyhow!("{e}"))?;

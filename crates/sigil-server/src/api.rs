@@ -779,7 +779,7 @@ fn check_label(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn new_key(
+pub(crate) fn new_key(
     team_id: i64,
     role: Role,
     name: &str,
@@ -868,6 +868,9 @@ pub(crate) async fn revoke_key(
         Some(&id),
     )
     .await?;
+    if let Err(e) = revocable(&state, &c, &id).await {
+        return Err(refuse(&state, &c, &team, "key.revoke", Some(&id), e).await);
+    }
     let audit_ok = audit_row(&c, &team, "key.revoke", Some(&id), None, "ok");
     if state
         .store
@@ -881,6 +884,38 @@ pub(crate) async fn revoke_key(
         let e = ApiError::not_found(format!("no live key {id:?} in team {team:?}"));
         Err(refuse(&state, &c, &team, "key.revoke", Some(&id), e).await)
     }
+}
+
+/// Refuses the revocations that would lock people out: the caller's own key, the bootstrap
+/// administrator key (nobody could create teams again; `sigil server reset-bootstrap-key`
+/// replaces it), and the team's last live admin key (nobody could manage the team's keys).
+async fn revocable(state: &AppState, c: &Caller, id: &str) -> Result<(), ApiError> {
+    if id == c.key_id {
+        return Err(ApiError::conflict(
+            "a key cannot revoke itself: revoke it with another admin key",
+        ));
+    }
+    let keys = state.store.list_keys(c.team_id).await?;
+    let Some(target) = keys.iter().find(|k| k.id == id && k.revoked_at.is_none()) else {
+        return Ok(()); // not a live key of the team: the revocation says so
+    };
+    if target.bootstrap {
+        return Err(ApiError::conflict(
+            "the bootstrap administrator key cannot be revoked through the API (nobody could \
+             create teams again): `sigil server reset-bootstrap-key` replaces it",
+        ));
+    }
+    let live_admins = keys
+        .iter()
+        .filter(|k| k.revoked_at.is_none() && k.role == Role::Admin.as_str())
+        .count();
+    if target.role == Role::Admin.as_str() && live_admins <= 1 {
+        return Err(ApiError::conflict(format!(
+            "key {id:?} is the last admin key of team {:?}: create another admin key first",
+            c.team
+        )));
+    }
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/api/v1/teams", tag = "teams", responses((status = 200, description = "Every team (bootstrap administrator)", body = TeamList), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]

@@ -287,6 +287,53 @@ pub async fn bootstrap(
     }
 }
 
+/// Replaces the bootstrap administrator key, offline (on the database, with no server running
+/// on a SQLite file): every live bootstrap key of team `default` is revoked and a new one is
+/// made, both audited. Returns the new key, to be shown once.
+///
+/// # Errors
+/// No team `default` (the database was never bootstrapped); the store fails.
+pub async fn reset_bootstrap_key(
+    store: &dyn sigil_store::Store,
+) -> Result<Zeroizing<String>, BoxError> {
+    let team = store.team("default").await?.ok_or(
+        "no team \"default\": this database was never bootstrapped (start the server once)",
+    )?;
+    let record = |action: &str, name: &str| sigil_store::AuditRow {
+        at: api::now_ms(),
+        key_id: "-".into(),
+        action: action.into(),
+        team: team.name.clone(),
+        name: Some(name.into()),
+        outcome: "ok".into(),
+        client: "local (sigil server reset-bootstrap-key)".into(),
+        ..Default::default()
+    };
+    for old in store.list_keys(team.id).await? {
+        if old.bootstrap && old.revoked_at.is_none() {
+            store
+                .revoke_key(
+                    team.id,
+                    &old.id,
+                    api::now_ms(),
+                    record("key.revoke", &old.id),
+                )
+                .await?;
+        }
+    }
+    let (row, key) = api::new_key(
+        team.id,
+        sigil_core::wire::Role::Admin,
+        "bootstrap administrator",
+        "reset-bootstrap-key",
+        true,
+    )
+    .map_err(|e| e.message)?;
+    let audit = record("key.create", &row.id);
+    store.create_key(row, audit).await?;
+    Ok(key)
+}
+
 /// Re-wraps every data key with `new`: afterwards only `new` is needed. Keys already wrapped by
 /// `new` are left alone, so an interrupted rotation can be run again. Values are not touched.
 /// Returns how many data keys were re-wrapped.
@@ -394,10 +441,18 @@ pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
         .await
         .map_err(|e| e.message)?
     {
-        eprintln!(
-            "bootstrap: created team \"default\" and its administrator key (shown once):\n  {}",
-            &*key
-        );
+        if config.bootstrap_key.is_some() {
+            // the operator chose it: it must not land in the server's logs
+            let id = keys::parse(&key).map_or("?", |k| k.id);
+            eprintln!(
+                "bootstrap: created team \"default\" and its administrator key {id} (the key of SIGIL_BOOTSTRAP_ADMIN_KEY)"
+            );
+        } else {
+            eprintln!(
+                "bootstrap: created team \"default\" and its administrator key (shown once):\n  {}",
+                &*key
+            );
+        }
         if let Some(hook) = &config.on_bootstrap {
             let host = if local.ip().is_unspecified() {
                 std::net::IpAddr::from([127, 0, 0, 1])

@@ -1127,3 +1127,39 @@ fn cookies_are_secure_when_asked_and_proxies_are_checked() {
     assert_code(&o, 2);
     assert!(stderr(&o).contains("10.0.0.0/33"), "{}", stderr(&o));
 }
+
+// A bootstrap key chosen through SIGIL_BOOTSTRAP_ADMIN_KEY was printed to stderr (container
+// logs); once revoked, nobody could create teams again.
+#[test]
+fn a_chosen_bootstrap_key_is_not_logged_and_can_be_reset_offline() {
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &[], &[]);
+    let id = ADMIN.split('_').nth(1).unwrap();
+    let secret_part = ADMIN.rsplit('_').next().unwrap();
+    {
+        let log = srv.log.lock().unwrap();
+        assert!(log.contains(id), "{log}");
+        assert!(
+            !log.contains(secret_part),
+            "the chosen key is in the log:\n{log}"
+        );
+    }
+    // offline only: the running server holds the SQLite database
+    let o = sb.run(&["server", "reset-bootstrap-key"]);
+    assert_code(&o, 1);
+    assert!(stderr(&o).contains("lock"), "{}", stderr(&o));
+    drop(srv);
+    let o = sb.run(&["server", "reset-bootstrap-key"]);
+    assert_code(&o, 0);
+    let new_key = stdout(&o).trim().to_owned();
+    assert!(new_key.starts_with("sgl_") && new_key != ADMIN, "{new_key}");
+    let srv = RunningServer::start(&sb, &[], &[]);
+    let old = srv.client(ADMIN);
+    assert!(
+        old.list_teams().is_err(),
+        "the old bootstrap key is revoked"
+    );
+    let new = srv.client(&new_key);
+    let (team, _) = new.create_team("after-reset").unwrap();
+    assert_eq!(team.name, "after-reset");
+}

@@ -504,6 +504,57 @@ pub(crate) async fn team_isolation(s: &Server) {
     assert!(cut.len() <= 70 && cut.ends_with('…'), "{cut}");
 }
 
+// A team admin could revoke the bootstrap key (nobody could create teams again) or its own key.
+pub(crate) async fn revocations_that_lock_people_out_are_refused(s: &Server) {
+    let second = s.key("admin").await;
+    let bootstrap_id = s.admin.split('_').nth(1).unwrap().to_owned();
+    let second_id = second.split('_').nth(1).unwrap().to_owned();
+    let revoke = |by: String, id: String| async move {
+        s.call(
+            Method::DELETE,
+            &format!("/api/v1/teams/default/keys/{id}"),
+            Some(&by),
+            None,
+        )
+        .await
+    };
+    let r = revoke(second.clone(), bootstrap_id.clone()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reset-bootstrap-key")
+    );
+    let r = revoke(second.clone(), second_id.clone()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(
+        r.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot revoke itself")
+    );
+    // both keys still work; the bootstrap key may still revoke the other admin
+    assert_eq!(
+        s.call(Method::GET, "/api/v1/teams", Some(&s.admin), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        revoke(s.admin.clone(), second_id).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let log = s.audit_log().await;
+    let refused = log.json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "key.revoke" && e["outcome"] == "conflict")
+        .count();
+    assert_eq!(refused, 2, "both refusals are audited");
+}
+
 pub(crate) async fn keys_are_revoked_and_refused(s: &Server) {
     let reader = s.key("reader").await;
     s.put(&s.admin, "k", json!("v")).await;
