@@ -526,6 +526,33 @@ pub struct ServerArgs {
     /// always are); also SIGIL_SECURE_COOKIES=true.
     #[arg(long, env = "SIGIL_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Connections open at once; past it a new one is closed at once (default: `ulimit -n`
+    /// less 64, at most 10,000).
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// How long a client may take to send a request's headers.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = duration)]
+    pub header_read_timeout: std::time::Duration,
+    /// How long a connection may be idle (no bytes either way) before it is closed.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    pub idle_timeout: std::time::Duration,
+    /// How long a request may take before it is answered 503.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    pub request_timeout: std::time::Duration,
+    /// How long SIGTERM waits for requests in flight before it closes their connections.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    pub shutdown_timeout: std::time::Duration,
+}
+
+/// A duration such as `15s`, `500ms` or `2m`, at least one millisecond.
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    sigil_core::config::parse_duration(s).and_then(|d| {
+        if d.is_zero() {
+            Err("must be more than zero".into())
+        } else {
+            Ok(d)
+        }
+    })
 }
 
 #[derive(Subcommand, Debug)]

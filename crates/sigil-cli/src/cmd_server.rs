@@ -84,6 +84,13 @@ pub fn run(args: ServerArgs) -> anyhow::Result<u8> {
                 })
                 .collect::<Result<_, _>>()?;
             config.secure_cookies = args.secure_cookies;
+            if let Some(n) = args.max_connections {
+                config.max_connections = n.max(1);
+            }
+            config.header_read_timeout = args.header_read_timeout;
+            config.idle_timeout = args.idle_timeout;
+            config.limits.request_timeout = args.request_timeout;
+            config.shutdown_timeout = args.shutdown_timeout;
             config.tls = args.tls_cert.clone().zip(args.tls_key.clone());
             runtime
                 .block_on(sigil_server::run(config))

@@ -14,6 +14,7 @@
 
 mod api;
 mod auth;
+mod conn;
 pub mod crypto;
 mod error;
 pub mod keys;
@@ -25,6 +26,7 @@ mod web;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -35,6 +37,7 @@ use axum::routing::{delete, get, post};
 use zeroize::Zeroizing;
 
 pub use auth::Caller;
+pub use conn::default_max_connections;
 pub use error::ApiError;
 pub use state::{AppState, Limits, Metrics};
 
@@ -97,11 +100,25 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Counts requests by route and status; no response is cached anywhere.
+/// Answers 503 past the request timeout, counts requests by route and status; no response is
+/// cached anywhere.
 async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     // the matched path is shared (an Arc): no allocation per request
     let route = req.extensions().get::<MatchedPath>().cloned();
-    let mut resp = next.run(req).await;
+    let limit = state.limits.request_timeout;
+    let mut resp = match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            Metrics::inc(&state.metrics.requests_timed_out, 1);
+            tracing::warn!(route = ?route.as_ref().map(MatchedPath::as_str), "request timed out");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!("the request took longer than {} s", limit.as_secs_f32()),
+            )
+            .into_response()
+        }
+    };
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     state.metrics.count_request(
@@ -195,6 +212,14 @@ pub struct ServerConfig {
     /// Mark session cookies `Secure` without TLS here (a TLS-terminating proxy in front); with
     /// `tls` they always are.
     pub secure_cookies: bool,
+    /// Connections open at once; past it a new connection is closed at once.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// How long a connection may see no traffic either way before it is closed.
+    pub idle_timeout: Duration,
+    /// How long a graceful shutdown waits for requests in flight before it closes them.
+    pub shutdown_timeout: Duration,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -212,6 +237,10 @@ impl std::fmt::Debug for ServerConfig {
             .field("tls", &self.tls)
             .field("limits", &self.limits)
             .field("secure_cookies", &self.secure_cookies)
+            .field("max_connections", &self.max_connections)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
     }
 }
@@ -233,6 +262,10 @@ impl ServerConfig {
             tls: None,
             limits: Limits::default(),
             secure_cookies: false,
+            max_connections: default_max_connections(),
+            header_read_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -473,25 +506,36 @@ pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
         state.store.backend(),
         started.elapsed().as_millis()
     );
+    let capped = conn::Capped::new(config.max_connections, config.idle_timeout, state.clone());
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    // plain HTTP and TLS are served alike: a header-read timeout, an idle timeout and a cap on
+    // connections (conn.rs), and a graceful shutdown with a deadline
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    let grace = config.shutdown_timeout;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        h.graceful_shutdown(Some(grace));
+    });
+    let http =
+        |builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>| {
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(config.header_read_timeout);
+        };
     match tls {
         None => {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
+            let mut server = axum_server::from_tcp(listener.into_std()?).acceptor(capped);
+            http(server.http_builder());
+            server.handle(handle).serve(service).await?;
         }
         Some(tls) => {
             let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls));
-            let handle = axum_server::Handle::new();
-            let h = handle.clone();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                h.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
-            });
-            axum_server::from_tcp_rustls(listener.into_std()?, tls)
-                .handle(handle)
-                .serve(service)
-                .await?;
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(capped);
+            let mut server = axum_server::from_tcp(listener.into_std()?).acceptor(acceptor);
+            http(server.http_builder());
+            server.handle(handle).serve(service).await?;
         }
     }
     tracing::info!("stopped");

@@ -25,6 +25,8 @@ pub struct Limits {
     pub auth_failures_allowed: u32,
     /// The window of `auth_failures_allowed`.
     pub auth_window: Duration,
+    /// A request's deadline: past it the answer is 503.
+    pub request_timeout: Duration,
     /// Peers whose `X-Forwarded-For` header is believed (TLS-terminating proxies); the client's
     /// address is then the last address in the header that is not one of them.
     pub trusted_proxies: Vec<crate::net::Cidr>,
@@ -38,6 +40,7 @@ impl Default for Limits {
             key_cache_ttl: Duration::from_millis(500),
             auth_failures_allowed: 20,
             auth_window: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
         }
     }
@@ -53,6 +56,8 @@ pub struct Metrics {
     pub(crate) audit_records: AtomicU64,
     pub(crate) auth_failures: AtomicU64,
     pub(crate) rate_limited: AtomicU64,
+    pub(crate) connections_refused: AtomicU64,
+    pub(crate) requests_timed_out: AtomicU64,
 }
 
 impl Metrics {
@@ -127,6 +132,16 @@ impl Metrics {
                 "sigil_rate_limited_total",
                 "Requests refused with 429 after repeated failed authentication.",
                 &self.rate_limited,
+            ),
+            (
+                "sigil_connections_refused_total",
+                "Connections closed at once because the connection cap was reached.",
+                &self.connections_refused,
+            ),
+            (
+                "sigil_requests_timed_out_total",
+                "Requests answered 503 after the request timeout.",
+                &self.requests_timed_out,
             ),
         ] {
             out.push_str(&format!(

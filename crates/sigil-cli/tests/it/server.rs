@@ -1163,3 +1163,144 @@ fn a_chosen_bootstrap_key_is_not_logged_and_can_be_reset_offline() {
     let (team, _) = new.create_team("after-reset").unwrap();
     assert_eq!(team.name, "after-reset");
 }
+
+/// Reads until the server closes the connection or `within` passes; how long it took, or `None`
+/// when the connection was still open at the deadline.
+fn closed_within(s: &mut std::net::TcpStream, within: Duration) -> Option<Duration> {
+    use std::io::Read;
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = within.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return None;
+        }
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) => continue, // a 408 answer, then the close
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None;
+            }
+            Err(_) => return Some(start.elapsed()), // reset: closed
+        }
+    }
+}
+
+// A connection that sent half its headers was held for over a minute and then served; many of
+// them starved the server of file descriptors; SIGTERM waited for them without end.
+#[test]
+fn slow_and_idle_connections_are_cut_and_capped() {
+    use std::io::Write;
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(
+        &sb,
+        &[
+            "--header-read-timeout",
+            "1s",
+            "--idle-timeout",
+            "2s",
+            "--max-connections",
+            "3",
+            "--shutdown-timeout",
+            "1s",
+        ],
+        &[],
+    );
+    let addr = srv.url.strip_prefix("http://").unwrap().to_owned();
+    let connect = || std::net::TcpStream::connect(&addr).unwrap();
+    // half the headers, then nothing
+    let mut slow = connect();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let took = closed_within(&mut slow, Duration::from_secs(10))
+        .expect("a connection with half its headers is still open after 10 s");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // nothing at all
+    let mut silent = connect();
+    let took = closed_within(&mut silent, Duration::from_secs(10))
+        .expect("a silent connection is still open after 10 s");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    // three idle connections fill the cap: a fourth is closed at once
+    let held: Vec<_> = (0..3).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut fourth = connect();
+    let took = closed_within(&mut fourth, Duration::from_secs(5)).expect("over the cap, yet open");
+    assert!(took < Duration::from_millis(900), "{took:?}");
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http_get_status(&srv.url, "/healthz") != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "the server did not take connections again"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // SIGTERM with a request stuck in its headers: the server is gone within the grace period
+    let mut stuck = connect();
+    stuck.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
+    let mut srv = srv;
+    let start = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &srv.child.id().to_string()])
+        .status()
+        .unwrap();
+    loop {
+        if let Some(status) = srv.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "SIGTERM waited for a stuck connection"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let metrics_seen = srv.log.lock().unwrap().contains("connection limit reached");
+    assert!(metrics_seen, "the refusal is logged");
+}
+
+#[test]
+fn a_request_past_its_deadline_is_answered_503() {
+    use std::io::{Read, Write};
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(
+        &sb,
+        &["--request-timeout", "1s", "--idle-timeout", "10s"],
+        &[],
+    );
+    let addr = srv.url.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    // the headers, then a body that never finishes
+    write!(
+        s,
+        "PUT /api/v1/teams/default/secrets/slow HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"value\":"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 2048];
+    let n = s.read(&mut buf).expect("an answer before the idle timeout");
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("\"timeout\""), "{answer}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        srv.client(ADMIN)
+            .get_secret("slow", None)
+            .unwrap()
+            .is_none()
+    );
+}
