@@ -365,13 +365,26 @@ impl Client {
     /// # Errors
     /// [`ClientError::NotFound`] and every other failure.
     pub fn history(&self, name: &str) -> Result<History> {
-        let r = self.request(
-            Method::Get,
-            &self.team_path(&format!("history/{}", name_path(name))),
-            None::<&()>,
-            &[],
-        )?;
-        self.expect(r, "a history")
+        let mut cursor: Option<String> = None;
+        let mut all: Option<History> = None;
+        loop {
+            let mut path = self.team_path(&format!("history/{}?limit=1000", name_path(name)));
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={}", query(c)));
+            }
+            let r: Option<History> = self.request(Method::Get, &path, None::<&()>, &[])?;
+            let page = self.expect(r, "a history")?;
+            cursor = page.next_cursor.clone();
+            match &mut all {
+                None => all = Some(page),
+                Some(h) => h.versions.extend(page.versions),
+            }
+            if cursor.is_none() {
+                let mut h = all.expect("one page was read");
+                h.next_cursor = None;
+                return Ok(h);
+            }
+        }
     }
 
     /// One page of names.

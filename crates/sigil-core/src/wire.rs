@@ -157,8 +157,11 @@ pub struct History {
     pub name: String,
     /// Whether it is deleted (restorable).
     pub deleted: bool,
-    /// Every version, newest first.
+    /// A page of versions, newest first.
     pub versions: Vec<VersionInfo>,
+    /// Pass as `cursor` for the older versions; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /api/v1/teams/{team}/batch-read`.

@@ -554,17 +554,45 @@ pub(crate) async fn restore_secret(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{team}/history/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), responses((status = 200, description = "Versions, newest first, metadata only (viewer role or higher)", body = History), (status = 404, description = "No such secret", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/teams/{team}/history/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")), responses((status = 200, description = "A page of versions, newest first, metadata only (viewer role or higher)", body = History), (status = 404, description = "No such secret", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn history(
     State(state): St,
     c: Caller,
     Path((team, name)): Path<(String, String)>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<History>, ApiError> {
-    same_team(&c, &team)?;
-    let name = parse_name(&name)?;
-    let (row, versions) = state
+    let Query(q) = q.map_err(|_| ApiError::invalid("the query accepts limit and cursor"))?;
+    let before = match q.cursor {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::invalid("invalid cursor"))?,
+        ),
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit must be from 1 to 1000"));
+    }
+    history_page(&state, &c, &team, &name, before, limit)
+        .await
+        .map(Json)
+}
+
+/// A page of a secret's versions, newest first: those below `before`, at most `limit`; the
+/// page's `next_cursor` continues it.
+pub(crate) async fn history_page(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    name: &str,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<History, ApiError> {
+    same_team(c, team)?;
+    let name = parse_name(name)?;
+    let (row, mut versions) = state
         .store
-        .history(c.team_id, name.as_str())
+        .history(c.team_id, name.as_str(), before, limit + 1)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!(
@@ -572,7 +600,12 @@ pub(crate) async fn history(
                 name.as_str()
             ))
         })?;
-    Ok(Json(History {
+    let more = versions.len() > limit as usize;
+    versions.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| versions.last().map(|v| v.version.to_string()))
+        .flatten();
+    Ok(History {
         name: row.name,
         deleted: row.deleted_at.is_some(),
         versions: versions
@@ -583,7 +616,16 @@ pub(crate) async fn history(
                 created_by: v.created_by,
             })
             .collect(),
-    }))
+        next_cursor,
+    })
+}
+
+/// `?limit=&cursor=` of a paged answer.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
 }
 
 #[derive(Deserialize)]

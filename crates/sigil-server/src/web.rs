@@ -673,14 +673,8 @@ pub(crate) async fn detail(
         Err(r) => return r,
     };
     let c = &v.caller;
-    let h = match api::history(
-        State(state.clone()),
-        c.clone(),
-        Path((c.team.clone(), name.clone())),
-    )
-    .await
-    {
-        Ok(axum::Json(h)) => h,
+    let h = match api::history_page(&state, c, &c.team, &name, None, 1000).await {
+        Ok(h) => h,
         Err(e) => return error_page(Some(&v), &e),
     };
     let writer = c.role >= Role::Writer;

@@ -133,11 +133,14 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<SecretRow>>;
 
-    /// A secret (deleted or not) and its versions, newest first, without ciphertexts.
+    /// A secret (deleted or not) and a page of its versions, newest first, without ciphertexts:
+    /// versions below `before` (all when `None`), at most `limit`.
     async fn history(
         &self,
         team_id: i64,
         name: &str,
+        before: Option<i64>,
+        limit: u32,
     ) -> Result<Option<(SecretRow, Vec<VersionRow>)>>;
 
     /// Soft-deletes a live secret; `false` when there is none.

@@ -850,6 +850,8 @@ impl Store for PgStore {
         &self,
         team_id: i64,
         name: &str,
+        before: Option<i64>,
+        limit: u32,
     ) -> Result<Option<(SecretRow, Vec<VersionRow>)>> {
         let c = self.client().await?;
         let Some(row) = query_opt_cached(&c, SELECT_SECRET, &[&team_id, &name])
@@ -861,8 +863,13 @@ impl Store for PgStore {
         let versions = query_cached(
             &c,
             "SELECT version, data_key_version, created_at, created_by FROM secret_versions
-                 WHERE team_id = $1 AND name = $2 ORDER BY version DESC",
-            &[&team_id, &name],
+                 WHERE team_id = $1 AND name = $2 AND version < $3 ORDER BY version DESC LIMIT $4",
+            &[
+                &team_id,
+                &name,
+                &before.unwrap_or(i64::MAX),
+                &i64::from(limit),
+            ],
         )
         .await?
         .iter()

@@ -1161,8 +1161,11 @@ impl Store for SqliteStore {
         &self,
         team_id: i64,
         name: &str,
+        before: Option<i64>,
+        limit: u32,
     ) -> Result<Option<(SecretRow, Vec<VersionRow>)>> {
         let name = name.to_owned();
+        let before = before.unwrap_or(i64::MAX);
         self.read_settled(move |c| {
             let row = c
                 .prepare_cached(&format!(
@@ -1174,11 +1177,11 @@ impl Store for SqliteStore {
             let mut st = c
                 .prepare_cached(
                     "SELECT version, data_key_version, created_at, created_by FROM secret_versions
-                     WHERE team_id = ?1 AND name = ?2 ORDER BY version DESC",
+                     WHERE team_id = ?1 AND name = ?2 AND version < ?3 ORDER BY version DESC LIMIT ?4",
                 )
                 .map_err(backend)?;
             let versions = st
-                .query_map(params![team_id, name], |r| {
+                .query_map(params![team_id, name, before, limit], |r| {
                     Ok(VersionRow {
                         version: r.get(0)?,
                         data_key_version: r.get(1)?,

@@ -555,6 +555,45 @@ pub(crate) async fn revocations_that_lock_people_out_are_refused(s: &Server) {
     assert_eq!(refused, 2, "both refusals are audited");
 }
 
+// `history` returned every version of a secret in one response.
+pub(crate) async fn history_is_paged(s: &Server) {
+    for i in 0..5 {
+        s.put(&s.admin, "paged", json!(format!("v{i}"))).await;
+    }
+    let page = |q: &str| {
+        let q = q.to_owned();
+        async move {
+            s.call(
+                Method::GET,
+                &format!("/api/v1/teams/default/history/paged{q}"),
+                Some(&s.admin),
+                None,
+            )
+            .await
+        }
+    };
+    let r = page("?limit=2").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let versions = |r: &crate::Reply| -> Vec<i64> {
+        r.json["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(versions(&r), [5, 4]);
+    assert_eq!(r.json["next_cursor"], "4");
+    let r = page("?limit=2&cursor=4").await;
+    assert_eq!(versions(&r), [3, 2]);
+    let r = page("?limit=2&cursor=2").await;
+    assert_eq!(versions(&r), [1]);
+    assert!(r.json.get("next_cursor").is_none(), "{}", r.text);
+    assert_eq!(versions(&page("").await), [5, 4, 3, 2, 1]);
+    assert_eq!(page("?limit=0").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(page("?cursor=x").await.status, StatusCode::BAD_REQUEST);
+}
+
 pub(crate) async fn keys_are_revoked_and_refused(s: &Server) {
     let reader = s.key("reader").await;
     s.put(&s.admin, "k", json!("v")).await;

@@ -221,6 +221,7 @@ both!(api:
     team_isolation,
     keys_are_revoked_and_refused,
     revocations_that_lock_people_out_are_refused,
+    history_is_paged,
     audit_records_reads_writes_and_refusals,
     an_unopenable_value_is_an_audited_error,
     bad_input_is_refused_and_changes_nothing,

@@ -173,7 +173,11 @@ pub(crate) async fn versions_cas_and_history(store: Arc<dyn Store>) {
         None
     );
     assert_eq!(store.get_secret(t, "other", None).await.unwrap(), None);
-    let (row, versions) = store.history(t, "db/password").await.unwrap().unwrap();
+    let (row, versions) = store
+        .history(t, "db/password", None, 1000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.deleted_at, None);
     assert_eq!(
         versions.iter().map(|v| v.version).collect::<Vec<_>>(),
@@ -225,7 +229,7 @@ pub(crate) async fn delete_and_restore(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
-    let (row, _) = store.history(t, "s").await.unwrap().unwrap();
+    let (row, _) = store.history(t, "s", None, 1000).await.unwrap().unwrap();
     assert_eq!(row.deleted_at, Some(3_000));
     let restored = store
         .restore_secret(t, "s", 4_000, audit("secret.restore", "t"))
@@ -457,7 +461,7 @@ pub(crate) async fn concurrent_writers_get_distinct_versions(store: Arc<dyn Stor
     let mut versions = results_of(tasks).await;
     versions.sort_unstable();
     assert_eq!(versions, (1..=40).collect::<Vec<i64>>());
-    let (_, versions) = store.history(t, "hot").await.unwrap().unwrap();
+    let (_, versions) = store.history(t, "hot", None, 1000).await.unwrap().unwrap();
     assert_eq!(versions.len(), 40);
 }
 
