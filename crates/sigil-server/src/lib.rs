@@ -59,6 +59,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/ui/secret/{*name}", get(web::detail))
         .route("/ui/delete/{*name}", post(web::delete))
         .route("/ui/restore/{*name}", post(web::restore))
+        .route("/ui/{*rest}", get(web::not_found))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

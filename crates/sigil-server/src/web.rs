@@ -279,6 +279,19 @@ fn error_page(v: Option<&Visitor>, e: &ApiError) -> Response {
     )
 }
 
+/// An unknown page under `/ui/`: an HTML page, not the API's JSON error.
+pub(crate) async fn not_found() -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        page(
+            "Not found",
+            None,
+            Some(("error", "There is no such page.")),
+            r#"<p><a href="/ui/secrets">Go to the secrets</a></p>"#,
+        ),
+    )
+}
+
 pub(crate) async fn static_js() -> Response {
     let mut r = (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
@@ -530,6 +543,7 @@ pub(crate) async fn secrets(
     let more = rows.len() > PAGE as usize;
     let rows: Vec<_> = rows.into_iter().take(PAGE as usize).collect();
     let writer = c.role >= Role::Writer;
+    let names = key_names(&state, c.team_id).await;
     let mut body = String::new();
     body.push_str(&format!(
         r#"<h1>Secrets{}</h1><div class="card"><form method="get" action="/ui/secrets" class="row" role="search">
@@ -567,7 +581,7 @@ pub(crate) async fn secrets(
             esc(&r.name),
             r.version,
             esc(&rfc3339(r.updated_at)),
-            esc(&r.updated_by),
+            who(&names, &r.updated_by),
             q(&r.name),
             if writer { "Update" } else { "Details" }
         ));
@@ -719,13 +733,14 @@ pub(crate) async fn detail(
             ));
         }
     }
+    let names = key_names(&state, c.team_id).await;
     body.push_str(r#"<div class="card"><h2>History</h2><table><thead><tr><th>Version</th><th>Written at</th><th>By</th></tr></thead><tbody>"#);
     for ver in &h.versions {
         body.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             ver.version,
             esc(&ver.created_at),
-            esc(&ver.created_by)
+            who(&names, &ver.created_by)
         ));
     }
     body.push_str("</tbody></table></div>");
@@ -789,6 +804,22 @@ fn after_change(v: &Visitor, done: Result<(), ApiError>, next: &str) -> Response
     match done {
         Ok(()) => redirect(next),
         Err(e) => error_page(Some(v), &e),
+    }
+}
+
+/// The team's key names by id, so that pages show who a key is, not only its id.
+async fn key_names(state: &AppState, team_id: i64) -> std::collections::HashMap<String, String> {
+    match state.store.list_keys(team_id).await {
+        Ok(keys) => keys.into_iter().map(|k| (k.id, k.name)).collect(),
+        Err(_) => Default::default(), // ids alone, then: the page still works
+    }
+}
+
+/// `name (id)`, escaped; the id alone for a key without a name or of another team.
+fn who(names: &std::collections::HashMap<String, String>, id: &str) -> String {
+    match names.get(id).filter(|n| !n.is_empty()) {
+        Some(n) => format!("{} <span class=\"muted\">({})</span>", esc(n), esc(id)),
+        None => esc(id),
     }
 }
 
@@ -986,14 +1017,16 @@ pub(crate) async fn audit_page(
     if let Err(e) = need_admin(&v) {
         return error_page(Some(&v), &e);
     }
+    // newest first, as people look for the latest; the cursor pages back
     let rows = match state
         .store
-        .audit(&v.caller.team, p.cursor.unwrap_or(0), 0, AUDIT_SCAN)
+        .audit_newest(&v.caller.team, p.cursor, 0, AUDIT_SCAN)
         .await
     {
         Ok(r) => r,
         Err(e) => return error_page(Some(&v), &e.into()),
     };
+    let names = key_names(&state, v.caller.team_id).await;
     let full_scan = rows.len() == AUDIT_SCAN as usize;
     let mut shown: Vec<&sigil_store::AuditRow> = Vec::new();
     let mut next = None;
@@ -1047,7 +1080,7 @@ pub(crate) async fn audit_page(
         body.push_str(&format!(
             r#"<tr><td>{}</td><td class="name">{}</td><td>{}</td><td class="name">{}</td><td>{}</td><td>{}</td><td class="opt">{}</td><td class="opt">{run}</td></tr>"#,
             esc(&rfc3339(r.at)),
-            esc(&r.key_id),
+            who(&names, &r.key_id),
             esc(&r.action),
             esc(r.name.as_deref().unwrap_or("")),
             r.version.map_or(String::new(), |x| x.to_string()),
@@ -1061,7 +1094,7 @@ pub(crate) async fn audit_page(
     body.push_str("</tbody></table>");
     if let Some(n) = next {
         body.push_str(&format!(
-            r#"<div class="pager"><span></span><a class="button secondary" href="/ui/audit?name={}&amp;action={}&amp;key={}&amp;cursor={n}">Next page</a></div>"#,
+            r#"<div class="pager"><span></span><a class="button secondary" href="/ui/audit?name={}&amp;action={}&amp;key={}&amp;cursor={n}">Older records</a></div>"#,
             q(&p.name),
             q(&p.action),
             q(&p.key)

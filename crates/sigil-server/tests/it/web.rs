@@ -789,3 +789,40 @@ async fn no_notice_comes_from_the_url() {
         assert!(!p.body.contains("evil.example"), "{}", p.body);
     }
 }
+
+// An unknown page under /ui/ answered with the API's JSON error; the audit page listed the oldest
+// records first; "updated by" and the audit's key column showed a bare key id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_as_a_new_user_sees_it() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    let cookie = sign_in(&s, &s.admin.clone()).await;
+    let p = request(&s, Method::GET, "/ui/nope", Some(&cookie), None, &[]).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert!(
+        p.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+            && p.body.contains("There is no such page."),
+        "{}",
+        p.body
+    );
+    for i in 0..3 {
+        s.put(&s.admin, &format!("n{i}"), serde_json::json!("v-1234"))
+            .await;
+    }
+    let p = request(&s, Method::GET, "/ui/audit", Some(&cookie), None, &[]).await;
+    assert_eq!(p.status, StatusCode::OK);
+    let (a, b) = (p.body.find(">n2<").unwrap(), p.body.find(">n0<").unwrap());
+    assert!(a < b, "newest first");
+    let id = s.admin.split('_').nth(1).unwrap();
+    assert!(
+        p.body.contains(&format!(
+            "bootstrap administrator <span class=\"muted\">({id})</span>"
+        )),
+        "the key's name is shown: {}",
+        p.body
+    );
+    let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    assert!(p.body.contains("bootstrap administrator"), "{}", p.body);
+}
