@@ -19,193 +19,24 @@ use serde::de::DeserializeOwned;
 use sigil_core::SecretName;
 use sigil_core::wire::{
     AuditEntry, AuditPage, BatchRead, BatchReadResult, CreateKey, CreateTeam, CreatedKey,
-    CreatedTeam, ErrorBody, History, KeyInfo, KeyList, PutSecret, Role, SecretList, SecretListItem,
-    SecretRead, SecretWritten, TeamInfo, TeamList, VersionInfo, WhoAmI, parse_rfc3339, rfc3339,
+    CreatedTeam, ErrorBody, History, KeyList, PutSecret, Role, SecretList, SecretListItem,
+    SecretRead, SecretWritten, TeamInfo, TeamList, WhoAmI, parse_rfc3339, rfc3339,
 };
-use sigil_store::{AuditRow, KeyRow, StoreError};
+use sigil_store::{AuditRow, KeyRow};
 use zeroize::Zeroizing;
 
 use crate::auth::Caller;
-use crate::crypto::{DataKey, Place};
+use crate::crypto::DataKey;
 use crate::error::ApiError;
-use crate::keys;
+use crate::service::keys::new_key;
+use crate::service::secrets::{not_json, open_found, unopened};
+use crate::service::{
+    self, ServerError, audit_row, authorize, check_team_name, need, now_ms, parse_name, refuse,
+    same_team, secret_audit_row,
+};
 use crate::state::{AppState, Metrics};
 
 type St = State<Arc<AppState>>;
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn audit_row(
-    c: &Caller,
-    team: &str,
-    action: &str,
-    name: Option<&str>,
-    version: Option<i64>,
-    outcome: &str,
-) -> AuditRow {
-    AuditRow {
-        id: 0,
-        at: now_ms(),
-        key_id: c.key_id.clone(),
-        role: Some(c.role.as_str().to_owned()),
-        action: action.to_owned(),
-        team: team.to_owned(),
-        name: name.map(audit_name),
-        version,
-        outcome: outcome.to_owned(),
-        client: c.client.clone(),
-        flow_run: c.flow_run.clone(),
-        task: c.task.clone(),
-        target: None,
-    }
-}
-
-/// As [`audit_row`] for a name already checked: kept as it is, not checked again (the hot path
-/// of a read would otherwise parse its name twice).
-fn secret_audit_row(
-    c: &Caller,
-    team: &str,
-    action: &str,
-    name: &SecretName,
-    version: Option<i64>,
-    outcome: &str,
-) -> AuditRow {
-    AuditRow {
-        name: Some(name.as_str().to_owned()),
-        ..audit_row(c, team, action, None, version, outcome)
-    }
-}
-
-/// A name as the audit log keeps it: valid names as they are; anything else (a refused name may
-/// hold NUL or control characters, which PostgreSQL text cannot) escaped and cut to 300 bytes.
-fn audit_name(name: &str) -> String {
-    if SecretName::parse(name).is_ok() {
-        return name.to_owned();
-    }
-    bounded(name, 300)
-}
-
-/// Writes audit records durably; the request fails when they cannot be written.
-async fn audit(state: &AppState, rows: Vec<AuditRow>) -> Result<(), ApiError> {
-    let n = rows.len() as u64;
-    state.store.append_audit(rows).await?;
-    Metrics::inc(&state.metrics.audit_records, n);
-    Ok(())
-}
-
-/// Audits a refusal, then returns it.
-async fn refuse(
-    state: &AppState,
-    c: &Caller,
-    team: &str,
-    action: &str,
-    name: Option<&str>,
-    err: ApiError,
-) -> ApiError {
-    let outcome = match err.status {
-        StatusCode::FORBIDDEN => "denied",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::CONFLICT => "conflict",
-        s if s.is_client_error() => "invalid",
-        _ => "error",
-    };
-    // a team's log holds what its own keys did: a request for another team is recorded in the
-    // caller's team, with the team it asked for cut short in a field of its own (it was written,
-    // unchecked and unbounded, into the other team's log)
-    let mut row = audit_row(c, &c.team, action, name, None, outcome);
-    if team != c.team {
-        row.target = Some(bounded(team, 64));
-    }
-    match audit(state, vec![row]).await {
-        Ok(()) => err,
-        Err(audit_failed) => audit_failed,
-    }
-}
-
-/// Text from a request for the audit log: escaped (no control characters) and cut to `max`
-/// bytes.
-fn bounded(text: &str, max: usize) -> String {
-    let mut escaped: String = text.escape_debug().collect();
-    if escaped.len() > max {
-        let mut cut = max;
-        while !escaped.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        escaped.truncate(cut);
-        escaped.push('…');
-    }
-    escaped
-}
-
-/// The caller may act on `team` only with a key of that team. A team name that cannot be one
-/// is not echoed back.
-fn same_team(c: &Caller, team: &str) -> Result<(), ApiError> {
-    if c.team == team {
-        Ok(())
-    } else if check_team_name(team).is_err() {
-        Err(ApiError::forbidden(format!(
-            "this key belongs to team {:?}, not to the team in the path (not a valid team name)",
-            c.team
-        )))
-    } else {
-        Err(ApiError::forbidden(format!(
-            "this key belongs to team {:?}, not to team {team:?}",
-            c.team
-        )))
-    }
-}
-
-fn need(c: &Caller, role: Role, what: &str) -> Result<(), ApiError> {
-    if c.role >= role {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "a {} key cannot {what}: it needs the {} role",
-            c.role.as_str(),
-            role.as_str()
-        )))
-    }
-}
-
-/// Checks team and role, auditing a refusal.
-async fn authorize(
-    state: &AppState,
-    c: &Caller,
-    team: &str,
-    role: Role,
-    what: &str,
-    action: &str,
-    name: Option<&str>,
-) -> Result<(), ApiError> {
-    if let Err(e) = same_team(c, team).and_then(|()| need(c, role, what)) {
-        return Err(refuse(state, c, team, action, name, e).await);
-    }
-    Ok(())
-}
-
-/// A writer's change to one secret: team, role and name checked, every refusal audited.
-async fn authorized_name(
-    state: &AppState,
-    c: &Caller,
-    team: &str,
-    name: &str,
-    what: &str,
-    action: &str,
-) -> Result<SecretName, ApiError> {
-    authorize(state, c, team, Role::Writer, what, action, Some(name)).await?;
-    match parse_name(name) {
-        Ok(n) => Ok(n),
-        Err(e) => Err(refuse(state, c, team, action, Some(name), e).await),
-    }
-}
-
-fn parse_name(name: &str) -> Result<SecretName, ApiError> {
-    SecretName::parse(name).map_err(|e| ApiError::invalid(e.to_string()))
-}
 
 /// Parses a JSON body with messages that never quote it.
 fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
@@ -235,63 +66,6 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
             ))
         }
     })
-}
-
-/// Opens a sealed value: its JSON text, zeroed when dropped.
-fn open_plaintext(
-    dk: &DataKey,
-    team: &str,
-    name: &str,
-    version: i64,
-    ciphertext: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-    dk.open(
-        ciphertext,
-        Place {
-            team,
-            name,
-            version,
-        },
-    )
-    .map_err(ApiError::internal)
-}
-
-fn not_json(name: &str, version: i64) -> ApiError {
-    ApiError::internal(format!("secret {name:?} version {version} is not JSON"))
-}
-
-/// A version found by a read, opened with its team's data key.
-async fn open_found(
-    state: &AppState,
-    c: &Caller,
-    team: &str,
-    name: &str,
-    ver: &sigil_store::VersionRow,
-) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-    let dk = state
-        .data_key(c.team_id, team, ver.data_key_version)
-        .await?;
-    open_plaintext(&dk, team, name, ver.version, &ver.ciphertext)
-}
-
-/// After reads recorded as `ok` whose values could not be opened (`e`): records `error` for
-/// each, since no value went out, and gives back `e` — or the audit's own failure.
-async fn unopened(
-    state: &AppState,
-    c: &Caller,
-    team: &str,
-    reads: impl Iterator<Item = (&SecretName, i64)>,
-    e: ApiError,
-) -> ApiError {
-    let rows = reads
-        .map(|(name, version)| {
-            secret_audit_row(c, team, "secret.read", name, Some(version), "error")
-        })
-        .collect();
-    match audit(state, rows).await {
-        Ok(()) => e,
-        Err(audit_failed) => audit_failed,
-    }
 }
 
 /// The body of a read, as [`SecretRead`] serialises it, with the value's JSON text copied in as
@@ -340,54 +114,24 @@ pub(crate) async fn get_secret(
     Path((team, name)): Path<(String, String)>,
     q: Result<Query<VersionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(
-        &state,
-        &c,
-        &team,
-        Role::Reader,
-        "read secret values",
-        "secret.read",
-        Some(&name),
-    )
-    .await?;
-    let parsed = (|| {
-        let name = parse_name(&name)?;
-        let Query(q) = q.map_err(|_| ApiError::invalid("the query accepts only version=N"))?;
-        if q.version.is_some_and(|v| v < 1) {
-            return Err(ApiError::invalid("version must be 1 or more"));
-        }
-        Ok((name, q.version))
-    })();
-    let (name, version) = match parsed {
-        Ok(p) => p,
-        Err(e) => return Err(refuse(&state, &c, &team, "secret.read", Some(&name), e).await),
-    };
-    // the read and its audit record in one trip: `ok` with the version read, or `not_found`
-    let audit_ok = secret_audit_row(&c, &team, "secret.read", &name, None, "ok");
-    let found = state
-        .store
-        .get_secret_audited(c.team_id, name.as_str(), version, audit_ok)
-        .await?;
-    Metrics::inc(&state.metrics.audit_records, 1);
-    let Some((_, ver)) = found else {
-        return Err(ApiError::not_found(match version {
-            Some(v) => format!(
-                "secret {:?} has no version {v} in team {team:?}",
-                name.as_str()
-            ),
-            None => format!("secret {:?} not found in team {team:?}", name.as_str()),
-        }));
-    };
-    let opened = open_found(&state, &c, &team, name.as_str(), &ver)
-        .await
-        .and_then(|plain| secret_read_body(name.as_str(), ver.version, ver.created_at, &plain));
-    let body = match opened {
-        Ok(b) => b,
-        Err(e) => {
-            return Err(unopened(&state, &c, &team, [(&name, ver.version)].into_iter(), e).await);
+    let version = match q {
+        Ok(Query(q)) => q.version,
+        Err(_) => {
+            let e = ServerError::Invalid("the query accepts only version=N".into());
+            return Err(
+                service::refuse(&state, &c, &team, "secret.read", Some(&name), e)
+                    .await
+                    .into(),
+            );
         }
     };
-    Metrics::inc(&state.metrics.secret_reads, 1);
+    let read = service::secrets::read(&state, &c, &team, &name, version).await?;
+    let body = secret_read_body(
+        read.name.as_str(),
+        read.version,
+        read.created_at,
+        &read.plain,
+    )?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
@@ -405,94 +149,28 @@ pub(crate) async fn put_secret(
     Path((team, name)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SecretWritten>, ApiError> {
-    authorize(
-        &state,
-        &c,
-        &team,
-        Role::Writer,
-        "write secrets",
-        "secret.write",
-        Some(&name),
-    )
-    .await?;
-    let checked = (|| {
-        let name = parse_name(&name)?;
-        let req: PutSecret = parse_body(body)?;
-        if req.cas.is_some_and(|v| v < 0) {
-            return Err(ApiError::invalid(
-                "cas must be 0 (create only) or a version",
-            ));
+    let req: PutSecret = match parse_body(body) {
+        Ok(r) => r,
+        Err(e) => {
+            // refused like any other bad input, after the caller's right to write is checked
+            service::authorize(
+                &state,
+                &c,
+                &team,
+                Role::Writer,
+                "write secrets",
+                "secret.write",
+                Some(&name),
+            )
+            .await?;
+            let audited = ServerError::Invalid(e.message.clone());
+            service::refuse(&state, &c, &team, "secret.write", Some(&name), audited).await;
+            return Err(e);
         }
-        let plain = Zeroizing::new(serde_json::to_vec(&req.value).map_err(ApiError::internal)?);
-        if plain.len() > state.limits.max_value_bytes {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "value_too_large",
-                format!(
-                    "secret {:?} is {} bytes, over the limit of {} bytes",
-                    name.as_str(),
-                    plain.len(),
-                    state.limits.max_value_bytes
-                ),
-            ));
-        }
-        Ok((name, req.cas, plain))
-    })();
-    let (name, cas, plain) = match checked {
-        Ok(c) => c,
-        Err(e) => return Err(refuse(&state, &c, &team, "secret.write", Some(&name), e).await),
     };
-    let dk = state.current_data_key(c.team_id, &team).await?;
-    let (seal_team, seal_name, seal_dk) = (team.clone(), name.to_string(), dk.clone());
-    let put = sigil_store::PutSecret {
-        team_id: c.team_id,
-        name: name.to_string(),
-        cas,
-        by: c.key_id.clone(),
-        at: now_ms(),
-        data_key_version: dk.version() as i32,
-        seal: Box::new(move |version| {
-            seal_dk
-                .seal(
-                    &plain,
-                    Place {
-                        team: &seal_team,
-                        name: &seal_name,
-                        version,
-                    },
-                )
-                .map_err(|e| e.to_string())
-        }),
-    };
-    match state
-        .store
-        .put_secret(
-            put,
-            secret_audit_row(&c, &team, "secret.write", &name, None, "ok"),
-        )
-        .await
-    {
-        Ok(row) => {
-            Metrics::inc(&state.metrics.secret_writes, 1);
-            Metrics::inc(&state.metrics.audit_records, 1);
-            Ok(Json(SecretWritten {
-                name: row.name,
-                version: row.version,
-                created_at: rfc3339(row.created_at),
-                updated_at: rfc3339(row.updated_at),
-            }))
-        }
-        Err(e @ StoreError::Conflict { .. }) => Err(refuse(
-            &state,
-            &c,
-            &team,
-            "secret.write",
-            Some(name.as_str()),
-            e.into(),
-        )
-        .await),
-        Err(e) => Err(e.into()),
-    }
+    Ok(Json(
+        service::secrets::write(&state, &c, &team, &name, &req.value, req.cas).await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), responses((status = 204, description = "Deleted, restorable (writer role or higher). Audited."), (status = 404, description = "No such live secret", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
@@ -501,20 +179,7 @@ pub(crate) async fn delete_secret(
     c: Caller,
     Path((team, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let name = authorized_name(&state, &c, &team, &name, "delete secrets", "secret.delete").await?;
-    let audit_ok = secret_audit_row(&c, &team, "secret.delete", &name, None, "ok");
-    if !state
-        .store
-        .delete_secret(c.team_id, name.as_str(), now_ms(), audit_ok)
-        .await?
-    {
-        let e = ApiError::not_found(format!(
-            "secret {:?} not found in team {team:?}",
-            name.as_str()
-        ));
-        return Err(refuse(&state, &c, &team, "secret.delete", Some(name.as_str()), e).await);
-    }
-    Metrics::inc(&state.metrics.audit_records, 1);
+    service::secrets::delete(&state, &c, &team, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -524,34 +189,9 @@ pub(crate) async fn restore_secret(
     c: Caller,
     Path((team, name)): Path<(String, String)>,
 ) -> Result<Json<SecretWritten>, ApiError> {
-    let name = authorized_name(
-        &state,
-        &c,
-        &team,
-        &name,
-        "restore secrets",
-        "secret.restore",
-    )
-    .await?;
-    let audit_ok = secret_audit_row(&c, &team, "secret.restore", &name, None, "ok");
-    let Some(row) = state
-        .store
-        .restore_secret(c.team_id, name.as_str(), now_ms(), audit_ok)
-        .await?
-    else {
-        let e = ApiError::not_found(format!(
-            "no deleted secret {:?} in team {team:?}",
-            name.as_str()
-        ));
-        return Err(refuse(&state, &c, &team, "secret.restore", Some(name.as_str()), e).await);
-    };
-    Metrics::inc(&state.metrics.audit_records, 1);
-    Ok(Json(SecretWritten {
-        name: row.name,
-        version: row.version,
-        created_at: rfc3339(row.created_at),
-        updated_at: rfc3339(row.updated_at),
-    }))
+    Ok(Json(
+        service::secrets::restore(&state, &c, &team, &name).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/teams/{team}/history/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")), responses((status = 200, description = "A page of versions, newest first, metadata only (viewer role or higher)", body = History), (status = 404, description = "No such secret", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
@@ -570,54 +210,9 @@ pub(crate) async fn history(
         ),
     };
     let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit must be from 1 to 1000"));
-    }
-    history_page(&state, &c, &team, &name, before, limit)
-        .await
-        .map(Json)
-}
-
-/// A page of a secret's versions, newest first: those below `before`, at most `limit`; the
-/// page's `next_cursor` continues it.
-pub(crate) async fn history_page(
-    state: &AppState,
-    c: &Caller,
-    team: &str,
-    name: &str,
-    before: Option<i64>,
-    limit: u32,
-) -> Result<History, ApiError> {
-    same_team(c, team)?;
-    let name = parse_name(name)?;
-    let (row, mut versions) = state
-        .store
-        .history(c.team_id, name.as_str(), before, limit + 1)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "secret {:?} not found in team {team:?}",
-                name.as_str()
-            ))
-        })?;
-    let more = versions.len() > limit as usize;
-    versions.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| versions.last().map(|v| v.version.to_string()))
-        .flatten();
-    Ok(History {
-        name: row.name,
-        deleted: row.deleted_at.is_some(),
-        versions: versions
-            .into_iter()
-            .map(|v| VersionInfo {
-                version: v.version,
-                created_at: rfc3339(v.created_at),
-                created_by: v.created_by,
-            })
-            .collect(),
-        next_cursor,
-    })
+    Ok(Json(
+        service::secrets::history(&state, &c, &team, &name, before, limit).await?,
+    ))
 }
 
 /// `?limit=&cursor=` of a paged answer.
@@ -733,12 +328,17 @@ pub(crate) async fn batch_read(
     })();
     let names = match checked {
         Ok(n) => n,
-        Err(e) => return Err(refuse(&state, &c, &team, "secret.read", None, e).await),
+        Err(e) => {
+            let audited = ServerError::Invalid(e.message.clone());
+            return Err(refuse(&state, &c, &team, "secret.read", None, audited)
+                .await
+                .into());
+        }
     };
     // each read and its audit record (`ok` with the version read, or `not_found`) in one trip,
     // as a single read; concurrent, so that they share one commit
     let found = futures_util::future::try_join_all(names.iter().map(|name| {
-        let audit_ok = secret_audit_row(&c, &team, "secret.read", name, None, "ok");
+        let audit_ok = secret_audit_row(&c, "secret.read", name, None, "ok");
         state
             .store
             .get_secret_audited(c.team_id, name.as_str(), None, audit_ok)
@@ -753,7 +353,7 @@ pub(crate) async fn batch_read(
             missing.push(name.as_str().to_owned());
             continue;
         };
-        let value = open_found(&state, &c, &team, name.as_str(), ver)
+        let value = open_found(&state, &c, name.as_str(), ver)
             .await
             .and_then(|plain| {
                 serde_json::from_slice(&plain).map_err(|_| not_json(name.as_str(), ver.version))
@@ -776,22 +376,10 @@ pub(crate) async fn batch_read(
             .iter()
             .zip(&found)
             .filter_map(|(name, found)| found.as_ref().map(|(_, ver)| (name, ver.version)));
-        return Err(unopened(&state, &c, &team, read, e).await);
+        return Err(unopened(&state, &c, read, e).await.into());
     }
     Metrics::inc(&state.metrics.secret_reads, secrets.len() as u64);
     Ok(Json(BatchReadResult { secrets, missing }))
-}
-
-fn key_info(k: KeyRow) -> Result<KeyInfo, ApiError> {
-    Ok(KeyInfo {
-        role: Role::parse(&k.role)
-            .ok_or_else(|| ApiError::internal(format!("key {} has role {:?}", k.id, k.role)))?,
-        id: k.id,
-        name: k.name,
-        created_at: rfc3339(k.created_at),
-        created_by: k.created_by,
-        revoked_at: k.revoked_at.map(rfc3339),
-    })
 }
 
 #[utoipa::path(get, path = "/api/v1/teams/{team}/keys", tag = "keys", params(("team" = String, Path, description = "The team")), responses((status = 200, description = "The team's keys (admin)", body = KeyList), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
@@ -800,54 +388,9 @@ pub(crate) async fn list_keys(
     c: Caller,
     Path(team): Path<String>,
 ) -> Result<Json<KeyList>, ApiError> {
-    same_team(&c, &team)?;
-    need(&c, Role::Admin, "list keys")?;
-    let keys = state
-        .store
-        .list_keys(c.team_id)
-        .await?
-        .into_iter()
-        .map(key_info)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(KeyList { keys }))
-}
-
-fn check_label(name: &str) -> Result<(), ApiError> {
-    if name.len() > 128 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "a key's name is at most 128 characters, without control characters",
-        ));
-    }
-    Ok(())
-}
-
-pub(crate) fn new_key(
-    team_id: i64,
-    role: Role,
-    name: &str,
-    created_by: &str,
-    bootstrap: bool,
-) -> Result<(KeyRow, Zeroizing<String>), ApiError> {
-    let (id, key) = keys::generate().map_err(ApiError::internal)?;
-    let secret = keys::parse(&key)
-        .expect("generated keys parse")
-        .secret
-        .to_owned();
-    Ok((
-        KeyRow {
-            id,
-            team_id,
-            team_name: String::new(),
-            role: role.as_str().to_owned(),
-            hash: keys::hash(&secret),
-            name: name.to_owned(),
-            bootstrap,
-            created_at: now_ms(),
-            created_by: created_by.to_owned(),
-            revoked_at: None,
-        },
-        key,
-    ))
+    Ok(Json(KeyList {
+        keys: service::keys::list(&state, &c, &team).await?,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/teams/{team}/keys", tag = "keys", params(("team" = String, Path, description = "The team")), request_body = CreateKey, responses((status = 201, description = "The key, shown once (admin). Audited.", body = CreatedKey), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
@@ -857,41 +400,26 @@ pub(crate) async fn create_key(
     Path(team): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    authorize(
-        &state,
-        &c,
-        &team,
-        Role::Admin,
-        "create keys",
-        "key.create",
-        None,
-    )
-    .await?;
-    let req: CreateKey =
-        match parse_body(body).and_then(|r: CreateKey| check_label(&r.name).map(|()| r)) {
-            Ok(r) => r,
-            Err(e) => return Err(refuse(&state, &c, &team, "key.create", None, e).await),
-        };
-    let (row, key) = new_key(c.team_id, req.role, &req.name, &c.key_id, false)?;
-    let id = row.id.clone();
-    state
-        .store
-        .create_key(
-            row,
-            audit_row(&c, &team, "key.create", Some(&id), None, "ok"),
-        )
-        .await?;
-    Metrics::inc(&state.metrics.audit_records, 1);
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedKey {
-            id,
-            key: key.to_string(),
-            team,
-            role: req.role,
-            name: req.name,
-        }),
-    ))
+    let req: CreateKey = match parse_body(body) {
+        Ok(r) => r,
+        Err(e) => {
+            service::authorize(
+                &state,
+                &c,
+                &team,
+                Role::Admin,
+                "create keys",
+                "key.create",
+                None,
+            )
+            .await?;
+            let audited = ServerError::Invalid(e.message.clone());
+            service::refuse(&state, &c, &team, "key.create", None, audited).await;
+            return Err(e);
+        }
+    };
+    let created = service::keys::create(&state, &c, &team, req.role, &req.name).await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/teams/{team}/keys/{id}", tag = "keys", params(("team" = String, Path, description = "The team"), ("id" = String, Path, description = "The key's id")), responses((status = 204, description = "Revoked (admin). Audited."), (status = 404, description = "No such live key", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
@@ -900,64 +428,8 @@ pub(crate) async fn revoke_key(
     c: Caller,
     Path((team, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    authorize(
-        &state,
-        &c,
-        &team,
-        Role::Admin,
-        "revoke keys",
-        "key.revoke",
-        Some(&id),
-    )
-    .await?;
-    if let Err(e) = revocable(&state, &c, &id).await {
-        return Err(refuse(&state, &c, &team, "key.revoke", Some(&id), e).await);
-    }
-    let audit_ok = audit_row(&c, &team, "key.revoke", Some(&id), None, "ok");
-    if state
-        .store
-        .revoke_key(c.team_id, &id, now_ms(), audit_ok)
-        .await?
-    {
-        state.forget_key(&id);
-        Metrics::inc(&state.metrics.audit_records, 1);
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        let e = ApiError::not_found(format!("no live key {id:?} in team {team:?}"));
-        Err(refuse(&state, &c, &team, "key.revoke", Some(&id), e).await)
-    }
-}
-
-/// Refuses the revocations that would lock people out: the caller's own key, the bootstrap
-/// administrator key (nobody could create teams again; `sigil server reset-bootstrap-key`
-/// replaces it), and the team's last live admin key (nobody could manage the team's keys).
-async fn revocable(state: &AppState, c: &Caller, id: &str) -> Result<(), ApiError> {
-    if id == c.key_id {
-        return Err(ApiError::conflict(
-            "a key cannot revoke itself: revoke it with another admin key",
-        ));
-    }
-    let keys = state.store.list_keys(c.team_id).await?;
-    let Some(target) = keys.iter().find(|k| k.id == id && k.revoked_at.is_none()) else {
-        return Ok(()); // not a live key of the team: the revocation says so
-    };
-    if target.bootstrap {
-        return Err(ApiError::conflict(
-            "the bootstrap administrator key cannot be revoked through the API (nobody could \
-             create teams again): `sigil server reset-bootstrap-key` replaces it",
-        ));
-    }
-    let live_admins = keys
-        .iter()
-        .filter(|k| k.revoked_at.is_none() && k.role == Role::Admin.as_str())
-        .count();
-    if target.role == Role::Admin.as_str() && live_admins <= 1 {
-        return Err(ApiError::conflict(format!(
-            "key {id:?} is the last admin key of team {:?}: create another admin key first",
-            c.team
-        )));
-    }
-    Ok(())
+    service::keys::revoke(&state, &c, &team, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/teams", tag = "teams", responses((status = 200, description = "Every team (bootstrap administrator)", body = TeamList), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
@@ -980,24 +452,6 @@ pub(crate) async fn list_teams(State(state): St, c: Caller) -> Result<Json<TeamL
     Ok(Json(TeamList { teams }))
 }
 
-/// Team names: 1 to 64 of `[A-Za-z0-9_.-]`.
-pub(crate) fn check_team_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-        && name != "."
-        && name != "..";
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "a team name is 1 to 64 characters of A-Z a-z 0-9 _ . -",
-        ))
-    }
-}
-
 /// Creates a team with its data key and first admin key.
 pub(crate) async fn create_team_with_admin(
     state: &AppState,
@@ -1013,7 +467,7 @@ pub(crate) async fn create_team_with_admin(
     let at = now_ms();
     let (row, key) = match admin_key {
         Some(key) => {
-            let parsed = keys::parse(&key).ok_or_else(|| {
+            let parsed = crate::keys::parse(&key).ok_or_else(|| {
                 ApiError::invalid("SIGIL_BOOTSTRAP_ADMIN_KEY is not a valid sgl_ key")
             })?;
             let row = KeyRow {
@@ -1021,7 +475,7 @@ pub(crate) async fn create_team_with_admin(
                 team_id: 0,
                 team_name: String::new(),
                 role: Role::Admin.as_str().to_owned(),
-                hash: keys::hash(parsed.secret),
+                hash: crate::keys::hash(parsed.secret),
                 name: "bootstrap administrator".into(),
                 bootstrap: bootstrap_admin,
                 created_at: at,
@@ -1091,7 +545,11 @@ pub(crate) async fn create_team(
         ));
     }
     let req: CreateTeam = parse_body(body)?;
-    let template = audit_row(&c, &req.name, "team.create", None, None, "ok");
+    // the new team's log begins with its creation
+    let template = AuditRow {
+        team: req.name.clone(),
+        ..audit_row(&c, "team.create", None, None, "ok")
+    };
     let (team, key) =
         create_team_with_admin(&state, &req.name, &c.key_id, false, template, None).await?;
     Ok((

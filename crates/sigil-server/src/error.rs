@@ -88,6 +88,39 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The REST face's rendering of the domain layer's errors.
+impl From<crate::service::ServerError> for ApiError {
+    fn from(e: crate::service::ServerError) -> Self {
+        use crate::service::ServerError as E;
+        // 5xx causes were logged where they arose; the client sees no cause
+        match e {
+            E::NotFound(m) => ApiError::not_found(m),
+            E::Forbidden(m) => ApiError::forbidden(m),
+            E::Conflict(m) => ApiError::conflict(m),
+            E::Invalid(m) => ApiError::invalid(m),
+            E::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "value_too_large", m),
+            E::RateLimited {
+                message,
+                retry_after,
+            } => {
+                let mut a = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+                a.retry_after = Some(retry_after);
+                a
+            }
+            E::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "storage unavailable",
+            ),
+            E::Internal(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            ),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

@@ -20,6 +20,7 @@ mod error;
 pub mod keys;
 pub mod net;
 pub mod openapi;
+mod service;
 mod state;
 mod web;
 
@@ -38,6 +39,7 @@ use zeroize::Zeroizing;
 
 pub use auth::Caller;
 pub use conn::default_max_connections;
+pub use service::ServerError;
 pub use error::ApiError;
 pub use state::{AppState, Limits, Metrics};
 
@@ -306,7 +308,7 @@ pub async fn bootstrap(
         return Ok(None);
     }
     let template = sigil_store::AuditRow {
-        at: api::now_ms(),
+        at: service::now_ms(),
         key_id: "-".into(),
         role: None,
         outcome: "ok".into(),
@@ -334,7 +336,7 @@ pub async fn reset_bootstrap_key(
         "no team \"default\": this database was never bootstrapped (start the server once)",
     )?;
     let record = |action: &str, name: &str| sigil_store::AuditRow {
-        at: api::now_ms(),
+        at: service::now_ms(),
         key_id: "-".into(),
         action: action.into(),
         team: team.name.clone(),
@@ -349,20 +351,20 @@ pub async fn reset_bootstrap_key(
                 .revoke_key(
                     team.id,
                     &old.id,
-                    api::now_ms(),
+                    service::now_ms(),
                     record("key.revoke", &old.id),
                 )
                 .await?;
         }
     }
-    let (row, key) = api::new_key(
+    let (row, key) = service::keys::new_key(
         team.id,
         sigil_core::wire::Role::Admin,
         "bootstrap administrator",
         "reset-bootstrap-key",
         true,
     )
-    .map_err(|e| e.message)?;
+    .map_err(|e| e.to_string())?;
     let audit = record("key.create", &row.id);
     store.create_key(row, audit).await?;
     Ok(key)

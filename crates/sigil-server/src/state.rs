@@ -10,6 +10,7 @@ use sigil_store::{KeyRow, Store};
 
 use crate::crypto::{DataKey, MasterKey};
 use crate::error::ApiError;
+use crate::service::ServerError;
 
 /// Limits and tunables.
 #[derive(Debug, Clone)]
@@ -238,7 +239,7 @@ impl AppState {
         team_id: i64,
         team: &str,
         version: i32,
-    ) -> Result<Arc<DataKey>, ApiError> {
+    ) -> Result<Arc<DataKey>, ServerError> {
         if let Some(k) = self
             .data_keys
             .read()
@@ -249,13 +250,13 @@ impl AppState {
         }
         let rows = self.store.data_keys(team_id).await?;
         let row = rows.iter().find(|r| r.version == version).ok_or_else(|| {
-            ApiError::internal(format!("data key {version} of team {team:?} is missing"))
+            ServerError::internal(format!("data key {version} of team {team:?} is missing"))
         })?;
         let master = std::iter::once(&*self.master)
             .chain(&self.previous)
             .find(|m| m.id() == row.master_key_id)
             .ok_or_else(|| {
-                ApiError::internal(format!(
+                ServerError::internal(format!(
                     "data key {version} of team {team:?} is wrapped by master key {}, which this server does not have (it has {})",
                     row.master_key_id,
                     self.master.id()
@@ -264,7 +265,7 @@ impl AppState {
         let key = Arc::new(
             master
                 .unwrap(&row.wrapped, team, row.version as u32)
-                .map_err(ApiError::internal)?,
+                .map_err(ServerError::internal)?,
         );
         self.data_keys
             .write()
@@ -278,7 +279,7 @@ impl AppState {
         &self,
         team_id: i64,
         team: &str,
-    ) -> Result<Arc<DataKey>, ApiError> {
+    ) -> Result<Arc<DataKey>, ServerError> {
         let newest = {
             let cache = self.data_keys.read().unwrap_or_else(|p| p.into_inner());
             cache
@@ -291,17 +292,16 @@ impl AppState {
             Some(v) => self.data_key(team_id, team, v).await,
             None => {
                 let rows = self.store.data_keys(team_id).await?;
-                let v =
-                    rows.iter().map(|r| r.version).max().ok_or_else(|| {
-                        ApiError::internal(format!("team {team:?} has no data key"))
-                    })?;
+                let v = rows.iter().map(|r| r.version).max().ok_or_else(|| {
+                    ServerError::internal(format!("team {team:?} has no data key"))
+                })?;
                 self.data_key(team_id, team, v).await
             }
         }
     }
 
     /// A key by id, trusted for `key_cache_ttl`.
-    pub(crate) async fn key(&self, id: &str) -> Result<Option<Arc<KeyRow>>, ApiError> {
+    pub(crate) async fn key(&self, id: &str) -> Result<Option<Arc<KeyRow>>, ServerError> {
         let ttl = self.limits.key_cache_ttl;
         if let Some((at, row)) = self
             .key_cache

@@ -12,7 +12,6 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -22,9 +21,9 @@ use serde::Deserialize;
 use sigil_core::wire::{Role, rfc3339};
 use zeroize::Zeroizing;
 
-use crate::api;
 use crate::auth::{Caller, ClientIp, authenticate};
 use crate::error::ApiError;
+use crate::service::{self, ServerError};
 use crate::state::AppState;
 
 const COOKIE: &str = "sigil_session";
@@ -655,16 +654,10 @@ pub(crate) async fn save(
     } else {
         serde_json::Value::String(value.to_string())
     };
-    let body = serde_json::json!({ "value": json }).to_string();
     let name = f.name.trim().to_owned();
-    let r = api::put_secret(
-        State(state.clone()),
-        v.caller.clone(),
-        Path((v.caller.team.clone(), name.clone())),
-        Ok(Bytes::from(body)),
-    )
-    .await
-    .map(|_| ());
+    let r = service::secrets::write(&state, &v.caller, &v.caller.team, &name, &json, None)
+        .await
+        .map(|_| ());
     after_change(&v, r, &format!("/ui/secret/{}?saved=1", q(&name)))
 }
 
@@ -687,9 +680,9 @@ pub(crate) async fn detail(
         Err(r) => return r,
     };
     let c = &v.caller;
-    let h = match api::history_page(&state, c, &c.team, &name, None, 1000).await {
+    let h = match service::secrets::history(&state, c, &c.team, &name, None, 1000).await {
         Ok(h) => h,
-        Err(e) => return error_page(Some(&v), &e),
+        Err(e) => return error_page(Some(&v), &e.into()),
     };
     let writer = c.role >= Role::Writer;
     let mut body = format!(
@@ -768,13 +761,7 @@ pub(crate) async fn delete(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let done = api::delete_secret(
-        State(state.clone()),
-        v.caller.clone(),
-        Path((v.caller.team.clone(), name.clone())),
-    )
-    .await
-    .map(|_| ());
+    let done = service::secrets::delete(&state, &v.caller, &v.caller.team, &name).await;
     after_change(&v, done, &format!("/ui/secret/{}", q(&name)))
 }
 
@@ -789,21 +776,17 @@ pub(crate) async fn restore(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let done = api::restore_secret(
-        State(state.clone()),
-        v.caller.clone(),
-        Path((v.caller.team.clone(), name.clone())),
-    )
-    .await
-    .map(|_| ());
+    let done = service::secrets::restore(&state, &v.caller, &v.caller.team, &name)
+        .await
+        .map(|_| ());
     after_change(&v, done, &format!("/ui/secret/{}?restored=1", q(&name)))
 }
 
 /// After an action: to `next` when it succeeded, the error page (with the API's message) when not.
-fn after_change(v: &Visitor, done: Result<(), ApiError>, next: &str) -> Response {
+fn after_change(v: &Visitor, done: Result<(), ServerError>, next: &str) -> Response {
     match done {
         Ok(()) => redirect(next),
-        Err(e) => error_page(Some(v), &e),
+        Err(e) => error_page(Some(v), &e.into()),
     }
 }
 
@@ -891,23 +874,17 @@ pub(crate) async fn keys_page(
     if let Err(e) = need_admin(&v) {
         return error_page(Some(&v), &e);
     }
-    match api::list_keys(
-        State(state.clone()),
-        v.caller.clone(),
-        Path(v.caller.team.clone()),
-    )
-    .await
-    {
-        Ok(axum::Json(list)) => html(
+    match service::keys::list(&state, &v.caller, &v.caller.team).await {
+        Ok(keys) => html(
             StatusCode::OK,
             page(
                 "Keys",
                 Some((&v.caller, &v.csrf)),
                 None,
-                &keys_body(&v, &list.keys, None),
+                &keys_body(&v, &keys, None),
             ),
         ),
-        Err(e) => error_page(Some(&v), &e),
+        Err(e) => error_page(Some(&v), &e.into()),
     }
 }
 
@@ -934,35 +911,26 @@ pub(crate) async fn create_key(
     if let Err(e) = need_admin(&v) {
         return error_page(Some(&v), &e);
     }
-    let body = serde_json::json!({ "role": f.role, "name": f.name }).to_string();
-    let created = match api::create_key(
-        State(state.clone()),
-        v.caller.clone(),
-        Path(v.caller.team.clone()),
-        Ok(Bytes::from(body)),
-    )
-    .await
-    {
-        Ok((_, axum::Json(k))) => k,
-        Err(e) => return error_page(Some(&v), &e),
+    let Some(role) = Role::parse(&f.role) else {
+        let e = ApiError::invalid("the role must be viewer, reader, writer or admin");
+        return error_page(Some(&v), &e);
     };
-    match api::list_keys(
-        State(state.clone()),
-        v.caller.clone(),
-        Path(v.caller.team.clone()),
-    )
-    .await
-    {
-        Ok(axum::Json(list)) => html(
+    let created =
+        match service::keys::create(&state, &v.caller, &v.caller.team, role, &f.name).await {
+            Ok(k) => k,
+            Err(e) => return error_page(Some(&v), &e.into()),
+        };
+    match service::keys::list(&state, &v.caller, &v.caller.team).await {
+        Ok(keys) => html(
             StatusCode::OK,
             page(
                 "Keys",
                 Some((&v.caller, &v.csrf)),
                 Some(("ok", "Key created.")),
-                &keys_body(&v, &list.keys, Some(&created)),
+                &keys_body(&v, &keys, Some(&created)),
             ),
         ),
-        Err(e) => error_page(Some(&v), &e),
+        Err(e) => error_page(Some(&v), &e.into()),
     }
 }
 
@@ -980,13 +948,7 @@ pub(crate) async fn revoke_key(
     if let Err(e) = need_admin(&v) {
         return error_page(Some(&v), &e);
     }
-    let done = api::revoke_key(
-        State(state.clone()),
-        v.caller.clone(),
-        Path((v.caller.team.clone(), id)),
-    )
-    .await
-    .map(|_| ());
+    let done = service::keys::revoke(&state, &v.caller, &v.caller.team, &id).await;
     after_change(&v, done, "/ui/keys")
 }
 

@@ -1,0 +1,185 @@
+//! API keys: list, create, revoke — admin only, every change audited, and no revocation that
+//! would lock people out.
+
+use sigil_core::wire::{CreatedKey, KeyInfo, Role, rfc3339};
+use sigil_store::KeyRow;
+use zeroize::Zeroizing;
+
+use super::{Caller, ServerError, audit_row, authorize, need, now_ms, refuse, same_team};
+use crate::keys;
+use crate::state::{AppState, Metrics};
+
+/// A key as listings show it (never the key itself).
+pub(crate) fn key_info(k: KeyRow) -> Result<KeyInfo, ServerError> {
+    Ok(KeyInfo {
+        role: Role::parse(&k.role)
+            .ok_or_else(|| ServerError::internal(format!("key {} has role {:?}", k.id, k.role)))?,
+        id: k.id,
+        name: k.name,
+        created_at: rfc3339(k.created_at),
+        created_by: k.created_by,
+        revoked_at: k.revoked_at.map(rfc3339),
+    })
+}
+
+/// The team's keys: admin role.
+pub(crate) async fn list(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+) -> Result<Vec<KeyInfo>, ServerError> {
+    same_team(c, team)?;
+    need(c, Role::Admin, "list keys")?;
+    state
+        .store
+        .list_keys(c.team_id)
+        .await?
+        .into_iter()
+        .map(key_info)
+        .collect()
+}
+
+/// A key's label: at most 128 characters, no control characters.
+pub(crate) fn check_label(name: &str) -> Result<(), ServerError> {
+    if name.len() > 128 || name.chars().any(char::is_control) {
+        return Err(ServerError::Invalid(
+            "a key's name is at most 128 characters, without control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A new random key and its stored form.
+pub(crate) fn new_key(
+    team_id: i64,
+    role: Role,
+    name: &str,
+    created_by: &str,
+    bootstrap: bool,
+) -> Result<(KeyRow, Zeroizing<String>), ServerError> {
+    let (id, key) = keys::generate().map_err(ServerError::internal)?;
+    let secret = keys::parse(&key)
+        .expect("generated keys parse")
+        .secret
+        .to_owned();
+    Ok((
+        KeyRow {
+            id,
+            team_id,
+            team_name: String::new(),
+            role: role.as_str().to_owned(),
+            hash: keys::hash(&secret),
+            name: name.to_owned(),
+            bootstrap,
+            created_at: now_ms(),
+            created_by: created_by.to_owned(),
+            revoked_at: None,
+        },
+        key,
+    ))
+}
+
+/// Creates a key of the team: admin role. The key is in the answer, once.
+pub(crate) async fn create(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    role: Role,
+    label: &str,
+) -> Result<CreatedKey, ServerError> {
+    authorize(
+        state,
+        c,
+        team,
+        Role::Admin,
+        "create keys",
+        "key.create",
+        None,
+    )
+    .await?;
+    if let Err(e) = check_label(label) {
+        return Err(refuse(state, c, team, "key.create", None, e).await);
+    }
+    let (row, key) = new_key(c.team_id, role, label, &c.key_id, false)?;
+    let id = row.id.clone();
+    state
+        .store
+        .create_key(row, audit_row(c, "key.create", Some(&id), None, "ok"))
+        .await?;
+    Metrics::inc(&state.metrics.audit_records, 1);
+    Ok(CreatedKey {
+        id,
+        key: key.to_string(),
+        team: c.team.clone(),
+        role,
+        name: label.to_owned(),
+    })
+}
+
+/// Refuses the revocations that would lock people out: the caller's own key, the bootstrap
+/// administrator key (nobody could create teams again; `sigil server reset-bootstrap-key`
+/// replaces it), and the team's last live admin key (nobody could manage the team's keys).
+async fn revocable(state: &AppState, c: &Caller, id: &str) -> Result<(), ServerError> {
+    if id == c.key_id {
+        return Err(ServerError::Conflict(
+            "a key cannot revoke itself: revoke it with another admin key".into(),
+        ));
+    }
+    let keys = state.store.list_keys(c.team_id).await?;
+    let Some(target) = keys.iter().find(|k| k.id == id && k.revoked_at.is_none()) else {
+        return Ok(()); // not a live key of the team: the revocation says so
+    };
+    if target.bootstrap {
+        return Err(ServerError::Conflict(
+            "the bootstrap administrator key cannot be revoked through the API (nobody could \
+             create teams again): `sigil server reset-bootstrap-key` replaces it"
+                .into(),
+        ));
+    }
+    let live_admins = keys
+        .iter()
+        .filter(|k| k.revoked_at.is_none() && k.role == Role::Admin.as_str())
+        .count();
+    if target.role == Role::Admin.as_str() && live_admins <= 1 {
+        return Err(ServerError::Conflict(format!(
+            "key {id:?} is the last admin key of team {:?}: create another admin key first",
+            c.team
+        )));
+    }
+    Ok(())
+}
+
+/// Revokes a key of the team: admin role. Every replica refuses it within the key cache's TTL.
+pub(crate) async fn revoke(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    id: &str,
+) -> Result<(), ServerError> {
+    authorize(
+        state,
+        c,
+        team,
+        Role::Admin,
+        "revoke keys",
+        "key.revoke",
+        Some(id),
+    )
+    .await?;
+    if let Err(e) = revocable(state, c, id).await {
+        return Err(refuse(state, c, team, "key.revoke", Some(id), e).await);
+    }
+    let audit_ok = audit_row(c, "key.revoke", Some(id), None, "ok");
+    if state
+        .store
+        .revoke_key(c.team_id, id, now_ms(), audit_ok)
+        .await?
+    {
+        state.forget_key(id);
+        Metrics::inc(&state.metrics.audit_records, 1);
+        Ok(())
+    } else {
+        let e = ServerError::NotFound(format!("no live key {id:?} in team {team:?}"));
+        Err(refuse(state, c, team, "key.revoke", Some(id), e).await)
+    }
+}

@@ -1,0 +1,326 @@
+//! The domain layer: the server's rules, once, under every face.
+//!
+//! Each function takes the authenticated caller ([`Caller`]: key id, team, role, client address,
+//! flow-run attribution) and typed input, does the authorization, validation, store access,
+//! sealing and auditing, and returns a typed result or a [`ServerError`]. The error decides the
+//! audit outcome of a refusal. No HTTP type appears here: the REST API and the web page (and the
+//! faces to come) parse their input, call this layer and render its answer in their own dialect.
+
+pub(crate) mod keys;
+pub(crate) mod secrets;
+
+use sigil_core::SecretName;
+use sigil_core::wire::Role;
+use sigil_store::{AuditRow, StoreError};
+
+pub(crate) use crate::auth::Caller;
+use crate::state::{AppState, Metrics};
+
+/// Why the domain layer refused or failed. Messages name the thing (the secret, the team, the
+/// field, the limit) and never a value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// What was asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller may not do this (another team, a role too low).
+    #[error("{0}")]
+    Forbidden(String),
+    /// It conflicts with the current state (a check-and-set on another version, a name taken,
+    /// a revocation that would lock people out).
+    #[error("{0}")]
+    Conflict(String),
+    /// Bad input; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    /// Over a size limit; the message names the limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Too many failed authentications: try again after `retry_after` seconds.
+    #[error("{message}")]
+    RateLimited {
+        /// What happened.
+        message: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// The storage is unreachable or failing (the cause is logged, not shown).
+    #[error("storage unavailable")]
+    Unavailable(String),
+    /// A bug or a broken invariant (the cause is logged, not shown).
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ServerError {
+    /// An internal error; its cause goes to the log, never to the client.
+    pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        ServerError::Internal(cause.to_string())
+    }
+
+    /// The outcome an audit record of this refusal carries.
+    pub(crate) fn outcome(&self) -> &'static str {
+        match self {
+            ServerError::Forbidden(_) => "denied",
+            ServerError::NotFound(_) => "not_found",
+            ServerError::Conflict(_) => "conflict",
+            ServerError::Invalid(_)
+            | ServerError::TooLarge(_)
+            | ServerError::RateLimited { .. } => "invalid",
+            ServerError::Unavailable(_) | ServerError::Internal(_) => "error",
+        }
+    }
+}
+
+impl From<StoreError> for ServerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { current } => ServerError::Conflict(format!(
+                "version conflict: the secret is at version {current}"
+            )),
+            StoreError::Exists(what) => ServerError::Conflict(format!("{what} already exists")),
+            StoreError::NotFound(what) => ServerError::NotFound(format!("{what} not found")),
+            other => {
+                tracing::error!(cause = %other, "storage unavailable");
+                ServerError::Unavailable(other.to_string())
+            }
+        }
+    }
+}
+
+/// Now, in Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// An audit record of what `c` did in its own team.
+pub(crate) fn audit_row(
+    c: &Caller,
+    action: &str,
+    name: Option<&str>,
+    version: Option<i64>,
+    outcome: &str,
+) -> AuditRow {
+    AuditRow {
+        id: 0,
+        at: now_ms(),
+        key_id: c.key_id.clone(),
+        role: Some(c.role.as_str().to_owned()),
+        action: action.to_owned(),
+        team: c.team.clone(),
+        name: name.map(audit_name),
+        version,
+        outcome: outcome.to_owned(),
+        client: c.client.clone(),
+        flow_run: c.flow_run.clone(),
+        task: c.task.clone(),
+        target: None,
+    }
+}
+
+/// As [`audit_row`] for a name already checked: kept as it is, not checked again (the hot path
+/// of a read would otherwise parse its name twice).
+pub(crate) fn secret_audit_row(
+    c: &Caller,
+    action: &str,
+    name: &SecretName,
+    version: Option<i64>,
+    outcome: &str,
+) -> AuditRow {
+    AuditRow {
+        name: Some(name.as_str().to_owned()),
+        ..audit_row(c, action, None, version, outcome)
+    }
+}
+
+/// A name as the audit log keeps it: valid names as they are; anything else (a refused name may
+/// hold NUL or control characters, which PostgreSQL text cannot) escaped and cut to 300 bytes.
+fn audit_name(name: &str) -> String {
+    if SecretName::parse(name).is_ok() {
+        return name.to_owned();
+    }
+    bounded(name, 300)
+}
+
+/// Text from a request for the audit log: escaped (no control characters) and cut to `max`
+/// bytes.
+pub(crate) fn bounded(text: &str, max: usize) -> String {
+    let mut escaped: String = text.escape_debug().collect();
+    if escaped.len() > max {
+        let mut cut = max;
+        while !escaped.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        escaped.truncate(cut);
+        escaped.push('…');
+    }
+    escaped
+}
+
+/// Writes audit records durably; the request fails when they cannot be written.
+pub(crate) async fn audit(state: &AppState, rows: Vec<AuditRow>) -> Result<(), ServerError> {
+    let n = rows.len() as u64;
+    state.store.append_audit(rows).await?;
+    Metrics::inc(&state.metrics.audit_records, n);
+    Ok(())
+}
+
+/// Audits a refusal of what `c` asked of `team`, then returns it. A team's log holds what its own
+/// keys did: a request for another team is recorded in the caller's team, with the team it asked
+/// for cut short in a field of its own.
+pub(crate) async fn refuse(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    action: &str,
+    name: Option<&str>,
+    err: ServerError,
+) -> ServerError {
+    let mut row = audit_row(c, action, name, None, err.outcome());
+    if team != c.team {
+        row.target = Some(bounded(team, 64));
+    }
+    match audit(state, vec![row]).await {
+        Ok(()) => err,
+        Err(audit_failed) => audit_failed,
+    }
+}
+
+/// Team names: 1 to 64 of `[A-Za-z0-9_.-]`.
+pub(crate) fn check_team_name(name: &str) -> Result<(), ServerError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ServerError::Invalid(
+            "a team name is 1 to 64 characters of A-Z a-z 0-9 _ . -".into(),
+        ))
+    }
+}
+
+/// The caller may act on `team` only with a key of that team. A team name that cannot be one
+/// is not echoed back.
+pub(crate) fn same_team(c: &Caller, team: &str) -> Result<(), ServerError> {
+    if c.team == team {
+        Ok(())
+    } else if check_team_name(team).is_err() {
+        Err(ServerError::Forbidden(format!(
+            "this key belongs to team {:?}, not to the team in the path (not a valid team name)",
+            c.team
+        )))
+    } else {
+        Err(ServerError::Forbidden(format!(
+            "this key belongs to team {:?}, not to team {team:?}",
+            c.team
+        )))
+    }
+}
+
+/// The caller's role must be at least `role` to do `what`.
+pub(crate) fn need(c: &Caller, role: Role, what: &str) -> Result<(), ServerError> {
+    if c.role >= role {
+        Ok(())
+    } else {
+        Err(ServerError::Forbidden(format!(
+            "a {} key cannot {what}: it needs the {} role",
+            c.role.as_str(),
+            role.as_str()
+        )))
+    }
+}
+
+/// Checks team and role, auditing a refusal.
+pub(crate) async fn authorize(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    role: Role,
+    what: &str,
+    action: &str,
+    name: Option<&str>,
+) -> Result<(), ServerError> {
+    if let Err(e) = same_team(c, team).and_then(|()| need(c, role, what)) {
+        return Err(refuse(state, c, team, action, name, e).await);
+    }
+    Ok(())
+}
+
+/// A secret's name, or the refusal naming the input.
+pub(crate) fn parse_name(name: &str) -> Result<SecretName, ServerError> {
+    SecretName::parse(name).map_err(|e| ServerError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(team: &str, role: Role) -> Caller {
+        Caller {
+            key_id: "k1".into(),
+            team_id: 1,
+            team: team.into(),
+            role,
+            bootstrap: false,
+            client: "127.0.0.1".into(),
+            flow_run: None,
+            task: None,
+        }
+    }
+
+    #[test]
+    fn roles_and_teams() {
+        let reader = caller("etl", Role::Reader);
+        assert!(need(&reader, Role::Reader, "read").is_ok());
+        let e = need(&reader, Role::Writer, "write secrets").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a reader key cannot write secrets: it needs the writer role"
+        );
+        assert_eq!(e.outcome(), "denied");
+        assert!(same_team(&reader, "etl").is_ok());
+        assert!(
+            same_team(&reader, "other")
+                .unwrap_err()
+                .to_string()
+                .contains("\"other\"")
+        );
+        let long = "x".repeat(60_000);
+        let e = same_team(&reader, &long).unwrap_err().to_string();
+        assert!(e.len() < 200, "a name that cannot be a team is not echoed");
+    }
+
+    #[test]
+    fn audited_text_is_escaped_and_bounded() {
+        assert_eq!(bounded("a\u{0}b", 64), "a\\0b");
+        let cut = bounded(&"é".repeat(100), 65);
+        assert!(cut.len() <= 68 && cut.ends_with('…'), "{cut}");
+        assert_eq!(audit_name("prod/db"), "prod/db");
+    }
+
+    #[test]
+    fn errors_decide_the_audit_outcome() {
+        assert_eq!(ServerError::NotFound("x".into()).outcome(), "not_found");
+        assert_eq!(ServerError::Conflict("x".into()).outcome(), "conflict");
+        assert_eq!(ServerError::Invalid("x".into()).outcome(), "invalid");
+        assert_eq!(ServerError::Unavailable("x".into()).outcome(), "error");
+        let e: ServerError = StoreError::Conflict { current: 3 }.into();
+        assert_eq!(
+            e.to_string(),
+            "version conflict: the secret is at version 3"
+        );
+        let e: ServerError = StoreError::Backend("disk full".into()).into();
+        assert_eq!(
+            e.to_string(),
+            "storage unavailable",
+            "the cause is not shown"
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! Secrets: read, write, delete, restore, history — who may, what is checked, what is sealed
+//! and what the audit log records.
+
+use serde_json::Value;
+use sigil_core::SecretName;
+use sigil_core::wire::{History, Role, SecretWritten, VersionInfo, rfc3339};
+use sigil_store::StoreError;
+use zeroize::Zeroizing;
+
+use super::{
+    Caller, ServerError, audit, authorize, now_ms, parse_name, refuse, same_team, secret_audit_row,
+};
+use crate::crypto::{DataKey, Place};
+use crate::state::{AppState, Metrics};
+
+/// Opens a sealed value: its JSON text, zeroed when dropped.
+pub(crate) fn open_plaintext(
+    dk: &DataKey,
+    team: &str,
+    name: &str,
+    version: i64,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, ServerError> {
+    dk.open(
+        ciphertext,
+        Place {
+            team,
+            name,
+            version,
+        },
+    )
+    .map_err(ServerError::internal)
+}
+
+pub(crate) fn not_json(name: &str, version: i64) -> ServerError {
+    ServerError::internal(format!("secret {name:?} version {version} is not JSON"))
+}
+
+/// A version found by a read, opened with its team's data key.
+pub(crate) async fn open_found(
+    state: &AppState,
+    c: &Caller,
+    name: &str,
+    ver: &sigil_store::VersionRow,
+) -> Result<Zeroizing<Vec<u8>>, ServerError> {
+    let dk = state
+        .data_key(c.team_id, &c.team, ver.data_key_version)
+        .await?;
+    open_plaintext(&dk, &c.team, name, ver.version, &ver.ciphertext)
+}
+
+/// After reads recorded as `ok` whose values could not be opened (`e`): records `error` for
+/// each, since no value went out, and gives back `e` — or the audit's own failure.
+pub(crate) async fn unopened(
+    state: &AppState,
+    c: &Caller,
+    reads: impl Iterator<Item = (&SecretName, i64)>,
+    e: ServerError,
+) -> ServerError {
+    let rows = reads
+        .map(|(name, version)| secret_audit_row(c, "secret.read", name, Some(version), "error"))
+        .collect();
+    match audit(state, rows).await {
+        Ok(()) => e,
+        Err(audit_failed) => audit_failed,
+    }
+}
+
+/// A value read: its name, version, when that version was written, and the value's JSON text as
+/// it was sealed (zeroed when dropped).
+pub(crate) struct Read {
+    pub(crate) name: SecretName,
+    pub(crate) version: i64,
+    pub(crate) created_at: i64,
+    pub(crate) plain: Zeroizing<Vec<u8>>,
+}
+
+/// Reads a secret's value (the latest version, or `version`): reader role; the read and its
+/// audit record are one trip to the store, and the answer waits for the record.
+pub(crate) async fn read(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    name: &str,
+    version: Option<i64>,
+) -> Result<Read, ServerError> {
+    authorize(
+        state,
+        c,
+        team,
+        Role::Reader,
+        "read secret values",
+        "secret.read",
+        Some(name),
+    )
+    .await?;
+    let checked = parse_name(name).and_then(|n| {
+        if version.is_some_and(|v| v < 1) {
+            Err(ServerError::Invalid("version must be 1 or more".into()))
+        } else {
+            Ok(n)
+        }
+    });
+    let name = match checked {
+        Ok(n) => n,
+        Err(e) => return Err(refuse(state, c, team, "secret.read", Some(name), e).await),
+    };
+    // the read and its audit record in one trip: `ok` with the version read, or `not_found`
+    let audit_ok = secret_audit_row(c, "secret.read", &name, None, "ok");
+    let found = state
+        .store
+        .get_secret_audited(c.team_id, name.as_str(), version, audit_ok)
+        .await?;
+    Metrics::inc(&state.metrics.audit_records, 1);
+    let Some((_, ver)) = found else {
+        return Err(ServerError::NotFound(match version {
+            Some(v) => format!(
+                "secret {:?} has no version {v} in team {team:?}",
+                name.as_str()
+            ),
+            None => format!("secret {:?} not found in team {team:?}", name.as_str()),
+        }));
+    };
+    match open_found(state, c, name.as_str(), &ver).await {
+        Ok(plain) => {
+            Metrics::inc(&state.metrics.secret_reads, 1);
+            Ok(Read {
+                name,
+                version: ver.version,
+                created_at: ver.created_at,
+                plain,
+            })
+        }
+        Err(e) => Err(unopened(state, c, [(&name, ver.version)].into_iter(), e).await),
+    }
+}
+
+/// Writes a new version of a secret: writer role; the value is checked against the size limit,
+/// sealed with the team's current data key and bound to its team, name and version; `cas` is a
+/// check-and-set on the current version (0: create only).
+pub(crate) async fn write(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    name: &str,
+    value: &Value,
+    cas: Option<i64>,
+) -> Result<SecretWritten, ServerError> {
+    authorize(
+        state,
+        c,
+        team,
+        Role::Writer,
+        "write secrets",
+        "secret.write",
+        Some(name),
+    )
+    .await?;
+    let checked = (|| {
+        let name = parse_name(name)?;
+        if cas.is_some_and(|v| v < 0) {
+            return Err(ServerError::Invalid(
+                "cas must be 0 (create only) or a version".into(),
+            ));
+        }
+        let plain = Zeroizing::new(serde_json::to_vec(value).map_err(ServerError::internal)?);
+        if plain.len() > state.limits.max_value_bytes {
+            return Err(ServerError::TooLarge(format!(
+                "secret {:?} is {} bytes, over the limit of {} bytes",
+                name.as_str(),
+                plain.len(),
+                state.limits.max_value_bytes
+            )));
+        }
+        Ok((name, plain))
+    })();
+    let (name, plain) = match checked {
+        Ok(c) => c,
+        Err(e) => return Err(refuse(state, c, team, "secret.write", Some(name), e).await),
+    };
+    let dk = state.current_data_key(c.team_id, &c.team).await?;
+    let (seal_team, seal_name, seal_dk) = (c.team.clone(), name.to_string(), dk.clone());
+    let put = sigil_store::PutSecret {
+        team_id: c.team_id,
+        name: name.to_string(),
+        cas,
+        by: c.key_id.clone(),
+        at: now_ms(),
+        data_key_version: dk.version() as i32,
+        seal: Box::new(move |version| {
+            seal_dk
+                .seal(
+                    &plain,
+                    Place {
+                        team: &seal_team,
+                        name: &seal_name,
+                        version,
+                    },
+                )
+                .map_err(|e| e.to_string())
+        }),
+    };
+    match state
+        .store
+        .put_secret(put, secret_audit_row(c, "secret.write", &name, None, "ok"))
+        .await
+    {
+        Ok(row) => {
+            Metrics::inc(&state.metrics.secret_writes, 1);
+            Metrics::inc(&state.metrics.audit_records, 1);
+            Ok(SecretWritten {
+                name: row.name,
+                version: row.version,
+                created_at: rfc3339(row.created_at),
+                updated_at: rfc3339(row.updated_at),
+            })
+        }
+        Err(e @ StoreError::Conflict { .. }) => Err(refuse(
+            state,
+            c,
+            team,
+            "secret.write",
+            Some(name.as_str()),
+            e.into(),
+        )
+        .await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A writer's change to one secret: team, role and name checked, every refusal audited.
+async fn authorized_name(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    name: &str,
+    what: &str,
+    action: &str,
+) -> Result<SecretName, ServerError> {
+    authorize(state, c, team, Role::Writer, what, action, Some(name)).await?;
+    match parse_name(name) {
+        Ok(n) => Ok(n),
+        Err(e) => Err(refuse(state, c, team, action, Some(name), e).await),
+    }
+}
+
+/// Deletes a secret, restorably: writer role.
+pub(crate) async fn delete(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    name: &str,
+) -> Result<(), ServerError> {
+    let name = authorized_name(state, c, team, name, "delete secrets", "secret.delete").await?;
+    let audit_ok = secret_audit_row(c, "secret.delete", &name, None, "ok");
+    if !state
+        .store
+        .delete_secret(c.team_id, name.as_str(), now_ms(), audit_ok)
+        .await?
+    {
+        let e = ServerError::NotFound(format!(
+            "secret {:?} not found in team {team:?}",
+            name.as_str()
+        ));
+        return Err(refuse(state, c, team, "secret.delete", Some(name.as_str()), e).await);
+    }
+    Metrics::inc(&state.metrics.audit_records, 1);
+    Ok(())
+}
+
+/// Restores a deleted secret at its latest version: writer role.
+pub(crate) async fn restore(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    name: &str,
+) -> Result<SecretWritten, ServerError> {
+    let name = authorized_name(state, c, team, name, "restore secrets", "secret.restore").await?;
+    let audit_ok = secret_audit_row(c, "secret.restore", &name, None, "ok");
+    let Some(row) = state
+        .store
+        .restore_secret(c.team_id, name.as_str(), now_ms(), audit_ok)
+        .await?
+    else {
+        let e = ServerError::NotFound(format!(
+            "no deleted secret {:?} in team {team:?}",
+            name.as_str()
+        ));
+        return Err(refuse(state, c, team, "secret.restore", Some(name.as_str()), e).await);
+    };
+    Metrics::inc(&state.metrics.audit_records, 1);
+    Ok(SecretWritten {
+        name: row.name,
+        version: row.version,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+    })
+}
+
+/// A page of a secret's versions, newest first, metadata only (any role): those below
+/// `before`, at most `limit` (1 to 1000); the page's `next_cursor` continues it.
+pub(crate) async fn history(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    name: &str,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<History, ServerError> {
+    same_team(c, team)?;
+    let name = parse_name(name)?;
+    if !(1..=1000).contains(&limit) {
+        return Err(ServerError::Invalid("limit must be from 1 to 1000".into()));
+    }
+    let (row, mut versions) = state
+        .store
+        .history(c.team_id, name.as_str(), before, limit + 1)
+        .await?
+        .ok_or_else(|| {
+            ServerError::NotFound(format!(
+                "secret {:?} not found in team {team:?}",
+                name.as_str()
+            ))
+        })?;
+    let more = versions.len() > limit as usize;
+    versions.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| versions.last().map(|v| v.version.to_string()))
+        .flatten();
+    Ok(History {
+        name: row.name,
+        deleted: row.deleted_at.is_some(),
+        versions: versions
+            .into_iter()
+            .map(|v| VersionInfo {
+                version: v.version,
+                created_at: rfc3339(v.created_at),
+                created_by: v.created_by,
+            })
+            .collect(),
+        next_cursor,
+    })
+}
