@@ -20,21 +20,14 @@ use sigil_core::SecretName;
 use sigil_core::wire::{
     AuditEntry, AuditPage, BatchRead, BatchReadResult, CreateKey, CreateTeam, CreatedKey,
     CreatedTeam, ErrorBody, History, KeyList, PutSecret, Role, SecretList, SecretListItem,
-    SecretRead, SecretWritten, TeamInfo, TeamList, WhoAmI, parse_rfc3339, rfc3339,
+    SecretRead, SecretWritten, TeamList, WhoAmI, parse_rfc3339, rfc3339,
 };
-use sigil_store::{AuditRow, KeyRow};
-use zeroize::Zeroizing;
 
 use crate::auth::Caller;
-use crate::crypto::DataKey;
 use crate::error::ApiError;
-use crate::service::keys::new_key;
-use crate::service::secrets::{not_json, open_found, unopened};
-use crate::service::{
-    self, ServerError, audit_row, authorize, check_team_name, need, now_ms, parse_name, refuse,
-    same_team, secret_audit_row,
-};
-use crate::state::{AppState, Metrics};
+use crate::service::secrets::not_json;
+use crate::service::{self, ServerError, refuse};
+use crate::state::AppState;
 
 type St = State<Arc<AppState>>;
 
@@ -239,23 +232,9 @@ pub(crate) async fn list_secrets(
     Path(team): Path<String>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SecretList>, ApiError> {
-    same_team(&c, &team)?;
+    service::same_team(&c, &team)?;
     let Query(q) =
         q.map_err(|_| ApiError::invalid("the query accepts prefix, limit and cursor"))?;
-    if q.prefix.len() > sigil_core::name::MAX_NAME_BYTES
-        || !q
-            .prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
-    {
-        return Err(ApiError::invalid(
-            "prefix must be at most 256 bytes of A-Z a-z 0-9 _ . - /",
-        ));
-    }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit must be from 1 to 1000"));
-    }
     let after = match q.cursor {
         None => None,
         Some(cur) => Some(
@@ -267,12 +246,15 @@ pub(crate) async fn list_secrets(
                 .ok_or_else(|| ApiError::invalid("invalid cursor"))?,
         ),
     };
-    let rows = state
-        .store
-        .list_secrets(c.team_id, &q.prefix, after.as_deref(), limit + 1)
-        .await?;
-    let more = rows.len() > limit as usize;
-    let page: Vec<_> = rows.into_iter().take(limit as usize).collect();
+    let (page, more) = service::secrets::list(
+        &state,
+        &c,
+        &team,
+        service::secrets::Listing::Prefix(&q.prefix),
+        after.as_deref(),
+        q.limit.unwrap_or(100),
+    )
+    .await?;
     let next_cursor = if more {
         page.last()
             .map(|r| URL_SAFE_NO_PAD.encode(r.name.as_bytes()))
@@ -300,86 +282,27 @@ pub(crate) async fn batch_read(
     Path(team): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchReadResult>, ApiError> {
-    authorize(
-        &state,
-        &c,
-        &team,
-        Role::Reader,
-        "read secret values",
-        "secret.read",
-        None,
-    )
-    .await?;
-    let checked = (|| {
-        let req: BatchRead = parse_body(body)?;
-        if req.names.is_empty() || req.names.len() > 1000 {
-            return Err(ApiError::invalid("names must hold 1 to 1000 names"));
-        }
-        // each name once, in the order of the request
-        let mut seen = std::collections::HashSet::with_capacity(req.names.len());
-        let mut names = Vec::with_capacity(req.names.len());
-        for n in &req.names {
-            let name = parse_name(n)?;
-            if seen.insert(n.as_str()) {
-                names.push(name);
-            }
-        }
-        Ok(names)
-    })();
-    let names = match checked {
-        Ok(n) => n,
+    let req: BatchRead = match parse_body(body) {
+        Ok(r) => r,
         Err(e) => {
+            service::authorize(
+                &state,
+                &c,
+                &team,
+                Role::Reader,
+                "read secret values",
+                "secret.read",
+                None,
+            )
+            .await?;
             let audited = ServerError::Invalid(e.message.clone());
-            return Err(refuse(&state, &c, &team, "secret.read", None, audited)
-                .await
-                .into());
+            refuse(&state, &c, &team, "secret.read", None, audited).await;
+            return Err(e);
         }
     };
-    // each read and its audit record (`ok` with the version read, or `not_found`) in one trip,
-    // as a single read; concurrent, so that they share one commit
-    let found = futures_util::future::try_join_all(names.iter().map(|name| {
-        let audit_ok = secret_audit_row(&c, "secret.read", name, None, "ok");
-        state
-            .store
-            .get_secret_audited(c.team_id, name.as_str(), None, audit_ok)
-    }))
-    .await?;
-    Metrics::inc(&state.metrics.audit_records, names.len() as u64);
-    let mut secrets = Vec::with_capacity(names.len());
-    let mut missing = Vec::new();
-    let mut opened = Ok(());
-    for (name, found) in names.iter().zip(&found) {
-        let Some((_, ver)) = found else {
-            missing.push(name.as_str().to_owned());
-            continue;
-        };
-        let value = open_found(&state, &c, name.as_str(), ver)
-            .await
-            .and_then(|plain| {
-                serde_json::from_slice(&plain).map_err(|_| not_json(name.as_str(), ver.version))
-            });
-        match value {
-            Ok(value) => secrets.push(SecretRead {
-                name: name.as_str().to_owned(),
-                value,
-                version: ver.version,
-                updated_at: rfc3339(ver.created_at),
-            }),
-            Err(e) => {
-                opened = Err(e);
-                break;
-            }
-        }
-    }
-    if let Err(e) = opened {
-        let read = names
-            .iter()
-            .zip(&found)
-            .filter_map(|(name, found)| found.as_ref().map(|(_, ver)| (name, ver.version)));
-        return Err(unopened(&state, &c, read, e).await.into());
-    }
-    Metrics::inc(&state.metrics.secret_reads, secrets.len() as u64);
-    Ok(Json(BatchReadResult { secrets, missing }))
+    Ok(Json(
+        service::secrets::read_many(&state, &c, &team, &req.names).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/teams/{team}/keys", tag = "keys", params(("team" = String, Path, description = "The team")), responses((status = 200, description = "The team's keys (admin)", body = KeyList), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
@@ -434,103 +357,9 @@ pub(crate) async fn revoke_key(
 
 #[utoipa::path(get, path = "/api/v1/teams", tag = "teams", responses((status = 200, description = "Every team (bootstrap administrator)", body = TeamList), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list_teams(State(state): St, c: Caller) -> Result<Json<TeamList>, ApiError> {
-    if !c.bootstrap {
-        return Err(ApiError::forbidden(
-            "only the bootstrap administrator key can list teams",
-        ));
-    }
-    let teams: Vec<TeamInfo> = state
-        .store
-        .list_teams()
-        .await?
-        .into_iter()
-        .map(|t| TeamInfo {
-            name: t.name,
-            created_at: rfc3339(t.created_at),
-        })
-        .collect();
-    Ok(Json(TeamList { teams }))
-}
-
-/// Creates a team with its data key and first admin key.
-pub(crate) async fn create_team_with_admin(
-    state: &AppState,
-    name: &str,
-    created_by: &str,
-    bootstrap_admin: bool,
-    audit_template: AuditRow,
-    admin_key: Option<Zeroizing<String>>,
-) -> Result<(TeamInfo, CreatedKey), ApiError> {
-    check_team_name(name)?;
-    let dk = DataKey::generate(1).map_err(ApiError::internal)?;
-    let wrapped = state.master.wrap(&dk, name).map_err(ApiError::internal)?;
-    let at = now_ms();
-    let (row, key) = match admin_key {
-        Some(key) => {
-            let parsed = crate::keys::parse(&key).ok_or_else(|| {
-                ApiError::invalid("SIGIL_BOOTSTRAP_ADMIN_KEY is not a valid sgl_ key")
-            })?;
-            let row = KeyRow {
-                id: parsed.id.to_owned(),
-                team_id: 0,
-                team_name: String::new(),
-                role: Role::Admin.as_str().to_owned(),
-                hash: crate::keys::hash(parsed.secret),
-                name: "bootstrap administrator".into(),
-                bootstrap: bootstrap_admin,
-                created_at: at,
-                created_by: created_by.to_owned(),
-                revoked_at: None,
-            };
-            (row, key)
-        }
-        None => new_key(
-            0,
-            Role::Admin,
-            if bootstrap_admin {
-                "bootstrap administrator"
-            } else {
-                "first administrator"
-            },
-            created_by,
-            bootstrap_admin,
-        )?,
-    };
-    let id = row.id.clone();
-    let data_key = sigil_store::DataKeyRow {
-        team_id: 0,
-        version: 1,
-        master_key_id: state.master.id().to_owned(),
-        wrapped,
-        created_at: at,
-    };
-    let audit = AuditRow {
-        action: "team.create".into(),
-        team: name.to_owned(),
-        name: Some(id.clone()),
-        ..audit_template
-    };
-    let team = state
-        .store
-        .create_team(name, at, data_key, Some(row), audit)
-        .await?;
-    Ok((
-        TeamInfo {
-            name: team.name.clone(),
-            created_at: rfc3339(team.created_at),
-        },
-        CreatedKey {
-            id,
-            key: key.to_string(),
-            team: team.name,
-            role: Role::Admin,
-            name: if bootstrap_admin {
-                "bootstrap administrator".into()
-            } else {
-                "first administrator".into()
-            },
-        },
-    ))
+    Ok(Json(TeamList {
+        teams: service::teams::list(&state, &c).await?,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/teams", tag = "teams", request_body = CreateTeam, responses((status = 201, description = "The team and its first admin key, shown once (bootstrap administrator). Audited.", body = CreatedTeam), (status = 409, description = "The name is taken", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
@@ -539,19 +368,9 @@ pub(crate) async fn create_team(
     c: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<CreatedTeam>), ApiError> {
-    if !c.bootstrap {
-        return Err(ApiError::forbidden(
-            "only the bootstrap administrator key can create teams",
-        ));
-    }
+    service::teams::may_create(&c)?;
     let req: CreateTeam = parse_body(body)?;
-    // the new team's log begins with its creation
-    let template = AuditRow {
-        team: req.name.clone(),
-        ..audit_row(&c, "team.create", None, None, "ok")
-    };
-    let (team, key) =
-        create_team_with_admin(&state, &req.name, &c.key_id, false, template, None).await?;
+    let (team, key) = service::teams::create(&state, &c, &req.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedTeam {
@@ -577,8 +396,7 @@ pub(crate) async fn audit_log(
     Path(team): Path<String>,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    same_team(&c, &team)?;
-    need(&c, Role::Admin, "read the audit log")?;
+    service::audit::may_read(&c, &team)?;
     let Query(q) =
         q.map_err(|_| ApiError::invalid("the query accepts since, limit, cursor and order"))?;
     let newest_first = match q.order.as_deref() {
@@ -592,10 +410,6 @@ pub(crate) async fn audit_log(
             ApiError::invalid("since must be an RFC 3339 time such as 2026-11-29T00:00:00Z")
         })?,
     };
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit must be from 1 to 1000"));
-    }
     let cursor = match q.cursor {
         None => None,
         Some(c) => Some(
@@ -603,38 +417,23 @@ pub(crate) async fn audit_log(
                 .map_err(|_| ApiError::invalid("invalid cursor"))?,
         ),
     };
-    // the cursor is the last id of the previous page: records after it, or before it
-    let rows = if newest_first {
-        state
-            .store
-            .audit_newest(&team, cursor, since, limit + 1)
-            .await?
-    } else {
-        state
-            .store
-            .audit(&team, cursor.unwrap_or(0), since, limit + 1)
-            .await?
-    };
-    let more = rows.len() > limit as usize;
-    let entries: Vec<AuditEntry> = rows
-        .into_iter()
-        .take(limit as usize)
-        .map(|a| AuditEntry {
-            id: a.id,
-            at: rfc3339(a.at),
-            key_id: a.key_id,
-            role: a.role.as_deref().and_then(Role::parse),
-            action: a.action,
-            team: a.team,
-            name: a.name,
-            version: a.version,
-            outcome: a.outcome,
-            client: a.client,
-            flow_run: a.flow_run,
-            task: a.task,
-            target: a.target,
-        })
-        .collect();
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit must be from 1 to 1000"));
+    }
+    let (rows, more) = service::audit::page(
+        &state,
+        &c,
+        &team,
+        service::audit::PageOf {
+            since,
+            cursor,
+            limit,
+            newest_first,
+        },
+    )
+    .await?;
+    let entries: Vec<AuditEntry> = rows.into_iter().map(service::audit::entry).collect();
     let next_cursor = if more {
         entries.last().map(|e| e.id.to_string())
     } else {

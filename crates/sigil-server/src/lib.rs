@@ -39,8 +39,8 @@ use zeroize::Zeroizing;
 
 pub use auth::Caller;
 pub use conn::default_max_connections;
-pub use service::ServerError;
 pub use error::ApiError;
+pub use service::ServerError;
 pub use state::{AppState, Limits, Metrics};
 
 use crate::crypto::MasterKey;
@@ -303,7 +303,7 @@ pub fn load_master_key(source: &MasterKeySource) -> Result<MasterKey, BoxError> 
 pub async fn bootstrap(
     state: &AppState,
     chosen: Option<Zeroizing<String>>,
-) -> Result<Option<Zeroizing<String>>, ApiError> {
+) -> Result<Option<Zeroizing<String>>, ServerError> {
     if !state.store.is_empty().await? {
         return Ok(None);
     }
@@ -315,10 +315,12 @@ pub async fn bootstrap(
         client: "local".into(),
         ..Default::default()
     };
-    match api::create_team_with_admin(state, "default", "bootstrap", true, template, chosen).await {
+    match service::teams::create_with_admin(state, "default", "bootstrap", true, template, chosen)
+        .await
+    {
         Ok((_, key)) => Ok(Some(Zeroizing::new(key.key))),
         // another replica bootstrapped the same empty database first
-        Err(e) if e.status == StatusCode::CONFLICT => Ok(None),
+        Err(ServerError::Conflict(_)) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -475,7 +477,7 @@ pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
     let local = listener.local_addr()?;
     if let Some(key) = bootstrap(&state, config.bootstrap_key.clone())
         .await
-        .map_err(|e| e.message)?
+        .map_err(|e| e.to_string())?
     {
         if config.bootstrap_key.is_some() {
             // the operator chose it: it must not land in the server's logs

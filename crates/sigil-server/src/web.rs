@@ -524,23 +524,16 @@ pub(crate) async fn secrets(
             None => return bad("invalid page cursor"),
         },
     };
-    let rows = if p.q.is_empty() {
-        state
-            .store
-            .list_secrets(c.team_id, &p.folder, after.as_deref(), PAGE + 1)
-            .await
+    let listing = if p.q.is_empty() {
+        service::secrets::Listing::Prefix(&p.folder)
     } else {
-        state
-            .store
-            .search_secrets(c.team_id, &p.q, after.as_deref(), PAGE + 1)
-            .await
+        service::secrets::Listing::Search(&p.q)
     };
-    let rows = match rows {
-        Ok(r) => r,
-        Err(e) => return error_page(Some(&v), &e.into()),
-    };
-    let more = rows.len() > PAGE as usize;
-    let rows: Vec<_> = rows.into_iter().take(PAGE as usize).collect();
+    let (rows, more) =
+        match service::secrets::list(&state, c, &c.team, listing, after.as_deref(), PAGE).await {
+            Ok(r) => r,
+            Err(e) => return error_page(Some(&v), &e.into()),
+        };
     let writer = c.role >= Role::Writer;
     let names = key_names(&state, c.team_id).await;
     let mut body = String::new();
@@ -964,7 +957,7 @@ pub(crate) struct AuditParams {
 }
 
 /// How many records one page of the audit view looks through for its filters.
-const AUDIT_SCAN: u32 = 5000;
+const AUDIT_SCAN: u32 = service::audit::MAX_PAGE;
 
 pub(crate) async fn audit_page(
     State(state): State<Arc<AppState>>,
@@ -980,12 +973,14 @@ pub(crate) async fn audit_page(
         return error_page(Some(&v), &e);
     }
     // newest first, as people look for the latest; the cursor pages back
-    let rows = match state
-        .store
-        .audit_newest(&v.caller.team, p.cursor, 0, AUDIT_SCAN)
-        .await
-    {
-        Ok(r) => r,
+    let page_of = service::audit::PageOf {
+        since: 0,
+        cursor: p.cursor,
+        limit: AUDIT_SCAN,
+        newest_first: true,
+    };
+    let rows = match service::audit::page(&state, &v.caller, &v.caller.team, page_of).await {
+        Ok((rows, _)) => rows,
         Err(e) => return error_page(Some(&v), &e.into()),
     };
     let names = key_names(&state, v.caller.team_id).await;

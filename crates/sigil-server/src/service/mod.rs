@@ -6,8 +6,10 @@
 //! audit outcome of a refusal. No HTTP type appears here: the REST API and the web page (and the
 //! faces to come) parse their input, call this layer and render its answer in their own dialect.
 
+pub(crate) mod audit;
 pub(crate) mod keys;
 pub(crate) mod secrets;
+pub(crate) mod teams;
 
 use sigil_core::SecretName;
 use sigil_core::wire::Role;

@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 use sigil_core::SecretName;
-use sigil_core::wire::{History, Role, SecretWritten, VersionInfo, rfc3339};
+use sigil_core::wire::{
+    BatchReadResult, History, Role, SecretRead, SecretWritten, VersionInfo, rfc3339,
+};
 use sigil_store::StoreError;
 use zeroize::Zeroizing;
 
@@ -133,6 +135,90 @@ pub(crate) async fn read(
         }
         Err(e) => Err(unopened(state, c, [(&name, ver.version)].into_iter(), e).await),
     }
+}
+
+/// Reads many secrets in one request (reader role): each distinct name once, in the order asked;
+/// each read and its audit record (`ok` with the version read, or `not_found`) in one trip to
+/// the store, concurrently, so that they share one commit.
+pub(crate) async fn read_many(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    asked: &[String],
+) -> Result<BatchReadResult, ServerError> {
+    authorize(
+        state,
+        c,
+        team,
+        Role::Reader,
+        "read secret values",
+        "secret.read",
+        None,
+    )
+    .await?;
+    let checked = (|| {
+        if asked.is_empty() || asked.len() > 1000 {
+            return Err(ServerError::Invalid(
+                "names must hold 1 to 1000 names".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(asked.len());
+        let mut names = Vec::with_capacity(asked.len());
+        for n in asked {
+            let name = parse_name(n)?;
+            if seen.insert(n.as_str()) {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    })();
+    let names = match checked {
+        Ok(n) => n,
+        Err(e) => return Err(refuse(state, c, team, "secret.read", None, e).await),
+    };
+    let found = futures_util::future::try_join_all(names.iter().map(|name| {
+        let audit_ok = secret_audit_row(c, "secret.read", name, None, "ok");
+        state
+            .store
+            .get_secret_audited(c.team_id, name.as_str(), None, audit_ok)
+    }))
+    .await?;
+    Metrics::inc(&state.metrics.audit_records, names.len() as u64);
+    let mut secrets = Vec::with_capacity(names.len());
+    let mut missing = Vec::new();
+    let mut opened = Ok(());
+    for (name, found) in names.iter().zip(&found) {
+        let Some((_, ver)) = found else {
+            missing.push(name.as_str().to_owned());
+            continue;
+        };
+        let value = open_found(state, c, name.as_str(), ver)
+            .await
+            .and_then(|plain| {
+                serde_json::from_slice(&plain).map_err(|_| not_json(name.as_str(), ver.version))
+            });
+        match value {
+            Ok(value) => secrets.push(SecretRead {
+                name: name.as_str().to_owned(),
+                value,
+                version: ver.version,
+                updated_at: rfc3339(ver.created_at),
+            }),
+            Err(e) => {
+                opened = Err(e);
+                break;
+            }
+        }
+    }
+    if let Err(e) = opened {
+        let read = names
+            .iter()
+            .zip(&found)
+            .filter_map(|(name, found)| found.as_ref().map(|(_, ver)| (name, ver.version)));
+        return Err(unopened(state, c, read, e).await);
+    }
+    Metrics::inc(&state.metrics.secret_reads, secrets.len() as u64);
+    Ok(BatchReadResult { secrets, missing })
 }
 
 /// Writes a new version of a secret: writer role; the value is checked against the size limit,
@@ -340,4 +426,55 @@ pub(crate) async fn history(
             .collect(),
         next_cursor,
     })
+}
+
+/// Which names a listing asks for.
+pub(crate) enum Listing<'a> {
+    /// Names that start with this.
+    Prefix(&'a str),
+    /// Names that hold this.
+    Search(&'a str),
+}
+
+/// A page of the team's live secrets by name, never values (any role): those after `after`, at
+/// most `limit` (1 to 1000); and whether there are more.
+pub(crate) async fn list(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    listing: Listing<'_>,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<(Vec<sigil_store::SecretRow>, bool), ServerError> {
+    same_team(c, team)?;
+    let (Listing::Prefix(part) | Listing::Search(part)) = listing;
+    if part.len() > sigil_core::name::MAX_NAME_BYTES
+        || !part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
+    {
+        return Err(ServerError::Invalid(
+            "prefix must be at most 256 bytes of A-Z a-z 0-9 _ . - /".into(),
+        ));
+    }
+    if !(1..=1000).contains(&limit) {
+        return Err(ServerError::Invalid("limit must be from 1 to 1000".into()));
+    }
+    let mut rows = match listing {
+        Listing::Prefix(p) => {
+            state
+                .store
+                .list_secrets(c.team_id, p, after, limit + 1)
+                .await?
+        }
+        Listing::Search(q) => {
+            state
+                .store
+                .search_secrets(c.team_id, q, after, limit + 1)
+                .await?
+        }
+    };
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
 }
