@@ -539,6 +539,15 @@ pub struct ServerArgs {
     /// How long a request may take before it is answered 503.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     pub request_timeout: std::time::Duration,
+    /// A web session unused this long ends.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = duration)]
+    pub session_idle: std::time::Duration,
+    /// A web session this old ends, used or not.
+    #[arg(long, value_name = "DURATION", default_value = "12h", value_parser = duration)]
+    pub session_max_age: std::time::Duration,
+    /// Live web sessions per key; signing in once more ends the oldest.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub sessions_per_key: u32,
     /// How long SIGTERM waits for requests in flight before it closes their connections.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     pub shutdown_timeout: std::time::Duration,

@@ -90,6 +90,9 @@ pub fn run(args: ServerArgs) -> anyhow::Result<u8> {
             config.header_read_timeout = args.header_read_timeout;
             config.idle_timeout = args.idle_timeout;
             config.limits.request_timeout = args.request_timeout;
+            config.limits.session_idle = args.session_idle;
+            config.limits.session_max_age = args.session_max_age;
+            config.limits.sessions_per_key = args.sessions_per_key.max(1);
             config.shutdown_timeout = args.shutdown_timeout;
             config.tls = args.tls_cert.clone().zip(args.tls_key.clone());
             runtime

@@ -113,6 +113,10 @@ pub(crate) async fn authenticate(
     if row.revoked_at.is_some() {
         return Err(refuse(&[by_addr, by_key], "the API key was revoked"));
     }
+    caller_of(&row, ip)
+}
+
+fn caller_of(row: &sigil_store::KeyRow, ip: IpAddr) -> Result<Caller, ApiError> {
     let role = Role::parse(&row.role)
         .ok_or_else(|| ApiError::internal(format!("key {} has role {:?}", row.id, row.role)))?;
     Ok(Caller {
@@ -125,6 +129,20 @@ pub(crate) async fn authenticate(
         flow_run: None,
         task: None,
     })
+}
+
+/// The caller a web session stands for: its key, checked again at every request (a revoked key
+/// is refused on every replica within the key cache's TTL). The key's secret was proven at sign
+/// in; the session holds only the key's id.
+pub(crate) async fn session_caller(
+    state: &AppState,
+    key_id: &str,
+    ip: IpAddr,
+) -> Result<Caller, ApiError> {
+    match state.key(key_id).await? {
+        Some(row) if row.revoked_at.is_none() => caller_of(&row, ip),
+        _ => Err(ApiError::unauthorized("the API key was revoked")),
+    }
 }
 
 impl FromRequestParts<Arc<AppState>> for Caller {

@@ -28,6 +28,12 @@ pub struct Limits {
     pub auth_window: Duration,
     /// A request's deadline: past it the answer is 503.
     pub request_timeout: Duration,
+    /// A web session unused this long ends.
+    pub session_idle: Duration,
+    /// A web session this old ends, used or not.
+    pub session_max_age: Duration,
+    /// Live web sessions per key; signing in once more ends the oldest.
+    pub sessions_per_key: u32,
     /// Peers whose `X-Forwarded-For` header is believed (TLS-terminating proxies); the client's
     /// address is then the last address in the header that is not one of them.
     pub trusted_proxies: Vec<crate::net::Cidr>,
@@ -42,6 +48,9 @@ impl Default for Limits {
             auth_failures_allowed: 20,
             auth_window: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
+            session_idle: Duration::from_secs(30 * 60),
+            session_max_age: Duration::from_secs(12 * 3600),
+            sessions_per_key: 20,
             trusted_proxies: Vec::new(),
         }
     }
@@ -173,7 +182,6 @@ pub struct AppState {
     pub(crate) limits: Limits,
     pub(crate) metrics: Metrics,
     data_keys: RwLock<HashMap<(i64, i32), Arc<DataKey>>>,
-    pub(crate) sessions: crate::web::Sessions,
     secure_cookies: std::sync::atomic::AtomicBool,
     key_cache: KeyCache,
     auth_failures: Mutex<HashMap<FailureSource, (Instant, u32)>>,
@@ -211,7 +219,6 @@ impl AppState {
             limits,
             metrics: Metrics::default(),
             data_keys: RwLock::new(HashMap::new()),
-            sessions: crate::web::Sessions::default(),
             secure_cookies: std::sync::atomic::AtomicBool::new(false),
             key_cache: RwLock::new(HashMap::new()),
             auth_failures: Mutex::new(HashMap::new()),

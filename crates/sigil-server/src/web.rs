@@ -7,10 +7,9 @@
 //! Values are write-only: no page ever sends a value to the browser. Every form that changes
 //! state carries a per-session CSRF token, and requests from another origin are refused.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -28,21 +27,32 @@ use crate::state::AppState;
 
 const COOKIE: &str = "sigil_session";
 const SIGNIN_COOKIE: &str = "sigil_signin";
-const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 const PAGE: u32 = 50;
 const CSS: &str = include_str!("../assets/sigil.css");
 const JS: &str = include_str!("../assets/sigil.js");
 
-struct Session {
-    key: Zeroizing<String>,
-    csrf: String,
-    created: Instant,
+/// A session's last use is written at most this often (a page view is not a database write).
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// The stored form of a session id: only its SHA-256 is kept.
+fn session_hash(id: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::new()
+        .chain_update(b"sigil:web-session:v1")
+        .chain_update(id.as_bytes())
+        .finalize()
+        .to_vec()
 }
 
-/// The server's web sessions (in memory: a replica knows only its own sessions).
-#[derive(Default)]
-pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
+/// A session's CSRF token, derived from its id (so no replica needs to store it).
+fn session_csrf(id: &str) -> String {
+    use sha2::Digest;
+    URL_SAFE_NO_PAD.encode(
+        sha2::Sha256::new()
+            .chain_update(b"sigil:web-csrf:v1")
+            .chain_update(id.as_bytes())
+            .finalize(),
+    )
 }
 
 fn random_token() -> Result<String, ApiError> {
@@ -189,27 +199,33 @@ async fn visitor(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<Vi
     let Some(id) = cookie_value(headers) else {
         return Err(redirect("/"));
     };
-    let (key, csrf) = {
-        let mut map = state.sessions.map.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(&id) {
-            Some(s) if s.created.elapsed() < SESSION_TTL => (s.key.clone(), s.csrf.clone()),
-            Some(_) => {
-                map.remove(&id);
-                return Err(redirect("/?expired=1"));
-            }
-            None => return Err(redirect("/")),
-        }
+    let hash = session_hash(&id);
+    let session = match state.store.session(&hash).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(redirect("/")),
+        Err(e) => return Err(error_page(None, &e.into())),
     };
-    match authenticate(state, &key, ip).await {
-        Ok(caller) => Ok(Visitor { caller, csrf }),
+    let now = service::now_ms();
+    let limits = &state.limits;
+    if now - session.last_seen > limits.session_idle.as_millis() as i64
+        || now - session.created_at > limits.session_max_age.as_millis() as i64
+    {
+        let _ = state.store.delete_session(&hash).await;
+        return Err(redirect("/?expired=1"));
+    }
+    match crate::auth::session_caller(state, &session.key_id, ip).await {
+        Ok(caller) => {
+            if now - session.last_seen > TOUCH_EVERY_MS {
+                let _ = state.store.touch_session(&hash, now).await;
+            }
+            Ok(Visitor {
+                caller,
+                csrf: session_csrf(&id),
+            })
+        }
         // only a refused key ends the session: a busy store or others' failures do not
         Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-            state
-                .sessions
-                .map
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
+            let _ = state.store.delete_session(&hash).await;
             Err(redirect("/?revoked=1"))
         }
         Err(e) => Err(error_page(None, &e)),
@@ -321,12 +337,7 @@ pub(crate) async fn home(
     Query(n): Query<SignInNotice>,
 ) -> Response {
     if let Some(id) = cookie_value(&headers)
-        && state
-            .sessions
-            .map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&id)
+        && matches!(state.store.session(&session_hash(&id)).await, Ok(Some(_)))
     {
         return redirect("/ui/secrets");
     }
@@ -413,24 +424,34 @@ pub(crate) async fn signin(
         );
     }
     match authenticate(&state, &key, ip).await {
-        Ok(_) => {
-            let (id, csrf) = match (random_token(), random_token()) {
-                (Ok(i), Ok(c)) => (i, c),
-                (Err(e), _) | (_, Err(e)) => {
-                    return signin_page(&state, e.status, Some(("error", &e.message)));
-                }
+        Ok(caller) => {
+            let id = match random_token() {
+                Ok(i) => i,
+                Err(e) => return signin_page(&state, e.status, Some(("error", &e.message))),
             };
+            let now = service::now_ms();
+            let limits = &state.limits;
+            // sessions that ended meanwhile go now; past the cap, the key's oldest end
+            let _ = state
+                .store
+                .prune_sessions(
+                    now - limits.session_idle.as_millis() as i64,
+                    now - limits.session_max_age.as_millis() as i64,
+                )
+                .await;
+            let row = sigil_store::SessionRow {
+                id_hash: session_hash(&id),
+                key_id: caller.key_id.clone(),
+                created_at: now,
+                last_seen: now,
+            };
+            if let Err(e) = state
+                .store
+                .create_session(row, limits.sessions_per_key)
+                .await
             {
-                let mut map = state.sessions.map.lock().unwrap_or_else(|p| p.into_inner());
-                map.retain(|_, s| s.created.elapsed() < SESSION_TTL);
-                map.insert(
-                    id.clone(),
-                    Session {
-                        key,
-                        csrf,
-                        created: Instant::now(),
-                    },
-                );
+                let e: ApiError = ServerError::from(e).into();
+                return signin_page(&state, e.status, Some(("error", &e.message)));
             }
             let secure = if state.secure_cookies() {
                 "; Secure"
@@ -467,13 +488,11 @@ pub(crate) async fn signout(
     if let Err(r) = form_visitor(&state, &headers, ip, &f.csrf).await {
         return r;
     }
-    if let Some(id) = cookie_value(&headers) {
-        state
-            .sessions
-            .map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+    if let Some(id) = cookie_value(&headers)
+        && let Err(e) = state.store.delete_session(&session_hash(&id)).await
+    {
+        // the session must not outlive a sign-out that seemed to work
+        return error_page(None, &ServerError::from(e).into());
     }
     let mut r = redirect("/?signedout=1");
     r.headers_mut().insert(

@@ -21,7 +21,7 @@ pub mod test_support;
 
 use std::sync::Arc;
 
-pub use model::{AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, Team, VersionRow};
+pub use model::{AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, SessionRow, Team, VersionRow};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -186,6 +186,22 @@ pub trait Store: Send + Sync {
         since: i64,
         limit: u32,
     ) -> Result<Vec<AuditRow>>;
+
+    /// Starts a web session; past `max_per_key` live sessions of its key, the oldest end.
+    async fn create_session(&self, session: SessionRow, max_per_key: u32) -> Result<()>;
+
+    /// A web session by the SHA-256 of its id.
+    async fn session(&self, id_hash: &[u8]) -> Result<Option<SessionRow>>;
+
+    /// Notes that a session was used at `at`.
+    async fn touch_session(&self, id_hash: &[u8], at: i64) -> Result<()>;
+
+    /// Ends a session (signing out; a session whose key was refused).
+    async fn delete_session(&self, id_hash: &[u8]) -> Result<()>;
+
+    /// Ends the sessions idle since before `idle_before` or begun before `created_before`;
+    /// returns how many.
+    async fn prune_sessions(&self, idle_before: i64, created_before: i64) -> Result<u64>;
 
     /// A team's audit records with id less than `before_id` (all when `None`) and time at or
     /// after `since`, newest first, at most `limit`: the page a person reads first.

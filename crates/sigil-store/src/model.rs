@@ -152,3 +152,16 @@ impl std::fmt::Debug for PutSecret {
             .finish()
     }
 }
+
+/// A web session. Its id is kept only as a SHA-256; it stands for a key, by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// SHA-256 of the session id (the cookie's value).
+    pub id_hash: Vec<u8>,
+    /// The key signed in with.
+    pub key_id: String,
+    /// When it began (Unix ms).
+    pub created_at: i64,
+    /// When it was last used (Unix ms).
+    pub last_seen: i64,
+}

@@ -9,12 +9,15 @@ use deadpool_postgres::{Config, Pool, Runtime};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
-use crate::model::{AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, Team, VersionRow};
+use crate::model::{
+    AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, SessionRow, Team, VersionRow,
+};
 use crate::{Result, Store, StoreError};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_audit_target.sql"),
+    include_str!("../migrations/postgres/0003_web_sessions.sql"),
 ];
 /// The advisory lock that serialises migrations ("sigilmig" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7369_6769_6c6d_6967;
@@ -941,6 +944,73 @@ impl Store for PgStore {
         })?;
         insert_audit(&tx, &audit).await?;
         tx.commit().await.map_err(pg)
+    }
+
+    async fn create_session(&self, session: SessionRow, max_per_key: u32) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        tx.execute(
+            "INSERT INTO web_sessions (id_hash, key_id, created_at, last_seen) VALUES ($1, $2, $3, $4)",
+            &[&session.id_hash, &session.key_id, &session.created_at, &session.last_seen],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "DELETE FROM web_sessions WHERE key_id = $1 AND id_hash NOT IN \
+             (SELECT id_hash FROM web_sessions WHERE key_id = $1 ORDER BY created_at DESC, id_hash LIMIT $2)",
+            &[&session.key_id, &i64::from(max_per_key)],
+        )
+        .await
+        .map_err(pg)?;
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn session(&self, id_hash: &[u8]) -> Result<Option<SessionRow>> {
+        let c = self.client().await?;
+        Ok(query_opt_cached(
+            &c,
+            "SELECT id_hash, key_id, created_at, last_seen FROM web_sessions WHERE id_hash = $1",
+            &[&id_hash],
+        )
+        .await?
+        .map(|r| SessionRow {
+            id_hash: r.get(0),
+            key_id: r.get(1),
+            created_at: r.get(2),
+            last_seen: r.get(3),
+        }))
+    }
+
+    async fn touch_session(&self, id_hash: &[u8], at: i64) -> Result<()> {
+        let c = self.client().await?;
+        execute_cached(
+            &c,
+            "UPDATE web_sessions SET last_seen = $2 WHERE id_hash = $1",
+            &[&id_hash, &at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id_hash: &[u8]) -> Result<()> {
+        let c = self.client().await?;
+        execute_cached(
+            &c,
+            "DELETE FROM web_sessions WHERE id_hash = $1",
+            &[&id_hash],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn prune_sessions(&self, idle_before: i64, created_before: i64) -> Result<u64> {
+        let c = self.client().await?;
+        execute_cached(
+            &c,
+            "DELETE FROM web_sessions WHERE last_seen < $1 OR created_at < $2",
+            &[&idle_before, &created_before],
+        )
+        .await
     }
 
     async fn key(&self, id: &str) -> Result<Option<KeyRow>> {

@@ -23,17 +23,24 @@ use std::sync::{Arc, Mutex, mpsc};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
-use crate::model::{AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, Team, VersionRow};
+use crate::model::{
+    AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, SessionRow, Team, VersionRow,
+};
 use crate::{Result, Store, StoreError};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_audit_blocks.sql"),
     include_str!("../migrations/sqlite/0003_audit_target.sql"),
+    include_str!("../migrations/sqlite/0004_web_sessions.sql"),
 ];
 /// The columns of an audit record, in the order [`audit_row`] reads them.
 const AUDIT_COLS: &str =
     "id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target";
+
+/// Ends a key's sessions past the newest N (?2).
+const SESSIONS_OVER_CAP: &str = "DELETE FROM web_sessions WHERE key_id = ?1 AND id_hash NOT IN \
+     (SELECT id_hash FROM web_sessions WHERE key_id = ?1 ORDER BY created_at DESC, id_hash LIMIT ?2)";
 
 /// The values of one audit record in an INSERT.
 const AUDIT_PARAMS: usize = 12;
@@ -1246,6 +1253,82 @@ impl Store for SqliteStore {
             )
             .map_err(backend)?;
             insert_audit(c, &audit)
+        })
+        .await
+    }
+
+    async fn create_session(&self, session: SessionRow, max_per_key: u32) -> Result<()> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO web_sessions (id_hash, key_id, created_at, last_seen) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    session.id_hash,
+                    session.key_id,
+                    session.created_at,
+                    session.last_seen
+                ])
+            })
+            .map_err(backend)?;
+            c.prepare_cached(SESSIONS_OVER_CAP)
+                .and_then(|mut st| st.execute(params![session.key_id, max_per_key]))
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session(&self, id_hash: &[u8]) -> Result<Option<SessionRow>> {
+        let id_hash = id_hash.to_vec();
+        self.read_settled(move |c| {
+            c.prepare_cached(
+                "SELECT id_hash, key_id, created_at, last_seen FROM web_sessions WHERE id_hash = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row([&id_hash], |r| {
+                    Ok(SessionRow {
+                        id_hash: r.get(0)?,
+                        key_id: r.get(1)?,
+                        created_at: r.get(2)?,
+                        last_seen: r.get(3)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn touch_session(&self, id_hash: &[u8], at: i64) -> Result<()> {
+        let id_hash = id_hash.to_vec();
+        self.write(move |c| {
+            c.prepare_cached("UPDATE web_sessions SET last_seen = ?2 WHERE id_hash = ?1")
+                .and_then(|mut st| st.execute(params![id_hash, at]))
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_session(&self, id_hash: &[u8]) -> Result<()> {
+        let id_hash = id_hash.to_vec();
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM web_sessions WHERE id_hash = ?1")
+                .and_then(|mut st| st.execute([id_hash]))
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn prune_sessions(&self, idle_before: i64, created_before: i64) -> Result<u64> {
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM web_sessions WHERE last_seen < ?1 OR created_at < ?2")
+                .and_then(|mut st| st.execute(params![idle_before, created_before]))
+                .map(|n| n as u64)
+                .map_err(backend)
         })
         .await
     }

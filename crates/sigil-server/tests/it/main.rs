@@ -22,6 +22,8 @@ use tower::ServiceExt;
 #[derive(Clone)]
 pub(crate) struct Server {
     pub(crate) state: Arc<AppState>,
+    /// The master key, as base64 (replicas share it).
+    pub(crate) master: Arc<zeroize::Zeroizing<String>>,
     pub(crate) store: Arc<dyn sigil_store::Store>,
     pub(crate) admin: String,
     pub(crate) dir: Arc<tempfile::TempDir>,
@@ -104,6 +106,7 @@ impl Server {
     /// authenticate keys (they are stored as hashes) but cannot unwrap the data keys.
     pub(crate) fn with_other_master_key(&self) -> Server {
         Server {
+            master: self.master.clone(),
             state: AppState::new(
                 self.store.clone(),
                 MasterKey::generate().unwrap(),
@@ -113,6 +116,18 @@ impl Server {
             admin: self.admin.clone(),
             dir: self.dir.clone(),
             client: self.client,
+        }
+    }
+
+    /// Another replica: its own state (caches, limits) over the same database and master key.
+    pub(crate) fn replica(&self, limits: Limits) -> Server {
+        Server {
+            state: AppState::new(
+                self.store.clone(),
+                MasterKey::from_base64(&self.master, "test").unwrap(),
+                limits,
+            ),
+            ..self.clone()
         }
     }
 
@@ -156,7 +171,9 @@ pub(crate) async fn start(
     dir: tempfile::TempDir,
     limits: Limits,
 ) -> Server {
-    let state = AppState::new(store.clone(), MasterKey::generate().unwrap(), limits);
+    let master = MasterKey::generate().unwrap();
+    let master_b64 = Arc::new(master.to_base64());
+    let state = AppState::new(store.clone(), master, limits);
     let admin = sigil_server::bootstrap(&state, None)
         .await
         .unwrap()
@@ -165,6 +182,7 @@ pub(crate) async fn start(
     let n = N.fetch_add(1, Ordering::SeqCst);
     Server {
         state,
+        master: master_b64,
         store,
         admin: admin.to_string(),
         dir: Arc::new(dir),

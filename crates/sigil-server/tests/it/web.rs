@@ -826,3 +826,141 @@ async fn the_page_as_a_new_user_sees_it() {
     let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
     assert!(p.body.contains("bootstrap administrator"), "{}", p.body);
 }
+
+/// Web sessions live in the database: one replica signs in, another serves, a third signs out;
+/// a revoked key ends its sessions everywhere; idle sessions end; a key has at most so many.
+async fn sessions_are_shared_by_replicas(s: &Server) {
+    let a = s.clone();
+    let b = s.replica(sigil_server::Limits::default());
+    let writer = a.key("writer").await;
+    let cookie = sign_in(&a, &writer).await;
+    // through B: list, then save with the token B's page gives
+    let list = request(&b, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let saved = request(
+        &b,
+        Method::POST,
+        "/ui/secrets",
+        Some(&cookie),
+        Some(&[
+            ("csrf", &list.csrf()),
+            ("name", "via-b"),
+            ("value", "saved-through-b"),
+            ("format", "text"),
+        ]),
+        &[],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let detail = request(
+        &a,
+        Method::GET,
+        "/ui/secret/via-b",
+        Some(&cookie),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(detail.status, StatusCode::OK, "A sees what B saved");
+    // signing out through B ends the session on A
+    let out = request(
+        &b,
+        Method::POST,
+        "/ui/signout",
+        Some(&cookie),
+        Some(&[("csrf", &list.csrf())]),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
+    let p = request(&a, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    assert_eq!(p.location(), "/", "signed out everywhere");
+
+    // revoking the key through A ends its sessions on B within a second
+    let cookie = sign_in(&a, &writer).await;
+    assert_eq!(
+        request(&b, Method::GET, "/ui/secrets", Some(&cookie), None, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let id = writer.split('_').nth(1).unwrap();
+    let r = a
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/teams/default/keys/{id}"),
+            Some(&a.admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let revoked = std::time::Instant::now();
+    loop {
+        let p = request(&b, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+        if p.location() == "/?revoked=1" {
+            break;
+        }
+        assert!(
+            revoked.elapsed() < std::time::Duration::from_secs(1),
+            "B still serves a revoked key's session after {:?}",
+            revoked.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_shared_by_replicas_on_sqlite() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    sessions_are_shared_by_replicas(&s).await;
+    // the session id is kept only as a hash: the cookie's value is nowhere in the database
+    let cookie = sign_in(&s, &s.admin.clone()).await;
+    let value = cookie.split('=').nth(1).unwrap().to_owned();
+    for f in std::fs::read_dir(s.dir.path()).unwrap() {
+        let bytes = std::fs::read(f.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
+            "a session id is stored in the clear"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_shared_by_replicas_on_postgres() {
+    if let Some(s) = crate::postgres_server(sigil_server::Limits::default()).await {
+        sessions_are_shared_by_replicas(&s).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_end_and_a_key_has_at_most_so_many() {
+    let limits = sigil_server::Limits {
+        session_idle: std::time::Duration::from_millis(700),
+        sessions_per_key: 2,
+        ..Default::default()
+    };
+    let s = sqlite_server(limits).await;
+    let admin = s.admin.clone();
+    let idle = sign_in(&s, &admin).await;
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    let p = request(&s, Method::GET, "/ui/secrets", Some(&idle), None, &[]).await;
+    assert_eq!(p.location(), "/?expired=1");
+    let first = sign_in(&s, &admin).await;
+    let second = sign_in(&s, &admin).await;
+    let third = sign_in(&s, &admin).await;
+    let status = |c: String| {
+        let s = s.clone();
+        async move {
+            request(&s, Method::GET, "/ui/secrets", Some(&c), None, &[])
+                .await
+                .status
+        }
+    };
+    assert_eq!(
+        status(first).await,
+        StatusCode::SEE_OTHER,
+        "the oldest ended"
+    );
+    assert_eq!(status(second).await, StatusCode::OK);
+    assert_eq!(status(third).await, StatusCode::OK);
+}
