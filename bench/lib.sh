@@ -2,7 +2,8 @@
 # Needs WORK (a scratch directory) set before it is sourced; sets KEY (the bootstrap admin key).
 
 KEY="sgl_benchadmin01_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
-BIN="$PWD/target/release/sigil"
+# SIGIL_BIN runs another build (bench/compare_builds.sh alternates two)
+BIN="${SIGIL_BIN:-$PWD/target/release/sigil}"
 
 # µs since the epoch, without starting a process
 now_us() { local t="${EPOCHREALTIME/[.,]/}"; echo "$t"; }

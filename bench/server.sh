@@ -9,6 +9,7 @@
 #   bash bench/server.sh                 # 5 s per measurement, 3 rounds
 #   DURATION=10s ROUNDS=5 bash bench/server.sh
 #   POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test bash bench/server.sh
+#   SIGIL_BIN=/path/to/sigil BACKENDS=sqlite bash bench/server.sh   # another build, SQLite only
 #
 # The machine is a shared 2-core VM whose speed drifts by ±10 % within minutes, so each round
 # measures /healthz, then the read, then the write, one after the other, and the figures are
@@ -23,7 +24,7 @@ DURATION="${DURATION:-5s}"
 ROUNDS="${ROUNDS:-3}"
 POSTGRES_URL="${POSTGRES_URL:-${SIGIL_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release --bin sigil >/dev/null
+[[ -n "${SIGIL_BIN:-}" ]] || cargo build --release --bin sigil >/dev/null
 WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 source bench/lib.sh
@@ -101,7 +102,7 @@ run_backend() {
 echo "| backend | conns | /healthz | read | read / healthz (median of rounds) | durable write |"
 echo "|---|---|---|---|---|---|"
 run_backend sqlite "sqlite://$WORK/sqlite/sigil.db"
-if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+if [[ "${BACKENDS:-sqlite postgres}" == *postgres* ]] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
     schema="sigil_bench_$$"
     psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema" >/dev/null 2>&1
     run_backend postgres "$POSTGRES_URL?options=-csearch_path%3D$schema"
