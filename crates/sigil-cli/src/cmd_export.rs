@@ -28,12 +28,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<u8> {
     let loaded = load()?;
     let resolver = loaded.resolver()?;
     let selection = Selection::parse(&a.only)?;
-    let listed: Vec<SecretName> = if selection.needs_listing() {
-        resolver.list()?.into_iter().map(|l| l.name).collect()
-    } else {
-        Vec::new()
-    };
-    let names = selection.select(&listed)?;
+    let names = selection.names(&resolver)?;
     let vars = env_vars(&names, prefix, a.upper)?;
     // `eval` of the shell form sets variables in the user's own shell: the same names are
     // refused as for `sigil run`, and a variable already set is not replaced unless --override

@@ -190,12 +190,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<u8> {
     let loaded = load()?;
     let resolver = loaded.resolver()?;
     let selection = Selection::parse(&a.only)?;
-    let listed: Vec<SecretName> = if selection.needs_listing() {
-        resolver.list()?.into_iter().map(|l| l.name).collect()
-    } else {
-        Vec::new()
-    };
-    let names = selection.select(&listed)?;
+    let names = selection.names(&resolver)?;
     let vars = env_vars(&names, prefix, a.upper)?;
     // before any value is read: a refused name costs no read and no audit record
     check_vars(&vars, selection.exact(), a.override_env, |v| {

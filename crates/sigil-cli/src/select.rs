@@ -66,6 +66,20 @@ impl Selection {
         self.is_all() || !self.patterns.is_empty()
     }
 
+    /// The names meant among what `resolver` holds (listed only when a pattern or "everything"
+    /// needs it: exact names cost no listing).
+    ///
+    /// # Errors
+    /// The listing fails; a pattern matches nothing.
+    pub fn names(&self, resolver: &sigil_core::Resolver) -> Result<Vec<SecretName>, Error> {
+        let listed: Vec<SecretName> = if self.needs_listing() {
+            resolver.list()?.into_iter().map(|l| l.name).collect()
+        } else {
+            Vec::new()
+        };
+        self.select(&listed)
+    }
+
     /// The names meant, sorted: the exact ones, and those of `listed` a pattern matches.
     ///
     /// # Errors

@@ -447,34 +447,10 @@ impl Resolver {
     /// # Errors
     /// [`Error::NotFound`] for the first name no source holds, or the first source's failure.
     pub fn get_many(&self, names: &[SecretName]) -> Result<Vec<SecretValue>> {
-        let mut found: Vec<Option<SecretValue>> = vec![None; names.len()];
-        let mut pending: Vec<usize> = (0..names.len()).collect();
-        for source in self.chain() {
-            if pending.is_empty() {
-                break;
-            }
-            let asked: Vec<SecretName> = pending.iter().map(|&i| names[i].clone()).collect();
-            let answers = source.fetch_many(&asked)?;
-            let mut still = Vec::new();
-            for (&i, answer) in pending.iter().zip(answers) {
-                match answer {
-                    Some(v) => {
-                        if context::is_active() {
-                            context::note_resolved(&v);
-                        }
-                        found[i] = Some(v);
-                    }
-                    None => still.push(i),
-                }
-            }
-            pending = still;
-        }
-        if let Some(&i) = pending.first() {
-            return Err(self.not_found(&names[i]));
-        }
-        Ok(found
+        Ok(self
+            .resolve_many(names)?
             .into_iter()
-            .map(|v| v.expect("every name was found"))
+            .map(|r| r.value)
             .collect())
     }
 

@@ -31,6 +31,27 @@ use crate::state::AppState;
 
 type St = State<Arc<AppState>>;
 
+/// A body that could not be parsed is refused like any other bad input of `action`, after the
+/// caller's right to it is checked, and both are audited; the face's own error is given back.
+async fn refuse_body(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    need: (Role, &str),
+    action: &str,
+    name: Option<&str>,
+    e: ApiError,
+) -> ApiError {
+    if let Err(denied) = service::authorize(state, c, team, need.0, need.1, action, name).await {
+        return denied.into();
+    }
+    let audited = ServerError::Invalid(e.message.clone());
+    match refuse(state, c, team, action, name, audited).await {
+        ServerError::Invalid(_) => e,
+        audit_failed => audit_failed.into(),
+    }
+}
+
 /// Parses a JSON body with messages that never quote it.
 fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body.map_err(|r| {
@@ -145,20 +166,8 @@ pub(crate) async fn put_secret(
     let req: PutSecret = match parse_body(body) {
         Ok(r) => r,
         Err(e) => {
-            // refused like any other bad input, after the caller's right to write is checked
-            service::authorize(
-                &state,
-                &c,
-                &team,
-                Role::Writer,
-                "write secrets",
-                "secret.write",
-                Some(&name),
-            )
-            .await?;
-            let audited = ServerError::Invalid(e.message.clone());
-            service::refuse(&state, &c, &team, "secret.write", Some(&name), audited).await;
-            return Err(e);
+            let need = (Role::Writer, "write secrets");
+            return Err(refuse_body(&state, &c, &team, need, "secret.write", Some(&name), e).await);
         }
     };
     Ok(Json(
@@ -285,19 +294,8 @@ pub(crate) async fn batch_read(
     let req: BatchRead = match parse_body(body) {
         Ok(r) => r,
         Err(e) => {
-            service::authorize(
-                &state,
-                &c,
-                &team,
-                Role::Reader,
-                "read secret values",
-                "secret.read",
-                None,
-            )
-            .await?;
-            let audited = ServerError::Invalid(e.message.clone());
-            refuse(&state, &c, &team, "secret.read", None, audited).await;
-            return Err(e);
+            let need = (Role::Reader, "read secret values");
+            return Err(refuse_body(&state, &c, &team, need, "secret.read", None, e).await);
         }
     };
     Ok(Json(
@@ -326,19 +324,8 @@ pub(crate) async fn create_key(
     let req: CreateKey = match parse_body(body) {
         Ok(r) => r,
         Err(e) => {
-            service::authorize(
-                &state,
-                &c,
-                &team,
-                Role::Admin,
-                "create keys",
-                "key.create",
-                None,
-            )
-            .await?;
-            let audited = ServerError::Invalid(e.message.clone());
-            service::refuse(&state, &c, &team, "key.create", None, audited).await;
-            return Err(e);
+            let need = (Role::Admin, "create keys");
+            return Err(refuse_body(&state, &c, &team, need, "key.create", None, e).await);
         }
     };
     let created = service::keys::create(&state, &c, &team, req.role, &req.name).await?;

@@ -42,6 +42,62 @@ const AUDIT_COLS: &str =
 const SESSIONS_OVER_CAP: &str = "DELETE FROM web_sessions WHERE key_id = ?1 AND id_hash NOT IN \
      (SELECT id_hash FROM web_sessions WHERE key_id = ?1 ORDER BY created_at DESC, id_hash LIMIT ?2)";
 
+/// A page of a team's audit records after `cursor` (oldest first) or before it (`newest`): the
+/// team's blocks of ids from the cursor on, walked as needed, then each block's records — a scan
+/// of at most 1024 rows per block the team has records in, and only the blocks the page is in.
+fn audit_page(
+    c: &Connection,
+    team: &str,
+    cursor: i64,
+    since: i64,
+    limit: u32,
+    newest: bool,
+) -> Result<Vec<AuditRow>> {
+    let (blocks_sql, order, first_block) = if newest {
+        (
+            "SELECT block FROM audit_blocks WHERE team = ?1 AND block <= ?2 ORDER BY block DESC",
+            "DESC",
+            (cursor - 1).max(0) >> AUDIT_BLOCK_BITS,
+        )
+    } else {
+        (
+            "SELECT block FROM audit_blocks WHERE team = ?1 AND block >= ?2 ORDER BY block",
+            "",
+            cursor.max(0) >> AUDIT_BLOCK_BITS,
+        )
+    };
+    let mut blocks = c.prepare_cached(blocks_sql).map_err(backend)?;
+    let mut records = c
+        .prepare_cached(&format!(
+            "SELECT {AUDIT_COLS} FROM audit WHERE id >= ?1 AND id < ?2 AND team = ?3 AND at >= ?4 \
+             ORDER BY id {order} LIMIT ?5"
+        ))
+        .map_err(backend)?;
+    let blocks = blocks
+        .query_map(params![team, first_block], |r| r.get::<_, i64>(0))
+        .map_err(backend)?;
+    let mut out = Vec::new();
+    for block in blocks {
+        let block = block.map_err(backend)?;
+        let left = u64::from(limit).saturating_sub(out.len() as u64);
+        if left == 0 {
+            break;
+        }
+        let (lo, hi) = (block << AUDIT_BLOCK_BITS, (block + 1) << AUDIT_BLOCK_BITS);
+        let (from, to) = if newest {
+            (lo, hi.min(cursor))
+        } else {
+            (lo.max(cursor.saturating_add(1)), hi)
+        };
+        let rows = records
+            .query_map(params![from, to, team, since, left], audit_row)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(backend)?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
 /// The values of one audit record in an INSERT.
 const AUDIT_PARAMS: usize = 12;
 
@@ -1380,45 +1436,8 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<AuditRow>> {
         let team = team.to_owned();
-        self.read_settled(move |c| {
-            // the team's blocks of ids from the cursor on, then each block's records: a scan of
-            // at most 1024 rows per block the team has records in
-            let mut blocks = c
-                .prepare_cached(
-                    "SELECT block FROM audit_blocks WHERE team = ?1 AND block >= ?2 ORDER BY block",
-                )
-                .map_err(backend)?;
-            let mut records = c
-                .prepare_cached(&format!(
-                    "SELECT {AUDIT_COLS} FROM audit WHERE id > ?1 AND id < ?2 AND team = ?3 AND at >= ?4 \
-                     ORDER BY id LIMIT ?5"
-                ))
-                .map_err(backend)?;
-            // blocks are stepped through as needed, not all read first: a page of a long log
-            // touches only the blocks its records are in
-            let blocks = blocks
-                .query_map(params![team, after_id.max(0) >> AUDIT_BLOCK_BITS], |r| {
-                    r.get::<_, i64>(0)
-                })
-                .map_err(backend)?;
-            let mut out = Vec::new();
-            for block in blocks {
-                let block = block.map_err(backend)?;
-                let left = u64::from(limit).saturating_sub(out.len() as u64);
-                if left == 0 {
-                    break;
-                }
-                let from = after_id.max((block << AUDIT_BLOCK_BITS) - 1);
-                let to = (block + 1) << AUDIT_BLOCK_BITS;
-                let rows = records
-                    .query_map(params![from, to, team, since, left], audit_row)
-                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(backend)?;
-                out.extend(rows);
-            }
-            Ok(out)
-        })
-        .await
+        self.read_settled(move |c| audit_page(c, &team, after_id, since, limit, false))
+            .await
     }
 
     async fn audit_newest(
@@ -1430,42 +1449,8 @@ impl Store for SqliteStore {
     ) -> Result<Vec<AuditRow>> {
         let team = team.to_owned();
         let before = before_id.unwrap_or(i64::MAX);
-        self.read_settled(move |c| {
-            // as `audit`, the team's blocks walked backwards from the cursor
-            let mut blocks = c
-                .prepare_cached(
-                    "SELECT block FROM audit_blocks WHERE team = ?1 AND block <= ?2 ORDER BY block DESC",
-                )
-                .map_err(backend)?;
-            let mut records = c
-                .prepare_cached(&format!(
-                    "SELECT {AUDIT_COLS} FROM audit WHERE id < ?1 AND id >= ?2 AND team = ?3 AND at >= ?4 \
-                     ORDER BY id DESC LIMIT ?5"
-                ))
-                .map_err(backend)?;
-            let blocks = blocks
-                .query_map(params![team, (before - 1).max(0) >> AUDIT_BLOCK_BITS], |r| {
-                    r.get::<_, i64>(0)
-                })
-                .map_err(backend)?;
-            let mut out = Vec::new();
-            for block in blocks {
-                let block = block.map_err(backend)?;
-                let left = u64::from(limit).saturating_sub(out.len() as u64);
-                if left == 0 {
-                    break;
-                }
-                let to = before.min((block + 1) << AUDIT_BLOCK_BITS);
-                let from = block << AUDIT_BLOCK_BITS;
-                let rows = records
-                    .query_map(params![to, from, team, since, left], audit_row)
-                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(backend)?;
-                out.extend(rows);
-            }
-            Ok(out)
-        })
-        .await
+        self.read_settled(move |c| audit_page(c, &team, before, since, limit, true))
+            .await
     }
 }
 

@@ -1,6 +1,6 @@
 //! `secrets edit`, `rollback`, `diff` and `copy`.
 
-use crate::server::{ADMIN, RunningServer, run_env};
+use crate::server::{ADMIN, RunningServer, run_env, server_env};
 use crate::{Sandbox, assert_code, stderr, stdout};
 
 /// An editor that records the file's mode and path, then writes `$NEW_VALUE` (or appends a
@@ -93,11 +93,7 @@ fn edit_a_local_secret_in_a_private_file() {
 fn edit_rollback_diff_and_copy_on_the_server() {
     let sb = Sandbox::new();
     let srv = RunningServer::start(&sb, &[], &[]);
-    let env = [
-        ("SIGIL__BACKEND", "server"),
-        ("SIGIL__SERVER__URL", srv.url.as_str()),
-        ("SIGIL_API_KEY", ADMIN),
-    ];
+    let env = server_env(&srv, &[]);
     let c = srv.client(ADMIN);
     c.put_secret(
         "dev/db",
@@ -109,7 +105,7 @@ fn edit_rollback_diff_and_copy_on_the_server() {
         .unwrap();
     let ed = editor(&sb);
     let mut cmd = sb.cmd(&["secrets", "edit", "dev/api"]);
-    for (k, v) in env {
+    for (k, v) in &env {
         cmd.env(k, v);
     }
     let o = cmd
@@ -205,7 +201,7 @@ fn edit_rollback_diff_and_copy_on_the_server() {
     assert_code(&o, 0);
     let staging_key = stdout(&o).trim().to_owned();
     let mut cmd = sb.cmd(&["secrets", "copy", "dev/api", "--to-team", "staging"]);
-    for (k, v) in env {
+    for (k, v) in &env {
         cmd.env(k, v);
     }
     let o = cmd.env("SIGIL_TO_API_KEY", &staging_key).output().unwrap();

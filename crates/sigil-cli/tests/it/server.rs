@@ -80,7 +80,10 @@ impl Drop for RunningServer {
     }
 }
 
-fn server_env<'a>(srv: &'a RunningServer, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn server_env<'a>(
+    srv: &'a RunningServer,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
     let mut v = vec![
         ("SIGIL__BACKEND", "server"),
         ("SIGIL__SERVER__URL", srv.url.as_str()),
@@ -827,11 +830,7 @@ fn run_reads_server_secrets_in_one_round_trip() {
 fn the_client_encodes_paths_and_queries_and_reads_offsets() {
     let sb = Sandbox::new();
     let srv = RunningServer::start(&sb, &[], &[]);
-    let env = [
-        ("SIGIL__BACKEND", "server"),
-        ("SIGIL__SERVER__URL", srv.url.as_str()),
-        ("SIGIL_API_KEY", ADMIN),
-    ];
+    let env = server_env(&srv, &[]);
     let o = run_env(&sb, &["keys", "revoke", "../x"], &env);
     assert!(
         !stderr(&o).contains("no such endpoint") && stderr(&o).contains("../x"),
@@ -869,11 +868,7 @@ fn the_client_encodes_paths_and_queries_and_reads_offsets() {
 fn audit_shows_the_newest_first_and_pages() {
     let sb = Sandbox::new();
     let srv = RunningServer::start(&sb, &[], &[]);
-    let env = [
-        ("SIGIL__BACKEND", "server"),
-        ("SIGIL__SERVER__URL", srv.url.as_str()),
-        ("SIGIL_API_KEY", ADMIN),
-    ];
+    let env = server_env(&srv, &[]);
     let c = srv.client(ADMIN);
     for i in 0..5 {
         c.put_secret(&format!("S{i}"), &serde_json::json!("v-1234"), None)
@@ -991,11 +986,7 @@ fn import_into_the_server() {
 fn one_json_shape_for_lists_and_reads() {
     let sb = Sandbox::new();
     let srv = RunningServer::start(&sb, &[], &[]);
-    let env = [
-        ("SIGIL__BACKEND", "server"),
-        ("SIGIL__SERVER__URL", srv.url.as_str()),
-        ("SIGIL_API_KEY", ADMIN),
-    ];
+    let env = server_env(&srv, &[]);
     let c = srv.client(ADMIN);
     c.put_secret("prod/db", &serde_json::json!("v1-value"), None)
         .unwrap();
@@ -1043,44 +1034,23 @@ fn one_json_shape_for_lists_and_reads() {
     let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let items = doc.as_array().unwrap();
     assert_eq!(items.len(), 1, "{doc}");
-    let keys: Vec<&str> = items[0]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            "name",
-            "source",
-            "shadowed",
-            "version",
-            "updated_at",
-            "updated_by"
-        ]
-    );
+    const SHAPE: [&str; 6] = [
+        "name",
+        "source",
+        "shadowed",
+        "version",
+        "updated_at",
+        "updated_by",
+    ];
+    let keys = |item: &serde_json::Value| -> Vec<String> {
+        item.as_object().unwrap().keys().cloned().collect()
+    };
+    assert_eq!(keys(&items[0]), SHAPE);
     assert_eq!(items[0]["version"], 2);
     assert_eq!(items[0]["source"], "server");
     let o = run_env(&sb, &["secrets", "list", "--json"], &env);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let keys: Vec<&str> = doc[0]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            "name",
-            "source",
-            "shadowed",
-            "version",
-            "updated_at",
-            "updated_by"
-        ]
-    );
+    assert_eq!(keys(&doc[0]), SHAPE, "the same shape without --server");
 }
 
 fn http_get_raw(url: &str, path: &str) -> String {
