@@ -121,7 +121,7 @@ pub(crate) struct VersionQuery {
     version: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)"), ("version" = Option<i64>, Query, description = "A version; the latest by default")), responses((status = 200, description = "The value (reader role or higher). Audited.", body = SecretRead), (status = 404, description = "No such secret or version", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)"), ("version" = Option<i64>, Query, description = "A version; the latest by default")), responses((status = 200, description = "The value (reader role or higher). Audited.", body = SecretRead), (status = 404, description = "No such secret or version", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn get_secret(
     State(state): St,
     c: Caller,
@@ -156,7 +156,7 @@ pub(crate) async fn get_secret(
         .into_response())
 }
 
-#[utoipa::path(put, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), request_body = PutSecret, responses((status = 200, description = "A new version (writer role or higher). Audited.", body = SecretWritten), (status = 409, description = "`cas` does not match", body = ErrorBody), (status = 413, description = "Body over 1 MiB, or value over the limit", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), request_body = PutSecret, responses((status = 200, description = "A new version (writer role or higher). Audited.", body = SecretWritten), (status = 409, description = "`cas` does not match", body = ErrorBody), (status = 413, description = "Body over 1 MiB, or value over the limit", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn put_secret(
     State(state): St,
     c: Caller,
@@ -175,7 +175,7 @@ pub(crate) async fn put_secret(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), responses((status = 204, description = "Deleted, restorable (writer role or higher). Audited."), (status = 404, description = "No such live secret", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), responses((status = 204, description = "Deleted, restorable (writer role or higher). Audited."), (status = 404, description = "No such live secret", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn delete_secret(
     State(state): St,
     c: Caller,
@@ -185,7 +185,7 @@ pub(crate) async fn delete_secret(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/teams/{team}/restore/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), responses((status = 200, description = "Restored at its latest version (writer role or higher). Audited.", body = SecretWritten), (status = 404, description = "No deleted secret of that name", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/teams/{team}/restore/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), responses((status = 200, description = "Restored at its latest version (writer role or higher). Audited.", body = SecretWritten), (status = 404, description = "No deleted secret of that name", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn restore_secret(
     State(state): St,
     c: Caller,
@@ -196,7 +196,7 @@ pub(crate) async fn restore_secret(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{team}/history/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")), responses((status = 200, description = "A page of versions, newest first, metadata only (viewer role or higher)", body = History), (status = 404, description = "No such secret", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/teams/{team}/history/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")), responses((status = 200, description = "A page of versions, newest first, metadata only (viewer role or higher)", body = History), (status = 404, description = "No such secret", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn history(
     State(state): St,
     c: Caller,
@@ -204,17 +204,52 @@ pub(crate) async fn history(
     q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<History>, ApiError> {
     let Query(q) = q.map_err(|_| ApiError::invalid("the query accepts limit and cursor"))?;
-    let before = match q.cursor {
-        None => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .map_err(|_| ApiError::invalid("invalid cursor"))?,
-        ),
-    };
-    let limit = q.limit.unwrap_or(100);
+    let before = number_cursor(q.cursor)?;
+    let limit = page_limit(q.limit)?;
     Ok(Json(
         service::secrets::history(&state, &c, &team, &name, before, limit).await?,
     ))
+}
+
+/// The errors every authenticated endpoint may answer, declared once for the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // a description of answers, never built
+pub(crate) enum CommonErrors {
+    /// Bad input.
+    #[response(status = 400, description = "Bad input")]
+    BadInput(ErrorBody),
+    /// Missing, unknown or revoked key.
+    #[response(status = 401, description = "Missing, unknown or revoked key")]
+    Unauthorized(ErrorBody),
+    /// Another team, or a role too low.
+    #[response(status = 403, description = "Another team, or a role too low")]
+    Forbidden(ErrorBody),
+    /// Too many failed authentications.
+    #[response(status = 429, description = "Too many failed authentications")]
+    RateLimited(ErrorBody),
+    /// Storage unavailable.
+    #[response(status = 503, description = "Storage unavailable")]
+    Unavailable(ErrorBody),
+}
+
+/// A page's size: `limit`, 100 by default, 1 to 1000 (every paged answer of the API).
+fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(100);
+    if (1..=1000).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid("limit must be from 1 to 1000"))
+    }
+}
+
+/// A numeric cursor (a version or an audit id): the last item of the previous page.
+fn number_cursor(cursor: Option<String>) -> Result<Option<i64>, ApiError> {
+    cursor
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::invalid("invalid cursor"))
+        })
+        .transpose()
 }
 
 /// `?limit=&cursor=` of a paged answer.
@@ -234,7 +269,7 @@ pub(crate) struct ListQuery {
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{team}/secrets", tag = "secrets", params(("team" = String, Path, description = "The team"), ("prefix" = Option<String>, Query, description = "Only names starting with this"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")), responses((status = 200, description = "Names and metadata, never values (viewer role or higher)", body = SecretList), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/teams/{team}/secrets", tag = "secrets", params(("team" = String, Path, description = "The team"), ("prefix" = Option<String>, Query, description = "Only names starting with this"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")), responses((status = 200, description = "Names and metadata, never values (viewer role or higher)", body = SecretList), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn list_secrets(
     State(state): St,
     c: Caller,
@@ -261,7 +296,7 @@ pub(crate) async fn list_secrets(
         &team,
         service::secrets::Listing::Prefix(&q.prefix),
         after.as_deref(),
-        q.limit.unwrap_or(100),
+        page_limit(q.limit)?,
     )
     .await?;
     let next_cursor = if more {
@@ -284,7 +319,7 @@ pub(crate) async fn list_secrets(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/teams/{team}/batch-read", tag = "secrets", params(("team" = String, Path, description = "The team")), request_body = BatchRead, responses((status = 200, description = "Many values in one round trip (reader role or higher). Each name is audited.", body = BatchReadResult), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/teams/{team}/batch-read", tag = "secrets", params(("team" = String, Path, description = "The team")), request_body = BatchRead, responses((status = 200, description = "Many values in one round trip (reader role or higher). Each name is audited.", body = BatchReadResult), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn batch_read(
     State(state): St,
     c: Caller,
@@ -303,7 +338,7 @@ pub(crate) async fn batch_read(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{team}/keys", tag = "keys", params(("team" = String, Path, description = "The team")), responses((status = 200, description = "The team's keys (admin)", body = KeyList), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/teams/{team}/keys", tag = "keys", params(("team" = String, Path, description = "The team")), responses((status = 200, description = "The team's keys (admin)", body = KeyList), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn list_keys(
     State(state): St,
     c: Caller,
@@ -314,7 +349,7 @@ pub(crate) async fn list_keys(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/teams/{team}/keys", tag = "keys", params(("team" = String, Path, description = "The team")), request_body = CreateKey, responses((status = 201, description = "The key, shown once (admin). Audited.", body = CreatedKey), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/teams/{team}/keys", tag = "keys", params(("team" = String, Path, description = "The team")), request_body = CreateKey, responses((status = 201, description = "The key, shown once (admin). Audited.", body = CreatedKey), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn create_key(
     State(state): St,
     c: Caller,
@@ -332,7 +367,7 @@ pub(crate) async fn create_key(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/teams/{team}/keys/{id}", tag = "keys", params(("team" = String, Path, description = "The team"), ("id" = String, Path, description = "The key's id")), responses((status = 204, description = "Revoked (admin). Audited."), (status = 404, description = "No such live key", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/teams/{team}/keys/{id}", tag = "keys", params(("team" = String, Path, description = "The team"), ("id" = String, Path, description = "The key's id")), responses((status = 204, description = "Revoked (admin). Audited."), (status = 404, description = "No such live key", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn revoke_key(
     State(state): St,
     c: Caller,
@@ -342,14 +377,14 @@ pub(crate) async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/teams", tag = "teams", responses((status = 200, description = "Every team (bootstrap administrator)", body = TeamList), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/teams", tag = "teams", responses((status = 200, description = "Every team (bootstrap administrator)", body = TeamList), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn list_teams(State(state): St, c: Caller) -> Result<Json<TeamList>, ApiError> {
     Ok(Json(TeamList {
         teams: service::teams::list(&state, &c).await?,
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/teams", tag = "teams", request_body = CreateTeam, responses((status = 201, description = "The team and its first admin key, shown once (bootstrap administrator). Audited.", body = CreatedTeam), (status = 409, description = "The name is taken", body = ErrorBody), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/teams", tag = "teams", request_body = CreateTeam, responses((status = 201, description = "The team and its first admin key, shown once (bootstrap administrator). Audited.", body = CreatedTeam), (status = 409, description = "The name is taken", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn create_team(
     State(state): St,
     c: Caller,
@@ -376,7 +411,7 @@ pub(crate) struct AuditQuery {
     order: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{team}/audit", tag = "audit", params(("team" = String, Path, description = "The team"), ("since" = Option<String>, Query, description = "RFC 3339 time"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("order" = Option<String>, Query, description = "`oldest` (default: oldest first) or `newest` (newest first)")), responses((status = 200, description = "Audit records in the order asked for (admin)", body = AuditPage), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/teams/{team}/audit", tag = "audit", params(("team" = String, Path, description = "The team"), ("since" = Option<String>, Query, description = "RFC 3339 time"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("order" = Option<String>, Query, description = "`oldest` (default: oldest first) or `newest` (newest first)")), responses((status = 200, description = "Audit records in the order asked for (admin)", body = AuditPage), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn audit_log(
     State(state): St,
     c: Caller,
@@ -397,17 +432,8 @@ pub(crate) async fn audit_log(
             ApiError::invalid("since must be an RFC 3339 time such as 2026-11-29T00:00:00Z")
         })?,
     };
-    let cursor = match q.cursor {
-        None => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .map_err(|_| ApiError::invalid("invalid cursor"))?,
-        ),
-    };
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit must be from 1 to 1000"));
-    }
+    let cursor = number_cursor(q.cursor)?;
+    let limit = page_limit(q.limit)?;
     let (rows, more) = service::audit::page(
         &state,
         &c,
@@ -432,7 +458,7 @@ pub(crate) async fn audit_log(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/whoami", tag = "keys", responses((status = 200, description = "The calling key", body = WhoAmI), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody), (status = 403, description = "Another team, or a role too low", body = ErrorBody), (status = 429, description = "Too many failed authentications", body = ErrorBody), (status = 503, description = "Storage unavailable", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "keys", responses((status = 200, description = "The calling key", body = WhoAmI), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn whoami(c: Caller) -> Json<WhoAmI> {
     Json(WhoAmI {
         key_id: c.key_id,

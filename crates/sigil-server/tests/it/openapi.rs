@@ -54,6 +54,17 @@ async fn the_document_matches_the_routes() {
         }
     }
     documented.sort();
+    // the common errors, declared once, are on every operation, each with the error body
+    for (method, path) in &documented {
+        let responses = &doc["paths"][path][method]["responses"];
+        for status in ["400", "401", "403", "429", "503"] {
+            let schema = &responses[status]["content"]["application/json"]["schema"]["$ref"];
+            assert_eq!(
+                schema, "#/components/schemas/ErrorBody",
+                "{method} {path} {status}: {responses}"
+            );
+        }
+    }
     let mut want: Vec<(String, String)> = expected
         .iter()
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
