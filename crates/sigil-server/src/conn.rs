@@ -63,6 +63,9 @@ pub(crate) struct Slot {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
     idle: Duration,
+    /// When bytes last moved; the timer below is moved on only when it fires (a timer reset
+    /// per read or write cost measurable time on small requests).
+    last_progress: Instant,
     deadline: Pin<Box<Sleep>>,
 }
 
@@ -72,22 +75,32 @@ impl Slot {
             stream,
             _permit: permit,
             idle,
+            last_progress: Instant::now(),
             deadline: Box::pin(tokio::time::sleep(idle)),
         }
     }
 
     fn progressed(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.idle);
+        self.last_progress = Instant::now();
     }
 
     /// Pending I/O: an error once the connection has been idle too long.
     fn idle_check<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the connection was idle too long",
-            ))),
-            Poll::Pending => Poll::Pending,
+        loop {
+            match self.deadline.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) => {
+                    let due = self.last_progress + self.idle;
+                    if due <= Instant::now() {
+                        return Poll::Ready(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the connection was idle too long",
+                        )));
+                    }
+                    // bytes moved since the timer was set: wait for the rest of the idle time
+                    self.deadline.as_mut().reset(due);
+                }
+            }
         }
     }
 }
