@@ -90,6 +90,23 @@ async fn connect(driver: &Driver, binary: &str, profile: &std::path::Path) -> Cl
         .expect("a WebDriver session")
 }
 
+/// Runs `f` with a WebDriver session of a headless Chromium (its own profile in the sandbox).
+fn in_chromium<F, Fut, R>(sb: &Sandbox, binary: &str, driver_path: &str, f: F) -> R
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = R>,
+{
+    let driver = start_driver(driver_path);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = connect(&driver, binary, &sb.home().join("chrome-profile")).await;
+        f(c).await
+    })
+}
+
 async fn fill(c: &Client, css: &str, text: &str) {
     let e = c.wait().for_element(Locator::Css(css)).await.unwrap();
     e.clear().await.unwrap();
@@ -125,53 +142,102 @@ fn sign_in_create_update_delete_restore_sign_out_in_chromium() {
         })
         .unwrap()
         .key;
-    let driver = start_driver(&driver_path);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = connect(&driver, &binary, &sb.home().join("chrome-profile")).await;
+    let srv_after = in_chromium(&sb, &binary, &driver_path, |c| async move {
         let base = srv.url.clone();
         let mut sources = Vec::new();
         // sign in
         c.goto(&format!("{base}/")).await.unwrap();
         fill(&c, "#key", ADMIN).await;
         click(&c, "form[action='/ui/signin'] button[type=submit]").await;
-        if c.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("form[method=post][action='/ui/secrets'] #name")).await.is_err() {
-            panic!("not signed in; at {:?}:\n{}", c.current_url().await, source(&c).await);
+        if c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(
+                "form[method=post][action='/ui/secrets'] #name",
+            ))
+            .await
+            .is_err()
+        {
+            panic!(
+                "not signed in; at {:?}:\n{}",
+                c.current_url().await,
+                source(&c).await
+            );
         }
         // create
         fill(&c, "#name", "browser/db/password").await;
         fill(&c, "#value", CANARY).await;
-        click(&c, "form[method=post][action='/ui/secrets'] button[type=submit]").await;
-        if c.wait().at_most(Duration::from_secs(10)).for_element(Locator::XPath("//div[contains(@class,'flash') and contains(., 'Saved')]")).await.is_err() {
-            panic!("no 'Saved' after create; at {:?}:\n{}", c.current_url().await, source(&c).await);
+        click(
+            &c,
+            "form[method=post][action='/ui/secrets'] button[type=submit]",
+        )
+        .await;
+        if c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::XPath(
+                "//div[contains(@class,'flash') and contains(., 'Saved')]",
+            ))
+            .await
+            .is_err()
+        {
+            panic!(
+                "no 'Saved' after create; at {:?}:\n{}",
+                c.current_url().await,
+                source(&c).await
+            );
         }
         sources.push(source(&c).await);
         // listed (in its folder)
-        c.goto(&format!("{base}/ui/secrets?folder=browser/db/")).await.unwrap();
-        let link = c.wait().for_element(Locator::LinkText("browser/db/password")).await.unwrap();
+        c.goto(&format!("{base}/ui/secrets?folder=browser/db/"))
+            .await
+            .unwrap();
+        let link = c
+            .wait()
+            .for_element(Locator::LinkText("browser/db/password"))
+            .await
+            .unwrap();
         sources.push(source(&c).await);
         link.click().await.unwrap();
         // update
         fill(&c, "#value", "{\"rotated\": true}").await;
-        c.find(Locator::Css("#format")).await.unwrap().select_by_value("json").await.unwrap();
-        click(&c, "form[method=post][action='/ui/secrets'] button[type=submit]").await;
-        c.wait().for_element(Locator::XPath("//td[text()='2']")).await.unwrap();
+        c.find(Locator::Css("#format"))
+            .await
+            .unwrap()
+            .select_by_value("json")
+            .await
+            .unwrap();
+        click(
+            &c,
+            "form[method=post][action='/ui/secrets'] button[type=submit]",
+        )
+        .await;
+        c.wait()
+            .for_element(Locator::XPath("//td[text()='2']"))
+            .await
+            .unwrap();
         sources.push(source(&c).await);
         // delete, confirmed
         click(&c, "a[href$='?confirm=1']").await;
         click(&c, "form[action^='/ui/delete/'] button.danger").await;
-        c.wait().for_element(Locator::XPath("//h1[contains(., '(deleted)')]")).await.unwrap();
+        c.wait()
+            .for_element(Locator::XPath("//h1[contains(., '(deleted)')]"))
+            .await
+            .unwrap();
         sources.push(source(&c).await);
         // restore
         click(&c, "form[action^='/ui/restore/'] button").await;
-        c.wait().for_element(Locator::XPath("//div[contains(@class,'flash') and contains(., 'Restored')]")).await.unwrap();
+        c.wait()
+            .for_element(Locator::XPath(
+                "//div[contains(@class,'flash') and contains(., 'Restored')]",
+            ))
+            .await
+            .unwrap();
         sources.push(source(&c).await);
         // the list, for the README's screenshot
         c.goto(&format!("{base}/ui/secrets")).await.unwrap();
-        c.wait().for_element(Locator::LinkText("browser/")).await.unwrap();
+        c.wait()
+            .for_element(Locator::LinkText("browser/"))
+            .await
+            .unwrap();
         let png = c.screenshot().await.unwrap();
         let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("secrets-page.png");
         std::fs::write(&shot, &png).unwrap();
@@ -187,14 +253,26 @@ fn sign_in_create_update_delete_restore_sign_out_in_chromium() {
         // a viewer: no changing buttons, and a forged post is refused
         fill(&c, "#key", &viewer).await;
         click(&c, "form[action='/ui/signin'] button[type=submit]").await;
-        let row = c.wait().for_element(Locator::LinkText("browser/")).await.unwrap();
+        let row = c
+            .wait()
+            .for_element(Locator::LinkText("browser/"))
+            .await
+            .unwrap();
         let page = source(&c).await;
         assert!(!page.contains("New secret") && !page.contains(">Create<"));
         row.click().await.unwrap();
-        c.wait().for_element(Locator::LinkText("db/")).await.unwrap();
-        c.goto(&format!("{base}/ui/secret/browser/db/password")).await.unwrap();
+        c.wait()
+            .for_element(Locator::LinkText("db/"))
+            .await
+            .unwrap();
+        c.goto(&format!("{base}/ui/secret/browser/db/password"))
+            .await
+            .unwrap();
         let page = source(&c).await;
-        assert!(!page.contains("Save new version") && !page.contains("Delete"), "a viewer's page has no changing buttons");
+        assert!(
+            !page.contains("Save new version") && !page.contains("Delete"),
+            "a viewer's page has no changing buttons"
+        );
         let forged = c
             .execute(
                 "const f = document.createElement('form'); f.method = 'post'; f.action = '/ui/delete/browser/db/password';
@@ -205,14 +283,113 @@ fn sign_in_create_update_delete_restore_sign_out_in_chromium() {
             )
             .await;
         assert!(forged.is_ok());
-        c.wait().for_element(Locator::XPath("//div[contains(@class,'flash') and contains(., 'needs the writer role')]")).await.unwrap();
+        c.wait()
+            .for_element(Locator::XPath(
+                "//div[contains(@class,'flash') and contains(., 'needs the writer role')]",
+            ))
+            .await
+            .unwrap();
         c.close().await.unwrap();
+        srv
     });
-    let r = srv
+    let r = srv_after
         .client(ADMIN)
         .get_secret("browser/db/password", None)
         .unwrap()
         .expect("the viewer's forged delete changed nothing");
     assert_eq!(r.version, 2);
     assert_eq!(r.value, serde_json::json!({"rotated": true}));
+}
+
+/// The page against two replicas sharing one PostgreSQL database: signed in through one, the
+/// person is served by the other (sessions live in the database), and signing out through the
+/// other ends the session on both.
+#[test]
+fn the_page_works_across_two_replicas_on_postgres() {
+    let Some((binary, driver_path)) = browser_wanted() else {
+        return;
+    };
+    let Some(base) = sigil_store::test_support::postgres_url("two-replica browser test") else {
+        return;
+    };
+    let url = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(sigil_store::test_support::fresh_schema(
+            &base,
+            "sigil_web_replicas",
+        ));
+    let master = [(
+        "SIGIL_MASTER_KEY",
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    )];
+    let (sa, sb) = (Sandbox::new(), Sandbox::new());
+    let a = RunningServer::start(&sa, &["--database", &url], &master);
+    let b = RunningServer::start(&sb, &["--database", &url], &master);
+    let (url_a, url_b) = (a.url.clone(), b.url.clone());
+    in_chromium(&sa, &binary, &driver_path, |c| async move {
+        // sign in through A
+        c.goto(&format!("{url_a}/")).await.unwrap();
+        fill(&c, "#key", ADMIN).await;
+        click(&c, "form[action='/ui/signin'] button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::Css(
+                "form[method=post][action='/ui/secrets'] #name",
+            ))
+            .await
+            .unwrap();
+        // list and save through B (the cookie is the same host's; B knows the session)
+        c.goto(&format!("{url_b}/ui/secrets")).await.unwrap();
+        if c.wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(
+                "form[method=post][action='/ui/secrets'] #name",
+            ))
+            .await
+            .is_err()
+        {
+            panic!(
+                "B does not serve A's session; at {:?}:\n{}",
+                c.current_url().await,
+                source(&c).await
+            );
+        }
+        fill(&c, "#name", "replicas/saved-on-b").await;
+        fill(&c, "#value", CANARY).await;
+        click(
+            &c,
+            "form[method=post][action='/ui/secrets'] button[type=submit]",
+        )
+        .await;
+        c.wait()
+            .for_element(Locator::XPath(
+                "//div[contains(@class,'flash') and contains(., 'Saved')]",
+            ))
+            .await
+            .unwrap();
+        // A lists it
+        c.goto(&format!("{url_a}/ui/secrets?folder=replicas/"))
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::LinkText("replicas/saved-on-b"))
+            .await
+            .unwrap();
+        assert!(!source(&c).await.contains(CANARY));
+        // sign out through B: A no longer knows the session
+        c.goto(&format!("{url_b}/ui/secrets")).await.unwrap();
+        click(&c, "form[action='/ui/signout'] button").await;
+        c.wait().for_element(Locator::Css("#key")).await.unwrap();
+        c.goto(&format!("{url_a}/ui/secrets")).await.unwrap();
+        c.wait().for_element(Locator::Css("#key")).await.unwrap();
+        c.close().await.unwrap();
+    });
+    let read = a
+        .client(ADMIN)
+        .get_secret("replicas/saved-on-b", None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.value, serde_json::json!(CANARY));
+    drop(b);
 }
