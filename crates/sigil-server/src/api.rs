@@ -4,6 +4,7 @@
 //! that says what is done with it: `secrets/{name}` (read, write, delete), `history/{name}`,
 //! `restore/{name}`. No name can be mistaken for an operation.
 
+use sigil_store::AuditAction;
 use std::sync::Arc;
 
 use axum::Json;
@@ -38,7 +39,7 @@ async fn refuse_body(
     c: &Caller,
     team: &str,
     need: (Role, &str),
-    action: &str,
+    action: AuditAction,
     name: Option<&str>,
     e: ApiError,
 ) -> ApiError {
@@ -132,11 +133,16 @@ pub(crate) async fn get_secret(
         Ok(Query(q)) => q.version,
         Err(_) => {
             let e = ServerError::Invalid("the query accepts only version=N".into());
-            return Err(
-                service::refuse(&state, &c, &team, "secret.read", Some(&name), e)
-                    .await
-                    .into(),
-            );
+            return Err(service::refuse(
+                &state,
+                &c,
+                &team,
+                AuditAction::SecretRead,
+                Some(&name),
+                e,
+            )
+            .await
+            .into());
         }
     };
     let read = service::secrets::read(&state, &c, &team, &name, version).await?;
@@ -167,7 +173,16 @@ pub(crate) async fn put_secret(
         Ok(r) => r,
         Err(e) => {
             let need = (Role::Writer, "write secrets");
-            return Err(refuse_body(&state, &c, &team, need, "secret.write", Some(&name), e).await);
+            return Err(refuse_body(
+                &state,
+                &c,
+                &team,
+                need,
+                AuditAction::SecretWrite,
+                Some(&name),
+                e,
+            )
+            .await);
         }
     };
     Ok(Json(
@@ -330,7 +345,9 @@ pub(crate) async fn batch_read(
         Ok(r) => r,
         Err(e) => {
             let need = (Role::Reader, "read secret values");
-            return Err(refuse_body(&state, &c, &team, need, "secret.read", None, e).await);
+            return Err(
+                refuse_body(&state, &c, &team, need, AuditAction::SecretRead, None, e).await,
+            );
         }
     };
     Ok(Json(
@@ -360,7 +377,9 @@ pub(crate) async fn create_key(
         Ok(r) => r,
         Err(e) => {
             let need = (Role::Admin, "create keys");
-            return Err(refuse_body(&state, &c, &team, need, "key.create", None, e).await);
+            return Err(
+                refuse_body(&state, &c, &team, need, AuditAction::KeyCreate, None, e).await,
+            );
         }
     };
     let created = service::keys::create(&state, &c, &team, req.role, &req.name).await?;

@@ -24,6 +24,7 @@ mod service;
 mod state;
 mod web;
 
+use sigil_store::{AuditAction, AuditOutcome};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -311,7 +312,7 @@ pub async fn bootstrap(
         at: service::now_ms(),
         key_id: "-".into(),
         role: None,
-        outcome: "ok".into(),
+        outcome: AuditOutcome::Ok,
         client: "local".into(),
         ..Default::default()
     };
@@ -337,13 +338,13 @@ pub async fn reset_bootstrap_key(
     let team = store.team("default").await?.ok_or(
         "no team \"default\": this database was never bootstrapped (start the server once)",
     )?;
-    let record = |action: &str, name: &str| sigil_store::AuditRow {
+    let record = |action: AuditAction, name: &str| sigil_store::AuditRow {
         at: service::now_ms(),
         key_id: "-".into(),
-        action: action.into(),
+        action,
         team: team.name.clone(),
         name: Some(name.into()),
-        outcome: "ok".into(),
+        outcome: AuditOutcome::Ok,
         client: "local (sigil server reset-bootstrap-key)".into(),
         ..Default::default()
     };
@@ -354,7 +355,7 @@ pub async fn reset_bootstrap_key(
                     team.id,
                     &old.id,
                     service::now_ms(),
-                    record("key.revoke", &old.id),
+                    record(AuditAction::KeyRevoke, &old.id),
                 )
                 .await?;
         }
@@ -367,7 +368,7 @@ pub async fn reset_bootstrap_key(
         true,
     )
     .map_err(|e| e.to_string())?;
-    let audit = record("key.create", &row.id);
+    let audit = record(AuditAction::KeyCreate, &row.id);
     store.create_key(row, audit).await?;
     Ok(key)
 }

@@ -1008,7 +1008,7 @@ pub(crate) async fn audit_page(
     let mut next = None;
     for r in &rows {
         let keep = (p.name.is_empty() || r.name.as_deref().is_some_and(|n| n.contains(&p.name)))
-            && (p.action.is_empty() || r.action == p.action)
+            && (p.action.is_empty() || r.action.as_str() == p.action)
             && (p.key.is_empty() || r.key_id == p.key);
         if keep {
             if shown.len() == PAGE as usize {
@@ -1057,10 +1057,10 @@ pub(crate) async fn audit_page(
             r#"<tr><td>{}</td><td class="name">{}</td><td>{}</td><td class="name">{}</td><td>{}</td><td>{}</td><td class="opt">{}</td><td class="opt">{run}</td></tr>"#,
             esc(&rfc3339(r.at)),
             who(&names, &r.key_id),
-            esc(&r.action),
+            esc(r.action.as_str()),
             esc(r.name.as_deref().unwrap_or("")),
             r.version.map_or(String::new(), |x| x.to_string()),
-            esc(&r.outcome),
+            esc(r.outcome.as_str()),
             esc(&r.client)
         ));
     }

@@ -21,7 +21,10 @@ pub mod test_support;
 
 use std::sync::Arc;
 
-pub use model::{AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, SessionRow, Team, VersionRow};
+pub use model::{
+    AuditAction, AuditOutcome, AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, SessionRow,
+    Team, VersionRow,
+};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 

@@ -93,6 +93,94 @@ pub struct KeyRow {
     pub revoked_at: Option<i64>,
 }
 
+/// Declares an enum stored as text: `as_str`, `FromStr` (an unknown text is an error naming it),
+/// `Display` and `Default` (for `..Default::default()` of a record), one table of variants and
+/// their texts.
+macro_rules! stored_as_text {
+    ($(#[$doc:meta])* $name:ident (default $default:ident) {
+        $($(#[$vdoc:meta])* $variant:ident = $text:literal,)+
+    }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name::$default
+            }
+        }
+
+        impl $name {
+            /// The text stored for it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = crate::StoreError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(crate::StoreError::Backend(format!(
+                        concat!("unknown ", stringify!($name), " {:?} in the database"),
+                        other
+                    ))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+stored_as_text! {
+    /// What an audit record says was done (stored as its text, as before the type).
+    AuditAction (default SecretRead) {
+        /// A secret's value was read.
+        SecretRead = "secret.read",
+        /// A secret was written.
+        SecretWrite = "secret.write",
+        /// A secret was deleted.
+        SecretDelete = "secret.delete",
+        /// A deleted secret was restored.
+        SecretRestore = "secret.restore",
+        /// A key was created.
+        KeyCreate = "key.create",
+        /// A key was revoked.
+        KeyRevoke = "key.revoke",
+        /// A team was created.
+        TeamCreate = "team.create",
+    }
+}
+
+stored_as_text! {
+    /// How what an audit record says ended (stored as its text, as before the type).
+    AuditOutcome (default Ok) {
+        /// Done.
+        Ok = "ok",
+        /// Refused: another team, or a role too low.
+        Denied = "denied",
+        /// What was asked for does not exist.
+        NotFound = "not_found",
+        /// A check-and-set or a rule refused it.
+        Conflict = "conflict",
+        /// Bad input.
+        Invalid = "invalid",
+        /// It failed (a value that could not be opened, the storage).
+        Error = "error",
+    }
+}
+
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuditRow {
@@ -105,7 +193,7 @@ pub struct AuditRow {
     /// The key's role.
     pub role: Option<String>,
     /// What was done.
-    pub action: String,
+    pub action: AuditAction,
     /// The team.
     pub team: String,
     /// The secret or key concerned.
@@ -113,7 +201,7 @@ pub struct AuditRow {
     /// The secret's version (set by the store for writes).
     pub version: Option<i64>,
     /// How it ended.
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     /// The client's address.
     pub client: String,
     /// The flow run.

@@ -314,10 +314,10 @@ async fn read_batch(pool: &Pool, jobs: &[ReadJob]) -> Result<Vec<Found>> {
         |f: fn(&AuditRow) -> Option<&str>| jobs.iter().map(|j| f(&j.audit)).collect::<Vec<_>>();
     let key_id = text(|a| Some(&a.key_id));
     let role = text(|a| a.role.as_deref());
-    let action = text(|a| Some(&a.action));
+    let action = text(|a| Some(a.action.as_str()));
     let team = text(|a| Some(&a.team));
     let audit_name = text(|a| a.name.as_deref());
-    let outcome = text(|a| Some(&a.outcome));
+    let outcome = text(|a| Some(a.outcome.as_str()));
     let client = text(|a| Some(&a.client));
     let flow_run = text(|a| a.flow_run.as_deref());
     let task = text(|a| a.task.as_deref());
@@ -365,10 +365,10 @@ async fn insert_audit_batch(pool: &Pool, rows: &[&AuditRow]) -> Result<()> {
     let version: Vec<Option<i64>> = rows.iter().map(|r| r.version).collect();
     let key_id = col(&|r| Some(r.key_id.clone()));
     let role = col(&|r| r.role.clone());
-    let action = col(&|r| Some(r.action.clone()));
+    let action = col(&|r| Some(r.action.as_str().to_owned()));
     let team = col(&|r| Some(r.team.clone()));
     let name = col(&|r| r.name.clone());
-    let outcome = col(&|r| Some(r.outcome.clone()));
+    let outcome = col(&|r| Some(r.outcome.as_str().to_owned()));
     let client = col(&|r| Some(r.client.clone()));
     let flow_run = col(&|r| r.flow_run.clone());
     let task = col(&|r| r.task.clone());
@@ -438,11 +438,11 @@ async fn insert_audit(c: &impl deadpool_postgres::GenericClient, a: &AuditRow) -
             &a.at,
             &a.key_id,
             &a.role,
-            &a.action,
+            &a.action.as_str(),
             &a.team,
             &a.name,
             &a.version,
-            &a.outcome,
+            &a.outcome.as_str(),
             &a.client,
             &a.flow_run,
             &a.task,
@@ -1067,7 +1067,7 @@ impl Store for PgStore {
         .await?
         .iter()
         .map(audit_row)
-        .collect())
+        .collect::<Result<_>>()?)
     }
 
     async fn audit_newest(
@@ -1088,27 +1088,27 @@ impl Store for PgStore {
         .await?
         .iter()
         .map(audit_row)
-        .collect())
+        .collect::<Result<_>>()?)
     }
 }
 
 /// An audit record of the audit queries' column list.
-fn audit_row(r: &tokio_postgres::Row) -> AuditRow {
-    AuditRow {
+fn audit_row(r: &tokio_postgres::Row) -> Result<AuditRow> {
+    Ok(AuditRow {
         id: r.get(0),
         at: r.get(1),
         key_id: r.get(2),
         role: r.get(3),
-        action: r.get(4),
+        action: r.get::<_, &str>(4).parse()?,
         team: r.get(5),
         name: r.get(6),
         version: r.get(7),
-        outcome: r.get(8),
+        outcome: r.get::<_, &str>(8).parse()?,
         client: r.get(9),
         flow_run: r.get(10),
         task: r.get(11),
         target: r.get(12),
-    }
+    })
 }
 
 #[cfg(test)]

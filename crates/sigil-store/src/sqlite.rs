@@ -24,7 +24,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
 use crate::model::{
-    AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, SessionRow, Team, VersionRow,
+    AuditOutcome, AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, SessionRow, Team, VersionRow,
 };
 use crate::{Result, Store, StoreError};
 
@@ -98,6 +98,16 @@ fn audit_page(
     Ok(out)
 }
 
+/// A column of an enum stored as text; an unknown text is a conversion error naming it.
+fn text_column<T: std::str::FromStr<Err = StoreError>>(
+    r: &rusqlite::Row<'_>,
+    i: usize,
+) -> rusqlite::Result<T> {
+    r.get::<_, String>(i)?.parse().map_err(|e: StoreError| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 /// The values of one audit record in an INSERT.
 const AUDIT_PARAMS: usize = 12;
 
@@ -108,11 +118,11 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
         at: r.get(1)?,
         key_id: r.get(2)?,
         role: r.get(3)?,
-        action: r.get(4)?,
+        action: text_column(r, 4)?,
         team: r.get(5)?,
         name: r.get(6)?,
         version: r.get(7)?,
-        outcome: r.get(8)?,
+        outcome: text_column(r, 8)?,
         client: r.get(9)?,
         flow_run: r.get(10)?,
         task: r.get(11)?,
@@ -504,7 +514,7 @@ fn writer_loop(mut w: Writer) {
                         Ok(found) => {
                             audit.version = found.as_ref().map(|(_, v)| v.version);
                             if found.is_none() {
-                                "not_found".clone_into(&mut audit.outcome);
+                                audit.outcome = AuditOutcome::NotFound;
                             }
                             rows.push(audit);
                             waiters.push(Box::new(move |r: Result<()>| {
@@ -620,11 +630,11 @@ fn insert_audit_rows(conn: &Connection, rows: &[AuditRow]) -> Result<()> {
                 st.raw_bind_parameter(b + 1, a.at)?;
                 st.raw_bind_parameter(b + 2, &a.key_id)?;
                 st.raw_bind_parameter(b + 3, &a.role)?;
-                st.raw_bind_parameter(b + 4, &a.action)?;
+                st.raw_bind_parameter(b + 4, a.action.as_str())?;
                 st.raw_bind_parameter(b + 5, &a.team)?;
                 st.raw_bind_parameter(b + 6, &a.name)?;
                 st.raw_bind_parameter(b + 7, a.version)?;
-                st.raw_bind_parameter(b + 8, &a.outcome)?;
+                st.raw_bind_parameter(b + 8, a.outcome.as_str())?;
                 st.raw_bind_parameter(b + 9, &a.client)?;
                 st.raw_bind_parameter(b + 10, &a.flow_run)?;
                 st.raw_bind_parameter(b + 11, &a.task)?;
@@ -1483,13 +1493,16 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::model::AuditAction;
 
-    fn row(action: &str) -> AuditRow {
+    /// A record; `label` (its name) tells records apart.
+    fn row(label: &str) -> AuditRow {
         AuditRow {
             key_id: "k".into(),
-            action: action.into(),
+            action: AuditAction::SecretRead,
+            name: Some(label.into()),
             team: "t".into(),
-            outcome: "ok".into(),
+            outcome: AuditOutcome::Ok,
             client: "c".into(),
             ..Default::default()
         }
@@ -1668,9 +1681,9 @@ mod migration_tests {
         let next = AuditRow {
             at: 9_999,
             key_id: "k".into(),
-            action: "secret.read".into(),
+            action: "secret.read".parse().unwrap(),
             team: "x".into(),
-            outcome: "ok".into(),
+            outcome: "ok".parse().unwrap(),
             client: "c".into(),
             ..Default::default()
         };

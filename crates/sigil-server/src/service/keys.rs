@@ -3,6 +3,7 @@
 
 use sigil_core::wire::{CreatedKey, KeyInfo, Role, rfc3339};
 use sigil_store::KeyRow;
+use sigil_store::{AuditAction, AuditOutcome};
 use zeroize::Zeroizing;
 
 use super::{Caller, ServerError, audit_row, authorize, need, now_ms, refuse, same_team};
@@ -93,18 +94,21 @@ pub(crate) async fn create(
         team,
         Role::Admin,
         "create keys",
-        "key.create",
+        AuditAction::KeyCreate,
         None,
     )
     .await?;
     if let Err(e) = check_label(label) {
-        return Err(refuse(state, c, team, "key.create", None, e).await);
+        return Err(refuse(state, c, team, AuditAction::KeyCreate, None, e).await);
     }
     let (row, key) = new_key(c.team_id, role, label, &c.key_id, false)?;
     let id = row.id.clone();
     state
         .store
-        .create_key(row, audit_row(c, "key.create", Some(&id), None, "ok"))
+        .create_key(
+            row,
+            audit_row(c, AuditAction::KeyCreate, Some(&id), None, AuditOutcome::Ok),
+        )
         .await?;
     Metrics::inc(&state.metrics.audit_records, 1);
     Ok(CreatedKey {
@@ -162,14 +166,14 @@ pub(crate) async fn revoke(
         team,
         Role::Admin,
         "revoke keys",
-        "key.revoke",
+        AuditAction::KeyRevoke,
         Some(id),
     )
     .await?;
     if let Err(e) = revocable(state, c, id).await {
-        return Err(refuse(state, c, team, "key.revoke", Some(id), e).await);
+        return Err(refuse(state, c, team, AuditAction::KeyRevoke, Some(id), e).await);
     }
-    let audit_ok = audit_row(c, "key.revoke", Some(id), None, "ok");
+    let audit_ok = audit_row(c, AuditAction::KeyRevoke, Some(id), None, AuditOutcome::Ok);
     if state
         .store
         .revoke_key(c.team_id, id, now_ms(), audit_ok)
@@ -180,6 +184,6 @@ pub(crate) async fn revoke(
         Ok(())
     } else {
         let e = ServerError::NotFound(format!("no live key {id:?} in team {team:?}"));
-        Err(refuse(state, c, team, "key.revoke", Some(id), e).await)
+        Err(refuse(state, c, team, AuditAction::KeyRevoke, Some(id), e).await)
     }
 }

@@ -13,7 +13,7 @@ pub(crate) mod teams;
 
 use sigil_core::SecretName;
 use sigil_core::wire::Role;
-use sigil_store::{AuditRow, StoreError};
+use sigil_store::{AuditAction, AuditOutcome, AuditRow, StoreError};
 
 pub(crate) use crate::auth::Caller;
 use crate::state::{AppState, Metrics};
@@ -63,15 +63,15 @@ impl ServerError {
     }
 
     /// The outcome an audit record of this refusal carries.
-    pub(crate) fn outcome(&self) -> &'static str {
+    pub(crate) fn outcome(&self) -> AuditOutcome {
         match self {
-            ServerError::Forbidden(_) => "denied",
-            ServerError::NotFound(_) => "not_found",
-            ServerError::Conflict(_) => "conflict",
+            ServerError::Forbidden(_) => AuditOutcome::Denied,
+            ServerError::NotFound(_) => AuditOutcome::NotFound,
+            ServerError::Conflict(_) => AuditOutcome::Conflict,
             ServerError::Invalid(_)
             | ServerError::TooLarge(_)
-            | ServerError::RateLimited { .. } => "invalid",
-            ServerError::Unavailable(_) | ServerError::Internal(_) => "error",
+            | ServerError::RateLimited { .. } => AuditOutcome::Invalid,
+            ServerError::Unavailable(_) | ServerError::Internal(_) => AuditOutcome::Error,
         }
     }
 }
@@ -102,21 +102,21 @@ pub(crate) fn now_ms() -> i64 {
 /// An audit record of what `c` did in its own team.
 pub(crate) fn audit_row(
     c: &Caller,
-    action: &str,
+    action: AuditAction,
     name: Option<&str>,
     version: Option<i64>,
-    outcome: &str,
+    outcome: AuditOutcome,
 ) -> AuditRow {
     AuditRow {
         id: 0,
         at: now_ms(),
         key_id: c.key_id.clone(),
         role: Some(c.role.as_str().to_owned()),
-        action: action.to_owned(),
+        action,
         team: c.team.clone(),
         name: name.map(audit_name),
         version,
-        outcome: outcome.to_owned(),
+        outcome,
         client: c.client.clone(),
         flow_run: c.flow_run.clone(),
         task: c.task.clone(),
@@ -128,10 +128,10 @@ pub(crate) fn audit_row(
 /// of a read would otherwise parse its name twice).
 pub(crate) fn secret_audit_row(
     c: &Caller,
-    action: &str,
+    action: AuditAction,
     name: &SecretName,
     version: Option<i64>,
-    outcome: &str,
+    outcome: AuditOutcome,
 ) -> AuditRow {
     AuditRow {
         name: Some(name.as_str().to_owned()),
@@ -178,7 +178,7 @@ pub(crate) async fn refuse(
     state: &AppState,
     c: &Caller,
     team: &str,
-    action: &str,
+    action: AuditAction,
     name: Option<&str>,
     err: ServerError,
 ) -> ServerError {
@@ -246,7 +246,7 @@ pub(crate) async fn authorize(
     team: &str,
     role: Role,
     what: &str,
-    action: &str,
+    action: AuditAction,
     name: Option<&str>,
 ) -> Result<(), ServerError> {
     if let Err(e) = same_team(c, team).and_then(|()| need(c, role, what)) {
@@ -286,7 +286,7 @@ mod tests {
             e.to_string(),
             "a reader key cannot write secrets: it needs the writer role"
         );
-        assert_eq!(e.outcome(), "denied");
+        assert_eq!(e.outcome(), AuditOutcome::Denied);
         assert!(same_team(&reader, "etl").is_ok());
         assert!(
             same_team(&reader, "other")
@@ -309,10 +309,22 @@ mod tests {
 
     #[test]
     fn errors_decide_the_audit_outcome() {
-        assert_eq!(ServerError::NotFound("x".into()).outcome(), "not_found");
-        assert_eq!(ServerError::Conflict("x".into()).outcome(), "conflict");
-        assert_eq!(ServerError::Invalid("x".into()).outcome(), "invalid");
-        assert_eq!(ServerError::Unavailable("x".into()).outcome(), "error");
+        assert_eq!(
+            ServerError::NotFound("x".into()).outcome(),
+            AuditOutcome::NotFound
+        );
+        assert_eq!(
+            ServerError::Conflict("x".into()).outcome(),
+            AuditOutcome::Conflict
+        );
+        assert_eq!(
+            ServerError::Invalid("x".into()).outcome(),
+            AuditOutcome::Invalid
+        );
+        assert_eq!(
+            ServerError::Unavailable("x".into()).outcome(),
+            AuditOutcome::Error
+        );
         let e: ServerError = StoreError::Conflict { current: 3 }.into();
         assert_eq!(
             e.to_string(),

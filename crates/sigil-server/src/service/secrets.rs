@@ -7,6 +7,7 @@ use sigil_core::wire::{
     BatchReadResult, History, Role, SecretRead, SecretWritten, VersionInfo, rfc3339,
 };
 use sigil_store::StoreError;
+use sigil_store::{AuditAction, AuditOutcome};
 use zeroize::Zeroizing;
 
 use super::{
@@ -60,7 +61,15 @@ pub(crate) async fn unopened(
     e: ServerError,
 ) -> ServerError {
     let rows = reads
-        .map(|(name, version)| secret_audit_row(c, "secret.read", name, Some(version), "error"))
+        .map(|(name, version)| {
+            secret_audit_row(
+                c,
+                AuditAction::SecretRead,
+                name,
+                Some(version),
+                AuditOutcome::Error,
+            )
+        })
         .collect();
     match audit(state, rows).await {
         Ok(()) => e,
@@ -92,7 +101,7 @@ pub(crate) async fn read(
         team,
         Role::Reader,
         "read secret values",
-        "secret.read",
+        AuditAction::SecretRead,
         Some(name),
     )
     .await?;
@@ -105,10 +114,10 @@ pub(crate) async fn read(
     });
     let name = match checked {
         Ok(n) => n,
-        Err(e) => return Err(refuse(state, c, team, "secret.read", Some(name), e).await),
+        Err(e) => return Err(refuse(state, c, team, AuditAction::SecretRead, Some(name), e).await),
     };
     // the read and its audit record in one trip: `ok` with the version read, or `not_found`
-    let audit_ok = secret_audit_row(c, "secret.read", &name, None, "ok");
+    let audit_ok = secret_audit_row(c, AuditAction::SecretRead, &name, None, AuditOutcome::Ok);
     let found = state
         .store
         .get_secret_audited(c.team_id, name.as_str(), version, audit_ok)
@@ -152,7 +161,7 @@ pub(crate) async fn read_many(
         team,
         Role::Reader,
         "read secret values",
-        "secret.read",
+        AuditAction::SecretRead,
         None,
     )
     .await?;
@@ -174,10 +183,10 @@ pub(crate) async fn read_many(
     })();
     let names = match checked {
         Ok(n) => n,
-        Err(e) => return Err(refuse(state, c, team, "secret.read", None, e).await),
+        Err(e) => return Err(refuse(state, c, team, AuditAction::SecretRead, None, e).await),
     };
     let found = futures_util::future::try_join_all(names.iter().map(|name| {
-        let audit_ok = secret_audit_row(c, "secret.read", name, None, "ok");
+        let audit_ok = secret_audit_row(c, AuditAction::SecretRead, name, None, AuditOutcome::Ok);
         state
             .store
             .get_secret_audited(c.team_id, name.as_str(), None, audit_ok)
@@ -238,7 +247,7 @@ pub(crate) async fn write(
         team,
         Role::Writer,
         "write secrets",
-        "secret.write",
+        AuditAction::SecretWrite,
         Some(name),
     )
     .await?;
@@ -262,7 +271,9 @@ pub(crate) async fn write(
     })();
     let (name, plain) = match checked {
         Ok(c) => c,
-        Err(e) => return Err(refuse(state, c, team, "secret.write", Some(name), e).await),
+        Err(e) => {
+            return Err(refuse(state, c, team, AuditAction::SecretWrite, Some(name), e).await);
+        }
     };
     let dk = state.current_data_key(c.team_id, &c.team).await?;
     let (seal_team, seal_name, seal_dk) = (c.team.clone(), name.to_string(), dk.clone());
@@ -288,7 +299,10 @@ pub(crate) async fn write(
     };
     match state
         .store
-        .put_secret(put, secret_audit_row(c, "secret.write", &name, None, "ok"))
+        .put_secret(
+            put,
+            secret_audit_row(c, AuditAction::SecretWrite, &name, None, AuditOutcome::Ok),
+        )
         .await
     {
         Ok(row) => {
@@ -305,7 +319,7 @@ pub(crate) async fn write(
             state,
             c,
             team,
-            "secret.write",
+            AuditAction::SecretWrite,
             Some(name.as_str()),
             e.into(),
         )
@@ -321,7 +335,7 @@ async fn authorized_name(
     team: &str,
     name: &str,
     what: &str,
-    action: &str,
+    action: AuditAction,
 ) -> Result<SecretName, ServerError> {
     authorize(state, c, team, Role::Writer, what, action, Some(name)).await?;
     match parse_name(name) {
@@ -337,8 +351,16 @@ pub(crate) async fn delete(
     team: &str,
     name: &str,
 ) -> Result<(), ServerError> {
-    let name = authorized_name(state, c, team, name, "delete secrets", "secret.delete").await?;
-    let audit_ok = secret_audit_row(c, "secret.delete", &name, None, "ok");
+    let name = authorized_name(
+        state,
+        c,
+        team,
+        name,
+        "delete secrets",
+        AuditAction::SecretDelete,
+    )
+    .await?;
+    let audit_ok = secret_audit_row(c, AuditAction::SecretDelete, &name, None, AuditOutcome::Ok);
     if !state
         .store
         .delete_secret(c.team_id, name.as_str(), now_ms(), audit_ok)
@@ -348,7 +370,15 @@ pub(crate) async fn delete(
             "secret {:?} not found in team {team:?}",
             name.as_str()
         ));
-        return Err(refuse(state, c, team, "secret.delete", Some(name.as_str()), e).await);
+        return Err(refuse(
+            state,
+            c,
+            team,
+            AuditAction::SecretDelete,
+            Some(name.as_str()),
+            e,
+        )
+        .await);
     }
     Metrics::inc(&state.metrics.audit_records, 1);
     Ok(())
@@ -361,8 +391,16 @@ pub(crate) async fn restore(
     team: &str,
     name: &str,
 ) -> Result<SecretWritten, ServerError> {
-    let name = authorized_name(state, c, team, name, "restore secrets", "secret.restore").await?;
-    let audit_ok = secret_audit_row(c, "secret.restore", &name, None, "ok");
+    let name = authorized_name(
+        state,
+        c,
+        team,
+        name,
+        "restore secrets",
+        AuditAction::SecretRestore,
+    )
+    .await?;
+    let audit_ok = secret_audit_row(c, AuditAction::SecretRestore, &name, None, AuditOutcome::Ok);
     let Some(row) = state
         .store
         .restore_secret(c.team_id, name.as_str(), now_ms(), audit_ok)
@@ -372,7 +410,15 @@ pub(crate) async fn restore(
             "no deleted secret {:?} in team {team:?}",
             name.as_str()
         ));
-        return Err(refuse(state, c, team, "secret.restore", Some(name.as_str()), e).await);
+        return Err(refuse(
+            state,
+            c,
+            team,
+            AuditAction::SecretRestore,
+            Some(name.as_str()),
+            e,
+        )
+        .await);
     };
     Metrics::inc(&state.metrics.audit_records, 1);
     Ok(SecretWritten {

@@ -2,6 +2,7 @@
 //! key and its first admin key, audited in its own log.
 
 use sigil_core::wire::{CreatedKey, Role, TeamInfo, rfc3339};
+use sigil_store::{AuditAction, AuditOutcome};
 use sigil_store::{AuditRow, KeyRow};
 use zeroize::Zeroizing;
 
@@ -50,7 +51,7 @@ pub(crate) async fn create(
     // the new team's log begins with its creation
     let template = AuditRow {
         team: name.to_owned(),
-        ..audit_row(c, "team.create", None, None, "ok")
+        ..audit_row(c, AuditAction::TeamCreate, None, None, AuditOutcome::Ok)
     };
     create_with_admin(state, name, &c.key_id, false, template, None).await
 }
@@ -107,7 +108,7 @@ pub(crate) async fn create_with_admin(
         created_at: at,
     };
     let audit = AuditRow {
-        action: "team.create".into(),
+        action: AuditAction::TeamCreate,
         team: name.to_owned(),
         name: Some(id.clone()),
         ..audit_template

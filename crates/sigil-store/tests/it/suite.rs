@@ -9,9 +9,9 @@ fn audit(action: &str, team: &str) -> AuditRow {
         at: 1_000,
         key_id: "k1".into(),
         role: Some("admin".into()),
-        action: action.into(),
+        action: action.parse().unwrap(),
         team: team.into(),
-        outcome: "ok".into(),
+        outcome: "ok".parse().unwrap(),
         client: "127.0.0.1".into(),
         ..Default::default()
     }
@@ -191,7 +191,7 @@ pub(crate) async fn versions_cas_and_history(store: Arc<dyn Store>) {
     let log = store.audit("t", 0, 0, 100).await.unwrap();
     let writes: Vec<Option<i64>> = log
         .iter()
-        .filter(|a| a.action == "secret.write")
+        .filter(|a| a.action.as_str() == "secret.write")
         .map(|a| a.version)
         .collect();
     assert_eq!(writes, [Some(1), Some(2), Some(3)]);
@@ -276,7 +276,7 @@ pub(crate) async fn delete_and_restore(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .into_iter()
-        .map(|a| a.action)
+        .map(|a| a.action.as_str().to_owned())
         .collect();
     assert_eq!(
         actions,
@@ -419,9 +419,9 @@ pub(crate) async fn audit_is_kept_and_paged(store: Arc<dyn Store>) {
             flow_run: Some("run-1".into()),
             task: Some("load".into()),
             outcome: if i % 2 == 0 {
-                "ok".into()
+                sigil_store::AuditOutcome::Ok
             } else {
-                "not_found".into()
+                sigil_store::AuditOutcome::NotFound
             },
             ..audit("secret.read", "t")
         })
@@ -533,7 +533,7 @@ pub(crate) async fn audited_reads(store: Arc<dyn Store>) {
     let log = store.audit("t", 0, 0, 100).await.unwrap();
     let reads: Vec<(Option<&str>, Option<i64>, &str)> = log
         .iter()
-        .filter(|a| a.action == "secret.read")
+        .filter(|a| a.action.as_str() == "secret.read")
         .map(|a| (a.name.as_deref(), a.version, a.outcome.as_str()))
         .collect();
     assert_eq!(
@@ -546,7 +546,10 @@ pub(crate) async fn audited_reads(store: Arc<dyn Store>) {
             (Some("missing"), None, "not_found"),
         ]
     );
-    let first = log.iter().find(|a| a.action == "secret.read").unwrap();
+    let first = log
+        .iter()
+        .find(|a| a.action.as_str() == "secret.read")
+        .unwrap();
     assert_eq!(
         (first.flow_run.as_deref(), first.task.as_deref()),
         (Some("run-7"), Some("extract"))
@@ -590,7 +593,10 @@ pub(crate) async fn concurrent_audited_reads_get_their_own_answers(store: Arc<dy
         }
     }
     let log = store.audit("t", 0, 0, 1000).await.unwrap();
-    let reads: Vec<_> = log.iter().filter(|a| a.action == "secret.read").collect();
+    let reads: Vec<_> = log
+        .iter()
+        .filter(|a| a.action.as_str() == "secret.read")
+        .collect();
     assert_eq!(reads.len(), 250);
     for a in reads {
         let task = a.task.as_deref().unwrap();
@@ -649,7 +655,7 @@ pub(crate) async fn audit_of_interleaved_teams_pages_in_order(store: Arc<dyn Sto
             }
             seen.extend(
                 page.into_iter()
-                    .filter(|r| r.action == "secret.read")
+                    .filter(|r| r.action.as_str() == "secret.read")
                     .map(|r| r.name.unwrap()),
             );
         }
@@ -668,7 +674,7 @@ pub(crate) async fn audit_of_interleaved_teams_pages_in_order(store: Arc<dyn Sto
             }
             newest.extend(
                 page.into_iter()
-                    .filter(|r| r.action == "secret.read")
+                    .filter(|r| r.action.as_str() == "secret.read")
                     .map(|r| r.name.unwrap()),
             );
         }
