@@ -22,8 +22,8 @@ pub mod test_support;
 use std::sync::Arc;
 
 pub use model::{
-    AuditAction, AuditOutcome, AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, SessionRow,
-    Team, VersionRow,
+    AuditAction, AuditOutcome, AuditRow, DataKeyRow, KeyRow, PutSecret, Role, SecretRow,
+    SessionRow, Team, VersionRow,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

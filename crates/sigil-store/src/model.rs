@@ -77,8 +77,8 @@ pub struct KeyRow {
     pub team_id: i64,
     /// The team's name (filled on reads).
     pub team_name: String,
-    /// `viewer`, `reader`, `writer` or `admin`.
-    pub role: String,
+    /// The key's role (stored as its name: `viewer`, `reader`, `writer` or `admin`).
+    pub role: Role,
     /// SHA-256 of the secret part.
     pub hash: Vec<u8>,
     /// A label.
@@ -91,6 +91,14 @@ pub struct KeyRow {
     pub created_by: String,
     /// Set when revoked.
     pub revoked_at: Option<i64>,
+}
+
+pub use sigil_core::wire::Role;
+
+/// A role read back from the database.
+pub(crate) fn parse_role(text: &str) -> Result<Role, crate::StoreError> {
+    Role::parse(text)
+        .ok_or_else(|| crate::StoreError::Backend(format!("unknown role {text:?} in the database")))
 }
 
 /// Declares an enum stored as text: `as_str`, `FromStr` (an unknown text is an error naming it),
@@ -190,8 +198,8 @@ pub struct AuditRow {
     pub at: i64,
     /// The key's id, or `-`.
     pub key_id: String,
-    /// The key's role.
-    pub role: Option<String>,
+    /// The key's role (none for what the server did itself).
+    pub role: Option<Role>,
     /// What was done.
     pub action: AuditAction,
     /// The team.

@@ -10,7 +10,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use crate::model::{
-    AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, SessionRow, Team, VersionRow,
+    AuditRow, DataKeyRow, KeyRow, PutSecret, Role, SecretRow, SessionRow, Team, VersionRow,
 };
 use crate::{Result, Store, StoreError};
 
@@ -313,7 +313,7 @@ async fn read_batch(pool: &Pool, jobs: &[ReadJob]) -> Result<Vec<Found>> {
     let text =
         |f: fn(&AuditRow) -> Option<&str>| jobs.iter().map(|j| f(&j.audit)).collect::<Vec<_>>();
     let key_id = text(|a| Some(&a.key_id));
-    let role = text(|a| a.role.as_deref());
+    let role = text(|a| a.role.map(Role::as_str));
     let action = text(|a| Some(a.action.as_str()));
     let team = text(|a| Some(&a.team));
     let audit_name = text(|a| a.name.as_deref());
@@ -364,7 +364,7 @@ async fn insert_audit_batch(pool: &Pool, rows: &[&AuditRow]) -> Result<()> {
     let at: Vec<i64> = rows.iter().map(|r| r.at).collect();
     let version: Vec<Option<i64>> = rows.iter().map(|r| r.version).collect();
     let key_id = col(&|r| Some(r.key_id.clone()));
-    let role = col(&|r| r.role.clone());
+    let role = col(&|r| r.role.map(|x| x.as_str().to_owned()));
     let action = col(&|r| Some(r.action.as_str().to_owned()));
     let team = col(&|r| Some(r.team.clone()));
     let name = col(&|r| r.name.clone());
@@ -437,7 +437,7 @@ async fn insert_audit(c: &impl deadpool_postgres::GenericClient, a: &AuditRow) -
         &[
             &a.at,
             &a.key_id,
-            &a.role,
+            &a.role.map(Role::as_str),
             &a.action.as_str(),
             &a.team,
             &a.name,
@@ -485,19 +485,19 @@ fn found_row(r: &tokio_postgres::Row) -> (SecretRow, VersionRow) {
     )
 }
 
-fn key_row(r: &tokio_postgres::Row) -> KeyRow {
-    KeyRow {
+fn key_row(r: &tokio_postgres::Row) -> Result<KeyRow> {
+    Ok(KeyRow {
         id: r.get(0),
         team_id: r.get(1),
         team_name: r.get(2),
-        role: r.get(3),
+        role: crate::model::parse_role(r.get::<_, &str>(3))?,
         hash: r.get(4),
         name: r.get(5),
         bootstrap: r.get(6),
         created_at: r.get(7),
         created_by: r.get(8),
         revoked_at: r.get(9),
-    }
+    })
 }
 
 fn data_key_row(r: &tokio_postgres::Row) -> DataKeyRow {
@@ -589,7 +589,7 @@ impl Store for PgStore {
             tx.execute(
                 "INSERT INTO api_keys (id, team_id, role, hash, name, bootstrap, created_at, created_by)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[&k.id, &id, &k.role, &k.hash, &k.name, &k.bootstrap, &k.created_at, &k.created_by],
+                &[&k.id, &id, &k.role.as_str(), &k.hash, &k.name, &k.bootstrap, &k.created_at, &k.created_by],
             )
             .await
             .map_err(pg)?;
@@ -932,7 +932,7 @@ impl Store for PgStore {
         tx.execute(
             "INSERT INTO api_keys (id, team_id, role, hash, name, bootstrap, created_at, created_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[&key.id, &key.team_id, &key.role, &key.hash, &key.name, &key.bootstrap, &key.created_at, &key.created_by],
+            &[&key.id, &key.team_id, &key.role.as_str(), &key.hash, &key.name, &key.bootstrap, &key.created_at, &key.created_by],
         )
         .await
         .map_err(|e| {
@@ -1018,7 +1018,8 @@ impl Store for PgStore {
         Ok(
             query_opt_cached(&c, &format!("{KEY_SELECT} WHERE k.id = $1"), &[&id])
                 .await?
-                .map(|r| key_row(&r)),
+                .map(|r| key_row(&r))
+                .transpose()?,
         )
     }
 
@@ -1032,7 +1033,7 @@ impl Store for PgStore {
         .await?
         .iter()
         .map(key_row)
-        .collect())
+        .collect::<Result<_>>()?)
     }
 
     async fn revoke_key(&self, team_id: i64, id: &str, at: i64, audit: AuditRow) -> Result<bool> {
@@ -1098,7 +1099,10 @@ fn audit_row(r: &tokio_postgres::Row) -> Result<AuditRow> {
         id: r.get(0),
         at: r.get(1),
         key_id: r.get(2),
-        role: r.get(3),
+        role: r
+            .get::<_, Option<&str>>(3)
+            .map(crate::model::parse_role)
+            .transpose()?,
         action: r.get::<_, &str>(4).parse()?,
         team: r.get(5),
         name: r.get(6),

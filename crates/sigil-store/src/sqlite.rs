@@ -24,7 +24,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
 use crate::model::{
-    AuditOutcome, AuditRow, DataKeyRow, KeyRow, PutSecret, SecretRow, SessionRow, Team, VersionRow,
+    AuditOutcome, AuditRow, DataKeyRow, KeyRow, PutSecret, Role, SecretRow, SessionRow, Team,
+    VersionRow,
 };
 use crate::{Result, Store, StoreError};
 
@@ -98,6 +99,14 @@ fn audit_page(
     Ok(out)
 }
 
+/// A key's role column.
+fn role_column(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Role> {
+    let text: String = r.get(i)?;
+    crate::model::parse_role(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 /// A column of an enum stored as text; an unknown text is a conversion error naming it.
 fn text_column<T: std::str::FromStr<Err = StoreError>>(
     r: &rusqlite::Row<'_>,
@@ -117,7 +126,18 @@ fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
         id: r.get(0)?,
         at: r.get(1)?,
         key_id: r.get(2)?,
-        role: r.get(3)?,
+        role: r
+            .get::<_, Option<String>>(3)?
+            .map(|t| {
+                crate::model::parse_role(&t).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        3,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })
+            })
+            .transpose()?,
         action: text_column(r, 4)?,
         team: r.get(5)?,
         name: r.get(6)?,
@@ -629,7 +649,7 @@ fn insert_audit_rows(conn: &Connection, rows: &[AuditRow]) -> Result<()> {
             let bind = |st: &mut rusqlite::CachedStatement<'_>| -> rusqlite::Result<()> {
                 st.raw_bind_parameter(b + 1, a.at)?;
                 st.raw_bind_parameter(b + 2, &a.key_id)?;
-                st.raw_bind_parameter(b + 3, &a.role)?;
+                st.raw_bind_parameter(b + 3, a.role.map(Role::as_str))?;
                 st.raw_bind_parameter(b + 4, a.action.as_str())?;
                 st.raw_bind_parameter(b + 5, &a.team)?;
                 st.raw_bind_parameter(b + 6, &a.name)?;
@@ -938,7 +958,7 @@ fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
         id: r.get(0)?,
         team_id: r.get(1)?,
         team_name: r.get(2)?,
-        role: r.get(3)?,
+        role: role_column(r, 3)?,
         hash: r.get(4)?,
         name: r.get(5)?,
         bootstrap: r.get::<_, i64>(6)? != 0,
@@ -1033,7 +1053,7 @@ impl Store for SqliteStore {
                 c.execute(
                     "INSERT INTO api_keys (id, team_id, role, hash, name, bootstrap, created_at, created_by)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![k.id, id, k.role, k.hash, k.name, k.bootstrap as i64, k.created_at, k.created_by],
+                    params![k.id, id, k.role.as_str(), k.hash, k.name, k.bootstrap as i64, k.created_at, k.created_by],
                 )
                 .map_err(backend)?;
             }
@@ -1315,7 +1335,7 @@ impl Store for SqliteStore {
             c.execute(
                 "INSERT INTO api_keys (id, team_id, role, hash, name, bootstrap, created_at, created_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![key.id, key.team_id, key.role, key.hash, key.name, key.bootstrap as i64, key.created_at, key.created_by],
+                params![key.id, key.team_id, key.role.as_str(), key.hash, key.name, key.bootstrap as i64, key.created_at, key.created_by],
             )
             .map_err(backend)?;
             insert_audit(c, &audit)

@@ -62,7 +62,7 @@ pub(crate) fn entry(a: AuditRow) -> AuditEntry {
         id: a.id,
         at: rfc3339(a.at),
         key_id: a.key_id,
-        role: a.role.as_deref().and_then(Role::parse),
+        role: a.role,
         action: a.action.as_str().to_owned(),
         team: a.team,
         name: a.name,

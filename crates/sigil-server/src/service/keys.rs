@@ -13,8 +13,7 @@ use crate::state::{AppState, Metrics};
 /// A key as listings show it (never the key itself).
 pub(crate) fn key_info(k: KeyRow) -> Result<KeyInfo, ServerError> {
     Ok(KeyInfo {
-        role: Role::parse(&k.role)
-            .ok_or_else(|| ServerError::internal(format!("key {} has role {:?}", k.id, k.role)))?,
+        role: k.role,
         id: k.id,
         name: k.name,
         created_at: rfc3339(k.created_at),
@@ -68,7 +67,7 @@ pub(crate) fn new_key(
             id,
             team_id,
             team_name: String::new(),
-            role: role.as_str().to_owned(),
+            role,
             hash: keys::hash(&secret),
             name: name.to_owned(),
             bootstrap,
@@ -142,9 +141,9 @@ async fn revocable(state: &AppState, c: &Caller, id: &str) -> Result<(), ServerE
     }
     let live_admins = keys
         .iter()
-        .filter(|k| k.revoked_at.is_none() && k.role == Role::Admin.as_str())
+        .filter(|k| k.revoked_at.is_none() && k.role == Role::Admin)
         .count();
-    if target.role == Role::Admin.as_str() && live_admins <= 1 {
+    if target.role == Role::Admin && live_admins <= 1 {
         return Err(ServerError::Conflict(format!(
             "key {id:?} is the last admin key of team {:?}: create another admin key first",
             c.team

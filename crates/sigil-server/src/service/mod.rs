@@ -111,7 +111,7 @@ pub(crate) fn audit_row(
         id: 0,
         at: now_ms(),
         key_id: c.key_id.clone(),
-        role: Some(c.role.as_str().to_owned()),
+        role: Some(c.role),
         action,
         team: c.team.clone(),
         name: name.map(audit_name),

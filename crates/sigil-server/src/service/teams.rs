@@ -87,7 +87,7 @@ pub(crate) async fn create_with_admin(
                 id: parsed.id.to_owned(),
                 team_id: 0,
                 team_name: String::new(),
-                role: Role::Admin.as_str().to_owned(),
+                role: Role::Admin,
                 hash: crate::keys::hash(parsed.secret),
                 name: label.into(),
                 bootstrap: bootstrap_admin,

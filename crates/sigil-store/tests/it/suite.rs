@@ -8,7 +8,7 @@ fn audit(action: &str, team: &str) -> AuditRow {
     AuditRow {
         at: 1_000,
         key_id: "k1".into(),
-        role: Some("admin".into()),
+        role: Some(sigil_store::Role::Admin),
         action: action.parse().unwrap(),
         team: team.into(),
         outcome: "ok".parse().unwrap(),
@@ -65,7 +65,7 @@ pub(crate) async fn teams_and_bootstrap(store: Arc<dyn Store>) {
         id: "boot".into(),
         team_id: 0,
         team_name: String::new(),
-        role: "admin".into(),
+        role: sigil_store::Role::Admin,
         hash: vec![9; 32],
         name: "bootstrap".into(),
         bootstrap: true,
@@ -107,7 +107,7 @@ pub(crate) async fn teams_and_bootstrap(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(names, ["default", "etl"]);
     let k = store.key("boot").await.unwrap().unwrap();
-    assert!(k.bootstrap && k.team_name == "default" && k.role == "admin");
+    assert!(k.bootstrap && k.team_name == "default" && k.role == sigil_store::Role::Admin);
     assert_eq!(
         store.data_keys(t.id).await.unwrap()[0].wrapped,
         vec![1, 2, 3]
@@ -369,7 +369,7 @@ pub(crate) async fn keys_and_revocation(store: Arc<dyn Store>) {
             id: id.into(),
             team_id: t,
             team_name: String::new(),
-            role: role.into(),
+            role: sigil_store::Role::parse(role).unwrap(),
             hash: vec![7; 32],
             name: format!("{role} key"),
             bootstrap: false,
