@@ -309,24 +309,11 @@ fn the_page_works_across_two_replicas_on_postgres() {
     let Some((binary, driver_path)) = browser_wanted() else {
         return;
     };
-    let Some(base) = sigil_store::test_support::postgres_url("two-replica browser test") else {
+    let Some((sa, _sb, a, b)) =
+        crate::server::two_replicas_on_postgres("two-replica browser test", "sigil_web_replicas")
+    else {
         return;
     };
-    let url = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(sigil_store::test_support::fresh_schema(
-            &base,
-            "sigil_web_replicas",
-        ));
-    let master = [(
-        "SIGIL_MASTER_KEY",
-        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-    )];
-    let (sa, sb) = (Sandbox::new(), Sandbox::new());
-    let a = RunningServer::start(&sa, &["--database", &url], &master);
-    let b = RunningServer::start(&sb, &["--database", &url], &master);
     let (url_a, url_b) = (a.url.clone(), b.url.clone());
     in_chromium(&sa, &binary, &driver_path, |c| async move {
         // sign in through A

@@ -564,33 +564,39 @@ fn http_get_status(url: &str, path: &str) -> Option<u16> {
     buf.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Two servers on a fresh schema of the test PostgreSQL database, with one master key, started
+/// at once on the empty database; `None` (with a notice) without `SIGIL_TEST_POSTGRES_URL`.
+pub(crate) fn two_replicas_on_postgres(
+    what: &str,
+    schema: &str,
+) -> Option<(Sandbox, Sandbox, RunningServer, RunningServer)> {
+    let base = sigil_store::test_support::postgres_url(what)?;
+    let url = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(sigil_store::test_support::fresh_schema(&base, schema));
+    let master = [(
+        "SIGIL_MASTER_KEY",
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    )];
+    let (sa, sb) = (Sandbox::new(), Sandbox::new());
+    let (a, b) = std::thread::scope(|s| {
+        let ha = s.spawn(|| RunningServer::start(&sa, &["--database", &url], &master));
+        let hb = s.spawn(|| RunningServer::start(&sb, &["--database", &url], &master));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    Some((sa, sb, a, b))
+}
+
 /// Two replicas on one PostgreSQL database: both start at once on an empty database and come
 /// up healthy; a write through one is read through the other; a key revoked through one is
 /// refused by the other.
 #[test]
 fn two_replicas_share_one_postgres_database() {
-    let Some(base) = sigil_store::test_support::postgres_url("replica test") else {
+    let Some((_sa, _sb2, a, b)) = two_replicas_on_postgres("replica test", "sigil_replicas") else {
         return;
     };
-    let url = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(sigil_store::test_support::fresh_schema(
-            &base,
-            "sigil_replicas",
-        ));
-    let master = [(
-        "SIGIL_MASTER_KEY",
-        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-    )];
-    let (sa, sb2) = (Sandbox::new(), Sandbox::new());
-    // both at once, on an empty database
-    let (a, b) = std::thread::scope(|s| {
-        let ha = s.spawn(|| RunningServer::start(&sa, &["--database", &url], &master));
-        let hb = s.spawn(|| RunningServer::start(&sb2, &["--database", &url], &master));
-        (ha.join().unwrap(), hb.join().unwrap())
-    });
     assert_eq!(http_get_status(&a.url, "/readyz"), Some(200));
     assert_eq!(http_get_status(&b.url, "/readyz"), Some(200));
     let (ca, cb) = (a.client(ADMIN), b.client(ADMIN));
