@@ -356,7 +356,16 @@ fn copy_on_server(loaded: &Loaded, a: &CopyArgs) -> anyhow::Result<u8> {
         let mut done = Vec::new();
         for (s, d, what) in plan.iter().filter(|p| p.2 != "keep") {
             let cas = (*what == "new").then_some(0);
-            if let Err(e) = dst.put_secret(d.as_str(), &values[s.as_str()], cas) {
+            // every name asked was answered (a missing one is an error above); should the server
+            // leave one out all the same, it is a miss, not a panic
+            let Some(value) = values.get(s.as_str()) else {
+                return Err(Error::NotFound {
+                    name: s.to_string(),
+                    searched: vec![format!("server {} team {:?}", src.url(), src.team())],
+                }
+                .into());
+            };
+            if let Err(e) = dst.put_secret(d.as_str(), value, cas) {
                 return Err(anyhow::Error::new(e).context(format!(
                     "copying {s} to {d} failed after {} secret(s) were copied ({})",
                     done.len(),

@@ -58,7 +58,7 @@ fn audit_page(
         (
             "SELECT block FROM audit_blocks WHERE team = ?1 AND block <= ?2 ORDER BY block DESC",
             "DESC",
-            (cursor - 1).max(0) >> AUDIT_BLOCK_BITS,
+            cursor.saturating_sub(1).max(0) >> AUDIT_BLOCK_BITS,
         )
     } else {
         (
