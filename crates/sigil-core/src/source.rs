@@ -448,9 +448,9 @@ impl Resolver {
     /// [`Error::NotFound`] for the first name no source holds, or the first source's failure.
     pub fn get_many(&self, names: &[SecretName]) -> Result<Vec<SecretValue>> {
         Ok(self
-            .resolve_many(names)?
+            .fetch_all(names)?
             .into_iter()
-            .map(|r| r.value)
+            .map(|(_, value, _)| value)
             .collect())
     }
 
@@ -485,10 +485,31 @@ impl Resolver {
     /// # Errors
     /// As [`Resolver::get_many`].
     pub fn resolve_many(&self, names: &[SecretName]) -> Result<Vec<Resolved>> {
-        let mut found: Vec<Option<Resolved>> = (0..names.len()).map(|_| None).collect();
+        let chain = self.chain();
+        Ok(self
+            .fetch_all(names)?
+            .into_iter()
+            .zip(names)
+            .map(|((k, value, version), name)| {
+                // the places are only spelled out for what is shown: `get_many` needs none
+                let searched: Vec<String> = chain[..=k].iter().map(|s| s.place(name)).collect();
+                Resolved {
+                    value,
+                    source: chain[k].kind().to_owned(),
+                    place: searched[k].clone(),
+                    searched,
+                    version,
+                }
+            })
+            .collect())
+    }
+
+    /// Each name's value, version and the index in the chain of the source that answered: each
+    /// source asked once for all the names the sources before it did not hold.
+    fn fetch_all(&self, names: &[SecretName]) -> Result<Vec<(usize, SecretValue, Option<i64>)>> {
+        let mut found: Vec<Option<(usize, SecretValue, Option<i64>)>> = vec![None; names.len()];
         let mut pending: Vec<usize> = (0..names.len()).collect();
-        let mut searched: Vec<Vec<String>> = vec![Vec::new(); names.len()];
-        for source in self.chain() {
+        for (k, source) in self.chain().iter().enumerate() {
             if pending.is_empty() {
                 break;
             }
@@ -496,20 +517,12 @@ impl Resolver {
             let answers = source.fetch_many_versioned(&asked)?;
             let mut still = Vec::new();
             for (&i, answer) in pending.iter().zip(answers) {
-                let place = source.place(&names[i]);
-                searched[i].push(place.clone());
                 match answer {
                     Some((value, version)) => {
                         if context::is_active() {
                             context::note_resolved(&value);
                         }
-                        found[i] = Some(Resolved {
-                            value,
-                            source: source.kind().to_owned(),
-                            place,
-                            searched: std::mem::take(&mut searched[i]),
-                            version,
-                        });
+                        found[i] = Some((k, value, version));
                     }
                     None => still.push(i),
                 }
