@@ -308,12 +308,7 @@ pub(crate) async fn write(
         Ok(row) => {
             Metrics::inc(&state.metrics.secret_writes, 1);
             Metrics::inc(&state.metrics.audit_records, 1);
-            Ok(SecretWritten {
-                name: row.name,
-                version: row.version,
-                created_at: rfc3339(row.created_at),
-                updated_at: rfc3339(row.updated_at),
-            })
+            Ok(written(row))
         }
         Err(e @ StoreError::Conflict { .. }) => Err(refuse(
             state,
@@ -421,12 +416,17 @@ pub(crate) async fn restore(
         .await);
     };
     Metrics::inc(&state.metrics.audit_records, 1);
-    Ok(SecretWritten {
+    Ok(written(row))
+}
+
+/// A write's or a restore's answer.
+fn written(row: sigil_store::SecretRow) -> SecretWritten {
+    SecretWritten {
         name: row.name,
         version: row.version,
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
-    })
+    }
 }
 
 /// A page of a secret's versions, newest first, metadata only (any role): those below
@@ -493,15 +493,18 @@ pub(crate) async fn list(
     limit: u32,
 ) -> Result<(Vec<sigil_store::SecretRow>, bool), ServerError> {
     same_team(c, team)?;
-    let (Listing::Prefix(part) | Listing::Search(part)) = listing;
+    let (what, part) = match listing {
+        Listing::Prefix(p) => ("prefix", p),
+        Listing::Search(q) => ("search", q),
+    };
     if part.len() > sigil_core::name::MAX_NAME_BYTES
         || !part
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
     {
-        return Err(ServerError::Invalid(
-            "prefix must be at most 256 bytes of A-Z a-z 0-9 _ . - /".into(),
-        ));
+        return Err(ServerError::Invalid(format!(
+            "{what} must be at most 256 bytes of A-Z a-z 0-9 _ . - /"
+        )));
     }
     if !(1..=1000).contains(&limit) {
         return Err(ServerError::Invalid("limit must be from 1 to 1000".into()));

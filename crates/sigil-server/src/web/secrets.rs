@@ -25,15 +25,7 @@ pub(crate) async fn secrets(
     };
     let c = &v.caller;
     let bad = |m: &str| error_page(Some(&v), &ApiError::invalid(m.to_owned()));
-    if p.q.len() > 256
-        || p.folder.len() > 256
-        || !p
-            .folder
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
-    {
-        return bad("the search or folder is not a valid part of a name");
-    }
+    // the search and the folder are checked by the service, as for the REST API
     let after = match &p.cursor {
         None => None,
         Some(cur) => match URL_SAFE_NO_PAD
