@@ -106,28 +106,28 @@ pub(crate) async fn authenticate(
     let Some(row) = state.key(parsed.id).await? else {
         return Err(refuse(&[by_addr], "invalid API key"));
     };
-    let by_key = FailureSource::KeyId(row.id.clone());
+    // the key id is counted only on a failure: a valid key's request allocates nothing for it
+    let by_key = || FailureSource::KeyId(row.id.clone());
     if !keys::constant_time_eq(&row.hash, &keys::hash(parsed.secret)) {
-        return Err(refuse(&[by_addr, by_key], "invalid API key"));
+        return Err(refuse(&[by_addr, by_key()], "invalid API key"));
     }
     if row.revoked_at.is_some() {
-        return Err(refuse(&[by_addr, by_key], "the API key was revoked"));
+        return Err(refuse(&[by_addr, by_key()], "the API key was revoked"));
     }
-    caller_of(&row, ip)
+    Ok(caller_of(&row, ip))
 }
 
-fn caller_of(row: &sigil_store::KeyRow, ip: IpAddr) -> Result<Caller, ApiError> {
-    let role = row.role;
-    Ok(Caller {
+fn caller_of(row: &sigil_store::KeyRow, ip: IpAddr) -> Caller {
+    Caller {
         key_id: row.id.clone(),
         team_id: row.team_id,
         team: row.team_name.clone(),
-        role,
+        role: row.role,
         bootstrap: row.bootstrap,
         client: ip.to_string(),
         flow_run: None,
         task: None,
-    })
+    }
 }
 
 /// The caller a web session stands for: its key, checked again at every request (a revoked key
@@ -139,7 +139,7 @@ pub(crate) async fn session_caller(
     ip: IpAddr,
 ) -> Result<Caller, ApiError> {
     match state.key(key_id).await? {
-        Some(row) if row.revoked_at.is_none() => caller_of(&row, ip),
+        Some(row) if row.revoked_at.is_none() => Ok(caller_of(&row, ip)),
         _ => Err(ApiError::unauthorized("the API key was revoked")),
     }
 }
