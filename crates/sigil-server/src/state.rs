@@ -185,8 +185,6 @@ pub struct AppState {
     secure_cookies: std::sync::atomic::AtomicBool,
     key_cache: KeyCache,
     auth_failures: Mutex<HashMap<FailureSource, (Instant, u32)>>,
-    /// Whether failures were ever counted (for tests and metrics).
-    any_auth_failures: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -222,7 +220,6 @@ impl AppState {
             secure_cookies: std::sync::atomic::AtomicBool::new(false),
             key_cache: RwLock::new(HashMap::new()),
             auth_failures: Mutex::new(HashMap::new()),
-            any_auth_failures: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -341,7 +338,6 @@ impl AppState {
     /// failures are ever throttled: a valid key is checked first and never refused for them.
     pub(crate) fn refuse_auth(&self, sources: &[FailureSource], message: &str) -> ApiError {
         Metrics::inc(&self.metrics.auth_failures, 1);
-        self.any_auth_failures.store(true, Ordering::Relaxed);
         let window = self.limits.auth_window;
         let mut wait: Option<u64> = None;
         {
