@@ -32,6 +32,23 @@ pub struct Caller {
     pub task: Option<String>,
 }
 
+#[cfg(test)]
+impl Caller {
+    /// A caller of `team` with `role`, for unit tests.
+    pub(crate) fn for_tests(team: &str, role: Role) -> Caller {
+        Caller {
+            key_id: "k1".into(),
+            team_id: 1,
+            team: team.into(),
+            role,
+            bootstrap: false,
+            client: "127.0.0.1".into(),
+            flow_run: None,
+            task: None,
+        }
+    }
+}
+
 /// The client's address: the connection's peer, or behind a trusted proxy
 /// (`Limits::trusted_proxies`) the address it forwarded.
 pub fn client_addr(parts: &Parts, state: &AppState) -> IpAddr {

@@ -6,7 +6,7 @@ use sigil_core::wire::{ErrorBody, ErrorDetail};
 use sigil_store::StoreError;
 
 /// An error answered to the client. A 5xx says "internal error" and the cause goes to the log.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     /// The status.
     pub status: StatusCode,

@@ -265,16 +265,7 @@ mod tests {
     use super::*;
 
     fn caller(team: &str, role: Role) -> Caller {
-        Caller {
-            key_id: "k1".into(),
-            team_id: 1,
-            team: team.into(),
-            role,
-            bootstrap: false,
-            client: "127.0.0.1".into(),
-            flow_run: None,
-            task: None,
-        }
+        Caller::for_tests(team, role)
     }
 
     #[test]

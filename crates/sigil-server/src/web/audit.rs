@@ -17,19 +17,24 @@ pub(crate) struct AuditParams {
 /// How many records one page of the audit view looks through for its filters.
 pub(super) const AUDIT_SCAN: u32 = service::audit::MAX_PAGE;
 
+/// The actions the filter offers: the stored name and the label shown.
+const ACTIONS: [(&str, &str); 8] = [
+    ("", "any"),
+    ("secret.read", "read"),
+    ("secret.write", "write"),
+    ("secret.delete", "delete"),
+    ("secret.restore", "restore"),
+    ("key.create", "key created"),
+    ("key.revoke", "key revoked"),
+    ("team.create", "team created"),
+];
+
 pub(crate) async fn audit_page(
     State(state): State<Arc<AppState>>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    v: Visitor,
     Query(p): Query<AuditParams>,
-) -> Response {
-    let v = match visitor(&state, &headers, ip).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    if let Err(e) = need_admin(&v) {
-        return error_page(Some(&v), &e);
-    }
+) -> Page {
+    v.admin()?;
     // newest first, as people look for the latest; the cursor pages back
     let page_of = service::audit::PageOf {
         since: 0,
@@ -37,10 +42,9 @@ pub(crate) async fn audit_page(
         limit: AUDIT_SCAN,
         newest_first: true,
     };
-    let rows = match service::audit::page(&state, &v.caller, &v.caller.team, page_of).await {
-        Ok((rows, _)) => rows,
-        Err(e) => return error_page(Some(&v), &e.into()),
-    };
+    let (rows, _) = service::audit::page(&state, &v.caller, &v.caller.team, page_of)
+        .await
+        .map_err(|e| v.error(e))?;
     let names = key_names(&state, v.caller.team_id).await;
     let full_scan = rows.len() == AUDIT_SCAN as usize;
     let mut shown: Vec<&sigil_store::AuditRow> = Vec::new();
@@ -60,64 +64,67 @@ pub(crate) async fn audit_page(
     if next.is_none() && full_scan {
         next = rows.last().map(|r| r.id);
     }
-    let opt = |value: &str, label: &str| {
-        let sel = if p.action == value { " selected" } else { "" };
-        format!(r#"<option value="{value}"{sel}>{label}</option>"#)
+    let body = html! {
+        h1 { "Audit" }
+        div.card {
+            form.row method="get" action="/ui/audit" {
+                div {
+                    label for="fname" { "Name contains" }
+                    input id="fname" name="name" type="search" value=(p.name);
+                }
+                div {
+                    label for="faction" { "Action" }
+                    select id="faction" name="action" {
+                        @for (value, label) in ACTIONS {
+                            option value=(value) selected[p.action == value] { (label) }
+                        }
+                    }
+                }
+                div {
+                    label for="fkey" { "Key id" }
+                    input id="fkey" name="key" type="text" value=(p.key);
+                }
+                button.secondary type="submit" { "Filter" }
+            }
+        }
+        div.card {
+            table {
+                thead { tr {
+                    th { "When" } th { "Key" } th { "Action" } th { "Name" } th { "Version" }
+                    th { "Outcome" } th.opt { "From" } th.opt { "Flow run / task" }
+                } }
+                tbody {
+                    @for r in &shown {
+                        tr {
+                            td { (rfc3339(r.at)) }
+                            td.name { (who(&names, &r.key_id)) }
+                            td { (r.action.as_str()) }
+                            td.name { (r.name.as_deref().unwrap_or("")) }
+                            td { @if let Some(x) = r.version { (x) } }
+                            td { (r.outcome.as_str()) }
+                            td.opt { (r.client) }
+                            td.opt {
+                                @if let Some(run) = &r.flow_run {
+                                    (run)
+                                    @if let Some(task) = &r.task { " / " (task) }
+                                }
+                            }
+                        }
+                    }
+                    @if shown.is_empty() {
+                        tr { td.muted colspan="8" { "No records." } }
+                    }
+                }
+            }
+            @if let Some(n) = next {
+                div.pager {
+                    span {}
+                    a.button.secondary href={
+                        "/ui/audit?name=" (q(&p.name)) "&action=" (q(&p.action)) "&key=" (q(&p.key)) "&cursor=" (n)
+                    } { "Older records" }
+                }
+            }
+        }
     };
-    let options: String = [
-        ("", "any"),
-        ("secret.read", "read"),
-        ("secret.write", "write"),
-        ("secret.delete", "delete"),
-        ("secret.restore", "restore"),
-        ("key.create", "key created"),
-        ("key.revoke", "key revoked"),
-        ("team.create", "team created"),
-    ]
-    .iter()
-    .map(|(v, l)| opt(v, l))
-    .collect();
-    let mut body = format!(
-        r#"<h1>Audit</h1><div class="card"><form method="get" action="/ui/audit" class="row">
-<div><label for="fname">Name contains</label><input id="fname" name="name" type="search" value="{}"></div>
-<div><label for="faction">Action</label><select id="faction" name="action">{options}</select></div>
-<div><label for="fkey">Key id</label><input id="fkey" name="key" type="text" value="{}"></div><button type="submit" class="secondary">Filter</button></form></div>"#,
-        esc(&p.name),
-        esc(&p.key)
-    );
-    body.push_str(r#"<div class="card"><table><thead><tr><th>When</th><th>Key</th><th>Action</th><th>Name</th><th>Version</th><th>Outcome</th><th class="opt">From</th><th class="opt">Flow run / task</th></tr></thead><tbody>"#);
-    for r in &shown {
-        let run = match (&r.flow_run, &r.task) {
-            (Some(a), Some(b)) => format!("{} / {}", esc(a), esc(b)),
-            (Some(a), None) => esc(a),
-            _ => String::new(),
-        };
-        body.push_str(&format!(
-            r#"<tr><td>{}</td><td class="name">{}</td><td>{}</td><td class="name">{}</td><td>{}</td><td>{}</td><td class="opt">{}</td><td class="opt">{run}</td></tr>"#,
-            esc(&rfc3339(r.at)),
-            who(&names, &r.key_id),
-            esc(r.action.as_str()),
-            esc(r.name.as_deref().unwrap_or("")),
-            r.version.map_or(String::new(), |x| x.to_string()),
-            esc(r.outcome.as_str()),
-            esc(&r.client)
-        ));
-    }
-    if shown.is_empty() {
-        body.push_str(r#"<tr><td colspan="8" class="muted">No records.</td></tr>"#);
-    }
-    body.push_str("</tbody></table>");
-    if let Some(n) = next {
-        body.push_str(&format!(
-            r#"<div class="pager"><span></span><a class="button secondary" href="/ui/audit?name={}&amp;action={}&amp;key={}&amp;cursor={n}">Older records</a></div>"#,
-            q(&p.name),
-            q(&p.action),
-            q(&p.key)
-        ));
-    }
-    body.push_str("</div>");
-    html(
-        StatusCode::OK,
-        page("Audit", Some((&v.caller, &v.csrf)), None, &body),
-    )
+    Ok(v.page("Audit", None, body))
 }

@@ -1,5 +1,6 @@
-//! HTML helpers of the web page: escaping, the page frame, security headers, static files,
-//! redirects and error pages.
+//! HTML helpers of the web page: the page frame, security headers, static files, redirects and
+//! error pages. Pages are `maud` templates: every value they insert is escaped by construction,
+//! so no page builds HTML from strings.
 
 #[allow(unused_imports)]
 use super::*;
@@ -7,22 +8,8 @@ use super::*;
 pub(super) const CSS: &str = include_str!("../../assets/sigil.css");
 pub(super) const JS: &str = include_str!("../../assets/sigil.js");
 
-pub(super) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Query-string encoding of names and search terms.
+/// Query-string encoding of names and search terms (the template escapes the result again for
+/// the attribute it goes in).
 pub(super) fn q(s: &str) -> String {
     s.bytes()
         .map(|b| {
@@ -55,57 +42,68 @@ pub(crate) fn security_headers(resp: &mut Response) {
     );
 }
 
+/// A notice at the top of a page: `ok` or `error`, and its words.
+pub(super) type Flash<'a> = Option<(&'a str, &'a str)>;
+
+/// The hidden field every state-changing form carries.
+pub(super) fn csrf_field(csrf: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(csrf); }
+}
+
+/// The whole page around `body`: the header (the tabs, the team, sign out) and the notice.
 pub(super) fn page(
     title: &str,
     who: Option<(&Caller, &str)>,
-    flash: Option<(&str, &str)>,
-    body: &str,
-) -> String {
+    flash: Flash,
+    body: Markup,
+) -> Markup {
     let tab = |href: &str, label: &str| {
-        let active = if title == label {
-            " class=\"active\""
-        } else {
-            ""
-        };
-        format!(r#"<a{active} href="{href}">{label}</a>"#)
+        html! { a.active[title == label] href=(href) { (label) } }
     };
-    let nav = match who {
-        Some((c, csrf)) => format!(
-            r#"<nav>{}{}<span class="muted">team <b>{}</b> · {}</span>
-<form class="inline" method="post" action="/ui/signout"><input type="hidden" name="csrf" value="{}"><button class="secondary" type="submit">Sign out</button></form></nav>"#,
-            tab("/ui/secrets", "Secrets"),
-            if c.role == Role::Admin {
-                format!("{}{}", tab("/ui/keys", "Keys"), tab("/ui/audit", "Audit"))
-            } else {
-                String::new()
-            },
-            esc(&c.team),
-            c.role.as_str(),
-            esc(csrf)
-        ),
-        None => String::new(),
-    };
-    let flash = match flash {
-        Some((kind, msg)) => format!(
-            r#"<div class="flash {kind}" role="status">{}</div>"#,
-            esc(msg)
-        ),
-        None => String::new(),
-    };
-    format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{} · Sigil</title><link rel="stylesheet" href="/ui/static/sigil.css"><script src="/ui/static/sigil.js" defer></script></head>
-<body><header><span class="brand">Sigil</span>{nav}</header><main>{flash}{body}</main></body></html>"#,
-        esc(title)
-    )
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Sigil" }
+                link rel="stylesheet" href="/ui/static/sigil.css";
+                script src="/ui/static/sigil.js" defer {}
+            }
+            body {
+                header {
+                    span.brand { "Sigil" }
+                    @if let Some((c, csrf)) = who {
+                        nav {
+                            (tab("/ui/secrets", "Secrets"))
+                            @if c.role == Role::Admin {
+                                (tab("/ui/keys", "Keys"))
+                                (tab("/ui/audit", "Audit"))
+                            }
+                            span.muted { "team " b { (c.team) } " · " (c.role.as_str()) }
+                            form.inline method="post" action="/ui/signout" {
+                                (csrf_field(csrf))
+                                button.secondary type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main {
+                    @if let Some((kind, msg)) = flash {
+                        div class={ "flash " (kind) } role="status" { (msg) }
+                    }
+                    (body)
+                }
+            }
+        }
+    }
 }
 
-pub(super) fn html(status: StatusCode, body: String) -> Response {
+pub(super) fn html(status: StatusCode, body: Markup) -> Response {
     let mut r = (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        body,
+        body.into_string(),
     )
         .into_response();
     security_headers(&mut r);
@@ -119,7 +117,7 @@ pub(super) fn redirect(to: &str) -> Response {
 }
 
 pub(super) fn error_page(v: Option<&Visitor>, e: &ApiError) -> Response {
-    let body = r#"<p><a href="/ui/secrets">Back to the secrets</a></p>"#;
+    let body = html! { p { a href="/ui/secrets" { "Back to the secrets" } } };
     let who = v.map(|v| (&v.caller, v.csrf.as_str()));
     html(
         e.status,
@@ -135,7 +133,7 @@ pub(crate) async fn not_found() -> Response {
             "Not found",
             None,
             Some(("error", "There is no such page.")),
-            r#"<p><a href="/ui/secrets">Go to the secrets</a></p>"#,
+            html! { p { a href="/ui/secrets" { "Go to the secrets" } } },
         ),
     )
 }
@@ -154,4 +152,34 @@ pub(crate) async fn static_css() -> Response {
     let mut r = ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response();
     security_headers(&mut r);
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // what a template inserts is escaped: text, attributes and the notice alike
+    #[test]
+    fn the_frame_escapes_what_it_inserts() {
+        let caller = Caller::for_tests("<team>", Role::Admin);
+        let out = page(
+            "<t>",
+            Some((&caller, "\"><script>")),
+            Some(("error", "<b>x</b>&")),
+            html! { p { ("<i>") } },
+        )
+        .into_string();
+        for raw in ["<t>", "<team>", "\"><script>", "<b>x</b>", "<i>"] {
+            assert!(!out.contains(raw), "{raw} went out unescaped: {out}");
+        }
+        assert!(out.contains("&lt;team&gt;") && out.contains("&lt;b&gt;x&lt;/b&gt;&amp;"));
+        assert!(out.contains("value=\"&quot;&gt;&lt;script&gt;\""));
+        assert!(out.starts_with("<!DOCTYPE html>"));
+    }
+
+    #[test]
+    fn query_encoding_keeps_only_safe_bytes() {
+        assert_eq!(q("a b/c&d"), "a%20b/c%26d");
+        assert_eq!(q("ü\""), "%C3%BC%22");
+    }
 }

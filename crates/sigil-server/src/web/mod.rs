@@ -6,7 +6,7 @@
 //! revoked key ends the session at once. Every action goes through the domain layer (`service`)
 //! — the same role checks, the same audit records as the REST API — so the page is no way around a
 //! role. One module per page: `session` (sign in and out), `secrets`, `keys`, `audit`, and `html`
-//! (escaping, the page frame, headers).
+//! (the page frame, headers). Pages are `maud` templates, which escape every value they insert.
 //! Values are write-only: no page ever sends a value to the browser. Every form that changes
 //! state carries a per-session CSRF token, and requests from another origin are refused.
 
@@ -14,16 +14,18 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 use sigil_core::wire::{Role, rfc3339};
 use zeroize::Zeroizing;
 
-use crate::auth::{Caller, ClientIp, authenticate};
+use crate::auth::{Caller, ClientIp, authenticate, client_addr};
 use crate::error::ApiError;
 use crate::service::{self, ServerError};
 use crate::state::AppState;
@@ -35,7 +37,7 @@ mod secrets;
 mod session;
 
 pub(crate) use audit::audit_page;
-use html::{error_page, esc, html, page, q, redirect};
+use html::{Flash, csrf_field, error_page, html, page, q, redirect};
 pub(crate) use html::{not_found, static_css, static_js};
 pub(crate) use keys::{create_key, keys_page, revoke_key};
 pub(crate) use secrets::{delete, detail, restore, save, secrets};
@@ -89,10 +91,80 @@ fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// A signed-in person: the caller their key stands for, and the session's CSRF token.
+/// What a page handler answers: the page, or (`Err`) the redirect or error page instead.
+type Page = Result<Response, Response>;
+
+/// A signed-in person: the caller their key stands for, the session's CSRF token, and whether
+/// the request came from this server's own pages. As an extractor it checks the session against
+/// the store; its rejection is the response to send instead (the sign-in page, with a reason).
 pub(crate) struct Visitor {
     caller: Caller,
     csrf: String,
+    /// Why the request is refused as a form post from another site, if it is.
+    foreign: Option<ApiError>,
+}
+
+impl FromRequestParts<Arc<AppState>> for Visitor {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Response> {
+        let ip = client_addr(parts, state);
+        visitor(state, &parts.headers, ip).await
+    }
+}
+
+// the `Err` of these is the page to answer instead: built and moved once per request
+#[allow(clippy::result_large_err)]
+impl Visitor {
+    /// Allows a form post only with the session's token and from this server's pages.
+    fn posted(&self, token: &str) -> Result<(), Response> {
+        let same = crate::keys::constant_time_eq(token.as_bytes(), self.csrf.as_bytes());
+        let refused = if !same {
+            Some(ApiError::forbidden(
+                "the form is stale or forged (CSRF token missing or wrong): reload the page",
+            ))
+        } else {
+            self.foreign.clone()
+        };
+        match refused {
+            Some(e) => Err(self.error(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Allows only an admin's key (the keys and audit pages).
+    fn admin(&self) -> Result<(), Response> {
+        if self.caller.role == Role::Admin {
+            return Ok(());
+        }
+        Err(self.error(ApiError::forbidden(format!(
+            "a {} key cannot manage keys or read the audit log: it needs the admin role",
+            self.caller.role.as_str()
+        ))))
+    }
+
+    /// The error page for this visitor.
+    fn error(&self, e: impl Into<ApiError>) -> Response {
+        error_page(Some(self), &e.into())
+    }
+
+    /// A page of this visitor's, with the header that names them.
+    fn page(&self, title: &str, flash: Flash, body: Markup) -> Response {
+        html(
+            StatusCode::OK,
+            page(title, Some((&self.caller, &self.csrf)), flash, body),
+        )
+    }
+
+    /// After an action: to `next` when it succeeded, the error page (with the API's message)
+    /// when not.
+    fn after(&self, done: Result<(), ServerError>, next: &str) -> Page {
+        done.map_err(|e| self.error(e))?;
+        Ok(redirect(next))
+    }
 }
 
 /// The session of a request, checked again against the store; `Err` is the response to send
@@ -123,6 +195,7 @@ async fn visitor(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<Vi
             Ok(Visitor {
                 caller,
                 csrf: session_csrf(&id),
+                foreign: check_origin(headers).err(),
             })
         }
         // only a refused key ends the session: a busy store or others' failures do not
@@ -134,31 +207,7 @@ async fn visitor(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<Vi
     }
 }
 
-/// The visitor of a form post whose token and origin check out; `Err` is the page to answer.
-async fn form_visitor(
-    state: &AppState,
-    headers: &HeaderMap,
-    ip: IpAddr,
-    token: &str,
-) -> Result<Visitor, Response> {
-    let v = visitor(state, headers, ip).await?;
-    match check_form(&v, headers, token) {
-        Ok(()) => Ok(v),
-        Err(e) => Err(error_page(Some(&v), &e)),
-    }
-}
-
-/// Refuses a state-changing request without the session's token or from another origin.
-fn check_form(v: &Visitor, headers: &HeaderMap, token: &str) -> Result<(), ApiError> {
-    let same = crate::keys::constant_time_eq(token.as_bytes(), v.csrf.as_bytes());
-    if !same {
-        return Err(ApiError::forbidden(
-            "the form is stale or forged (CSRF token missing or wrong): reload the page",
-        ));
-    }
-    check_origin(headers)
-}
-
+/// Refuses a request another site made (a form posted from elsewhere).
 fn check_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && site != "same-origin"
@@ -193,14 +242,6 @@ pub(crate) struct CsrfOnly {
     csrf: String,
 }
 
-/// After an action: to `next` when it succeeded, the error page (with the API's message) when not.
-fn after_change(v: &Visitor, done: Result<(), ServerError>, next: &str) -> Response {
-    match done {
-        Ok(()) => redirect(next),
-        Err(e) => error_page(Some(v), &e.into()),
-    }
-}
-
 /// The team's key names by id, so that pages show who a key is, not only its id.
 async fn key_names(state: &AppState, team_id: i64) -> std::collections::HashMap<String, String> {
     match state.store.list_keys(team_id).await {
@@ -209,21 +250,12 @@ async fn key_names(state: &AppState, team_id: i64) -> std::collections::HashMap<
     }
 }
 
-/// `name (id)`, escaped; the id alone for a key without a name or of another team.
-fn who(names: &std::collections::HashMap<String, String>, id: &str) -> String {
-    match names.get(id).filter(|n| !n.is_empty()) {
-        Some(n) => format!("{} <span class=\"muted\">({})</span>", esc(n), esc(id)),
-        None => esc(id),
-    }
-}
-
-fn need_admin(v: &Visitor) -> Result<(), ApiError> {
-    if v.caller.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!(
-            "a {} key cannot manage keys or read the audit log: it needs the admin role",
-            v.caller.role.as_str()
-        )))
+/// `name (id)`; the id alone for a key without a name or of another team.
+fn who(names: &std::collections::HashMap<String, String>, id: &str) -> Markup {
+    html! {
+        @match names.get(id).filter(|n| !n.is_empty()) {
+            Some(n) => { (n) " " span.muted { "(" (id) ")" } }
+            None => { (id) }
+        }
     }
 }

@@ -13,113 +13,154 @@ pub(crate) struct ListParams {
     cursor: Option<String>,
 }
 
+/// One row of the list: a folder (names under it are folded) or a secret.
+enum Row<'a> {
+    Folder(&'a str),
+    Secret(&'a sigil_store::SecretRow),
+}
+
 pub(crate) async fn secrets(
     State(state): State<Arc<AppState>>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    v: Visitor,
     Query(p): Query<ListParams>,
-) -> Response {
-    let v = match visitor(&state, &headers, ip).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+) -> Page {
     let c = &v.caller;
-    let bad = |m: &str| error_page(Some(&v), &ApiError::invalid(m.to_owned()));
     // the search and the folder are checked by the service, as for the REST API
     let after = match &p.cursor {
         None => None,
-        Some(cur) => match URL_SAFE_NO_PAD
-            .decode(cur.as_bytes())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-        {
-            Some(n) => Some(n),
-            None => return bad("invalid page cursor"),
-        },
+        Some(cur) => Some(
+            URL_SAFE_NO_PAD
+                .decode(cur.as_bytes())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| v.error(ApiError::invalid("invalid page cursor")))?,
+        ),
     };
     let listing = if p.q.is_empty() {
         service::secrets::Listing::Prefix(&p.folder)
     } else {
         service::secrets::Listing::Search(&p.q)
     };
-    let (rows, more) =
-        match service::secrets::list(&state, c, &c.team, listing, after.as_deref(), PAGE).await {
-            Ok(r) => r,
-            Err(e) => return error_page(Some(&v), &e.into()),
-        };
+    let (rows, more) = service::secrets::list(&state, c, &c.team, listing, after.as_deref(), PAGE)
+        .await
+        .map_err(|e| v.error(e))?;
     let writer = c.role >= Role::Writer;
     let names = key_names(&state, c.team_id).await;
-    let mut body = String::new();
-    body.push_str(&format!(
-        r#"<h1>Secrets{}</h1><div class="card"><form method="get" action="/ui/secrets" class="row" role="search">
-<div><label for="q">Search names</label><input id="q" name="q" type="search" value="{}" placeholder="part of a name"></div><button type="submit" class="secondary">Search</button></form></div>"#,
-        if p.folder.is_empty() { String::new() } else { format!(" <span class=\"muted\">in {}</span>", esc(&p.folder)) },
-        esc(&p.q)
-    ));
-    body.push_str(r#"<div class="card"><table><thead><tr><th>Name</th><th>Version</th><th class="opt">Updated at</th><th class="opt">Updated by</th><th></th></tr></thead><tbody>"#);
-    if !p.folder.is_empty() {
-        let parent = p
-            .folder
-            .trim_end_matches('/')
-            .rsplit_once('/')
-            .map_or(String::new(), |(a, _)| format!("{a}/"));
-        body.push_str(&format!(r#"<tr><td class="name"><a href="/ui/secrets?folder={}">../</a></td><td></td><td class="opt"></td><td class="opt"></td><td></td></tr>"#, q(&parent)));
-    }
     let mut folders = BTreeSet::new();
+    let mut shown = Vec::new();
     for r in &rows {
         let rest = &r.name[p.folder.len().min(r.name.len())..];
-        if p.q.is_empty()
-            && let Some((dir, _)) = rest.split_once('/')
-        {
-            if folders.insert(dir.to_owned()) {
-                body.push_str(&format!(
-                    r#"<tr><td class="name"><a href="/ui/secrets?folder={}">{}/</a></td><td class="muted">folder</td><td class="opt"></td><td class="opt"></td><td></td></tr>"#,
-                    q(&format!("{}{dir}/", p.folder)),
-                    esc(dir)
-                ));
+        match rest.split_once('/') {
+            Some((dir, _)) if p.q.is_empty() => {
+                if folders.insert(dir) {
+                    shown.push(Row::Folder(dir));
+                }
             }
-            continue;
+            _ => shown.push(Row::Secret(r)),
         }
-        body.push_str(&format!(
-            r#"<tr><td class="name"><a href="/ui/secret/{}">{}</a></td><td>{}</td><td class="opt">{}</td><td class="opt">{}</td><td><a href="/ui/secret/{}">{}</a></td></tr>"#,
-            q(&r.name),
-            esc(&r.name),
-            r.version,
-            esc(&rfc3339(r.updated_at)),
-            who(&names, &r.updated_by),
-            q(&r.name),
-            if writer { "Update" } else { "Details" }
-        ));
     }
-    if rows.is_empty() {
-        body.push_str(r#"<tr><td colspan="5" class="muted">No secrets here.</td></tr>"#);
-    }
-    body.push_str("</tbody></table>");
-    if more && let Some(last) = rows.last() {
-        body.push_str(&format!(
-            r#"<div class="pager"><span></span><a class="button secondary" href="/ui/secrets?q={}&amp;folder={}&amp;cursor={}">Next page</a></div>"#,
+    let parent = p
+        .folder
+        .trim_end_matches('/')
+        .rsplit_once('/')
+        .map_or(String::new(), |(a, _)| format!("{a}/"));
+    let next = match rows.last() {
+        Some(last) if more => Some(format!(
+            "/ui/secrets?q={}&folder={}&cursor={}",
             q(&p.q),
             q(&p.folder),
             URL_SAFE_NO_PAD.encode(last.name.as_bytes())
-        ));
-    }
-    body.push_str("</div>");
-    if writer {
-        body.push_str(&format!(
-            r#"<div class="card"><h2>New secret</h2><form method="post" action="/ui/secrets"><input type="hidden" name="csrf" value="{}">
-<label for="name">Name</label><input id="name" name="name" type="text" required placeholder="prod/db/password" value="{}">
-<label for="value">Value</label><textarea id="value" name="value" required autocomplete="off"></textarea>
-<div class="row"><div><label for="format">The value is</label><select id="format" name="format"><option value="text">text</option><option value="json">JSON</option></select></div>
-<button type="submit">Create</button></div></form></div>"#,
-            esc(&v.csrf),
-            esc(&p.folder)
-        ));
-    }
+        )),
+        _ => None,
+    };
+    let body = html! {
+        h1 {
+            "Secrets"
+            @if !p.folder.is_empty() { " " span.muted { "in " (p.folder) } }
+        }
+        div.card {
+            form.row method="get" action="/ui/secrets" role="search" {
+                div {
+                    label for="q" { "Search names" }
+                    input id="q" name="q" type="search" value=(p.q) placeholder="part of a name";
+                }
+                button.secondary type="submit" { "Search" }
+            }
+        }
+        div.card {
+            table {
+                thead { tr {
+                    th { "Name" } th { "Version" } th.opt { "Updated at" } th.opt { "Updated by" } th {}
+                } }
+                tbody {
+                    @if !p.folder.is_empty() {
+                        tr {
+                            td.name { a href={ "/ui/secrets?folder=" (q(&parent)) } { "../" } }
+                            td {} td.opt {} td.opt {} td {}
+                        }
+                    }
+                    @for row in &shown {
+                        @match row {
+                            Row::Folder(dir) => tr {
+                                td.name {
+                                    a href={ "/ui/secrets?folder=" (q(&p.folder)) (q(dir)) "/" } { (dir) "/" }
+                                }
+                                td.muted { "folder" } td.opt {} td.opt {} td {}
+                            },
+                            Row::Secret(r) => tr {
+                                td.name { a href={ "/ui/secret/" (q(&r.name)) } { (r.name) } }
+                                td { (r.version) }
+                                td.opt { (rfc3339(r.updated_at)) }
+                                td.opt { (who(&names, &r.updated_by)) }
+                                td {
+                                    a href={ "/ui/secret/" (q(&r.name)) } {
+                                        @if writer { "Update" } @else { "Details" }
+                                    }
+                                }
+                            },
+                        }
+                    }
+                    @if rows.is_empty() {
+                        tr { td.muted colspan="5" { "No secrets here." } }
+                    }
+                }
+            }
+            @if let Some(next) = next {
+                div.pager { span {} a.button.secondary href=(next) { "Next page" } }
+            }
+        }
+        @if writer {
+            div.card {
+                h2 { "New secret" }
+                form method="post" action="/ui/secrets" {
+                    (csrf_field(&v.csrf))
+                    label for="name" { "Name" }
+                    input id="name" name="name" type="text" required placeholder="prod/db/password" value=(p.folder);
+                    (value_fields("Value", "Create"))
+                }
+            }
+        }
+    };
     // no notice comes from the URL: a crafted link must not put its words on the page
-    html(
-        StatusCode::OK,
-        page("Secrets", Some((c, &v.csrf)), None, &body),
-    )
+    Ok(v.page("Secrets", None, body))
+}
+
+/// A value's text area, its format and the submit button of a form that saves one.
+fn value_fields(label: &str, submit: &str) -> Markup {
+    html! {
+        label for="value" { (label) }
+        textarea id="value" name="value" required autocomplete="off" {}
+        div.row {
+            div {
+                label for="format" { "The value is" }
+                select id="format" name="format" {
+                    option value="text" { "text" }
+                    option value="json" { "JSON" }
+                }
+            }
+            button type="submit" { (submit) }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -136,35 +177,27 @@ pub(crate) struct SaveForm {
 
 pub(crate) async fn save(
     State(state): State<Arc<AppState>>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    v: Visitor,
     Form(f): Form<SaveForm>,
-) -> Response {
-    let v = match form_visitor(&state, &headers, ip, &f.csrf).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+) -> Page {
     let value = Zeroizing::new(f.value);
+    v.posted(&f.csrf)?;
     let json = if f.format == "json" {
-        match serde_json::from_str::<serde_json::Value>(&value) {
-            Ok(j) => j,
-            Err(e) => {
-                let err = ApiError::invalid(format!(
-                    "the value is not valid JSON (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ));
-                return error_page(Some(&v), &err);
-            }
-        }
+        serde_json::from_str::<serde_json::Value>(&value).map_err(|e| {
+            v.error(ApiError::invalid(format!(
+                "the value is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            )))
+        })?
     } else {
         serde_json::Value::String(value.to_string())
     };
-    let name = f.name.trim().to_owned();
-    let r = service::secrets::write(&state, &v.caller, &v.caller.team, &name, &json, None)
+    let name = f.name.trim();
+    let r = service::secrets::write(&state, &v.caller, &v.caller.team, name, &json, None)
         .await
         .map(|_| ());
-    after_change(&v, r, &format!("/ui/secret/{}?saved=1", q(&name)))
+    v.after(r, &format!("/ui/secret/{}?saved=1", q(name)))
 }
 
 #[derive(Deserialize, Default)]
@@ -176,73 +209,69 @@ pub(crate) struct DetailParams {
 
 pub(crate) async fn detail(
     State(state): State<Arc<AppState>>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    v: Visitor,
     Path(name): Path<String>,
     Query(p): Query<DetailParams>,
-) -> Response {
-    let v = match visitor(&state, &headers, ip).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+) -> Page {
     let c = &v.caller;
-    let h = match service::secrets::history(&state, c, &c.team, &name, None, 1000).await {
-        Ok(h) => h,
-        Err(e) => return error_page(Some(&v), &e.into()),
-    };
+    let h = service::secrets::history(&state, c, &c.team, &name, None, 1000)
+        .await
+        .map_err(|e| v.error(e))?;
     let writer = c.role >= Role::Writer;
-    let mut body = format!(
-        r#"<p><a href="/ui/secrets">← Secrets</a></p><h1><code>{}</code>{}</h1>"#,
-        esc(&h.name),
-        if h.deleted {
-            " <span class=\"muted\">(deleted)</span>"
-        } else {
-            ""
-        }
-    );
-    if writer && h.deleted {
-        body.push_str(&format!(
-            r#"<div class="card"><p>This secret is deleted; its versions are kept.</p><form method="post" action="/ui/restore/{}"><input type="hidden" name="csrf" value="{}"><button type="submit">Restore</button></form></div>"#,
-            q(&h.name),
-            esc(&v.csrf)
-        ));
-    }
-    if writer && !h.deleted {
-        body.push_str(&format!(
-            r#"<div class="card"><h2>Update</h2><p class="muted">Values are write-only: the current value is never shown. A new value makes a new version.</p>
-<form method="post" action="/ui/secrets"><input type="hidden" name="csrf" value="{}"><input type="hidden" name="name" value="{}">
-<label for="value">New value</label><textarea id="value" name="value" required autocomplete="off"></textarea>
-<div class="row"><div><label for="format">The value is</label><select id="format" name="format"><option value="text">text</option><option value="json">JSON</option></select></div>
-<button type="submit">Save new version</button></div></form></div>"#,
-            esc(&v.csrf),
-            esc(&h.name)
-        ));
-        if p.confirm.is_some() {
-            body.push_str(&format!(
-                r#"<div class="card"><h2>Delete {}?</h2><p>It can be restored later.</p><form method="post" action="/ui/delete/{}"><input type="hidden" name="csrf" value="{}"><button class="danger" type="submit">Yes, delete it</button> <a class="button secondary" href="/ui/secret/{}">Cancel</a></form></div>"#,
-                esc(&h.name),
-                q(&h.name),
-                esc(&v.csrf),
-                q(&h.name)
-            ));
-        } else {
-            body.push_str(&format!(
-                r#"<div class="card"><a class="button secondary" href="/ui/secret/{}?confirm=1">Delete…</a></div>"#,
-                q(&h.name)
-            ));
-        }
-    }
     let names = key_names(&state, c.team_id).await;
-    body.push_str(r#"<div class="card"><h2>History</h2><table><thead><tr><th>Version</th><th>Written at</th><th>By</th></tr></thead><tbody>"#);
-    for ver in &h.versions {
-        body.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ver.version,
-            esc(&ver.created_at),
-            who(&names, &ver.created_by)
-        ));
-    }
-    body.push_str("</tbody></table></div>");
+    let at = q(&h.name);
+    let body = html! {
+        p { a href="/ui/secrets" { "← Secrets" } }
+        h1 {
+            code { (h.name) }
+            @if h.deleted { " " span.muted { "(deleted)" } }
+        }
+        @if writer && h.deleted {
+            div.card {
+                p { "This secret is deleted; its versions are kept." }
+                form method="post" action={ "/ui/restore/" (at) } {
+                    (csrf_field(&v.csrf))
+                    button type="submit" { "Restore" }
+                }
+            }
+        }
+        @if writer && !h.deleted {
+            div.card {
+                h2 { "Update" }
+                p.muted { "Values are write-only: the current value is never shown. A new value makes a new version." }
+                form method="post" action="/ui/secrets" {
+                    (csrf_field(&v.csrf))
+                    input type="hidden" name="name" value=(h.name);
+                    (value_fields("New value", "Save new version"))
+                }
+            }
+            @if p.confirm.is_some() {
+                div.card {
+                    h2 { "Delete " (h.name) "?" }
+                    p { "It can be restored later." }
+                    form method="post" action={ "/ui/delete/" (at) } {
+                        (csrf_field(&v.csrf))
+                        button.danger type="submit" { "Yes, delete it" }
+                        " "
+                        a.button.secondary href={ "/ui/secret/" (at) } { "Cancel" }
+                    }
+                }
+            } @else {
+                div.card { a.button.secondary href={ "/ui/secret/" (at) "?confirm=1" } { "Delete…" } }
+            }
+        }
+        div.card {
+            h2 { "History" }
+            table {
+                thead { tr { th { "Version" } th { "Written at" } th { "By" } } }
+                tbody {
+                    @for ver in &h.versions {
+                        tr { td { (ver.version) } td { (ver.created_at) } td { (who(&names, &ver.created_by)) } }
+                    }
+                }
+            }
+        }
+    };
     let flash = if p.saved.is_some() {
         Some(("ok", "Saved a new version."))
     } else if p.restored.is_some() {
@@ -250,40 +279,29 @@ pub(crate) async fn detail(
     } else {
         None
     };
-    html(
-        StatusCode::OK,
-        page(&h.name, Some((c, &v.csrf)), flash, &body),
-    )
+    Ok(v.page(&h.name, flash, body))
 }
 
 pub(crate) async fn delete(
     State(state): State<Arc<AppState>>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    v: Visitor,
     Path(name): Path<String>,
     Form(f): Form<CsrfOnly>,
-) -> Response {
-    let v = match form_visitor(&state, &headers, ip, &f.csrf).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+) -> Page {
+    v.posted(&f.csrf)?;
     let done = service::secrets::delete(&state, &v.caller, &v.caller.team, &name).await;
-    after_change(&v, done, &format!("/ui/secret/{}", q(&name)))
+    v.after(done, &format!("/ui/secret/{}", q(&name)))
 }
 
 pub(crate) async fn restore(
     State(state): State<Arc<AppState>>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    v: Visitor,
     Path(name): Path<String>,
     Form(f): Form<CsrfOnly>,
-) -> Response {
-    let v = match form_visitor(&state, &headers, ip, &f.csrf).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+) -> Page {
+    v.posted(&f.csrf)?;
     let done = service::secrets::restore(&state, &v.caller, &v.caller.team, &name)
         .await
         .map(|_| ());
-    after_change(&v, done, &format!("/ui/secret/{}?restored=1", q(&name)))
+    v.after(done, &format!("/ui/secret/{}?restored=1", q(&name)))
 }

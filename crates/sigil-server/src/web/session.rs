@@ -41,28 +41,32 @@ pub(crate) async fn home(
 /// The sign-in page. Signing in changes state too (a forged sign-in would put a victim in the
 /// attacker's team), so its form carries a token that must match a cookie set with the page
 /// (double submit): another site can neither read the token nor set the cookie.
-pub(super) fn signin_page(
-    state: &AppState,
-    status: StatusCode,
-    flash: Option<(&str, &str)>,
-) -> Response {
+pub(super) fn signin_page(state: &AppState, status: StatusCode, flash: Flash) -> Response {
     let token = match random_token() {
         Ok(t) => t,
         Err(e) => {
             return html(
                 e.status,
-                page("Sign in", None, Some(("error", &e.message)), ""),
+                page("Sign in", None, Some(("error", &e.message)), html! {}),
             );
         }
     };
-    let body = format!(
-        r#"<div class="card signin"><h1>Sign in</h1>
-<form method="post" action="/ui/signin"><input type="hidden" name="csrf" value="{token}"><label for="key">API key</label>
-<input id="key" name="key" type="password" autocomplete="off" placeholder="sgl_…" required>
-<p class="muted">Your team's administrator gives you a key (<code>sigil keys create</code>). It stays on the server for this session only.</p>
-<button type="submit">Sign in</button></form></div>"#
-    );
-    let mut r = html(status, page("Sign in", None, flash, &body));
+    let body = html! {
+        div.card.signin {
+            h1 { "Sign in" }
+            form method="post" action="/ui/signin" {
+                (csrf_field(&token))
+                label for="key" { "API key" }
+                input id="key" name="key" type="password" autocomplete="off" placeholder="sgl_…" required;
+                p.muted {
+                    "Your team's administrator gives you a key (" code { "sigil keys create" }
+                    "). It stays on the server for this session only."
+                }
+                button type="submit" { "Sign in" }
+            }
+        }
+    };
+    let mut r = html(status, page("Sign in", None, flash, body));
     let secure = if state.secure_cookies() {
         "; Secure"
     } else {
@@ -159,23 +163,21 @@ pub(crate) async fn signin(
 
 pub(crate) async fn signout(
     State(state): State<Arc<AppState>>,
-    ClientIp(ip): ClientIp,
+    v: Visitor,
     headers: HeaderMap,
     Form(f): Form<CsrfOnly>,
-) -> Response {
-    if let Err(r) = form_visitor(&state, &headers, ip, &f.csrf).await {
-        return r;
-    }
+) -> Page {
+    v.posted(&f.csrf)?;
     if let Some(id) = cookie_value(&headers)
         && let Err(e) = state.store.delete_session(&session_hash(&id)).await
     {
         // the session must not outlive a sign-out that seemed to work
-        return error_page(None, &ServerError::from(e).into());
+        return Err(error_page(None, &ServerError::from(e).into()));
     }
     let mut r = redirect("/?signedout=1");
     r.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_static("sigil_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
-    r
+    Ok(r)
 }
