@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -27,7 +27,7 @@ use sigil_core::wire::{
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::service::secrets::not_json;
-use crate::service::{self, ServerError, refuse};
+use crate::service::{self, KeyId, ServerError, TeamName, refuse};
 use crate::state::AppState;
 
 type St = State<Arc<AppState>>;
@@ -37,7 +37,7 @@ type St = State<Arc<AppState>>;
 async fn refuse_body(
     state: &AppState,
     c: &Caller,
-    team: &str,
+    team: &TeamName,
     need: (Role, &str),
     action: AuditAction,
     name: Option<&str>,
@@ -47,9 +47,36 @@ async fn refuse_body(
         return denied.into();
     }
     let audited = ServerError::Invalid(e.message.clone());
-    match refuse(state, c, team, action, name, audited).await {
+    match refuse(state, c, team.as_str(), action, name, audited).await {
         ServerError::Invalid(_) => e,
         audit_failed => audit_failed.into(),
+    }
+}
+
+/// The team and the secret a path names, parsed; a refusal of either is on record as one of
+/// `action`.
+async fn target(
+    state: &AppState,
+    c: &Caller,
+    team: &str,
+    name: &str,
+    action: AuditAction,
+) -> Result<(TeamName, SecretName), ServerError> {
+    let team = service::team(state, c, team, Some((action, Some(name)))).await?;
+    let name = service::parsed(state, c, &team, Some(action), name, service::parse_name).await?;
+    Ok((team, name))
+}
+
+/// A JSON body. Its rejection is the API's error: the limit, or the field or position that is
+/// wrong, never a quote of the body (which may hold a value). A handler that takes
+/// `Result<ApiJson<T>, ApiError>` puts the refusal on record.
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        parse_body(Bytes::from_request(req, state).await).map(ApiJson)
     }
 }
 
@@ -129,20 +156,15 @@ pub(crate) async fn get_secret(
     Path((team, name)): Path<(String, String)>,
     q: Result<Query<VersionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let (team, name) = target(&state, &c, &team, &name, AuditAction::SecretRead).await?;
     let version = match q {
         Ok(Query(q)) => q.version,
         Err(_) => {
             let e = ServerError::Invalid("the query accepts only version=N".into());
-            return Err(service::refuse(
-                &state,
-                &c,
-                &team,
-                AuditAction::SecretRead,
-                Some(&name),
-                e,
-            )
-            .await
-            .into());
+            let (action, asked) = (AuditAction::SecretRead, Some(name.as_str()));
+            return Err(refuse(&state, &c, team.as_str(), action, asked, e)
+                .await
+                .into());
         }
     };
     let read = service::secrets::read(&state, &c, &team, &name, version).await?;
@@ -167,22 +189,16 @@ pub(crate) async fn put_secret(
     State(state): St,
     c: Caller,
     Path((team, name)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<ApiJson<PutSecret>, ApiError>,
 ) -> Result<Json<SecretWritten>, ApiError> {
-    let req: PutSecret = match parse_body(body) {
-        Ok(r) => r,
+    let action = AuditAction::SecretWrite;
+    let (team, name) = target(&state, &c, &team, &name, action).await?;
+    let req = match body {
+        Ok(ApiJson(r)) => r,
         Err(e) => {
             let need = (Role::Writer, "write secrets");
-            return Err(refuse_body(
-                &state,
-                &c,
-                &team,
-                need,
-                AuditAction::SecretWrite,
-                Some(&name),
-                e,
-            )
-            .await);
+            let asked = Some(name.as_str());
+            return Err(refuse_body(&state, &c, &team, need, action, asked, e).await);
         }
     };
     Ok(Json(
@@ -196,6 +212,7 @@ pub(crate) async fn delete_secret(
     c: Caller,
     Path((team, name)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    let (team, name) = target(&state, &c, &team, &name, AuditAction::SecretDelete).await?;
     service::secrets::delete(&state, &c, &team, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -206,6 +223,7 @@ pub(crate) async fn restore_secret(
     c: Caller,
     Path((team, name)): Path<(String, String)>,
 ) -> Result<Json<SecretWritten>, ApiError> {
+    let (team, name) = target(&state, &c, &team, &name, AuditAction::SecretRestore).await?;
     Ok(Json(
         service::secrets::restore(&state, &c, &team, &name).await?,
     ))
@@ -218,6 +236,8 @@ pub(crate) async fn history(
     Path((team, name)): Path<(String, String)>,
     q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<History>, ApiError> {
+    let team = service::team(&state, &c, &team, None).await?;
+    let name = service::parse_name(&name)?;
     let Query(q) = q.map_err(|_| ApiError::invalid("the query accepts limit and cursor"))?;
     let before = number_cursor(q.cursor)?;
     let limit = page_limit(q.limit)?;
@@ -291,6 +311,7 @@ pub(crate) async fn list_secrets(
     Path(team): Path<String>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SecretList>, ApiError> {
+    let team = service::team(&state, &c, &team, None).await?;
     service::same_team(&c, &team)?;
     let Query(q) =
         q.map_err(|_| ApiError::invalid("the query accepts prefix, limit and cursor"))?;
@@ -339,15 +360,15 @@ pub(crate) async fn batch_read(
     State(state): St,
     c: Caller,
     Path(team): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<ApiJson<BatchRead>, ApiError>,
 ) -> Result<Json<BatchReadResult>, ApiError> {
-    let req: BatchRead = match parse_body(body) {
-        Ok(r) => r,
+    let action = AuditAction::SecretRead;
+    let team = service::team(&state, &c, &team, Some((action, None))).await?;
+    let req = match body {
+        Ok(ApiJson(r)) => r,
         Err(e) => {
             let need = (Role::Reader, "read secret values");
-            return Err(
-                refuse_body(&state, &c, &team, need, AuditAction::SecretRead, None, e).await,
-            );
+            return Err(refuse_body(&state, &c, &team, need, action, None, e).await);
         }
     };
     Ok(Json(
@@ -361,6 +382,7 @@ pub(crate) async fn list_keys(
     c: Caller,
     Path(team): Path<String>,
 ) -> Result<Json<KeyList>, ApiError> {
+    let team = service::team(&state, &c, &team, None).await?;
     Ok(Json(KeyList {
         keys: service::keys::list(&state, &c, &team).await?,
     }))
@@ -371,15 +393,15 @@ pub(crate) async fn create_key(
     State(state): St,
     c: Caller,
     Path(team): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<ApiJson<CreateKey>, ApiError>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let req: CreateKey = match parse_body(body) {
-        Ok(r) => r,
+    let action = AuditAction::KeyCreate;
+    let team = service::team(&state, &c, &team, Some((action, None))).await?;
+    let req = match body {
+        Ok(ApiJson(r)) => r,
         Err(e) => {
             let need = (Role::Admin, "create keys");
-            return Err(
-                refuse_body(&state, &c, &team, need, AuditAction::KeyCreate, None, e).await,
-            );
+            return Err(refuse_body(&state, &c, &team, need, action, None, e).await);
         }
     };
     let created = service::keys::create(&state, &c, &team, req.role, &req.name).await?;
@@ -392,6 +414,9 @@ pub(crate) async fn revoke_key(
     c: Caller,
     Path((team, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    let action = AuditAction::KeyRevoke;
+    let team = service::team(&state, &c, &team, Some((action, Some(&id)))).await?;
+    let id = service::parsed(&state, &c, &team, Some(action), &id, KeyId::parse).await?;
     service::keys::revoke(&state, &c, &team, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -407,11 +432,11 @@ pub(crate) async fn list_teams(State(state): St, c: Caller) -> Result<Json<TeamL
 pub(crate) async fn create_team(
     State(state): St,
     c: Caller,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<ApiJson<CreateTeam>, ApiError>,
 ) -> Result<(StatusCode, Json<CreatedTeam>), ApiError> {
     service::teams::may_create(&c)?;
-    let req: CreateTeam = parse_body(body)?;
-    let (team, key) = service::teams::create(&state, &c, &req.name).await?;
+    let ApiJson(req) = body?;
+    let (team, key) = service::teams::create(&state, &c, &TeamName::parse(&req.name)?).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedTeam {
@@ -437,6 +462,7 @@ pub(crate) async fn audit_log(
     Path(team): Path<String>,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
+    let team = service::team(&state, &c, &team, None).await?;
     service::audit::may_read(&c, &team)?;
     let Query(q) =
         q.map_err(|_| ApiError::invalid("the query accepts since, limit, cursor and order"))?;
@@ -480,8 +506,8 @@ pub(crate) async fn audit_log(
 #[utoipa::path(get, path = "/api/v1/whoami", tag = "keys", responses((status = 200, description = "The calling key", body = WhoAmI), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn whoami(c: Caller) -> Json<WhoAmI> {
     Json(WhoAmI {
-        key_id: c.key_id,
-        team: c.team,
+        key_id: c.key_id.to_string(),
+        team: c.team.to_string(),
         role: c.role,
         bootstrap: c.bootstrap,
     })

@@ -9,17 +9,18 @@ use sigil_core::wire::Role;
 
 use crate::error::ApiError;
 use crate::keys;
+use crate::service::{KeyId, TeamName};
 use crate::state::{AppState, FailureSource};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The key's id.
-    pub key_id: String,
+    pub key_id: KeyId,
     /// The key's team.
     pub team_id: i64,
     /// The team's name.
-    pub team: String,
+    pub team: TeamName,
     /// The key's role.
     pub role: Role,
     /// The bootstrap administrator.
@@ -37,9 +38,9 @@ impl Caller {
     /// A caller of `team` with `role`, for unit tests.
     pub(crate) fn for_tests(team: &str, role: Role) -> Caller {
         Caller {
-            key_id: "k1".into(),
+            key_id: KeyId::stored("k1".into()),
             team_id: 1,
-            team: team.into(),
+            team: TeamName::stored(team.into()),
             role,
             bootstrap: false,
             client: "127.0.0.1".into(),
@@ -136,9 +137,9 @@ pub(crate) async fn authenticate(
 
 fn caller_of(row: &sigil_store::KeyRow, ip: IpAddr) -> Caller {
     Caller {
-        key_id: row.id.clone(),
+        key_id: KeyId::stored(row.id.clone()),
         team_id: row.team_id,
-        team: row.team_name.clone(),
+        team: TeamName::stored(row.team_name.clone()),
         role: row.role,
         bootstrap: row.bootstrap,
         client: ip.to_string(),

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 /// The prefix every key starts with.
 pub const PREFIX: &str = "sgl_";
-const ID_LEN: usize = 12;
+pub(crate) const ID_LEN: usize = 12;
 
 /// A key split into its parts.
 pub struct ParsedKey<'a> {

@@ -41,7 +41,7 @@ use zeroize::Zeroizing;
 pub use auth::Caller;
 pub use conn::default_max_connections;
 pub use error::ApiError;
-pub use service::ServerError;
+pub use service::{KeyId, ServerError, TeamName};
 pub use state::{AppState, Limits, Metrics};
 
 use crate::crypto::MasterKey;
@@ -316,7 +316,8 @@ pub async fn bootstrap(
         client: "local".into(),
         ..Default::default()
     };
-    match service::teams::create_with_admin(state, "default", "bootstrap", true, template, chosen)
+    let default = TeamName::parse("default")?;
+    match service::teams::create_with_admin(state, &default, "bootstrap", true, template, chosen)
         .await
     {
         Ok((_, key)) => Ok(Some(Zeroizing::new(key.key))),

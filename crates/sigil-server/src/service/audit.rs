@@ -3,11 +3,11 @@
 use sigil_core::wire::{AuditEntry, Role, rfc3339};
 use sigil_store::AuditRow;
 
-use super::{Caller, ServerError, need, same_team};
+use super::{Caller, ServerError, TeamName, need, same_team};
 use crate::state::AppState;
 
 /// Only a team's admins read its log.
-pub(crate) fn may_read(c: &Caller, team: &str) -> Result<(), ServerError> {
+pub(crate) fn may_read(c: &Caller, team: &TeamName) -> Result<(), ServerError> {
     same_team(c, team)?;
     need(c, Role::Admin, "read the audit log")
 }
@@ -31,7 +31,7 @@ pub(crate) struct PageOf {
 pub(crate) async fn page(
     state: &AppState,
     c: &Caller,
-    team: &str,
+    team: &TeamName,
     p: PageOf,
 ) -> Result<(Vec<AuditRow>, bool), ServerError> {
     may_read(c, team)?;
@@ -43,12 +43,12 @@ pub(crate) async fn page(
     let mut rows = if p.newest_first {
         state
             .store
-            .audit_newest(&c.team, p.cursor, p.since, p.limit + 1)
+            .audit_newest(c.team.as_str(), p.cursor, p.since, p.limit + 1)
             .await?
     } else {
         state
             .store
-            .audit(&c.team, p.cursor.unwrap_or(0), p.since, p.limit + 1)
+            .audit(c.team.as_str(), p.cursor.unwrap_or(0), p.since, p.limit + 1)
             .await?
     };
     let more = rows.len() > p.limit as usize;

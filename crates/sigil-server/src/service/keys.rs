@@ -6,7 +6,9 @@ use sigil_store::KeyRow;
 use sigil_store::{AuditAction, AuditOutcome};
 use zeroize::Zeroizing;
 
-use super::{Caller, ServerError, audit_row, authorize, need, now_ms, refuse, same_team};
+use super::{
+    Caller, KeyId, ServerError, TeamName, audit_row, authorize, need, now_ms, refuse, same_team,
+};
 use crate::keys;
 use crate::state::{AppState, Metrics};
 
@@ -26,7 +28,7 @@ pub(crate) fn key_info(k: KeyRow) -> Result<KeyInfo, ServerError> {
 pub(crate) async fn list(
     state: &AppState,
     c: &Caller,
-    team: &str,
+    team: &TeamName,
 ) -> Result<Vec<KeyInfo>, ServerError> {
     same_team(c, team)?;
     need(c, Role::Admin, "list keys")?;
@@ -83,7 +85,7 @@ pub(crate) fn new_key(
 pub(crate) async fn create(
     state: &AppState,
     c: &Caller,
-    team: &str,
+    team: &TeamName,
     role: Role,
     label: &str,
 ) -> Result<CreatedKey, ServerError> {
@@ -98,9 +100,9 @@ pub(crate) async fn create(
     )
     .await?;
     if let Err(e) = check_label(label) {
-        return Err(refuse(state, c, team, AuditAction::KeyCreate, None, e).await);
+        return Err(refuse(state, c, team.as_str(), AuditAction::KeyCreate, None, e).await);
     }
-    let (row, key) = new_key(c.team_id, role, label, &c.key_id, false)?;
+    let (row, key) = new_key(c.team_id, role, label, c.key_id.as_str(), false)?;
     let id = row.id.clone();
     state
         .store
@@ -113,7 +115,7 @@ pub(crate) async fn create(
     Ok(CreatedKey {
         id,
         key: key.to_string(),
-        team: c.team.clone(),
+        team: c.team.to_string(),
         role,
         name: label.to_owned(),
     })
@@ -122,14 +124,14 @@ pub(crate) async fn create(
 /// Refuses the revocations that would lock people out: the caller's own key, the bootstrap
 /// administrator key (nobody could create teams again; `sigil server reset-bootstrap-key`
 /// replaces it), and the team's last live admin key (nobody could manage the team's keys).
-async fn revocable(state: &AppState, c: &Caller, id: &str) -> Result<(), ServerError> {
-    if id == c.key_id {
+async fn revocable(state: &AppState, c: &Caller, id: &KeyId) -> Result<(), ServerError> {
+    if *id == c.key_id {
         return Err(ServerError::Conflict(
             "a key cannot revoke itself: revoke it with another admin key".into(),
         ));
     }
     let keys = state.store.list_keys(c.team_id).await?;
-    let Some(target) = keys.iter().find(|k| k.id == id && k.revoked_at.is_none()) else {
+    let Some(target) = keys.iter().find(|k| *id == *k.id && k.revoked_at.is_none()) else {
         return Ok(()); // not a live key of the team: the revocation says so
     };
     if target.bootstrap {
@@ -145,8 +147,9 @@ async fn revocable(state: &AppState, c: &Caller, id: &str) -> Result<(), ServerE
         .count();
     if target.role == Role::Admin && live_admins <= 1 {
         return Err(ServerError::Conflict(format!(
-            "key {id:?} is the last admin key of team {:?}: create another admin key first",
-            c.team
+            "key {:?} is the last admin key of team {:?}: create another admin key first",
+            id.as_str(),
+            c.team.as_str()
         )));
     }
     Ok(())
@@ -156,33 +159,29 @@ async fn revocable(state: &AppState, c: &Caller, id: &str) -> Result<(), ServerE
 pub(crate) async fn revoke(
     state: &AppState,
     c: &Caller,
-    team: &str,
-    id: &str,
+    team: &TeamName,
+    id: &KeyId,
 ) -> Result<(), ServerError> {
-    authorize(
-        state,
-        c,
-        team,
-        Role::Admin,
-        "revoke keys",
-        AuditAction::KeyRevoke,
-        Some(id),
-    )
-    .await?;
+    let (action, asked) = (AuditAction::KeyRevoke, Some(id.as_str()));
+    authorize(state, c, team, Role::Admin, "revoke keys", action, asked).await?;
     if let Err(e) = revocable(state, c, id).await {
-        return Err(refuse(state, c, team, AuditAction::KeyRevoke, Some(id), e).await);
+        return Err(refuse(state, c, team.as_str(), action, asked, e).await);
     }
-    let audit_ok = audit_row(c, AuditAction::KeyRevoke, Some(id), None, AuditOutcome::Ok);
+    let audit_ok = audit_row(c, action, asked, None, AuditOutcome::Ok);
     if state
         .store
-        .revoke_key(c.team_id, id, now_ms(), audit_ok)
+        .revoke_key(c.team_id, id.as_str(), now_ms(), audit_ok)
         .await?
     {
-        state.forget_key(id);
+        state.forget_key(id.as_str());
         Metrics::inc(&state.metrics.audit_records, 1);
         Ok(())
     } else {
-        let e = ServerError::NotFound(format!("no live key {id:?} in team {team:?}"));
-        Err(refuse(state, c, team, AuditAction::KeyRevoke, Some(id), e).await)
+        let e = ServerError::NotFound(format!(
+            "no live key {:?} in team {:?}",
+            id.as_str(),
+            team.as_str()
+        ));
+        Err(refuse(state, c, team.as_str(), action, asked, e).await)
     }
 }

@@ -11,7 +11,7 @@ use sigil_store::{AuditAction, AuditOutcome};
 use zeroize::Zeroizing;
 
 use super::{
-    Caller, ServerError, audit, authorize, now_ms, parse_name, refuse, same_team, secret_audit_row,
+    Caller, ServerError, TeamName, audit, authorize, now_ms, refuse, same_team, secret_audit_row,
 };
 use crate::crypto::{DataKey, Place};
 use crate::state::{AppState, Metrics};
@@ -47,9 +47,9 @@ pub(crate) async fn open_found(
     ver: &sigil_store::VersionRow,
 ) -> Result<Zeroizing<Vec<u8>>, ServerError> {
     let dk = state
-        .data_key(c.team_id, &c.team, ver.data_key_version)
+        .data_key(c.team_id, c.team.as_str(), ver.data_key_version)
         .await?;
-    open_plaintext(&dk, &c.team, name, ver.version, &ver.ciphertext)
+    open_plaintext(&dk, c.team.as_str(), name, ver.version, &ver.ciphertext)
 }
 
 /// After reads recorded as `ok` whose values could not be opened (`e`): records `error` for
@@ -86,13 +86,25 @@ pub(crate) struct Read {
     pub(crate) plain: Zeroizing<Vec<u8>>,
 }
 
+/// Never the value.
+impl std::fmt::Debug for Read {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Read")
+            .field("name", &self.name.as_str())
+            .field("version", &self.version)
+            .field("created_at", &self.created_at)
+            .field("plain", &"<redacted>")
+            .finish()
+    }
+}
+
 /// Reads a secret's value (the latest version, or `version`): reader role; the read and its
 /// audit record are one trip to the store, and the answer waits for the record.
 pub(crate) async fn read(
     state: &AppState,
     c: &Caller,
-    team: &str,
-    name: &str,
+    team: &TeamName,
+    name: &SecretName,
     version: Option<i64>,
 ) -> Result<Read, ServerError> {
     authorize(
@@ -102,28 +114,23 @@ pub(crate) async fn read(
         Role::Reader,
         "read secret values",
         AuditAction::SecretRead,
-        Some(name),
+        Some(name.as_str()),
     )
     .await?;
-    let checked = parse_name(name).and_then(|n| {
-        if version.is_some_and(|v| v < 1) {
-            Err(ServerError::Invalid("version must be 1 or more".into()))
-        } else {
-            Ok(n)
-        }
-    });
-    let name = match checked {
-        Ok(n) => n,
-        Err(e) => return Err(refuse(state, c, team, AuditAction::SecretRead, Some(name), e).await),
-    };
+    if version.is_some_and(|v| v < 1) {
+        let e = ServerError::Invalid("version must be 1 or more".into());
+        let (action, asked) = (AuditAction::SecretRead, Some(name.as_str()));
+        return Err(refuse(state, c, team.as_str(), action, asked, e).await);
+    }
     // the read and its audit record in one trip: `ok` with the version read, or `not_found`
-    let audit_ok = secret_audit_row(c, AuditAction::SecretRead, &name, None, AuditOutcome::Ok);
+    let audit_ok = secret_audit_row(c, AuditAction::SecretRead, name, None, AuditOutcome::Ok);
     let found = state
         .store
         .get_secret_audited(c.team_id, name.as_str(), version, audit_ok)
         .await?;
     Metrics::inc(&state.metrics.audit_records, 1);
     let Some((_, ver)) = found else {
+        let team = team.as_str();
         return Err(ServerError::NotFound(match version {
             Some(v) => format!(
                 "secret {:?} has no version {v} in team {team:?}",
@@ -136,13 +143,13 @@ pub(crate) async fn read(
         Ok(plain) => {
             Metrics::inc(&state.metrics.secret_reads, 1);
             Ok(Read {
-                name,
+                name: name.clone(),
                 version: ver.version,
                 created_at: ver.created_at,
                 plain,
             })
         }
-        Err(e) => Err(unopened(state, c, [(&name, ver.version)].into_iter(), e).await),
+        Err(e) => Err(unopened(state, c, [(name, ver.version)].into_iter(), e).await),
     }
 }
 
@@ -152,7 +159,7 @@ pub(crate) async fn read(
 pub(crate) async fn read_many(
     state: &AppState,
     c: &Caller,
-    team: &str,
+    team: &TeamName,
     asked: &[String],
 ) -> Result<BatchReadResult, ServerError> {
     authorize(
@@ -174,7 +181,7 @@ pub(crate) async fn read_many(
         let mut seen = std::collections::HashSet::with_capacity(asked.len());
         let mut names = Vec::with_capacity(asked.len());
         for n in asked {
-            let name = parse_name(n)?;
+            let name = super::parse_name(n)?;
             if seen.insert(n.as_str()) {
                 names.push(name);
             }
@@ -183,7 +190,9 @@ pub(crate) async fn read_many(
     })();
     let names = match checked {
         Ok(n) => n,
-        Err(e) => return Err(refuse(state, c, team, AuditAction::SecretRead, None, e).await),
+        Err(e) => {
+            return Err(refuse(state, c, team.as_str(), AuditAction::SecretRead, None, e).await);
+        }
     };
     let found = futures_util::future::try_join_all(names.iter().map(|name| {
         let audit_ok = secret_audit_row(c, AuditAction::SecretRead, name, None, AuditOutcome::Ok);
@@ -236,8 +245,8 @@ pub(crate) async fn read_many(
 pub(crate) async fn write(
     state: &AppState,
     c: &Caller,
-    team: &str,
-    name: &str,
+    team: &TeamName,
+    name: &SecretName,
     value: &Value,
     cas: Option<i64>,
 ) -> Result<SecretWritten, ServerError> {
@@ -248,11 +257,10 @@ pub(crate) async fn write(
         Role::Writer,
         "write secrets",
         AuditAction::SecretWrite,
-        Some(name),
+        Some(name.as_str()),
     )
     .await?;
     let checked = (|| {
-        let name = parse_name(name)?;
         if cas.is_some_and(|v| v < 0) {
             return Err(ServerError::Invalid(
                 "cas must be 0 (create only) or a version".into(),
@@ -267,21 +275,22 @@ pub(crate) async fn write(
                 state.limits.max_value_bytes
             )));
         }
-        Ok((name, plain))
+        Ok(plain)
     })();
-    let (name, plain) = match checked {
-        Ok(c) => c,
+    let plain = match checked {
+        Ok(p) => p,
         Err(e) => {
-            return Err(refuse(state, c, team, AuditAction::SecretWrite, Some(name), e).await);
+            let (action, asked) = (AuditAction::SecretWrite, Some(name.as_str()));
+            return Err(refuse(state, c, team.as_str(), action, asked, e).await);
         }
     };
-    let dk = state.current_data_key(c.team_id, &c.team).await?;
-    let (seal_team, seal_name, seal_dk) = (c.team.clone(), name.to_string(), dk.clone());
+    let dk = state.current_data_key(c.team_id, c.team.as_str()).await?;
+    let (seal_team, seal_name, seal_dk) = (c.team.to_string(), name.to_string(), dk.clone());
     let put = sigil_store::PutSecret {
         team_id: c.team_id,
         name: name.to_string(),
         cas,
-        by: c.key_id.clone(),
+        by: c.key_id.to_string(),
         at: now_ms(),
         data_key_version: dk.version() as i32,
         seal: Box::new(move |version| {
@@ -301,7 +310,7 @@ pub(crate) async fn write(
         .store
         .put_secret(
             put,
-            secret_audit_row(c, AuditAction::SecretWrite, &name, None, AuditOutcome::Ok),
+            secret_audit_row(c, AuditAction::SecretWrite, name, None, AuditOutcome::Ok),
         )
         .await
     {
@@ -313,7 +322,7 @@ pub(crate) async fn write(
         Err(e @ StoreError::Conflict { .. }) => Err(refuse(
             state,
             c,
-            team,
+            team.as_str(),
             AuditAction::SecretWrite,
             Some(name.as_str()),
             e.into(),
@@ -323,57 +332,37 @@ pub(crate) async fn write(
     }
 }
 
-/// A writer's change to one secret: team, role and name checked, every refusal audited.
-async fn authorized_name(
-    state: &AppState,
-    c: &Caller,
-    team: &str,
-    name: &str,
-    what: &str,
-    action: AuditAction,
-) -> Result<SecretName, ServerError> {
-    authorize(state, c, team, Role::Writer, what, action, Some(name)).await?;
-    match parse_name(name) {
-        Ok(n) => Ok(n),
-        Err(e) => Err(refuse(state, c, team, action, Some(name), e).await),
-    }
-}
-
 /// Deletes a secret, restorably: writer role.
 pub(crate) async fn delete(
     state: &AppState,
     c: &Caller,
-    team: &str,
-    name: &str,
+    team: &TeamName,
+    name: &SecretName,
 ) -> Result<(), ServerError> {
-    let name = authorized_name(
+    let asked = Some(name.as_str());
+    let action = AuditAction::SecretDelete;
+    authorize(
         state,
         c,
         team,
-        name,
+        Role::Writer,
         "delete secrets",
-        AuditAction::SecretDelete,
+        action,
+        asked,
     )
     .await?;
-    let audit_ok = secret_audit_row(c, AuditAction::SecretDelete, &name, None, AuditOutcome::Ok);
+    let audit_ok = secret_audit_row(c, action, name, None, AuditOutcome::Ok);
     if !state
         .store
         .delete_secret(c.team_id, name.as_str(), now_ms(), audit_ok)
         .await?
     {
         let e = ServerError::NotFound(format!(
-            "secret {:?} not found in team {team:?}",
-            name.as_str()
+            "secret {:?} not found in team {:?}",
+            name.as_str(),
+            team.as_str()
         ));
-        return Err(refuse(
-            state,
-            c,
-            team,
-            AuditAction::SecretDelete,
-            Some(name.as_str()),
-            e,
-        )
-        .await);
+        return Err(refuse(state, c, team.as_str(), action, asked, e).await);
     }
     Metrics::inc(&state.metrics.audit_records, 1);
     Ok(())
@@ -383,37 +372,33 @@ pub(crate) async fn delete(
 pub(crate) async fn restore(
     state: &AppState,
     c: &Caller,
-    team: &str,
-    name: &str,
+    team: &TeamName,
+    name: &SecretName,
 ) -> Result<SecretWritten, ServerError> {
-    let name = authorized_name(
+    let asked = Some(name.as_str());
+    let action = AuditAction::SecretRestore;
+    authorize(
         state,
         c,
         team,
-        name,
+        Role::Writer,
         "restore secrets",
-        AuditAction::SecretRestore,
+        action,
+        asked,
     )
     .await?;
-    let audit_ok = secret_audit_row(c, AuditAction::SecretRestore, &name, None, AuditOutcome::Ok);
+    let audit_ok = secret_audit_row(c, action, name, None, AuditOutcome::Ok);
     let Some(row) = state
         .store
         .restore_secret(c.team_id, name.as_str(), now_ms(), audit_ok)
         .await?
     else {
         let e = ServerError::NotFound(format!(
-            "no deleted secret {:?} in team {team:?}",
-            name.as_str()
+            "no deleted secret {:?} in team {:?}",
+            name.as_str(),
+            team.as_str()
         ));
-        return Err(refuse(
-            state,
-            c,
-            team,
-            AuditAction::SecretRestore,
-            Some(name.as_str()),
-            e,
-        )
-        .await);
+        return Err(refuse(state, c, team.as_str(), action, asked, e).await);
     };
     Metrics::inc(&state.metrics.audit_records, 1);
     Ok(written(row))
@@ -434,13 +419,12 @@ fn written(row: sigil_store::SecretRow) -> SecretWritten {
 pub(crate) async fn history(
     state: &AppState,
     c: &Caller,
-    team: &str,
-    name: &str,
+    team: &TeamName,
+    name: &SecretName,
     before: Option<i64>,
     limit: u32,
 ) -> Result<History, ServerError> {
     same_team(c, team)?;
-    let name = parse_name(name)?;
     if !(1..=1000).contains(&limit) {
         return Err(ServerError::Invalid("limit must be from 1 to 1000".into()));
     }
@@ -450,8 +434,9 @@ pub(crate) async fn history(
         .await?
         .ok_or_else(|| {
             ServerError::NotFound(format!(
-                "secret {:?} not found in team {team:?}",
-                name.as_str()
+                "secret {:?} not found in team {:?}",
+                name.as_str(),
+                team.as_str()
             ))
         })?;
     let more = versions.len() > limit as usize;
@@ -487,7 +472,7 @@ pub(crate) enum Listing<'a> {
 pub(crate) async fn list(
     state: &AppState,
     c: &Caller,
-    team: &str,
+    team: &TeamName,
     listing: Listing<'_>,
     after: Option<&str>,
     limit: u32,

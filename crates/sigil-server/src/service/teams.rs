@@ -7,7 +7,7 @@ use sigil_store::{AuditRow, KeyRow};
 use zeroize::Zeroizing;
 
 use super::keys::new_key;
-use super::{Caller, ServerError, audit_row, check_team_name, now_ms};
+use super::{Caller, ServerError, TeamName, audit_row, now_ms};
 use crate::crypto::DataKey;
 use crate::state::AppState;
 
@@ -45,32 +45,31 @@ pub(crate) async fn list(state: &AppState, c: &Caller) -> Result<Vec<TeamInfo>, 
 pub(crate) async fn create(
     state: &AppState,
     c: &Caller,
-    name: &str,
+    name: &TeamName,
 ) -> Result<(TeamInfo, CreatedKey), ServerError> {
     may_create(c)?;
     // the new team's log begins with its creation
     let template = AuditRow {
-        team: name.to_owned(),
+        team: name.to_string(),
         ..audit_row(c, AuditAction::TeamCreate, None, None, AuditOutcome::Ok)
     };
-    create_with_admin(state, name, &c.key_id, false, template, None).await
+    create_with_admin(state, name, c.key_id.as_str(), false, template, None).await
 }
 
 /// Creates a team with its data key and first admin key (`admin_key` when the operator chose it,
 /// as at bootstrap); `audit_template` says who did it.
 pub(crate) async fn create_with_admin(
     state: &AppState,
-    name: &str,
+    name: &TeamName,
     created_by: &str,
     bootstrap_admin: bool,
     audit_template: AuditRow,
     admin_key: Option<Zeroizing<String>>,
 ) -> Result<(TeamInfo, CreatedKey), ServerError> {
-    check_team_name(name)?;
     let dk = DataKey::generate(1).map_err(ServerError::internal)?;
     let wrapped = state
         .master
-        .wrap(&dk, name)
+        .wrap(&dk, name.as_str())
         .map_err(ServerError::internal)?;
     let at = now_ms();
     let label = if bootstrap_admin {
@@ -109,13 +108,13 @@ pub(crate) async fn create_with_admin(
     };
     let audit = AuditRow {
         action: AuditAction::TeamCreate,
-        team: name.to_owned(),
+        team: name.to_string(),
         name: Some(id.clone()),
         ..audit_template
     };
     let team = state
         .store
-        .create_team(name, at, data_key, Some(row), audit)
+        .create_team(name.as_str(), at, data_key, Some(row), audit)
         .await?;
     Ok((
         TeamInfo {

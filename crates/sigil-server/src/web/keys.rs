@@ -117,6 +117,8 @@ pub(crate) async fn revoke_key(
 ) -> Page {
     v.posted(&f.csrf)?;
     v.admin()?;
+    let action = Some(AuditAction::KeyRevoke);
+    let id = v.parsed(&state, action, &id, KeyId::parse).await?;
     let done = service::keys::revoke(&state, &v.caller, &v.caller.team, &id).await;
     v.after(done, "/ui/keys")
 }

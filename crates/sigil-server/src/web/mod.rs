@@ -23,11 +23,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 use sigil_core::wire::{Role, rfc3339};
+use sigil_store::AuditAction;
 use zeroize::Zeroizing;
 
 use crate::auth::{Caller, ClientIp, authenticate, client_addr};
 use crate::error::ApiError;
-use crate::service::{self, ServerError};
+use crate::service::{self, KeyId, ServerError};
 use crate::state::AppState;
 
 mod audit;
@@ -144,6 +145,21 @@ impl Visitor {
             "a {} key cannot manage keys or read the audit log: it needs the admin role",
             self.caller.role.as_str()
         ))))
+    }
+
+    /// Input of this visitor's request, parsed for `action`; a refusal is on record as the
+    /// REST API's is, and answered with the error page.
+    async fn parsed<T>(
+        &self,
+        state: &AppState,
+        action: Option<AuditAction>,
+        raw: &str,
+        parse: impl FnOnce(&str) -> Result<T, ServerError>,
+    ) -> Result<T, Response> {
+        let (c, team) = (&self.caller, &self.caller.team);
+        service::parsed(state, c, team, action, raw, parse)
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// The error page for this visitor.

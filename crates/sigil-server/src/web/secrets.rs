@@ -193,11 +193,14 @@ pub(crate) async fn save(
     } else {
         serde_json::Value::String(value.to_string())
     };
-    let name = f.name.trim();
-    let r = service::secrets::write(&state, &v.caller, &v.caller.team, name, &json, None)
+    let action = Some(AuditAction::SecretWrite);
+    let name = v
+        .parsed(&state, action, f.name.trim(), service::parse_name)
+        .await?;
+    let r = service::secrets::write(&state, &v.caller, &v.caller.team, &name, &json, None)
         .await
         .map(|_| ());
-    v.after(r, &format!("/ui/secret/{}?saved=1", q(name)))
+    v.after(r, &format!("/ui/secret/{}?saved=1", q(name.as_str())))
 }
 
 #[derive(Deserialize, Default)]
@@ -214,6 +217,7 @@ pub(crate) async fn detail(
     Query(p): Query<DetailParams>,
 ) -> Page {
     let c = &v.caller;
+    let name = v.parsed(&state, None, &name, service::parse_name).await?;
     let h = service::secrets::history(&state, c, &c.team, &name, None, 1000)
         .await
         .map_err(|e| v.error(e))?;
@@ -289,8 +293,10 @@ pub(crate) async fn delete(
     Form(f): Form<CsrfOnly>,
 ) -> Page {
     v.posted(&f.csrf)?;
+    let action = Some(AuditAction::SecretDelete);
+    let name = v.parsed(&state, action, &name, service::parse_name).await?;
     let done = service::secrets::delete(&state, &v.caller, &v.caller.team, &name).await;
-    v.after(done, &format!("/ui/secret/{}", q(&name)))
+    v.after(done, &format!("/ui/secret/{}", q(name.as_str())))
 }
 
 pub(crate) async fn restore(
@@ -300,8 +306,10 @@ pub(crate) async fn restore(
     Form(f): Form<CsrfOnly>,
 ) -> Page {
     v.posted(&f.csrf)?;
+    let action = Some(AuditAction::SecretRestore);
+    let name = v.parsed(&state, action, &name, service::parse_name).await?;
     let done = service::secrets::restore(&state, &v.caller, &v.caller.team, &name)
         .await
         .map(|_| ());
-    v.after(done, &format!("/ui/secret/{}?restored=1", q(&name)))
+    v.after(done, &format!("/ui/secret/{}?restored=1", q(name.as_str())))
 }

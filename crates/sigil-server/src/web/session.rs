@@ -129,7 +129,7 @@ pub(crate) async fn signin(
                 .await;
             let row = sigil_store::SessionRow {
                 id_hash: session_hash(&id),
-                key_id: caller.key_id.clone(),
+                key_id: caller.key_id.to_string(),
                 created_at: now,
                 last_seen: now,
             };
