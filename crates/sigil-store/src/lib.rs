@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+mod error;
 mod model;
 mod postgres;
 mod sqlite;
@@ -21,36 +22,13 @@ pub mod test_support;
 
 use std::sync::Arc;
 
+pub use error::{BackendError, BackendKind, StoreError};
 pub use model::{
     AuditAction, AuditOutcome, AuditRow, DataKeyRow, KeyRow, PutSecret, Role, SecretRow,
     SessionRow, Team, VersionRow,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-
-/// What can go wrong in the store. Messages never carry values (the store has none).
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// Check-and-set failed: the secret is at `current` (0: it does not exist).
-    #[error("version conflict: the secret is at version {current}")]
-    Conflict {
-        /// The secret's current version.
-        current: i64,
-    },
-    /// A unique name is taken.
-    #[error("{0} already exists")]
-    Exists(String),
-    /// What was referred to does not exist.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// The database failed or is unreachable.
-    #[error("database error: {0}")]
-    Backend(String),
-    /// A database URL that cannot be used.
-    #[error("invalid database URL: {0}")]
-    InvalidUrl(String),
-}
 
 /// A `Result` with [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

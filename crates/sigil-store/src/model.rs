@@ -98,7 +98,7 @@ pub use sigil_core::wire::Role;
 /// A role read back from the database.
 pub(crate) fn parse_role(text: &str) -> Result<Role, crate::StoreError> {
     Role::parse(text)
-        .ok_or_else(|| crate::StoreError::Backend(format!("unknown role {text:?} in the database")))
+        .ok_or_else(|| crate::StoreError::backend(format!("unknown role {text:?} in the database")))
 }
 
 /// Declares an enum stored as text: `as_str`, `FromStr` (an unknown text is an error naming it),
@@ -135,7 +135,7 @@ macro_rules! stored_as_text {
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    other => Err(crate::StoreError::Backend(format!(
+                    other => Err(crate::StoreError::backend(format!(
                         concat!("unknown ", stringify!($name), " {:?} in the database"),
                         other
                     ))),

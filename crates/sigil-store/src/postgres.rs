@@ -12,7 +12,7 @@ use tokio_postgres::error::SqlState;
 use crate::model::{
     AuditRow, DataKeyRow, KeyRow, PutSecret, Role, SecretRow, SessionRow, Team, VersionRow,
 };
-use crate::{Result, Store, StoreError};
+use crate::{BackendError, Result, Store, StoreError};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
@@ -23,25 +23,21 @@ const MIGRATIONS: &[&str] = &[
 const MIGRATION_LOCK: i64 = 0x7369_6769_6c6d_6967;
 
 fn pg(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Backend(pg_message(&e))
-}
-
-/// A database error's message and code (never bound parameters); other errors as they display.
-fn pg_message(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
-    }
+    e.into()
 }
 
 /// Why the pool has no connection to give, with the database's own reason when it refused one
 /// ("sorry, too many clients already (53300)"; the pool's own message says only "db error").
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
-    let why = match &e {
-        deadpool_postgres::PoolError::Backend(e) => pg_message(e),
-        other => other.to_string(),
+    const CONTEXT: &str = "cannot get a database connection";
+    let why = match e {
+        deadpool_postgres::PoolError::Backend(e) => BackendError::postgres(e).context(CONTEXT),
+        deadpool_postgres::PoolError::Timeout(_) | deadpool_postgres::PoolError::Closed => {
+            return StoreError::Backend(BackendError::unreachable(e.to_string()).context(CONTEXT));
+        }
+        other => return StoreError::backend(format!("{CONTEXT}: {other}")),
     };
-    StoreError::Backend(format!("cannot get a database connection: {why}"))
+    StoreError::Backend(why)
 }
 
 /// Connections per server when the URL does not say: enough for many requests in flight
@@ -349,7 +345,7 @@ async fn read_batch(pool: &Pool, jobs: &[ReadJob]) -> Result<Vec<Found>> {
         let slot = usize::try_from(i - 1)
             .ok()
             .and_then(|i| found.get_mut(i))
-            .ok_or_else(|| StoreError::Backend(format!("batch read returned row {i}")))?;
+            .ok_or_else(|| StoreError::backend(format!("batch read returned row {i}")))?;
         *slot = Some(found_row(&r));
     }
     Ok(found)
@@ -719,7 +715,7 @@ impl Store for PgStore {
         }
         let version = current.as_ref().map_or(0, |r| r.version) + 1;
         let created_at = current.as_ref().map_or(put.at, |r| r.created_at);
-        let ciphertext = (put.seal)(version).map_err(StoreError::Backend)?;
+        let ciphertext = (put.seal)(version).map_err(StoreError::backend)?;
         audit.version = Some(version);
         // the version, the secret's row and the audit record, pipelined too: when one fails, the
         // transaction is aborted, the ones after it fail with it and nothing is committed
@@ -794,9 +790,9 @@ impl Store for PgStore {
                 audit,
                 reply,
             })
-            .map_err(|_| StoreError::Backend("the read committer stopped".into()))?;
+            .map_err(|_| StoreError::backend("the read committer stopped"))?;
         rx.await
-            .map_err(|_| StoreError::Backend("the read committer stopped".into()))?
+            .map_err(|_| StoreError::backend("the read committer stopped"))?
     }
 
     async fn list_secrets(
@@ -1046,9 +1042,9 @@ impl Store for PgStore {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.audit
             .send((rows, tx))
-            .map_err(|_| StoreError::Backend("the audit committer stopped".into()))?;
+            .map_err(|_| StoreError::backend("the audit committer stopped"))?;
         rx.await
-            .map_err(|_| StoreError::Backend("the audit committer stopped".into()))?
+            .map_err(|_| StoreError::backend("the audit committer stopped"))?
     }
 
     async fn audit(
@@ -1119,6 +1115,27 @@ fn audit_row(r: &tokio_postgres::Row) -> Result<AuditRow> {
 mod tests {
     use super::*;
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_database_nobody_answers_for_is_unreachable() {
+        // port 1 on loopback: nothing listens, the connection is refused at once
+        let err = PgStore::connect("postgres://postgres@127.0.0.1:1/test")
+            .await
+            .expect_err("nothing listens on port 1");
+        assert_eq!(
+            err.backend_kind(),
+            Some(crate::BackendKind::Unreachable),
+            "{err:?}"
+        );
+        let StoreError::Backend(b) = &err else {
+            unreachable!()
+        };
+        assert!(b.cause().is_some(), "the client's error is kept");
+        assert!(
+            err.to_string().contains("cannot get a database connection"),
+            "{err}"
+        );
+    }
+
     // regression: the pool's error said only "Error occurred while creating a new object: db
     // error", whatever the database's reason
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1132,9 +1149,11 @@ mod tests {
         let err = PgStore::connect(&format!("{server}/sigil_no_such_database"))
             .await
             .expect_err("the database does not exist");
-        let StoreError::Backend(message) = err else {
+        let StoreError::Backend(b) = err else {
             panic!("{err:?}");
         };
+        assert_eq!(b.code(), Some("3D000"));
+        let message = b.to_string();
         assert!(
             message.starts_with("cannot get a database connection: ")
                 && message.contains("\"sigil_no_such_database\" does not exist (3D000)"),

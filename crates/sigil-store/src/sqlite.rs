@@ -287,7 +287,7 @@ struct Progress {
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    e.into()
 }
 
 /// The SQLite store.
@@ -430,7 +430,7 @@ impl Writer {
         if self.in_tx && self.conn.is_autocommit() {
             self.in_tx = false;
             self.latest.clear();
-            let err = StoreError::Backend("the transaction was rolled back by SQLite".into());
+            let err = StoreError::backend("the transaction was rolled back by SQLite");
             for c in self.callers.drain(..) {
                 c(Err(err.clone()));
             }
@@ -466,7 +466,7 @@ impl Writer {
         };
         self.inbox.begin_sync();
         if let Err(mpsc::SendError((_, callers))) = self.to_syncer.send((seq, callers)) {
-            let err = StoreError::Backend("the syncer thread stopped".into());
+            let err = StoreError::backend("the syncer thread stopped");
             for c in callers {
                 c(Err(err.clone()));
             }
@@ -577,8 +577,11 @@ fn syncer_loop(
     progress: Arc<watch::Sender<Progress>>,
 ) {
     while let Ok((seq, callers)) = rx.recv() {
-        let synced =
-            sync().map_err(|e| StoreError::Backend(format!("cannot sync {}: {e}", wal.display())));
+        let synced = sync().map_err(|e| {
+            let why =
+                crate::BackendError::io(&e).context(format_args!("cannot sync {}", wal.display()));
+            StoreError::Backend(why)
+        });
         // a sync covers every commit made before it began: commit `seq` and all before it
         progress.send_modify(|p| match synced {
             Ok(()) => p.durable = p.durable.max(seq),
@@ -800,8 +803,8 @@ impl SqliteStore {
             Ok((w, readers, wal, wal_path, lock))
         })
         .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?
-        .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        .map_err(|e| StoreError::backend(format!("the opening thread failed: {e}")))?
+        .map_err(|e| StoreError::Backend(crate::BackendError::sqlite(e).context(path.display())))?;
         let (conn, readers, wal, wal_path, lock) = opened;
         let sync = sync.unwrap_or_else(|| Box::new(move || wal.sync_data()));
         let progress = Arc::new(watch::Sender::new(Progress::default()));
@@ -822,7 +825,11 @@ impl SqliteStore {
                 .name(name.into())
                 .spawn(f)
                 .map(|_| ())
-                .map_err(|e| StoreError::Backend(e.to_string()))
+                .map_err(|e| {
+                    StoreError::Backend(
+                        crate::BackendError::io(&e).context("cannot start a thread"),
+                    )
+                })
         };
         let (to_writer, p) = (inbox.clone(), progress.clone());
         spawn(
@@ -854,8 +861,7 @@ impl SqliteStore {
         let job: Job = Box::new(move |conn| -> Deliver {
             let Some(conn) = conn else {
                 return Box::new(move |r: Result<()>| {
-                    let _ = tx
-                        .send(r.and(Err(StoreError::Backend("transaction did not start".into()))));
+                    let _ = tx.send(r.and(Err(StoreError::backend("transaction did not start"))));
                 });
             };
             let outcome = in_savepoint(conn, op);
@@ -869,7 +875,7 @@ impl SqliteStore {
 
     async fn answer<R>(rx: oneshot::Receiver<Result<R>>) -> Result<R> {
         rx.await
-            .map_err(|_| StoreError::Backend("the writer thread stopped".into()))?
+            .map_err(|_| StoreError::backend("the writer thread stopped"))?
     }
 
     /// Runs `op` on a reader connection, on the calling thread: a read in WAL mode takes
@@ -909,11 +915,11 @@ impl SqliteStore {
             p = *rx
                 .wait_for(settled)
                 .await
-                .map_err(|_| StoreError::Backend("the writer thread stopped".into()))?;
+                .map_err(|_| StoreError::backend("the writer thread stopped"))?;
         }
         if p.durable < seen {
-            return Err(StoreError::Backend(
-                "the SQLite WAL could not be synced; restart the server".into(),
+            return Err(StoreError::backend(
+                "the SQLite WAL could not be synced; restart the server",
             ));
         }
         Ok(r)
@@ -1142,7 +1148,7 @@ impl Store for SqliteStore {
             }
             let version = current.as_ref().map_or(0, |r| r.version) + 1;
             let created_at = current.as_ref().map_or(put.at, |r| r.created_at);
-            let ciphertext = (put.seal)(version).map_err(StoreError::Backend)?;
+            let ciphertext = (put.seal)(version).map_err(StoreError::backend)?;
             c.prepare_cached(
                 "INSERT INTO secret_versions (team_id, name, version, data_key_version, ciphertext, created_at, created_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -88,6 +88,10 @@ impl From<StoreError> for ServerError {
             )),
             StoreError::Exists(what) => ServerError::Conflict(format!("{what} already exists")),
             StoreError::NotFound(what) => ServerError::NotFound(format!("{what} not found")),
+            StoreError::Backend(b) => {
+                tracing::error!(cause = %b, kind = ?b.kind(), code = b.code(), "storage unavailable");
+                ServerError::Unavailable(b.to_string())
+            }
             other => {
                 tracing::error!(cause = %other, "storage unavailable");
                 ServerError::Unavailable(other.to_string())
@@ -300,7 +304,7 @@ mod tests {
             e.to_string(),
             "version conflict: the secret is at version 3"
         );
-        let e: ServerError = StoreError::Backend("disk full".into()).into();
+        let e: ServerError = StoreError::backend("disk full").into();
         assert_eq!(
             e.to_string(),
             "storage unavailable",
