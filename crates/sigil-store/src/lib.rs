@@ -16,6 +16,7 @@
 mod error;
 mod model;
 mod postgres;
+mod rows;
 mod sqlite;
 #[doc(hidden)]
 pub mod test_support;
@@ -75,7 +76,9 @@ pub trait Store: Send + Sync {
     async fn put_secret(&self, put: PutSecret, audit: AuditRow) -> Result<SecretRow>;
 
     /// A secret's value at its latest (or a given) version; `None` when it does not exist or
-    /// is deleted.
+    /// is deleted. Unaudited, so the server never reads a value this way: tests look at what
+    /// the store holds through it (feature `test-support`).
+    #[cfg(any(test, feature = "test-support"))]
     async fn get_secret(
         &self,
         team_id: i64,
@@ -83,7 +86,7 @@ pub trait Store: Send + Sync {
         version: Option<i64>,
     ) -> Result<Option<(SecretRow, VersionRow)>>;
 
-    /// As [`Store::get_secret`], and appends `audit` for the read — with the version read and
+    /// A secret's value at its latest (or a given) version, and appends `audit` for the read — with the version read and
     /// outcome `ok`, or outcome `not_found` and no version — durably before answering: the
     /// hottest request in one trip to the database (on PostgreSQL, concurrent reads share one
     /// statement and one commit).

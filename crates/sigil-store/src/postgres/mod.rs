@@ -1,0 +1,280 @@
+//! The PostgreSQL store: any number of stateless server replicas share one database.
+//!
+//! Each request runs in its own transaction on a pooled connection; PostgreSQL flushes the WAL of
+//! concurrent commits together. Migrations take a transaction-scoped advisory lock, so replicas
+//! that start together apply them once. Writes to one secret are serialised by an advisory lock
+//! on (team, name), so versions never collide across replicas.
+
+use deadpool_postgres::{Config, Pool, Runtime};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use crate::model::{
+    AuditOutcome, AuditRow, DataKeyRow, KeyRow, PutSecret, Role, SecretRow, SessionRow, Team,
+    VersionRow,
+};
+use crate::rows::{self, SECRET_COLS};
+use crate::{BackendError, Result, Store, StoreError};
+
+mod batch;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use batch::*;
+
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_audit_target.sql"),
+    include_str!("../../migrations/postgres/0003_web_sessions.sql"),
+];
+/// The advisory lock that serialises migrations ("sigilmig" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7369_6769_6c6d_6967;
+
+/// Why the pool has no connection to give, with the database's own reason when it refused one
+/// ("sorry, too many clients already (53300)"; the pool's own message says only "db error").
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    const CONTEXT: &str = "cannot get a database connection";
+    let why = match e {
+        deadpool_postgres::PoolError::Backend(e) => BackendError::postgres(e).context(CONTEXT),
+        deadpool_postgres::PoolError::Timeout(_) | deadpool_postgres::PoolError::Closed => {
+            return StoreError::Backend(BackendError::unreachable(e.to_string()).context(CONTEXT));
+        }
+        other => return StoreError::backend(format!("{CONTEXT}: {other}")),
+    };
+    StoreError::Backend(why)
+}
+
+/// Connections per server when the URL does not say: enough for many requests in flight
+/// (PostgreSQL flushes the WAL of concurrent commits together, so concurrency is what makes
+/// durable writes cheap). PostgreSQL's own default `max_connections` (100) leaves room for one
+/// such server; with replicas, give each a `pool_size` and the database room for all of them.
+const DEFAULT_POOL_SIZE: usize = 64;
+/// The most a `pool_size` may ask for.
+const MAX_POOL_SIZE: usize = 1000;
+
+/// Takes Sigil's own `pool_size=N` parameter out of a PostgreSQL URL (PostgreSQL's client would
+/// refuse it as unknown) and returns the rest of the URL and the pool size.
+fn pool_size(url: &str) -> Result<(String, usize)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), DEFAULT_POOL_SIZE));
+    };
+    let mut size = DEFAULT_POOL_SIZE;
+    let mut rest = Vec::new();
+    for param in query.split('&') {
+        match param.strip_prefix("pool_size=") {
+            Some(n) => {
+                size = n
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_POOL_SIZE).contains(n))
+                    .ok_or_else(|| {
+                        StoreError::InvalidUrl(format!(
+                            "pool_size must be a number from 1 to {MAX_POOL_SIZE}, not {n:?}"
+                        ))
+                    })?;
+            }
+            None => rest.push(param),
+        }
+    }
+    Ok(if rest.is_empty() {
+        (base.to_owned(), size)
+    } else {
+        (format!("{base}?{}", rest.join("&")), size)
+    })
+}
+
+/// The PostgreSQL store.
+pub struct PgStore {
+    pool: Pool,
+    audit: tokio::sync::mpsc::UnboundedSender<AuditJob>,
+    reads: tokio::sync::mpsc::UnboundedSender<ReadJob>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgStore")
+    }
+}
+
+impl PgStore {
+    /// Connects and brings the schema up to date.
+    ///
+    /// # Errors
+    /// An invalid URL, an unreachable database, a failed migration.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let (url, pool_size) = pool_size(url)?;
+        let mut cfg = Config::new();
+        cfg.url = Some(url);
+        cfg.pool = Some(deadpool_postgres::PoolConfig::new(pool_size));
+        let pool = cfg
+            .create_pool(Some(Runtime::Tokio1), NoTls)
+            .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        let (audit, audit_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (reads, reads_rx) = tokio::sync::mpsc::unbounded_channel();
+        let store = PgStore {
+            pool: pool.clone(),
+            audit,
+            reads,
+        };
+        migrate(&mut store.client().await?).await?;
+        // every read appends an audit record that must be durable before the answer: rather
+        // than a transaction each, concurrent reads share one statement (which reads them all
+        // and inserts their records) and one commit; other audit records are committed in
+        // groups the same way (one multi-row insert per batch)
+        let audit_rx: Queue<AuditJob> = std::sync::Arc::new(tokio::sync::Mutex::new(audit_rx));
+        let reads_rx: Queue<ReadJob> = std::sync::Arc::new(tokio::sync::Mutex::new(reads_rx));
+        for _ in 0..AUDIT_COMMITTERS {
+            tokio::spawn(committer(
+                pool.clone(),
+                audit_rx.clone(),
+                |j: &AuditJob| j.0.len(),
+                commit_audit,
+            ));
+        }
+        tokio::spawn(committer(
+            pool.clone(),
+            reads_rx,
+            |_: &ReadJob| 1,
+            commit_reads,
+        ));
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client> {
+        self.pool.get().await.map_err(pool_error)
+    }
+}
+
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+type Params<'a> = [Param<'a>];
+
+/// Runs `sql` as a statement prepared once per connection (a plain `execute` of a string
+/// prepares it again each time: a second round trip and a second parse).
+async fn execute_cached(
+    c: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<u64> {
+    let st = c.prepare_cached(sql).await?;
+    c.execute(&st, params).await.map_err(StoreError::from)
+}
+
+/// As [`execute_cached`], for a query.
+async fn query_cached(
+    c: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<Vec<tokio_postgres::Row>> {
+    let st = c.prepare_cached(sql).await?;
+    c.query(&st, params).await.map_err(StoreError::from)
+}
+
+/// As [`execute_cached`], for a query of at most one row.
+async fn query_opt_cached(
+    c: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<Option<tokio_postgres::Row>> {
+    let st = c.prepare_cached(sql).await?;
+    c.query_opt(&st, params).await.map_err(StoreError::from)
+}
+
+/// One secret's row by (team, name).
+const SELECT_SECRET: &str = concat!(
+    "SELECT ",
+    rows::secret_cols!(),
+    " FROM secrets WHERE team_id = $1 AND name = $2"
+);
+
+const AUDIT_INSERT: &str = "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target)
+                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+async fn insert_audit(c: &impl deadpool_postgres::GenericClient, a: &AuditRow) -> Result<()> {
+    execute_cached(
+        c,
+        AUDIT_INSERT,
+        &[
+            &a.at,
+            &a.key_id,
+            &a.role.map(Role::as_str),
+            &a.action.as_str(),
+            &a.team,
+            &a.name,
+            &a.version,
+            &a.outcome.as_str(),
+            &a.client,
+            &a.flow_run,
+            &a.task,
+            &a.target,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn read_secret(
+    c: &impl deadpool_postgres::GenericClient,
+    team_id: i64,
+    name: &str,
+    version: Option<i64>,
+) -> Result<Option<(SecretRow, VersionRow)>> {
+    // one round trip: the live secret joined with the version asked for (its latest by default)
+    // a statement prepared once per connection: one round trip per read, not two
+    let st = c
+        .prepare_cached(
+            concat!(
+                "SELECT ",
+                rows::found_cols!(),
+                " FROM secrets s JOIN secret_versions v
+                   ON v.team_id = s.team_id AND v.name = s.name AND v.version = COALESCE($3, s.version)
+                 WHERE s.team_id = $1 AND s.name = $2 AND s.deleted_at IS NULL"
+            ),
+        )
+        .await?;
+    let row = c.query_opt(&st, &[&team_id, &name, &version]).await?;
+    row.as_ref().map(rows::found).transpose()
+}
+
+/// One UPDATE of at most one row and, when it changed one, its audit record, in one
+/// transaction. `false` when no row matched.
+async fn update_audited(
+    c: &mut deadpool_postgres::Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    audit: &AuditRow,
+) -> Result<bool> {
+    let tx = c.transaction().await?;
+    let n = execute_cached(&tx, sql, params).await?;
+    if n == 1 {
+        insert_audit(&tx, audit).await?;
+    }
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+/// Brings the schema up to date, once for replicas that start together.
+async fn migrate(c: &mut deadpool_postgres::Client) -> Result<()> {
+    let tx = c.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS sigil_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        .await?;
+    let current: i32 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM sigil_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tracing::info!(version = i + 1, "applying PostgreSQL migration");
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO sigil_migrations (version) VALUES ($1)",
+            &[&((i + 1) as i32)],
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(StoreError::from)
+}

@@ -1,0 +1,204 @@
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::*;
+use crate::model::AuditAction;
+
+/// A record; `label` (its name) tells records apart.
+fn row(label: &str) -> AuditRow {
+    AuditRow {
+        key_id: "k".into(),
+        action: AuditAction::SecretRead,
+        name: Some(label.into()),
+        team: "t".into(),
+        outcome: AuditOutcome::Ok,
+        client: "c".into(),
+        ..Default::default()
+    }
+}
+
+// regression: a group's records went in a statement per AUDIT_CHUNK, and when a later
+// statement failed the earlier ones' records stayed, although every caller was told the
+// records were not written
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_audit_records_is_written_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sigil.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON audit WHEN NEW.key_id = 'refused'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .unwrap();
+    let mut rows: Vec<AuditRow> = (0..AUDIT_CHUNK).map(|_| row("secret.read")).collect();
+    rows.push(AuditRow {
+        key_id: "refused".into(),
+        ..row("secret.read")
+    });
+    let err = store.append_audit(rows).await.unwrap_err();
+    assert!(err.to_string().contains("refused by the test"), "{err}");
+    assert_eq!(store.audit("t", 0, 0, 1000).await.unwrap(), []);
+    // the next records go in as usual
+    store.append_audit(vec![row("secret.read")]).await.unwrap();
+    assert_eq!(store.audit("t", 0, 0, 1000).await.unwrap().len(), 1);
+}
+
+/// A sync that tells the test it started and waits for the test's verdict.
+fn probe() -> (
+    SyncWal,
+    mpsc::Receiver<()>,
+    mpsc::Sender<std::io::Result<()>>,
+) {
+    let (started_tx, started) = mpsc::channel();
+    let (verdict, verdict_rx) = mpsc::channel::<std::io::Result<()>>();
+    let sync: SyncWal = Box::new(move || {
+        let _ = started_tx.send(());
+        verdict_rx.recv().unwrap_or(Ok(()))
+    });
+    (sync, started, verdict)
+}
+
+/// A store whose WAL syncs wait for the test's verdict.
+async fn probed_store() -> (
+    tempfile::TempDir,
+    Arc<SqliteStore>,
+    mpsc::Receiver<()>,
+    mpsc::Sender<std::io::Result<()>>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (sync, started, verdict) = probe();
+    let store = SqliteStore::open_with(&dir.path().join("s.db"), Some(sync), true)
+        .await
+        .unwrap();
+    (dir, Arc::new(store), started, verdict)
+}
+
+fn wait_started(started: &mpsc::Receiver<()>) {
+    started
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the syncer was not asked to sync");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_is_answered_only_after_its_wal_sync_returns() {
+    let (_dir, store, started, verdict) = probed_store().await;
+    let s = store.clone();
+    let write = tokio::spawn(async move { s.append_audit(vec![row("secret.read")]).await });
+    wait_started(&started);
+    // the commit is written (a reader could see it) but not durable: no answer yet
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!write.is_finished(), "answered before the sync returned");
+    // a read of metadata that could see it waits too
+    let s = store.clone();
+    let listing = tokio::spawn(async move { s.audit("t", 0, 0, 10).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !listing.is_finished(),
+        "a metadata read showed an unsynced commit"
+    );
+    verdict.send(Ok(())).unwrap();
+    write.await.unwrap().unwrap();
+    assert_eq!(listing.await.unwrap().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_arriving_during_a_sync_share_the_next_one() {
+    let (_dir, store, started, verdict) = probed_store().await;
+    let s = store.clone();
+    let first = tokio::spawn(async move { s.append_audit(vec![row("first")]).await });
+    wait_started(&started);
+    let mut later = Vec::new();
+    for _ in 0..50 {
+        let s = store.clone();
+        later.push(tokio::spawn(async move {
+            s.append_audit(vec![row("later")]).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    verdict.send(Ok(())).unwrap();
+    first.await.unwrap().unwrap();
+    // all 50 went into one commit: exactly one more sync answers all of them
+    wait_started(&started);
+    verdict.send(Ok(())).unwrap();
+    for w in later {
+        w.await.unwrap().unwrap();
+    }
+    assert!(
+        started.recv_timeout(Duration::from_millis(200)).is_err(),
+        "a third sync for writes that had all arrived during the first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_fails_its_writes_and_every_later_one() {
+    let (_dir, store, started, verdict) = probed_store().await;
+    let s = store.clone();
+    let write = tokio::spawn(async move { s.append_audit(vec![row("secret.read")]).await });
+    wait_started(&started);
+    verdict
+        .send(Err(std::io::Error::other("disk gone")))
+        .unwrap();
+    let err = write.await.unwrap().unwrap_err().to_string();
+    assert!(
+        err.contains("cannot sync") && err.contains("s.db-wal"),
+        "{err}"
+    );
+    let later = store.append_audit(vec![row("secret.read")]).await;
+    assert!(later.unwrap_err().to_string().contains("cannot sync"));
+    let read = store
+        .get_secret_audited(1, "x", None, row("secret.read"))
+        .await;
+    assert!(read.is_err(), "an audited read cannot be audited any more");
+    assert!(
+        store.audit("t", 0, 0, 10).await.is_err(),
+        "metadata may be unsynced"
+    );
+}
+
+mod migration_tests {
+    use super::*;
+
+    // a database of schema version 1 (AUTOINCREMENT ids, a per-row team index) keeps every
+    // audit record, and its ids, through version 2; new records follow on
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn version_1_audit_logs_are_carried_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.execute_batch("PRAGMA user_version = 1").unwrap();
+            for i in 0..1500 {
+                let team = if i % 3 == 0 { "x" } else { "y" };
+                c.execute(
+                "INSERT INTO audit (at, key_id, action, team, outcome, client) VALUES (?1, 'k', 'secret.read', ?2, 'ok', 'c')",
+                params![i, team],
+            )
+            .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let x = store.audit("x", 0, 0, 1000).await.unwrap();
+        assert_eq!(x.len(), 500);
+        assert_eq!(x.first().map(|r| (r.id, r.at)), Some((1, 0)));
+        assert_eq!(x.last().map(|r| (r.id, r.at)), Some((1498, 1497)));
+        let next = AuditRow {
+            at: 9_999,
+            key_id: "k".into(),
+            action: "secret.read".parse().unwrap(),
+            team: "x".into(),
+            outcome: "ok".parse().unwrap(),
+            client: "c".into(),
+            ..Default::default()
+        };
+        store.append_audit(vec![next]).await.unwrap();
+        let after = store.audit("x", 1498, 0, 10).await.unwrap();
+        assert_eq!(
+            after.iter().map(|r| (r.id, r.at)).collect::<Vec<_>>(),
+            [(1501, 9_999)]
+        );
+    }
+}
