@@ -1,23 +1,11 @@
 //! `sigil config show`: the settings in effect, where each came from, and the secrets' names.
 
 use serde_json::{Value, json};
+use sigil_core::config::SettingValue;
 
 use crate::cli::ConfigCommand;
 use crate::cmd_secrets::load;
 use crate::{EXIT_OK, out};
-
-/// A setting as JSON of its own type: booleans and numbers are not strings.
-fn typed(key: &str, value: &str) -> Value {
-    match key {
-        "server.use_local_secrets" => value
-            .parse::<bool>()
-            .map_or_else(|_| json!(value), Value::Bool),
-        "limits.max_value_bytes" | "limits.min_mask_bytes" => value
-            .parse::<u64>()
-            .map_or_else(|_| json!(value), |n| json!(n)),
-        _ => json!(value),
-    }
-}
 
 pub fn run(cmd: ConfigCommand) -> anyhow::Result<u8> {
     let ConfigCommand::Show { json } = cmd;
@@ -26,12 +14,20 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<u8> {
     let listed = sigil_core::Resolver::local(&loaded.file).list()?;
     // what the client really uses: `sigil login`'s credentials.toml counts
     let conn = sigil_client::connection(s, &loaded.env)?;
-    let rows: Vec<(&str, String, String)> = s
+    let rows: Vec<(&str, SettingValue, String)> = s
         .rows()
         .into_iter()
         .map(|(k, v, origin)| match k {
-            "server.url" => (k, conn.url.clone(), conn.url_origin.clone()),
-            "server.team" => (k, conn.team.clone(), conn.team_origin.clone()),
+            "server.url" => (
+                k,
+                SettingValue::Text(conn.url.clone()),
+                conn.url_origin.clone(),
+            ),
+            "server.team" => (
+                k,
+                SettingValue::Text(conn.team.clone()),
+                conn.team_origin.clone(),
+            ),
             _ => (k, v, origin.to_string()),
         })
         .collect();
@@ -42,7 +38,7 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<u8> {
             .map(|(k, v, origin)| {
                 (
                     (*k).to_owned(),
-                    json!({"value": typed(k, v), "origin": origin}),
+                    json!({"value": v.to_json(), "origin": origin}),
                 )
             })
             .collect();
@@ -80,6 +76,7 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<u8> {
     };
     text.push_str(&format!("api key      {key}\n\n"));
     for (k, v, origin) in &rows {
+        let v = v.to_string();
         text.push_str(&format!("{k:<26} = {v:<24} # {origin}\n"));
     }
     text.push_str("\n[context.secrets]\n");
