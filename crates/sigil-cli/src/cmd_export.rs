@@ -122,7 +122,7 @@ mod tests {
             "back\\slash",
         ] {
             let line = format!("X={}\n", dotenv_quote(v));
-            let parsed = crate::cmd_import::parse_dotenv(std::path::Path::new(".env"), &line)
+            let parsed = sigil_core::import::dotenv(std::path::Path::new(".env"), &line)
                 .unwrap_or_else(|e| panic!("{line:?}: {e}"));
             assert_eq!(parsed[0].1.expose_str(), Some(v), "{line:?}");
         }

@@ -24,6 +24,7 @@ pub mod context;
 pub mod edit;
 pub mod error;
 pub mod global;
+pub mod import;
 pub mod name;
 pub mod redact;
 pub mod source;

@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+mod import;
+
 use sigil_core::{ConfigEditor, ConfigFile, SecretName, SecretValue};
 
 fn run_case(case: &Path) {
