@@ -81,5 +81,27 @@ fn redact(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, resolve, redact);
+/// RFC 3339 on the server's hottest path (every read's answer carries a time), against the
+/// formatter writing the same digits from numbers already at hand.
+fn times(c: &mut Criterion) {
+    let mut g = c.benchmark_group("times");
+    let ms = 1_795_894_360_123_i64;
+    g.bench_function("rfc3339", |b| {
+        b.iter(|| sigil_core::wire::rfc3339(std::hint::black_box(ms)))
+    });
+    g.bench_function("parse_rfc3339", |b| {
+        b.iter(|| {
+            sigil_core::wire::parse_rfc3339(std::hint::black_box("2026-11-28T19:32:40.123+01:00"))
+        })
+    });
+    g.bench_function("baseline_format_7_numbers", |b| {
+        b.iter(|| {
+            let [y, m, d, hh, mi, ss, f] = std::hint::black_box([2026, 11, 28, 19, 32, 40, 123]);
+            format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mi:02}:{ss:02}.{f:03}Z")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, resolve, redact, times);
 criterion_main!(benches);
