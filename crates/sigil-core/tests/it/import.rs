@@ -30,19 +30,8 @@ fn render(case: &Path) -> String {
 
 #[test]
 fn import_fixtures() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import");
-    let mut cases: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    cases.sort();
-    assert!(
-        cases.len() >= 7,
-        "fixtures missing under {}",
-        root.display()
-    );
     let bless = std::env::var_os("SIGIL_BLESS").is_some();
-    for case in cases {
+    for case in super::fixture_cases("import", 7) {
         let got = render(&case);
         if bless {
             std::fs::write(case.join("out"), &got).unwrap();

@@ -55,20 +55,27 @@ fn run_case(case: &Path) {
     }
 }
 
-#[test]
-fn edit_fixtures() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/edit");
+/// The case folders under `tests/fixtures/<kind>`, in name order; at least `min` of them.
+fn fixture_cases(kind: &str, min: usize) -> Vec<std::path::PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(kind);
     let mut cases: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     cases.sort();
     assert!(
-        cases.len() >= 7,
+        cases.len() >= min,
         "fixtures missing under {}",
         root.display()
     );
-    for case in cases {
+    cases
+}
+
+#[test]
+fn edit_fixtures() {
+    for case in fixture_cases("edit", 7) {
         run_case(&case);
     }
 }
