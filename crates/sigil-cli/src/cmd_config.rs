@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use sigil_core::config::SettingValue;
 
 use crate::cli::ConfigCommand;
-use crate::cmd_secrets::load;
+use crate::loaded::load;
 use crate::{EXIT_OK, out};
 
 pub fn run(cmd: ConfigCommand) -> anyhow::Result<u8> {

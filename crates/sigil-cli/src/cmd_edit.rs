@@ -8,7 +8,7 @@ use sigil_core::{Error, SecretName, SecretValue};
 use zeroize::Zeroizing;
 
 use crate::cli::{EditArgs, RollbackArgs};
-use crate::cmd_secrets::load;
+use crate::loaded::load;
 use crate::{EXIT_OK, UsageError};
 
 /// Opens the secret in the user's editor. The value goes into a 0600 file in `$SIGIL_HOME`

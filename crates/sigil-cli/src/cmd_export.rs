@@ -10,7 +10,7 @@ use zeroize::Zeroize as _;
 
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::cmd_run::{check_vars, env_vars};
-use crate::cmd_secrets::load;
+use crate::loaded::load;
 use crate::select::Selection;
 use crate::{EXIT_OK, UsageError, out};
 

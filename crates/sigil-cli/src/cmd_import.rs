@@ -5,7 +5,7 @@ use sigil_core::config::read_text;
 use sigil_core::{Error, SecretName, import};
 
 use crate::cli::{ImportArgs, ImportFormat};
-use crate::cmd_secrets::load;
+use crate::loaded::load;
 use crate::{EXIT_OK, out};
 
 pub fn run(a: ImportArgs) -> anyhow::Result<u8> {

@@ -7,7 +7,7 @@ use sigil_core::{Error, Resolver, SecretName, SecretValue};
 use zeroize::Zeroizing;
 
 use crate::cli::{CopyArgs, DiffArgs};
-use crate::cmd_secrets::{Loaded, load};
+use crate::loaded::{Loaded, load};
 use crate::{EXIT_OK, UsageError, out};
 
 /// How a name compares between two sides.

@@ -9,7 +9,7 @@ use sigil_core::wire::{CreateKey, Role};
 use zeroize::Zeroizing;
 
 use crate::cli::{AuditArgs, HistoryArgs, KeysCommand, LoginArgs, NameArgs, TeamsCommand};
-use crate::cmd_secrets::{Loaded, load};
+use crate::loaded::{Loaded, load};
 use crate::{EXIT_OK, UsageError, out};
 
 pub fn login(a: LoginArgs) -> anyhow::Result<u8> {

@@ -10,7 +10,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::cli::RunArgs;
-use crate::cmd_secrets::load;
+use crate::loaded::load;
 use crate::select::Selection;
 use crate::{PassExit, UsageError};
 

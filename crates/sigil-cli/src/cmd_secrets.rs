@@ -4,11 +4,7 @@ use std::io::{IsTerminal, Read};
 
 use anyhow::Context as _;
 use serde_json::json;
-use sigil_core::config::{Paths, Settings};
-use sigil_core::{
-    Backend, ConfigEditor, ConfigFile, Environment, Error, Redactor, Resolver, SecretName,
-    SecretValue,
-};
+use sigil_core::{Error, Redactor, Resolver, SecretName, SecretValue};
 use zeroize::Zeroize as _;
 
 use crate::cli::{DeleteArgs, GetArgs, ListArgs, SecretsCommand, SetArgs};
@@ -29,63 +25,7 @@ pub fn run(cmd: SecretsCommand) -> anyhow::Result<u8> {
     }
 }
 
-/// Everything a command needs to know about this process's configuration.
-pub struct Loaded {
-    pub env: Environment,
-    pub paths: Paths,
-    pub settings: Settings,
-    pub file: ConfigFile,
-}
-
-/// Loads the environment, the settings and the config file.
-///
-/// # Errors
-/// Any error reading them, naming the file or variable.
-pub fn load() -> anyhow::Result<Loaded> {
-    let env = Environment::from_process();
-    let paths = Paths::from_env(&env)?;
-    tracing::debug!(config = %paths.config.display(), "loading settings");
-    let file = ConfigFile::load(&paths.config)?;
-    let settings = Settings::resolve(&env, &paths, &file)?;
-    Ok(Loaded {
-        env,
-        paths,
-        settings,
-        file,
-    })
-}
-
-impl Loaded {
-    /// The resolution chain the settings ask for.
-    pub fn resolver(&self) -> anyhow::Result<Resolver> {
-        Ok(sigil_core::global::resolver_for(
-            &self.settings,
-            &self.file,
-        )?)
-    }
-
-    /// The editor of the local config file.
-    pub fn editor(&self) -> ConfigEditor {
-        ConfigEditor::new(
-            &self.paths.config,
-            !self.paths.config_is_explicit,
-            self.settings.limits.max_value_bytes,
-        )
-    }
-
-    /// Whether a command goes to the server: `--server`, or `backend = "server"` without `--local`.
-    pub fn on_server(&self, local: bool, server: bool) -> bool {
-        server || (self.settings.backend == Backend::Server && !local)
-    }
-
-    /// A client for the settings' server.
-    pub fn client(&self) -> anyhow::Result<sigil_client::Client> {
-        Ok(sigil_client::client_from_settings(
-            &self.settings,
-            &self.env,
-        )?)
-    }
-}
+use crate::loaded::{Loaded, load};
 
 fn parse_name(name: &str) -> anyhow::Result<SecretName> {
     Ok(SecretName::parse(name)?)

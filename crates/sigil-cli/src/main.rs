@@ -16,6 +16,7 @@ mod cmd_remote;
 mod cmd_run;
 mod cmd_secrets;
 mod cmd_server;
+mod loaded;
 mod out;
 mod select;
 

@@ -213,6 +213,7 @@ async fn insert_audit(c: &impl deadpool_postgres::GenericClient, a: &AuditRow) -
     Ok(())
 }
 
+#[cfg(any(test, feature = "test-support"))]
 async fn read_secret(
     c: &impl deadpool_postgres::GenericClient,
     team_id: i64,
