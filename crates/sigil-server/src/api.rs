@@ -13,8 +13,6 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sigil_core::SecretName;
@@ -315,17 +313,7 @@ pub(crate) async fn list_secrets(
     service::same_team(&c, &team)?;
     let Query(q) =
         q.map_err(|_| ApiError::invalid("the query accepts prefix, limit and cursor"))?;
-    let after = match q.cursor {
-        None => None,
-        Some(cur) => Some(
-            URL_SAFE_NO_PAD
-                .decode(cur.as_bytes())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .filter(|n| SecretName::parse(n).is_ok())
-                .ok_or_else(|| ApiError::invalid("invalid cursor"))?,
-        ),
-    };
+    let after = service::secrets::after_cursor(q.cursor.as_deref())?;
     let (page, more) = service::secrets::list(
         &state,
         &c,
@@ -336,8 +324,7 @@ pub(crate) async fn list_secrets(
     )
     .await?;
     let next_cursor = if more {
-        page.last()
-            .map(|r| URL_SAFE_NO_PAD.encode(r.name.as_bytes()))
+        page.last().map(|r| service::secrets::name_cursor(&r.name))
     } else {
         None
     };

@@ -332,6 +332,34 @@ pub(crate) async fn write(
     }
 }
 
+/// A writer's change to one secret (`what`, audited as `action`): the caller's right to it, then
+/// the audit record the change will carry when it is made.
+async fn writer_change(
+    state: &AppState,
+    c: &Caller,
+    team: &TeamName,
+    name: &SecretName,
+    what: &str,
+    action: AuditAction,
+) -> Result<sigil_store::AuditRow, ServerError> {
+    let asked = Some(name.as_str());
+    authorize(state, c, team, Role::Writer, what, action, asked).await?;
+    Ok(secret_audit_row(c, action, name, None, AuditOutcome::Ok))
+}
+
+/// A change that found nothing to change: `message`, refused on record.
+async fn nothing_to_change(
+    state: &AppState,
+    c: &Caller,
+    team: &TeamName,
+    name: &SecretName,
+    action: AuditAction,
+    message: String,
+) -> ServerError {
+    let e = ServerError::NotFound(message);
+    refuse(state, c, team.as_str(), action, Some(name.as_str()), e).await
+}
+
 /// Deletes a secret, restorably: writer role.
 pub(crate) async fn delete(
     state: &AppState,
@@ -339,30 +367,20 @@ pub(crate) async fn delete(
     team: &TeamName,
     name: &SecretName,
 ) -> Result<(), ServerError> {
-    let asked = Some(name.as_str());
     let action = AuditAction::SecretDelete;
-    authorize(
-        state,
-        c,
-        team,
-        Role::Writer,
-        "delete secrets",
-        action,
-        asked,
-    )
-    .await?;
-    let audit_ok = secret_audit_row(c, action, name, None, AuditOutcome::Ok);
+    let audit_ok = writer_change(state, c, team, name, "delete secrets", action).await?;
+    let at = now_ms();
     if !state
         .store
-        .delete_secret(c.team_id, name.as_str(), now_ms(), audit_ok)
+        .delete_secret(c.team_id, name.as_str(), at, audit_ok)
         .await?
     {
-        let e = ServerError::NotFound(format!(
+        let why = format!(
             "secret {:?} not found in team {:?}",
             name.as_str(),
             team.as_str()
-        ));
-        return Err(refuse(state, c, team.as_str(), action, asked, e).await);
+        );
+        return Err(nothing_to_change(state, c, team, name, action, why).await);
     }
     Metrics::inc(&state.metrics.audit_records, 1);
     Ok(())
@@ -375,30 +393,20 @@ pub(crate) async fn restore(
     team: &TeamName,
     name: &SecretName,
 ) -> Result<SecretWritten, ServerError> {
-    let asked = Some(name.as_str());
     let action = AuditAction::SecretRestore;
-    authorize(
-        state,
-        c,
-        team,
-        Role::Writer,
-        "restore secrets",
-        action,
-        asked,
-    )
-    .await?;
-    let audit_ok = secret_audit_row(c, action, name, None, AuditOutcome::Ok);
+    let audit_ok = writer_change(state, c, team, name, "restore secrets", action).await?;
+    let at = now_ms();
     let Some(row) = state
         .store
-        .restore_secret(c.team_id, name.as_str(), now_ms(), audit_ok)
+        .restore_secret(c.team_id, name.as_str(), at, audit_ok)
         .await?
     else {
-        let e = ServerError::NotFound(format!(
+        let why = format!(
             "no deleted secret {:?} in team {:?}",
             name.as_str(),
             team.as_str()
-        ));
-        return Err(refuse(state, c, team.as_str(), action, asked, e).await);
+        );
+        return Err(nothing_to_change(state, c, team, name, action, why).await);
     };
     Metrics::inc(&state.metrics.audit_records, 1);
     Ok(written(row))
@@ -457,6 +465,27 @@ pub(crate) async fn history(
             .collect(),
         next_cursor,
     })
+}
+
+/// The cursor that continues a listing after `name` (the faces hand it out as it is).
+pub(crate) fn name_cursor(name: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name.as_bytes())
+}
+
+/// The name a listing's cursor continues after: one [`name_cursor`] gave, or a refusal.
+pub(crate) fn after_cursor(cursor: Option<&str>) -> Result<Option<String>, ServerError> {
+    use base64::Engine as _;
+    let Some(cursor) = cursor else {
+        return Ok(None);
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor.as_bytes())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|n| SecretName::parse(n).is_ok())
+        .map(Some)
+        .ok_or_else(|| ServerError::Invalid("invalid page cursor".into()))
 }
 
 /// Which names a listing asks for.

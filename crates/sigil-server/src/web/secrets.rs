@@ -26,16 +26,7 @@ pub(crate) async fn secrets(
 ) -> Page {
     let c = &v.caller;
     // the search and the folder are checked by the service, as for the REST API
-    let after = match &p.cursor {
-        None => None,
-        Some(cur) => Some(
-            URL_SAFE_NO_PAD
-                .decode(cur.as_bytes())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| v.error(ApiError::invalid("invalid page cursor")))?,
-        ),
-    };
+    let after = service::secrets::after_cursor(p.cursor.as_deref()).map_err(|e| v.error(e))?;
     let listing = if p.q.is_empty() {
         service::secrets::Listing::Prefix(&p.folder)
     } else {
@@ -69,7 +60,7 @@ pub(crate) async fn secrets(
             "/ui/secrets?q={}&folder={}&cursor={}",
             q(&p.q),
             q(&p.folder),
-            URL_SAFE_NO_PAD.encode(last.name.as_bytes())
+            service::secrets::name_cursor(&last.name)
         )),
         _ => None,
     };
@@ -292,9 +283,7 @@ pub(crate) async fn delete(
     Path(name): Path<String>,
     Form(f): Form<CsrfOnly>,
 ) -> Page {
-    v.posted(&f.csrf)?;
-    let action = Some(AuditAction::SecretDelete);
-    let name = v.parsed(&state, action, &name, service::parse_name).await?;
+    let name = changed(&state, &v, &f, &name, AuditAction::SecretDelete).await?;
     let done = service::secrets::delete(&state, &v.caller, &v.caller.team, &name).await;
     v.after(done, &format!("/ui/secret/{}", q(name.as_str())))
 }
@@ -305,11 +294,23 @@ pub(crate) async fn restore(
     Path(name): Path<String>,
     Form(f): Form<CsrfOnly>,
 ) -> Page {
-    v.posted(&f.csrf)?;
-    let action = Some(AuditAction::SecretRestore);
-    let name = v.parsed(&state, action, &name, service::parse_name).await?;
+    let name = changed(&state, &v, &f, &name, AuditAction::SecretRestore).await?;
     let done = service::secrets::restore(&state, &v.caller, &v.caller.team, &name)
         .await
         .map(|_| ());
     v.after(done, &format!("/ui/secret/{}?restored=1", q(name.as_str())))
+}
+
+/// The secret a delete or restore form names, once its token and origin check out.
+#[allow(clippy::result_large_err)] // the `Err` is the page to answer instead
+async fn changed(
+    state: &AppState,
+    v: &Visitor,
+    form: &CsrfOnly,
+    name: &str,
+    action: AuditAction,
+) -> Result<sigil_core::SecretName, Response> {
+    v.posted(&form.csrf)?;
+    v.parsed(state, Some(action), name, service::parse_name)
+        .await
 }
