@@ -509,17 +509,7 @@ mod tests {
     fn new_file_is_0600_and_roundtrips_awkward_values() {
         let dir = tempfile::tempdir().unwrap();
         let ed = editor(dir.path());
-        let values = [
-            "$HOME",
-            "~/x",
-            "${a.b}",
-            "42",
-            "true",
-            "None",
-            "P@$$w0rd",
-            "line1\nline2\n",
-            "ünï \"q\" 'x' \\ \t",
-        ];
+        let values = sigil_test_support::AWKWARD;
         for (i, v) in values.iter().enumerate() {
             ed.set_secret(&format!("S{i}").parse().unwrap(), &(*v).into())
                 .unwrap();

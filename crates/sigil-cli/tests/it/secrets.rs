@@ -2,19 +2,7 @@
 
 use crate::{Sandbox, assert_code, stderr, stdout};
 
-/// The values Prefect 1 mangled on load.
-pub(crate) const AWKWARD: &[&str] = &[
-    "$HOME",
-    "~/x",
-    "${a.b}",
-    "42",
-    "true",
-    "None",
-    "P@$$w0rd",
-    "line one\nline two\n",
-    "ünïcødé ☃ 日本語",
-    "'single' \"double\" \\back\ttab",
-];
+use sigil_test_support::AWKWARD;
 
 #[test]
 fn values_come_back_byte_identical() {

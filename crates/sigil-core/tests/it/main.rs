@@ -57,20 +57,7 @@ fn run_case(case: &Path) {
 
 /// The case folders under `tests/fixtures/<kind>`, in name order; at least `min` of them.
 fn fixture_cases(kind: &str, min: usize) -> Vec<std::path::PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(kind);
-    let mut cases: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    cases.sort();
-    assert!(
-        cases.len() >= min,
-        "fixtures missing under {}",
-        root.display()
-    );
-    cases
+    sigil_test_support::fixture_cases(env!("CARGO_MANIFEST_DIR"), kind, min)
 }
 
 #[test]

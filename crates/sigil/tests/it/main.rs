@@ -8,19 +8,7 @@ use sigil::{ConfigFile, Environment, Resolver, Secret, SecretValue};
 
 mod day_one;
 
-/// The values Prefect 1 mangled on load.
-const AWKWARD: &[&str] = &[
-    "$HOME",
-    "~/x",
-    "${a.b}",
-    "42",
-    "true",
-    "None",
-    "P@$$w0rd",
-    "line one\nline two\n\ttabbed",
-    "ünïcødé ☃ 日本語",
-    "'single' \"double\" \\back",
-];
+use sigil_test_support::AWKWARD;
 
 fn chain(dir: &std::path::Path, env: Vec<(String, String)>) -> Arc<Resolver> {
     let file = ConfigFile::load(&dir.join("config.toml")).unwrap();
