@@ -798,57 +798,73 @@ pub(crate) async fn bad_input_is_refused_and_changes_nothing(s: &Server) {
         None,
     )
     .await;
-    // queries and unknown routes
-    let r = s
-        .call(
+    // queries, unknown routes and methods, a team name that cannot be one:
+    // (method, path, body, status, error code)
+    let cases: [(Method, &str, Option<Value>, StatusCode, &str); 8] = [
+        (
             Method::GET,
             "/api/v1/teams/default/secrets/keep?version=abc",
-            Some(a),
             None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = s
-        .call(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            Method::GET,
+            "/api/v1/teams/default/secrets/keep?version=0",
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
             Method::GET,
             "/api/v1/teams/default/secrets?limit=0",
-            Some(a),
             None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = s
-        .call(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
             Method::GET,
             "/api/v1/teams/default/secrets?cursor=!!",
-            Some(a),
             None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = s.call(Method::GET, "/api/v1/nothing", Some(a), None).await;
-    assert_eq!(
-        (r.status, r.json["error"]["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("not_found"))
-    );
-    let r = s
-        .call(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            Method::GET,
+            "/api/v1/teams/default/audit?order=sideways",
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            Method::GET,
+            "/api/v1/nothing",
+            None,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
             Method::PATCH,
             "/api/v1/teams/default/secrets/keep",
-            Some(a),
             None,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
-    let r = s
-        .call(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "",
+        ),
+        (
             Method::POST,
             "/api/v1/teams",
-            Some(a),
             Some(json!({"name": "bad name"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+    ];
+    for (method, path, body, status, code) in cases {
+        let r = s.call(method.clone(), path, Some(a), body).await;
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text);
+        if !code.is_empty() {
+            assert_eq!(r.json["error"]["code"], code, "{method} {path}");
+        }
+    }
     let r = s
         .call_with(
             Method::GET,
