@@ -50,6 +50,25 @@ fn form_encode(fields: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// Posts the save form of the secrets page: `name`, `value`, `format` (`text` or `json`).
+async fn save(s: &Server, cookie: &str, csrf: &str, name: &str, value: &str, format: &str) -> Page {
+    let form = [
+        ("csrf", csrf),
+        ("name", name),
+        ("value", value),
+        ("format", format),
+    ];
+    request(
+        s,
+        Method::POST,
+        "/ui/secrets",
+        Some(cookie),
+        Some(&form),
+        &[],
+    )
+    .await
+}
+
 async fn request(
     s: &Server,
     method: Method,
@@ -194,20 +213,7 @@ async fn sign_in_create_list_update_delete_restore_sign_out() {
     assert!(list.body.contains("team <b>default</b>"));
     let csrf = list.csrf();
     // create
-    let p = request(
-        &s,
-        Method::POST,
-        "/ui/secrets",
-        Some(&cookie),
-        Some(&[
-            ("csrf", &csrf),
-            ("name", "web/db/password"),
-            ("value", CANARY),
-            ("format", "text"),
-        ]),
-        &[],
-    )
-    .await;
+    let p = save(&s, &cookie, &csrf, "web/db/password", CANARY, "text").await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     // listed, inside its folder
     let root = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
@@ -247,18 +253,13 @@ async fn sign_in_create_list_update_delete_restore_sign_out() {
     )
     .await;
     assert!(detail.body.contains("Save new version"));
-    let p = request(
+    let p = save(
         &s,
-        Method::POST,
-        "/ui/secrets",
-        Some(&cookie),
-        Some(&[
-            ("csrf", &csrf),
-            ("name", "web/db/password"),
-            ("value", "{\"user\": \"u\"}"),
-            ("format", "json"),
-        ]),
-        &[],
+        &cookie,
+        &csrf,
+        "web/db/password",
+        "{\"user\": \"u\"}",
+        "json",
     )
     .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
@@ -280,20 +281,7 @@ async fn sign_in_create_list_update_delete_restore_sign_out() {
         "u"
     );
     // invalid JSON is refused with a message and changes nothing
-    let p = request(
-        &s,
-        Method::POST,
-        "/ui/secrets",
-        Some(&cookie),
-        Some(&[
-            ("csrf", &csrf),
-            ("name", "web/db/password"),
-            ("value", "{nope"),
-            ("format", "json"),
-        ]),
-        &[],
-    )
-    .await;
+    let p = save(&s, &cookie, &csrf, "web/db/password", "{nope", "json").await;
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
     assert!(p.body.contains("not valid JSON"));
     // delete, with a confirmation
@@ -497,20 +485,7 @@ async fn a_viewer_sees_no_changing_buttons_and_cannot_forge_a_post() {
     assert!(!detail.body.contains("viewer-canary-1"));
     // a forged post with the viewer's own valid token is refused by the role check
     let csrf = list.csrf(); // the sign-out form carries it
-    let p = request(
-        &s,
-        Method::POST,
-        "/ui/secrets",
-        Some(&cookie),
-        Some(&[
-            ("csrf", &csrf),
-            ("name", "seen"),
-            ("value", "overwritten"),
-            ("format", "text"),
-        ]),
-        &[],
-    )
-    .await;
+    let p = save(&s, &cookie, &csrf, "seen", "overwritten", "text").await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     let p = request(
         &s,
