@@ -7,7 +7,7 @@ use crate::cli::ConfigCommand;
 use crate::loaded::load;
 use crate::{EXIT_OK, out};
 
-pub fn run(cmd: ConfigCommand) -> anyhow::Result<u8> {
+pub fn run(cmd: ConfigCommand) -> crate::failure::Result<u8> {
     let ConfigCommand::Show { json } = cmd;
     let loaded = load()?;
     let s = &loaded.settings;

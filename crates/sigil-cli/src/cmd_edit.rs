@@ -15,7 +15,7 @@ use crate::{EXIT_OK, UsageError};
 /// (0700), which is overwritten and removed however the editing ends. A string is edited as
 /// text; any other JSON value as pretty JSON, checked on save. A change is written with
 /// check-and-set, so a change made meanwhile by someone else is not lost.
-pub fn edit(a: EditArgs) -> anyhow::Result<u8> {
+pub fn edit(a: EditArgs) -> crate::failure::Result<u8> {
     let name = SecretName::parse(&a.name)?;
     let loaded = load()?;
     let client = if loaded.on_server(a.local, a.server) {
@@ -77,7 +77,8 @@ pub fn edit(a: EditArgs) -> anyhow::Result<u8> {
     if !status.success() {
         return Err(anyhow::anyhow!(
             "the editor {editor:?} failed ({status}); nothing was changed"
-        ));
+        )
+        .into());
     }
     read.context("cannot read the edited file back")?;
     // editors end the last line with a newline: a value that had none gets none
@@ -154,7 +155,7 @@ pub fn edit(a: EditArgs) -> anyhow::Result<u8> {
 }
 
 /// A new version equal to an old one, written with check-and-set on the current version.
-pub fn rollback(a: RollbackArgs) -> anyhow::Result<u8> {
+pub fn rollback(a: RollbackArgs) -> crate::failure::Result<u8> {
     let name = SecretName::parse(&a.name)?;
     let client = load()?.client()?;
     let place = format!("server {} team {:?}", client.url(), client.team());
@@ -169,7 +170,8 @@ pub fn rollback(a: RollbackArgs) -> anyhow::Result<u8> {
         return Err(anyhow::anyhow!(
             "secret {:?} is deleted on {place}: `sigil secrets restore {name}` first",
             name.as_str()
-        ));
+        )
+        .into());
     };
     if current.value == old.value {
         eprintln!(

@@ -14,7 +14,7 @@ use crate::loaded::load;
 use crate::select::Selection;
 use crate::{EXIT_OK, UsageError, out};
 
-pub fn run(a: ExportArgs) -> anyhow::Result<u8> {
+pub fn run(a: ExportArgs) -> crate::failure::Result<u8> {
     if std::io::stdout().is_terminal() && !a.force {
         return Err(UsageError(
             "refusing to print secrets to a terminal: redirect or pipe the output \

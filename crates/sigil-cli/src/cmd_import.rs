@@ -8,7 +8,7 @@ use crate::cli::{ImportArgs, ImportFormat};
 use crate::loaded::load;
 use crate::{EXIT_OK, out};
 
-pub fn run(a: ImportArgs) -> anyhow::Result<u8> {
+pub fn run(a: ImportArgs) -> crate::failure::Result<u8> {
     let text = read_text(&a.path)?.ok_or_else(|| Error::Io {
         action: "cannot read",
         path: a.path.clone(),
@@ -81,7 +81,7 @@ pub fn run(a: ImportArgs) -> anyhow::Result<u8> {
                 let cas = (action(name) == "new").then_some(0);
                 if let Err(e) = c.put_secret(name.as_str(), value.expose_json(), cas) {
                     let done: Vec<&str> = written.iter().map(SecretName::as_str).collect();
-                    return Err(anyhow::Error::new(e).context(format!(
+                    return Err(crate::failure::Failure::from(e).context(format!(
                         "importing secret {:?} into the server failed after {} secret(s) went in ({})",
                         name.as_str(),
                         done.len(),

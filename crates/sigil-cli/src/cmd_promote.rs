@@ -62,7 +62,7 @@ fn shown(v: Option<&Value>) -> String {
     }
 }
 
-pub fn diff(a: DiffArgs) -> anyhow::Result<u8> {
+pub fn diff(a: DiffArgs) -> crate::failure::Result<u8> {
     let loaded = load()?;
     let client = loaded.client()?;
     let name = a.name.as_deref().map(SecretName::parse).transpose()?;
@@ -168,8 +168,8 @@ fn diff_versions(
     from: i64,
     to: i64,
     a: &DiffArgs,
-) -> anyhow::Result<u8> {
-    let read = |v: i64| -> anyhow::Result<Value> {
+) -> crate::failure::Result<u8> {
+    let read = |v: i64| -> crate::failure::Result<Value> {
         client
             .get_secret(name.as_str(), Some(v))?
             .map(|r| r.value)
@@ -219,13 +219,16 @@ fn diff_versions(
 }
 
 /// The pairs (source name, destination name) a copy means.
-fn pairs(a: &CopyArgs, listed: &[SecretName]) -> anyhow::Result<Vec<(SecretName, SecretName)>> {
+fn pairs(
+    a: &CopyArgs,
+    listed: &[SecretName],
+) -> crate::failure::Result<Vec<(SecretName, SecretName)>> {
     if let (Some(from), Some(to)) = (&a.prefix, &a.to) {
         let out: Vec<(SecretName, SecretName)> = listed
             .iter()
             .filter_map(|n| n.as_str().strip_prefix(from.as_str()).map(|rest| (n, rest)))
             .map(|(n, rest)| Ok((n.clone(), SecretName::parse(&format!("{to}{rest}"))?)))
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<crate::failure::Result<_>>()?;
         if out.is_empty() {
             return Err(Error::NotFound {
                 name: format!("{from}*"),
@@ -249,7 +252,7 @@ fn pairs(a: &CopyArgs, listed: &[SecretName]) -> anyhow::Result<Vec<(SecretName,
     Ok(vec![(src, dst)])
 }
 
-pub fn copy(a: CopyArgs) -> anyhow::Result<u8> {
+pub fn copy(a: CopyArgs) -> crate::failure::Result<u8> {
     if a.to.is_some() && a.prefix.is_none() {
         return Err(UsageError("--to goes with --prefix: --prefix dev/ --to prod/".into()).into());
     }
@@ -273,7 +276,7 @@ fn report(
     plan: &[(SecretName, SecretName, &'static str)],
     dry_run: bool,
     into: &str,
-) -> anyhow::Result<()> {
+) -> crate::failure::Result<()> {
     if dry_run {
         let mut text = String::new();
         for (s, d, what) in plan {
@@ -299,7 +302,7 @@ fn report(
     Ok(())
 }
 
-fn copy_on_server(loaded: &Loaded, a: &CopyArgs) -> anyhow::Result<u8> {
+fn copy_on_server(loaded: &Loaded, a: &CopyArgs) -> crate::failure::Result<u8> {
     let src = loaded.client()?;
     let dst = match &a.to_team {
         None => src.clone(),
@@ -366,7 +369,7 @@ fn copy_on_server(loaded: &Loaded, a: &CopyArgs) -> anyhow::Result<u8> {
                 .into());
             };
             if let Err(e) = dst.put_secret(d.as_str(), value, cas) {
-                return Err(anyhow::Error::new(e).context(format!(
+                return Err(crate::failure::Failure::from(e).context(format!(
                     "copying {s} to {d} failed after {} secret(s) were copied ({})",
                     done.len(),
                     done.join(", ")
@@ -379,7 +382,7 @@ fn copy_on_server(loaded: &Loaded, a: &CopyArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn copy_locally(loaded: &Loaded, a: &CopyArgs) -> anyhow::Result<u8> {
+fn copy_locally(loaded: &Loaded, a: &CopyArgs) -> crate::failure::Result<u8> {
     let listed: Vec<SecretName> = loaded.file.secrets.iter().map(|(n, _)| n.clone()).collect();
     let pairs = pairs(a, &listed)?;
     let mut entries = Vec::new();

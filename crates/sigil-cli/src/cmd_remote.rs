@@ -12,7 +12,7 @@ use crate::cli::{AuditArgs, HistoryArgs, KeysCommand, LoginArgs, NameArgs, Teams
 use crate::loaded::{Loaded, load};
 use crate::{EXIT_OK, UsageError, out};
 
-pub fn login(a: LoginArgs) -> anyhow::Result<u8> {
+pub fn login(a: LoginArgs) -> crate::failure::Result<u8> {
     let env = Environment::from_process();
     let key = if a.key_stdin {
         let mut buf = String::new();
@@ -56,7 +56,7 @@ pub fn login(a: LoginArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub fn restore(a: NameArgs) -> anyhow::Result<u8> {
+pub fn restore(a: NameArgs) -> crate::failure::Result<u8> {
     let name = sigil_core::SecretName::parse(&a.name)?;
     let client = load()?.client()?;
     let w = client.restore_secret(name.as_str())?;
@@ -69,7 +69,7 @@ pub fn restore(a: NameArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub fn history(a: HistoryArgs) -> anyhow::Result<u8> {
+pub fn history(a: HistoryArgs) -> crate::failure::Result<u8> {
     let name = sigil_core::SecretName::parse(&a.name)?;
     let client = load()?.client()?;
     let h = client.history(name.as_str())?;
@@ -92,7 +92,7 @@ pub fn history(a: HistoryArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub fn list_server(loaded: &Loaded, prefix: &str, json_out: bool) -> anyhow::Result<u8> {
+pub fn list_server(loaded: &Loaded, prefix: &str, json_out: bool) -> crate::failure::Result<u8> {
     let items = loaded.client()?.list_all_secrets(prefix)?;
     if json_out {
         // the shape of every `secrets list --json`
@@ -124,7 +124,7 @@ pub fn list_server(loaded: &Loaded, prefix: &str, json_out: bool) -> anyhow::Res
     Ok(EXIT_OK)
 }
 
-pub fn keys(cmd: KeysCommand) -> anyhow::Result<u8> {
+pub fn keys(cmd: KeysCommand) -> crate::failure::Result<u8> {
     let client = load()?.client()?;
     match cmd {
         KeysCommand::Create { role, name, json } => {
@@ -175,7 +175,7 @@ pub fn keys(cmd: KeysCommand) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub fn teams(cmd: TeamsCommand) -> anyhow::Result<u8> {
+pub fn teams(cmd: TeamsCommand) -> crate::failure::Result<u8> {
     let client = load()?.client()?;
     match cmd {
         TeamsCommand::Create { name, json } => {
@@ -206,7 +206,7 @@ pub fn teams(cmd: TeamsCommand) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub fn audit(a: AuditArgs) -> anyhow::Result<u8> {
+pub fn audit(a: AuditArgs) -> crate::failure::Result<u8> {
     let client = load()?.client()?;
     // sent as UTC, which every server version reads
     let since = match &a.since {

@@ -9,10 +9,11 @@ use sigil_core::{Redactor, SecretName};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::UsageError;
 use crate::cli::RunArgs;
+use crate::failure::Failure;
 use crate::loaded::load;
 use crate::select::Selection;
-use crate::{PassExit, UsageError};
 
 /// The command could not be started.
 #[derive(Debug)]
@@ -184,7 +185,7 @@ pub fn check_prefix(prefix: &str) -> Result<(), UsageError> {
     }
 }
 
-pub fn run(a: RunArgs) -> anyhow::Result<u8> {
+pub fn run(a: RunArgs) -> crate::failure::Result<u8> {
     let prefix = a.prefix.as_deref().unwrap_or_default();
     check_prefix(prefix)?;
     let loaded = load()?;
@@ -280,7 +281,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<u8> {
     if code == 0 {
         Ok(0)
     } else {
-        Err(PassExit(code).into())
+        Err(Failure::Passed(code))
     }
 }
 

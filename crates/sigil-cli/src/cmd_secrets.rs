@@ -10,7 +10,7 @@ use zeroize::Zeroize as _;
 use crate::cli::{DeleteArgs, GetArgs, ListArgs, SecretsCommand, SetArgs};
 use crate::{EXIT_OK, UsageError, out};
 
-pub fn run(cmd: SecretsCommand) -> anyhow::Result<u8> {
+pub fn run(cmd: SecretsCommand) -> crate::failure::Result<u8> {
     match cmd {
         SecretsCommand::Get(a) => get(a),
         SecretsCommand::Set(a) => set(a),
@@ -27,16 +27,16 @@ pub fn run(cmd: SecretsCommand) -> anyhow::Result<u8> {
 
 use crate::loaded::{Loaded, load};
 
-fn parse_name(name: &str) -> anyhow::Result<SecretName> {
+fn parse_name(name: &str) -> crate::failure::Result<SecretName> {
     Ok(SecretName::parse(name)?)
 }
 
-fn get(a: GetArgs) -> anyhow::Result<u8> {
+fn get(a: GetArgs) -> crate::failure::Result<u8> {
     let names: Vec<SecretName> = a
         .names
         .iter()
         .map(|n| parse_name(n))
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<crate::failure::Result<_>>()?;
     let loaded = load()?;
     if a.server || a.version.is_some() {
         let [name] = names.as_slice() else {
@@ -47,10 +47,9 @@ fn get(a: GetArgs) -> anyhow::Result<u8> {
         };
         return get_from_server(&loaded, name, &a);
     }
-    let resolver = loaded.resolver().map_err(|e| match e.downcast::<Error>() {
-        Ok(e) => e.for_secret(names[0].as_str()).into(),
-        Err(e) => e,
-    })?;
+    let resolver = loaded
+        .resolver()
+        .map_err(|e| e.for_secret(names[0].as_str()))?;
     // one request per source for every name: one batch from a server
     let resolved = match names.as_slice() {
         [one] => vec![resolver.resolve(one)?],
@@ -95,7 +94,11 @@ fn get(a: GetArgs) -> anyhow::Result<u8> {
 }
 
 /// `get --server A B`: one batch read.
-fn get_many_from_server(loaded: &Loaded, names: &[SecretName], a: &GetArgs) -> anyhow::Result<u8> {
+fn get_many_from_server(
+    loaded: &Loaded,
+    names: &[SecretName],
+    a: &GetArgs,
+) -> crate::failure::Result<u8> {
     let client = loaded.client()?;
     let asked: Vec<String> = names.iter().map(ToString::to_string).collect();
     let read = client.batch_read(&asked)?;
@@ -142,11 +145,19 @@ fn get_many_from_server(loaded: &Loaded, names: &[SecretName], a: &GetArgs) -> a
 
 /// Reads at most `limit` bytes into memory; past that the rest is only counted, so that an
 /// endless input cannot exhaust memory and the error still tells the real size.
-fn read_bounded(mut from: impl Read, name: &SecretName, limit: usize) -> anyhow::Result<Vec<u8>> {
+fn read_bounded(
+    mut from: impl Read,
+    name: &SecretName,
+    limit: usize,
+    io: impl Fn(std::io::Error) -> crate::failure::Failure,
+) -> crate::failure::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    (&mut from).take(limit as u64 + 1).read_to_end(&mut buf)?;
+    (&mut from)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(&io)?;
     if buf.len() > limit {
-        let rest = std::io::copy(&mut from, &mut std::io::sink())?;
+        let rest = std::io::copy(&mut from, &mut std::io::sink()).map_err(&io)?;
         return Err(Error::ValueTooLarge {
             name: name.to_string(),
             size: buf.len() + rest as usize,
@@ -157,7 +168,7 @@ fn read_bounded(mut from: impl Read, name: &SecretName, limit: usize) -> anyhow:
     Ok(buf)
 }
 
-fn get_from_server(loaded: &Loaded, name: &SecretName, a: &GetArgs) -> anyhow::Result<u8> {
+fn get_from_server(loaded: &Loaded, name: &SecretName, a: &GetArgs) -> crate::failure::Result<u8> {
     let client = loaded.client()?;
     let Some(read) = client.get_secret(name.as_str(), a.version)? else {
         let place = match a.version {
@@ -190,27 +201,23 @@ fn get_from_server(loaded: &Loaded, name: &SecretName, a: &GetArgs) -> anyhow::R
     Ok(EXIT_OK)
 }
 
-fn read_value(a: &SetArgs, name: &SecretName, limit: usize) -> anyhow::Result<String> {
+fn read_value(a: &SetArgs, name: &SecretName, limit: usize) -> crate::failure::Result<String> {
     let bytes = if let Some(v) = &a.value {
         eprintln!(
             "warning: a value given on the command line is visible in the process list and shell history; prefer --stdin, --file or the prompt"
         );
         v.clone().into_bytes()
     } else if a.stdin {
-        read_bounded(std::io::stdin().lock(), name, limit)
-            .context("cannot read the value from stdin")?
+        let stdin = |e| anyhow::Error::new(e).context("cannot read the value from stdin");
+        read_bounded(std::io::stdin().lock(), name, limit, |e| stdin(e).into())?
     } else if let Some(path) = &a.file {
         let io = |e| Error::Io {
             action: "cannot read",
             path: path.clone(),
             source: e,
         };
-        read_bounded(std::fs::File::open(path).map_err(io)?, name, limit).map_err(|e| {
-            match e.downcast::<std::io::Error>() {
-                Ok(e) => io(e).into(),
-                Err(e) => e,
-            }
-        })?
+        let file = std::fs::File::open(path).map_err(io)?;
+        read_bounded(file, name, limit, |e| io(e).into())?
     } else if std::io::stdin().is_terminal() {
         rpassword::prompt_password(format!("Value for {name}: "))
             .context("cannot read the value from the terminal")?
@@ -236,10 +243,11 @@ fn read_value(a: &SetArgs, name: &SecretName, limit: usize) -> anyhow::Result<St
             name.as_str(),
             e.utf8_error().valid_up_to()
         )
+        .into()
     })
 }
 
-fn set(a: SetArgs) -> anyhow::Result<u8> {
+fn set(a: SetArgs) -> crate::failure::Result<u8> {
     let name = parse_name(&a.name)?;
     let loaded = load()?;
     let on_server = loaded.on_server(a.local, a.server);
@@ -306,7 +314,7 @@ fn set(a: SetArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn list(a: ListArgs) -> anyhow::Result<u8> {
+fn list(a: ListArgs) -> crate::failure::Result<u8> {
     let loaded = load()?;
     let prefix = a.prefix.as_deref().unwrap_or_default();
     if a.server {
@@ -360,7 +368,7 @@ fn list(a: ListArgs) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn delete(a: DeleteArgs) -> anyhow::Result<u8> {
+fn delete(a: DeleteArgs) -> crate::failure::Result<u8> {
     let name = parse_name(&a.name)?;
     let loaded = load()?;
     if loaded.on_server(a.local, a.server) {

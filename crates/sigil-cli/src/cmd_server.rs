@@ -15,14 +15,14 @@ fn master_source(
     var: &str,
     file: Option<PathBuf>,
     default: PathBuf,
-) -> anyhow::Result<MasterKeySource> {
+) -> crate::failure::Result<MasterKeySource> {
     if let Some(text) = env.var_str(var)? {
         return Ok(MasterKeySource::Env(Zeroizing::new(text.to_owned())));
     }
     Ok(MasterKeySource::File(file.unwrap_or(default)))
 }
 
-pub fn run(args: ServerArgs) -> anyhow::Result<u8> {
+pub fn run(args: ServerArgs) -> crate::failure::Result<u8> {
     let env = Environment::from_process();
     let paths = Paths::from_env(&env)?;
     let server_dir = paths.home.join("server");

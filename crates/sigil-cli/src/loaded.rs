@@ -16,7 +16,7 @@ pub struct Loaded {
 ///
 /// # Errors
 /// Any error reading them, naming the file or variable.
-pub fn load() -> anyhow::Result<Loaded> {
+pub fn load() -> crate::failure::Result<Loaded> {
     let env = Environment::from_process();
     let paths = Paths::from_env(&env)?;
     tracing::debug!(config = %paths.config.display(), "loading settings");
@@ -32,11 +32,8 @@ pub fn load() -> anyhow::Result<Loaded> {
 
 impl Loaded {
     /// The resolution chain the settings ask for.
-    pub fn resolver(&self) -> anyhow::Result<Resolver> {
-        Ok(sigil_core::global::resolver_for(
-            &self.settings,
-            &self.file,
-        )?)
+    pub fn resolver(&self) -> sigil_core::Result<Resolver> {
+        sigil_core::global::resolver_for(&self.settings, &self.file)
     }
 
     /// The editor of the local config file.
@@ -54,7 +51,7 @@ impl Loaded {
     }
 
     /// A client for the settings' server.
-    pub fn client(&self) -> anyhow::Result<sigil_client::Client> {
+    pub fn client(&self) -> crate::failure::Result<sigil_client::Client> {
         Ok(sigil_client::client_from_settings(
             &self.settings,
             &self.env,

@@ -580,3 +580,21 @@ fn a_chain_that_cannot_be_built_names_the_secret() {
     );
     assert!(!e.contains("\"\""), "{e}");
 }
+
+// Output cut short by a reader that went away (`sigil … | head`) is not an error: exit 0 and
+// nothing on stderr. The reader here is gone before sigil writes its first byte.
+#[test]
+fn a_closed_pipe_on_stdout_is_not_an_error() {
+    let bin = env!("CARGO_BIN_EXE_sigil");
+    let script = format!(
+        "exec 3>&1; {{ sleep 0.3; '{bin}' completions bash 2>&4; echo \"code=$?\" >&3; }} 4>&2 | true"
+    );
+    let o = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(out.trim(), "code=0", "stderr: {err}");
+    assert!(err.is_empty(), "nothing said: {err}");
+}
