@@ -24,8 +24,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-/// Flows: secret tasks passed as task arguments, env-var secrets, a parallel engine with masked logs.
-pub use sigil_flow as flow;
+pub mod flow;
 
 pub use sigil_core::config::{self, Backend, ConfigFile, Environment, Settings};
 pub use sigil_core::context;

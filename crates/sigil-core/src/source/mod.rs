@@ -178,7 +178,9 @@ impl Resolver {
             (Backend::Server, None) => Err(Error::Source {
                 source_name: format!("server {}", settings.server.url),
                 name: String::new(),
-                message: "backend = \"server\" is set, but this build has no server client".into(),
+                message: "backend = \"server\" is set, but this program has no server client (the `sigil` \
+                          crate plugs it in, or call `sigil_client::register()`)"
+                    .into(),
             }),
             (Backend::Server, Some(server)) if settings.server.use_local_secrets => {
                 let mut r = Resolver::local(file);

@@ -163,8 +163,6 @@ impl Flow {
     pub fn run_with(&self, opts: RunOptions) -> Result<FlowRun, Error> {
         self.validate()?;
         pool::install_masking_panic_hook();
-        // secret tasks may read from the server when the settings say so
-        sigil_client::register();
         let started = Instant::now();
         let n = self.nodes.len();
 

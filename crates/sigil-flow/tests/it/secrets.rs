@@ -378,3 +378,29 @@ fn two_secret_tasks_from_inputs_get_their_own_names() {
     assert_eq!(run.task(sa).name, "secret_of_a");
     assert_eq!(run.task(sb).name, "secret_of_b");
 }
+
+/// Settings that ask for a server, read from a fixed environment.
+pub(crate) fn server_settings(
+    home: &std::path::Path,
+) -> (sigil_core::Settings, sigil_core::ConfigFile) {
+    let env = sigil_core::Environment::from_pairs([
+        ("SIGIL_HOME", home.as_os_str().to_owned()),
+        ("SIGIL__BACKEND", "server".into()),
+    ]);
+    sigil_core::Settings::load_from(&env).unwrap()
+}
+
+// sigil-flow knows nothing of servers: with no server client in the program, a chain that the
+// settings want with a server is refused, and the error says where the client comes from.
+#[test]
+fn the_engine_alone_has_no_server_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let (settings, file) = server_settings(dir.path());
+    let e = sigil_core::global::resolver_for(&settings, &file)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no server client") && e.contains("`sigil` crate"),
+        "{e}"
+    );
+}

@@ -198,3 +198,30 @@ fn plain_scope_body() {
         assert!(e.contains("config.toml"), "{e}");
     });
 }
+
+// A flow made through `sigil` plugs the server source into the process-wide chain: the chain
+// that settings with `backend = "server"` ask for is built with it (here it stops at the missing
+// API key, or succeeds where `sigil login` left credentials) instead of lacking a server client.
+#[test]
+fn a_flow_made_through_sigil_has_the_server_client() {
+    let _flow = sigil::flow::Flow::new("plugged");
+    let dir = tempfile::tempdir().unwrap();
+    let env = sigil::Environment::from_pairs([
+        ("SIGIL_HOME", dir.path().as_os_str().to_owned()),
+        ("SIGIL__BACKEND", "server".into()),
+    ]);
+    let (settings, file) = sigil::Settings::load_from(&env).unwrap();
+    match sigil_core::global::resolver_for(&settings, &file) {
+        Ok(chain) => assert!(
+            chain.sources().len() > 3,
+            "a server source after the local ones"
+        ),
+        Err(e) => {
+            let e = e.to_string();
+            assert!(
+                !e.contains("no server client") && e.contains("API key"),
+                "{e}"
+            );
+        }
+    }
+}
