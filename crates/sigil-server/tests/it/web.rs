@@ -50,6 +50,24 @@ fn form_encode(fields: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// A page, signed in with `cookie`.
+async fn get(s: &Server, cookie: &str, path: &str) -> Page {
+    request(s, Method::GET, path, Some(cookie), None, &[]).await
+}
+
+/// A form that carries only its CSRF token (delete, restore, revoke, sign out).
+async fn post(s: &Server, cookie: &str, path: &str, csrf: &str) -> Page {
+    request(
+        s,
+        Method::POST,
+        path,
+        Some(cookie),
+        Some(&[("csrf", csrf)]),
+        &[],
+    )
+    .await
+}
+
 /// Posts the save form of the secrets page: `name`, `value`, `format` (`text` or `json`).
 async fn save(s: &Server, cookie: &str, csrf: &str, name: &str, value: &str, format: &str) -> Page {
     let form = [
@@ -208,7 +226,7 @@ async fn sign_in_create_list_update_delete_restore_sign_out() {
     .await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
     let cookie = sign_in(&s, &s.admin).await;
-    let list = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let list = get(&s, &cookie, "/ui/secrets").await;
     assert_eq!(list.status, StatusCode::OK);
     assert!(list.body.contains("team <b>default</b>"));
     let csrf = list.csrf();
@@ -216,42 +234,18 @@ async fn sign_in_create_list_update_delete_restore_sign_out() {
     let p = save(&s, &cookie, &csrf, "web/db/password", CANARY, "text").await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
     // listed, inside its folder
-    let root = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let root = get(&s, &cookie, "/ui/secrets").await;
     assert!(root.body.contains(">web/</a>"), "folders for names with /");
-    let folder = request(
-        &s,
-        Method::GET,
-        "/ui/secrets?folder=web/db/",
-        Some(&cookie),
-        None,
-        &[],
-    )
-    .await;
+    let folder = get(&s, &cookie, "/ui/secrets?folder=web/db/").await;
     assert!(
         folder.body.contains(">web/db/password</a>"),
         "{}",
         folder.body
     );
-    let found = request(
-        &s,
-        Method::GET,
-        "/ui/secrets?q=pass",
-        Some(&cookie),
-        None,
-        &[],
-    )
-    .await;
+    let found = get(&s, &cookie, "/ui/secrets?q=pass").await;
     assert!(found.body.contains(">web/db/password</a>"));
     // update: a new version; the old value is never shown
-    let detail = request(
-        &s,
-        Method::GET,
-        "/ui/secret/web/db/password",
-        Some(&cookie),
-        None,
-        &[],
-    )
-    .await;
+    let detail = get(&s, &cookie, "/ui/secret/web/db/password").await;
     assert!(detail.body.contains("Save new version"));
     let p = save(
         &s,
@@ -263,15 +257,7 @@ async fn sign_in_create_list_update_delete_restore_sign_out() {
     )
     .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
-    let detail = request(
-        &s,
-        Method::GET,
-        "/ui/secret/web/db/password?saved=1",
-        Some(&cookie),
-        None,
-        &[],
-    )
-    .await;
+    let detail = get(&s, &cookie, "/ui/secret/web/db/password?saved=1").await;
     assert!(
         detail.body.contains("<td>2</td>") && detail.body.contains("<td>1</td>"),
         "history shows both versions"
@@ -285,48 +271,16 @@ async fn sign_in_create_list_update_delete_restore_sign_out() {
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
     assert!(p.body.contains("not valid JSON"));
     // delete, with a confirmation
-    let confirm = request(
-        &s,
-        Method::GET,
-        "/ui/secret/web/db/password?confirm=1",
-        Some(&cookie),
-        None,
-        &[],
-    )
-    .await;
+    let confirm = get(&s, &cookie, "/ui/secret/web/db/password?confirm=1").await;
     assert!(confirm.body.contains("Yes, delete it"));
-    let p = request(
-        &s,
-        Method::POST,
-        "/ui/delete/web/db/password",
-        Some(&cookie),
-        Some(&[("csrf", &csrf)]),
-        &[],
-    )
-    .await;
+    let p = post(&s, &cookie, "/ui/delete/web/db/password", &csrf).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
-    let gone = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let gone = get(&s, &cookie, "/ui/secrets").await;
     assert!(!gone.body.contains("web/"));
-    let deleted = request(
-        &s,
-        Method::GET,
-        "/ui/secret/web/db/password",
-        Some(&cookie),
-        None,
-        &[],
-    )
-    .await;
+    let deleted = get(&s, &cookie, "/ui/secret/web/db/password").await;
     assert!(deleted.body.contains("(deleted)") && deleted.body.contains(">Restore</button>"));
     // restore
-    let p = request(
-        &s,
-        Method::POST,
-        "/ui/restore/web/db/password",
-        Some(&cookie),
-        Some(&[("csrf", &csrf)]),
-        &[],
-    )
-    .await;
+    let p = post(&s, &cookie, "/ui/restore/web/db/password", &csrf).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     assert_eq!(s.get(&s.admin, "web/db/password").await.json["version"], 2);
     // every page after the save: no canary in any body or header
@@ -337,20 +291,12 @@ async fn sign_in_create_list_update_delete_restore_sign_out() {
         "/ui/secrets?folder=web/db/",
         "/",
     ] {
-        let p = request(&s, Method::GET, path, Some(&cookie), None, &[]).await;
+        let p = get(&s, &cookie, path).await;
         assert!(!p.body.contains(CANARY), "{path} sent the value");
         assert!(!format!("{:?}", p.headers).contains(CANARY));
     }
     // sign out ends the session
-    let p = request(
-        &s,
-        Method::POST,
-        "/ui/signout",
-        Some(&cookie),
-        Some(&[("csrf", &csrf)]),
-        &[],
-    )
-    .await;
+    let p = post(&s, &cookie, "/ui/signout", &csrf).await;
     assert_eq!(
         (p.status, p.location()),
         (StatusCode::SEE_OTHER, "/?signedout=1")
@@ -363,7 +309,7 @@ async fn sign_in_create_list_update_delete_restore_sign_out() {
             .unwrap()
             .contains("Max-Age=0")
     );
-    let after = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let after = get(&s, &cookie, "/ui/secrets").await;
     assert_eq!(
         (after.status, after.location()),
         (StatusCode::SEE_OTHER, "/")
@@ -374,9 +320,7 @@ async fn sign_in_create_list_update_delete_restore_sign_out() {
 async fn csrf_and_other_origins_are_refused_and_change_nothing() {
     let s = sqlite_server(sigil_server::Limits::default()).await;
     let cookie = sign_in(&s, &s.admin).await;
-    let csrf = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[])
-        .await
-        .csrf();
+    let csrf = get(&s, &cookie, "/ui/secrets").await.csrf();
     let fields = |token: &'static str| {
         vec![
             ("csrf", token),
@@ -477,25 +421,17 @@ async fn a_viewer_sees_no_changing_buttons_and_cannot_forge_a_post() {
         .await;
     let viewer = s.key("viewer").await;
     let cookie = sign_in(&s, &viewer).await;
-    let list = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let list = get(&s, &cookie, "/ui/secrets").await;
     assert!(list.body.contains(">seen</a>"));
     assert!(!list.body.contains("New secret") && !list.body.contains(">Create<"));
-    let detail = request(&s, Method::GET, "/ui/secret/seen", Some(&cookie), None, &[]).await;
+    let detail = get(&s, &cookie, "/ui/secret/seen").await;
     assert!(!detail.body.contains("Save new version") && !detail.body.contains("Delete"));
     assert!(!detail.body.contains("viewer-canary-1"));
     // a forged post with the viewer's own valid token is refused by the role check
     let csrf = list.csrf(); // the sign-out form carries it
     let p = save(&s, &cookie, &csrf, "seen", "overwritten", "text").await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
-    let p = request(
-        &s,
-        Method::POST,
-        "/ui/delete/seen",
-        Some(&cookie),
-        Some(&[("csrf", &csrf)]),
-        &[],
-    )
-    .await;
+    let p = post(&s, &cookie, "/ui/delete/seen", &csrf).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
     let r = s.get(&s.admin, "seen").await;
     assert_eq!(
@@ -509,7 +445,7 @@ async fn a_revoked_key_ends_the_session_and_pages_carry_security_headers() {
     let s = sqlite_server(sigil_server::Limits::default()).await;
     let writer = s.key("writer").await;
     let cookie = sign_in(&s, &writer).await;
-    let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let p = get(&s, &cookie, "/ui/secrets").await;
     let csp = p
         .headers
         .get("content-security-policy")
@@ -542,12 +478,12 @@ async fn a_revoked_key_ends_the_session_and_pages_carry_security_headers() {
         None,
     )
     .await;
-    let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let p = get(&s, &cookie, "/ui/secrets").await;
     assert_eq!(
         (p.status, p.location()),
         (StatusCode::SEE_OTHER, "/?revoked=1")
     );
-    let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let p = get(&s, &cookie, "/ui/secrets").await;
     assert_eq!(p.location(), "/", "the session is gone");
 }
 
@@ -555,7 +491,7 @@ async fn a_revoked_key_ends_the_session_and_pages_carry_security_headers() {
 async fn admins_manage_keys_and_read_the_audit_on_the_page() {
     let s = sqlite_server(sigil_server::Limits::default()).await;
     let cookie = sign_in(&s, &s.admin).await;
-    let list = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let list = get(&s, &cookie, "/ui/secrets").await;
     assert!(list.body.contains("href=\"/ui/keys\"") && list.body.contains("href=\"/ui/audit\""));
     let csrf = list.csrf();
     let p = request(
@@ -582,51 +518,27 @@ async fn admins_manage_keys_and_read_the_audit_on_the_page() {
         StatusCode::OK,
         "the key works"
     );
-    let keys = request(&s, Method::GET, "/ui/keys", Some(&cookie), None, &[]).await;
+    let keys = get(&s, &cookie, "/ui/keys").await;
     assert!(
         keys.body.contains("etl runner") && !keys.body.contains(&key),
         "listed, never shown again"
     );
     let id = key.split('_').nth(1).unwrap();
-    let p = request(
-        &s,
-        Method::POST,
-        &format!("/ui/keys/{id}/revoke"),
-        Some(&cookie),
-        Some(&[("csrf", &csrf)]),
-        &[],
-    )
-    .await;
+    let p = post(&s, &cookie, &format!("/ui/keys/{id}/revoke"), &csrf).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     assert_eq!(
         s.get(&key, "audited-secret").await.status,
         StatusCode::UNAUTHORIZED
     );
     // the audit page, filtered
-    let audit = request(
-        &s,
-        Method::GET,
-        "/ui/audit?action=key.revoke",
-        Some(&cookie),
-        None,
-        &[],
-    )
-    .await;
+    let audit = get(&s, &cookie, "/ui/audit?action=key.revoke").await;
     assert_eq!(audit.status, StatusCode::OK);
     assert!(
         audit.body.contains(id) && !audit.body.contains("<td>secret.write</td>"),
         "{}",
         audit.body
     );
-    let audit = request(
-        &s,
-        Method::GET,
-        "/ui/audit?name=audited-secret",
-        Some(&cookie),
-        None,
-        &[],
-    )
-    .await;
+    let audit = get(&s, &cookie, "/ui/audit?name=audited-secret").await;
     assert!(
         audit.body.contains("<td>secret.write</td>") && !audit.body.contains("<td>key.revoke</td>"),
         "{}",
@@ -635,18 +547,11 @@ async fn admins_manage_keys_and_read_the_audit_on_the_page() {
     // a writer has neither page, and cannot post to them
     let writer = s.key("writer").await;
     let wc = sign_in(&s, &writer).await;
-    let wl = request(&s, Method::GET, "/ui/secrets", Some(&wc), None, &[]).await;
+    let wl = get(&s, &wc, "/ui/secrets").await;
     assert!(!wl.body.contains("href=\"/ui/keys\""));
+    assert_eq!(get(&s, &wc, "/ui/keys").await.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        request(&s, Method::GET, "/ui/keys", Some(&wc), None, &[])
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        request(&s, Method::GET, "/ui/audit", Some(&wc), None, &[])
-            .await
-            .status,
+        get(&s, &wc, "/ui/audit").await.status,
         StatusCode::FORBIDDEN
     );
     let wcsrf = wl.csrf();
@@ -685,7 +590,7 @@ async fn ten_thousand_secrets_page_in_order() {
     let mut path = "/ui/secrets?folder=bulk/".to_owned();
     let mut seen = Vec::new();
     for _ in 0..3 {
-        let p = request(&s, Method::GET, &path, Some(&cookie), None, &[]).await;
+        let p = get(&s, &cookie, &path).await;
         assert_eq!(p.status, StatusCode::OK);
         let names: Vec<String> = p
             .body
@@ -707,15 +612,7 @@ async fn ten_thousand_secrets_page_in_order() {
     }
     let want: Vec<String> = (0..150).map(|i| format!("bulk/{i:05}")).collect();
     assert_eq!(seen, want);
-    let p = request(
-        &s,
-        Method::GET,
-        "/ui/secrets?q=0999",
-        Some(&cookie),
-        None,
-        &[],
-    )
-    .await;
+    let p = get(&s, &cookie, "/ui/secrets?q=0999").await;
     assert_eq!(
         p.body
             .matches("<td class=\"name\"><a href=\"/ui/secret/bulk/0999")
@@ -739,9 +636,9 @@ async fn others_failures_do_not_end_a_session() {
         s.call(Method::GET, "/api/v1/whoami", Some("nonsense"), None)
             .await;
     }
-    let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let p = get(&s, &cookie, "/ui/secrets").await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
-    let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let p = get(&s, &cookie, "/ui/secrets").await;
     assert_eq!(p.status, StatusCode::OK, "the session is still there");
 }
 
@@ -751,13 +648,10 @@ async fn no_notice_comes_from_the_url() {
     let s = sqlite_server(sigil_server::Limits::default()).await;
     let cookie = sign_in(&s, &s.admin.clone()).await;
     for q in ["done", "deleted"] {
-        let p = request(
+        let p = get(
             &s,
-            Method::GET,
+            &cookie,
             &format!("/ui/secrets?{q}=Your%20key%20expired%3A%20paste%20it%20at%20evil.example"),
-            Some(&cookie),
-            None,
-            &[],
         )
         .await;
         assert_eq!(p.status, StatusCode::OK);
@@ -771,7 +665,7 @@ async fn no_notice_comes_from_the_url() {
 async fn the_page_as_a_new_user_sees_it() {
     let s = sqlite_server(sigil_server::Limits::default()).await;
     let cookie = sign_in(&s, &s.admin.clone()).await;
-    let p = request(&s, Method::GET, "/ui/nope", Some(&cookie), None, &[]).await;
+    let p = get(&s, &cookie, "/ui/nope").await;
     assert_eq!(p.status, StatusCode::NOT_FOUND);
     assert!(
         p.headers["content-type"]
@@ -786,7 +680,7 @@ async fn the_page_as_a_new_user_sees_it() {
         s.put(&s.admin, &format!("n{i}"), serde_json::json!("v-1234"))
             .await;
     }
-    let p = request(&s, Method::GET, "/ui/audit", Some(&cookie), None, &[]).await;
+    let p = get(&s, &cookie, "/ui/audit").await;
     assert_eq!(p.status, StatusCode::OK);
     let (a, b) = (p.body.find(">n2<").unwrap(), p.body.find(">n0<").unwrap());
     assert!(a < b, "newest first");
@@ -798,7 +692,7 @@ async fn the_page_as_a_new_user_sees_it() {
         "the key's name is shown: {}",
         p.body
     );
-    let p = request(&s, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let p = get(&s, &cookie, "/ui/secrets").await;
     assert!(p.body.contains("bootstrap administrator"), "{}", p.body);
 }
 
@@ -810,7 +704,7 @@ async fn sessions_are_shared_by_replicas(s: &Server) {
     let writer = a.key("writer").await;
     let cookie = sign_in(&a, &writer).await;
     // through B: list, then save with the token B's page gives
-    let list = request(&b, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let list = get(&b, &cookie, "/ui/secrets").await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
     let saved = request(
         &b,
@@ -827,15 +721,7 @@ async fn sessions_are_shared_by_replicas(s: &Server) {
     )
     .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
-    let detail = request(
-        &a,
-        Method::GET,
-        "/ui/secret/via-b",
-        Some(&cookie),
-        None,
-        &[],
-    )
-    .await;
+    let detail = get(&a, &cookie, "/ui/secret/via-b").await;
     assert_eq!(detail.status, StatusCode::OK, "A sees what B saved");
     // signing out through B ends the session on A
     let out = request(
@@ -848,17 +734,12 @@ async fn sessions_are_shared_by_replicas(s: &Server) {
     )
     .await;
     assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
-    let p = request(&a, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+    let p = get(&a, &cookie, "/ui/secrets").await;
     assert_eq!(p.location(), "/", "signed out everywhere");
 
     // revoking the key through A ends its sessions on B within a second
     let cookie = sign_in(&a, &writer).await;
-    assert_eq!(
-        request(&b, Method::GET, "/ui/secrets", Some(&cookie), None, &[])
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(get(&b, &cookie, "/ui/secrets").await.status, StatusCode::OK);
     let id = writer.split('_').nth(1).unwrap();
     let r = a
         .call(
@@ -871,7 +752,7 @@ async fn sessions_are_shared_by_replicas(s: &Server) {
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let revoked = std::time::Instant::now();
     loop {
-        let p = request(&b, Method::GET, "/ui/secrets", Some(&cookie), None, &[]).await;
+        let p = get(&b, &cookie, "/ui/secrets").await;
         if p.location() == "/?revoked=1" {
             break;
         }
@@ -918,18 +799,14 @@ async fn idle_sessions_end_and_a_key_has_at_most_so_many() {
     let admin = s.admin.clone();
     let idle = sign_in(&s, &admin).await;
     tokio::time::sleep(std::time::Duration::from_millis(900)).await;
-    let p = request(&s, Method::GET, "/ui/secrets", Some(&idle), None, &[]).await;
+    let p = get(&s, &idle, "/ui/secrets").await;
     assert_eq!(p.location(), "/?expired=1");
     let first = sign_in(&s, &admin).await;
     let second = sign_in(&s, &admin).await;
     let third = sign_in(&s, &admin).await;
     let status = |c: String| {
         let s = s.clone();
-        async move {
-            request(&s, Method::GET, "/ui/secrets", Some(&c), None, &[])
-                .await
-                .status
-        }
+        async move { get(&s, &c, "/ui/secrets").await.status }
     };
     assert_eq!(
         status(first).await,
