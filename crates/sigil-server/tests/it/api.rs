@@ -29,30 +29,27 @@ pub(crate) async fn secrets_versions_history_delete_restore(s: &Server) {
     assert_eq!(r.json["version"], 2);
     assert_eq!(r.headers["cache-control"], "no-store");
     let r = s
-        .call(
+        .send(
             Method::GET,
             "/api/v1/teams/default/secrets/prod/db/password?version=1",
-            Some(a),
-            None,
+            a,
         )
         .await;
     assert_eq!(r.json["value"], "pass-one-5c1e");
     let r = s
-        .call(
+        .send(
             Method::GET,
             "/api/v1/teams/default/secrets/prod/db/password?version=7",
-            Some(a),
-            None,
+            a,
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json["error"]["code"], "not_found");
     let r = s
-        .call(
+        .send(
             Method::GET,
             "/api/v1/teams/default/history/prod/db/password",
-            Some(a),
-            None,
+            a,
         )
         .await;
     assert_eq!(r.json["deleted"], false);
@@ -71,11 +68,10 @@ pub(crate) async fn secrets_versions_history_delete_restore(s: &Server) {
     );
     // soft delete, then restore
     let r = s
-        .call(
+        .send(
             Method::DELETE,
             "/api/v1/teams/default/secrets/prod/db/password",
-            Some(a),
-            None,
+            a,
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
@@ -84,29 +80,26 @@ pub(crate) async fn secrets_versions_history_delete_restore(s: &Server) {
         StatusCode::NOT_FOUND
     );
     let r = s
-        .call(
+        .send(
             Method::DELETE,
             "/api/v1/teams/default/secrets/prod/db/password",
-            Some(a),
-            None,
+            a,
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = s
-        .call(
+        .send(
             Method::GET,
             "/api/v1/teams/default/history/prod/db/password",
-            Some(a),
-            None,
+            a,
         )
         .await;
     assert_eq!(r.json["deleted"], true);
     let r = s
-        .call(
+        .send(
             Method::POST,
             "/api/v1/teams/default/restore/prod/db/password",
-            Some(a),
-            None,
+            a,
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -116,11 +109,10 @@ pub(crate) async fn secrets_versions_history_delete_restore(s: &Server) {
         "pass-two-5c1e"
     );
     let r = s
-        .call(
+        .send(
             Method::POST,
             "/api/v1/teams/default/restore/prod/db/password",
-            Some(a),
-            None,
+            a,
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -174,7 +166,7 @@ pub(crate) async fn listing_and_batch_read(s: &Server) {
             Some(c) => format!("/api/v1/teams/default/secrets?prefix=app/&limit=10&cursor={c}"),
             None => "/api/v1/teams/default/secrets?prefix=app/&limit=10".to_owned(),
         };
-        let r = s.call(Method::GET, &path, Some(a), None).await;
+        let r = s.send(Method::GET, &path, a).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert!(!r.text.contains("value-"), "listings never carry values");
         for item in r.json["secrets"].as_array().unwrap() {
@@ -209,12 +201,7 @@ pub(crate) async fn listing_and_batch_read(s: &Server) {
     assert_eq!(r.json["missing"], json!(["nope"]));
     // a name asked for twice is read and recorded once; a deleted secret is missing
     let r = s
-        .call(
-            Method::DELETE,
-            "/api/v1/teams/default/secrets/app/s04",
-            Some(a),
-            None,
-        )
+        .send(Method::DELETE, "/api/v1/teams/default/secrets/app/s04", a)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let r = s
@@ -239,11 +226,10 @@ pub(crate) async fn listing_and_batch_read(s: &Server) {
 /// Each role against each endpoint.
 pub(crate) async fn role_matrix(s: &Server) {
     s.put(&s.admin, "m", json!("v")).await;
-    s.call(
+    s.send(
         Method::DELETE,
         "/api/v1/teams/default/secrets/gone",
-        Some(&s.admin),
-        None,
+        &s.admin,
     )
     .await;
     s.put(&s.admin, "gone", json!("g")).await;
@@ -329,20 +315,10 @@ pub(crate) async fn role_matrix(s: &Server) {
     // delete and restore: writer and admin only
     for (rank, (role, key)) in keys.iter().enumerate() {
         let del = s
-            .call(
-                Method::DELETE,
-                "/api/v1/teams/default/secrets/gone",
-                Some(key),
-                None,
-            )
+            .send(Method::DELETE, "/api/v1/teams/default/secrets/gone", key)
             .await;
         let res = s
-            .call(
-                Method::POST,
-                "/api/v1/teams/default/restore/gone",
-                Some(key),
-                None,
-            )
+            .send(Method::POST, "/api/v1/teams/default/restore/gone", key)
             .await;
         if rank >= 2 {
             assert_eq!(
@@ -373,9 +349,7 @@ pub(crate) async fn role_matrix(s: &Server) {
         StatusCode::FORBIDDEN,
         "a team admin is not the bootstrap admin"
     );
-    let r = s
-        .call(Method::GET, "/api/v1/teams", Some(&s.admin), None)
-        .await;
+    let r = s.send(Method::GET, "/api/v1/teams", &s.admin).await;
     assert_eq!(r.json["teams"][0]["name"], "default");
 }
 
@@ -404,11 +378,10 @@ pub(crate) async fn team_isolation(s: &Server) {
     assert_eq!(r.status, StatusCode::CONFLICT);
     // each team sees only its own
     let r = s
-        .call(
+        .send(
             Method::GET,
             "/api/v1/teams/default/secrets/shared-name",
-            Some(&etl_admin),
-            None,
+            &etl_admin,
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -427,11 +400,10 @@ pub(crate) async fn team_isolation(s: &Server) {
         "default's value"
     );
     let r = s
-        .call(
+        .send(
             Method::GET,
             "/api/v1/teams/etl/secrets/shared-name",
-            Some(&s.admin),
-            None,
+            &s.admin,
         )
         .await;
     assert_eq!(
@@ -440,15 +412,14 @@ pub(crate) async fn team_isolation(s: &Server) {
         "the bootstrap admin does not read other teams' secrets"
     );
     let r = s
-        .call(Method::GET, "/api/v1/teams/etl/keys", Some(&s.admin), None)
+        .send(Method::GET, "/api/v1/teams/etl/keys", &s.admin)
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = s
-        .call(
+        .send(
             Method::GET,
             "/api/v1/teams/nosuchteam/secrets/x",
-            Some(&etl_admin),
-            None,
+            &etl_admin,
         )
         .await;
     assert_eq!(
@@ -487,11 +458,10 @@ pub(crate) async fn team_isolation(s: &Server) {
         .len();
     assert_eq!(after, before, "nothing lands in default's log");
     let r = s
-        .call(
+        .send(
             Method::GET,
             "/api/v1/teams/etl/audit?order=newest&limit=2",
-            Some(&etl_admin),
-            None,
+            &etl_admin,
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -510,11 +480,10 @@ pub(crate) async fn revocations_that_lock_people_out_are_refused(s: &Server) {
     let bootstrap_id = s.admin.split('_').nth(1).unwrap().to_owned();
     let second_id = second.split('_').nth(1).unwrap().to_owned();
     let revoke = |by: String, id: String| async move {
-        s.call(
+        s.send(
             Method::DELETE,
             &format!("/api/v1/teams/default/keys/{id}"),
-            Some(&by),
-            None,
+            &by,
         )
         .await
     };
@@ -536,9 +505,7 @@ pub(crate) async fn revocations_that_lock_people_out_are_refused(s: &Server) {
     );
     // both keys still work; the bootstrap key may still revoke the other admin
     assert_eq!(
-        s.call(Method::GET, "/api/v1/teams", Some(&s.admin), None)
-            .await
-            .status,
+        s.send(Method::GET, "/api/v1/teams", &s.admin).await.status,
         StatusCode::OK
     );
     assert_eq!(
@@ -563,11 +530,10 @@ pub(crate) async fn history_is_paged(s: &Server) {
     let page = |q: &str| {
         let q = q.to_owned();
         async move {
-            s.call(
+            s.send(
                 Method::GET,
                 &format!("/api/v1/teams/default/history/paged{q}"),
-                Some(&s.admin),
-                None,
+                &s.admin,
             )
             .await
         }
@@ -599,12 +565,7 @@ pub(crate) async fn keys_are_revoked_and_refused(s: &Server) {
     s.put(&s.admin, "k", json!("v")).await;
     assert_eq!(s.get(&reader, "k").await.status, StatusCode::OK);
     let r = s
-        .call(
-            Method::GET,
-            "/api/v1/teams/default/keys",
-            Some(&s.admin),
-            None,
-        )
+        .send(Method::GET, "/api/v1/teams/default/keys", &s.admin)
         .await;
     let listed = r.json["keys"].as_array().unwrap();
     assert_eq!(listed.len(), 2);
@@ -614,11 +575,10 @@ pub(crate) async fn keys_are_revoked_and_refused(s: &Server) {
     );
     let id = reader.split('_').nth(1).unwrap();
     let r = s
-        .call(
+        .send(
             Method::DELETE,
             &format!("/api/v1/teams/default/keys/{id}"),
-            Some(&s.admin),
-            None,
+            &s.admin,
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
@@ -626,11 +586,10 @@ pub(crate) async fn keys_are_revoked_and_refused(s: &Server) {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.json["error"]["message"], "the API key was revoked");
     let r = s
-        .call(
+        .send(
             Method::DELETE,
             &format!("/api/v1/teams/default/keys/{id}"),
-            Some(&s.admin),
-            None,
+            &s.admin,
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -690,12 +649,7 @@ pub(crate) async fn audit_records_reads_writes_and_refusals(s: &Server) {
     find("team.create", "ok");
     // paging and since
     let r = s
-        .call(
-            Method::GET,
-            "/api/v1/teams/default/audit?limit=2",
-            Some(&s.admin),
-            None,
-        )
+        .send(Method::GET, "/api/v1/teams/default/audit?limit=2", &s.admin)
         .await;
     assert_eq!(r.json["entries"].as_array().unwrap().len(), 2);
     let cursor = r.json["next_cursor"].as_str().unwrap().to_owned();
@@ -709,11 +663,10 @@ pub(crate) async fn audit_records_reads_writes_and_refusals(s: &Server) {
         .await;
     assert!(r2.json["entries"][0]["id"].as_i64() > r.json["entries"][1]["id"].as_i64());
     let r = s
-        .call(
+        .send(
             Method::GET,
             "/api/v1/teams/default/audit?since=2999-01-01T00:00:00Z",
-            Some(&s.admin),
-            None,
+            &s.admin,
         )
         .await;
     assert_eq!(r.json["entries"], json!([]));
@@ -723,7 +676,7 @@ pub(crate) async fn bad_input_is_refused_and_changes_nothing(s: &Server) {
     let a = &s.admin;
     s.put(a, "keep", json!("kept")).await;
     let before = s
-        .call(Method::GET, "/api/v1/teams/default/secrets", Some(a), None)
+        .send(Method::GET, "/api/v1/teams/default/secrets", a)
         .await
         .json;
     let raw = |path: &'static str, body: &[u8]| {
@@ -791,13 +744,8 @@ pub(crate) async fn bad_input_is_refused_and_changes_nothing(s: &Server) {
         StatusCode::OK
     );
     assert_eq!(s.get(a, "dir/name").await.json["value"], "slash");
-    s.call(
-        Method::DELETE,
-        "/api/v1/teams/default/secrets/dir/name",
-        Some(a),
-        None,
-    )
-    .await;
+    s.send(Method::DELETE, "/api/v1/teams/default/secrets/dir/name", a)
+        .await;
     // queries, unknown routes and methods, a team name that cannot be one:
     // (method, path, body, status, error code)
     let cases: [(Method, &str, Option<Value>, StatusCode, &str); 8] = [
@@ -877,7 +825,7 @@ pub(crate) async fn bad_input_is_refused_and_changes_nothing(s: &Server) {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     // nothing changed
     let after = s
-        .call(Method::GET, "/api/v1/teams/default/secrets", Some(a), None)
+        .send(Method::GET, "/api/v1/teams/default/secrets", a)
         .await
         .json;
     assert_eq!(before, after);

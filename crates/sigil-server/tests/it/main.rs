@@ -38,6 +38,11 @@ pub(crate) struct Reply {
 }
 
 impl Server {
+    /// A request without a body, with `key`.
+    pub(crate) async fn send(&self, method: Method, path: &str, key: &str) -> Reply {
+        self.call(method, path, Some(key), None).await
+    }
+
     pub(crate) async fn call(
         &self,
         method: Method,
@@ -134,11 +139,10 @@ impl Server {
     /// Team `default`'s audit log (its first 1000 records, oldest first), read by the admin.
     pub(crate) async fn audit_log(&self) -> Reply {
         let r = self
-            .call(
+            .send(
                 Method::GET,
                 "/api/v1/teams/default/audit?limit=1000",
-                Some(&self.admin),
-                None,
+                &self.admin,
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -156,11 +160,10 @@ impl Server {
     }
 
     pub(crate) async fn get(&self, key: &str, name: &str) -> Reply {
-        self.call(
+        self.send(
             Method::GET,
             &format!("/api/v1/teams/default/secrets/{name}"),
-            Some(key),
-            None,
+            key,
         )
         .await
     }

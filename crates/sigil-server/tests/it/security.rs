@@ -20,7 +20,7 @@ async fn missing_malformed_and_unknown_keys_are_401() {
         "sgl_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
     ] {
         assert_eq!(
-            s.call(Method::GET, path, Some(bad), None).await.status,
+            s.send(Method::GET, path, bad).await.status,
             StatusCode::UNAUTHORIZED
         );
     }
@@ -28,7 +28,7 @@ async fn missing_malformed_and_unknown_keys_are_401() {
     let id = s.admin.split('_').nth(1).unwrap();
     let forged = format!("sgl_{id}_{}", "A".repeat(43));
     assert_eq!(
-        s.call(Method::GET, path, Some(&forged), None).await.status,
+        s.send(Method::GET, path, &forged).await.status,
         StatusCode::UNAUTHORIZED
     );
 }
@@ -58,9 +58,7 @@ async fn failures_are_throttled_and_a_valid_key_never_is() {
     assert!(r.headers.contains_key("retry-after"));
     assert_eq!(r.json["error"]["code"], "rate_limited");
     // … and a valid key from the same address is served all the same
-    let r = s
-        .call(Method::GET, "/api/v1/whoami", Some(&s.admin), None)
-        .await;
+    let r = s.send(Method::GET, "/api/v1/whoami", &s.admin).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 
     // wrong secrets for one key id are counted for that id, from any address
@@ -69,9 +67,7 @@ async fn failures_are_throttled_and_a_valid_key_never_is() {
     let mut elsewhere = s.clone();
     for i in 0..6u8 {
         elsewhere.client = std::net::SocketAddr::from(([192, 0, 2, i + 1], 5000));
-        let r = elsewhere
-            .call(Method::GET, "/api/v1/whoami", Some(&forged), None)
-            .await;
+        let r = elsewhere.send(Method::GET, "/api/v1/whoami", &forged).await;
         let want = if i < 5 {
             StatusCode::UNAUTHORIZED
         } else {
@@ -82,7 +78,7 @@ async fn failures_are_throttled_and_a_valid_key_never_is() {
     // the key's holder still gets in
     elsewhere.client = std::net::SocketAddr::from(([192, 0, 2, 99], 5000));
     let r = elsewhere
-        .call(Method::GET, "/api/v1/whoami", Some(&s.admin), None)
+        .send(Method::GET, "/api/v1/whoami", &s.admin)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 }

@@ -471,11 +471,10 @@ async fn a_revoked_key_ends_the_session_and_pages_carry_security_headers() {
             .starts_with("text/css")
     );
     let id = writer.split('_').nth(1).unwrap();
-    s.call(
+    s.send(
         Method::DELETE,
         &format!("/api/v1/teams/default/keys/{id}"),
-        Some(&s.admin),
-        None,
+        &s.admin,
     )
     .await;
     let p = get(&s, &cookie, "/ui/secrets").await;
@@ -742,11 +741,10 @@ async fn sessions_are_shared_by_replicas(s: &Server) {
     assert_eq!(get(&b, &cookie, "/ui/secrets").await.status, StatusCode::OK);
     let id = writer.split('_').nth(1).unwrap();
     let r = a
-        .call(
+        .send(
             Method::DELETE,
             &format!("/api/v1/teams/default/keys/{id}"),
-            Some(&a.admin),
-            None,
+            &a.admin,
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
