@@ -25,12 +25,10 @@ fn edit_a_local_secret_in_a_private_file() {
     let sb = Sandbox::new();
     sb.write_config("[context.secrets]\nTOKEN = \"old-token\"\nCFG = { port = 1 }\n");
     let ed = editor(&sb);
-    let o = sb
-        .cmd(&["secrets", "edit", "TOKEN"])
-        .env("EDITOR", &ed)
-        .env("NEW_VALUE", "new-token")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["secrets", "edit", "TOKEN"],
+        &[("EDITOR", &ed), ("NEW_VALUE", "new-token")],
+    );
     assert_code(&o, 0);
     let home = sb.home();
     assert_eq!(
@@ -49,35 +47,27 @@ fn edit_a_local_secret_in_a_private_file() {
     // the editor's final newline is not part of a value that had none
     assert_eq!(stdout(&sb.run(&["secrets", "get", "TOKEN"])), "new-token\n");
     // JSON is edited as JSON, and checked
-    let o = sb
-        .cmd(&["secrets", "edit", "CFG"])
-        .env("EDITOR", &ed)
-        .env("NEW_VALUE", "{\"port\": 2")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["secrets", "edit", "CFG"],
+        &[("EDITOR", &ed), ("NEW_VALUE", "{\"port\": 2")],
+    );
     assert_code(&o, 1);
     assert!(stderr(&o).contains("invalid JSON") && stderr(&o).contains("nothing was changed"));
     assert_eq!(
         stdout(&sb.run(&["secrets", "get", "CFG"])),
         "{\"port\":1}\n"
     );
-    let o = sb
-        .cmd(&["secrets", "edit", "CFG"])
-        .env("EDITOR", &ed)
-        .env("NEW_VALUE", "{\"port\": 2}")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["secrets", "edit", "CFG"],
+        &[("EDITOR", &ed), ("NEW_VALUE", "{\"port\": 2}")],
+    );
     assert_code(&o, 0);
     assert_eq!(
         stdout(&sb.run(&["secrets", "get", "CFG"])),
         "{\"port\":2}\n"
     );
     // an editor that fails changes nothing
-    let o = sb
-        .cmd(&["secrets", "edit", "TOKEN"])
-        .env("EDITOR", "false")
-        .output()
-        .unwrap();
+    let o = sb.run_env(&["secrets", "edit", "TOKEN"], &[("EDITOR", "false")]);
     assert_code(&o, 1);
     assert!(stderr(&o).contains("nothing was changed"), "{}", stderr(&o));
     assert_eq!(stdout(&sb.run(&["secrets", "get", "TOKEN"])), "new-token\n");

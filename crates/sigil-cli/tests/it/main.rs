@@ -58,6 +58,15 @@ impl Sandbox {
         self.cmd(args).output().unwrap()
     }
 
+    /// As [`Sandbox::run`], with these variables set too.
+    pub(crate) fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let mut c = self.cmd(args);
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
     pub(crate) fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
         use std::io::Write;
         let mut child = self

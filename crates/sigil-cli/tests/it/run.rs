@@ -50,11 +50,10 @@ fn no_mask_and_only() {
 #[test]
 fn environment_secrets_are_exported_too() {
     let sb = sandbox();
-    let o = sb
-        .cmd(&["run", "--", "sh", "-c", "echo \"$FROM_ENV\""])
-        .env("SIGIL__CONTEXT__SECRETS__FROM_ENV", "env-9e1b")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["run", "--", "sh", "-c", "echo \"$FROM_ENV\""],
+        &[("SIGIL__CONTEXT__SECRETS__FROM_ENV", "env-9e1b")],
+    );
     assert_code(&o, 0);
     assert_eq!(stdout(&o), "***\n");
 }
@@ -200,11 +199,7 @@ fn a_protected_name_passes_when_only_names_it_or_under_a_prefix() {
 fn a_secret_does_not_silently_replace_a_variable() {
     let sb = Sandbox::new();
     sb.write_config("[context.secrets]\nTZ = \"Mars/Olympus\"\n");
-    let o = sb
-        .cmd(&["run", "--", "sh", "-c", "echo \"$TZ\""])
-        .env("TZ", "UTC")
-        .output()
-        .unwrap();
+    let o = sb.run_env(&["run", "--", "sh", "-c", "echo \"$TZ\""], &[("TZ", "UTC")]);
     assert_code(&o, 2);
     assert!(
         stderr(&o).contains("secret \"TZ\" would replace TZ, which is already set"),
@@ -212,8 +207,8 @@ fn a_secret_does_not_silently_replace_a_variable() {
         stderr(&o)
     );
     assert_eq!(stdout(&o), "");
-    let o = sb
-        .cmd(&[
+    let o = sb.run_env(
+        &[
             "run",
             "--override",
             "--no-mask",
@@ -221,10 +216,9 @@ fn a_secret_does_not_silently_replace_a_variable() {
             "sh",
             "-c",
             "echo \"$TZ\"",
-        ])
-        .env("TZ", "UTC")
-        .output()
-        .unwrap();
+        ],
+        &[("TZ", "UTC")],
+    );
     assert_code(&o, 0);
     assert_eq!(stdout(&o), "Mars/Olympus\n");
 }

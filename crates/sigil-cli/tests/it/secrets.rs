@@ -25,11 +25,10 @@ fn values_come_back_byte_identical() {
     }
     // and through the environment, verbatim
     for (i, v) in AWKWARD.iter().enumerate() {
-        let o = sb
-            .cmd(&["secrets", "get", &format!("E{i}")])
-            .env(format!("SIGIL__CONTEXT__SECRETS__E{i}"), v)
-            .output()
-            .unwrap();
+        let o = sb.run_env(
+            &["secrets", "get", &format!("E{i}")],
+            &[(&format!("SIGIL__CONTEXT__SECRETS__E{i}"), v)],
+        );
         assert_code(&o, 0);
         assert_eq!(o.stdout, format!("{v}\n").into_bytes());
     }
@@ -85,11 +84,10 @@ fn json_values_are_validated_and_printed_compact() {
 fn env_beats_file_and_explain_names_the_places() {
     let sb = Sandbox::new();
     sb.write_config("[context.secrets]\nX = \"file\"\nY = \"file-y\"\n");
-    let o = sb
-        .cmd(&["secrets", "get", "X", "--explain"])
-        .env("SIGIL__CONTEXT__SECRETS__X", "env-value")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["secrets", "get", "X", "--explain"],
+        &[("SIGIL__CONTEXT__SECRETS__X", "env-value")],
+    );
     assert_code(&o, 0);
     let text = stdout(&o);
     assert!(
@@ -100,11 +98,10 @@ fn env_beats_file_and_explain_names_the_places() {
         !text.contains("env-value"),
         "--explain must not print the value"
     );
-    let o = sb
-        .cmd(&["secrets", "get", "X"])
-        .env("SIGIL__CONTEXT__SECRETS__X", "env-value")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["secrets", "get", "X"],
+        &[("SIGIL__CONTEXT__SECRETS__X", "env-value")],
+    );
     assert_eq!(stdout(&o), "env-value\n");
     let o = sb.run(&["secrets", "get", "Y", "--explain"]);
     assert!(stdout(&o).contains("searched: context; env SIGIL__CONTEXT__SECRETS__Y; ~/.sigil/config.toml [context.secrets]"), "{}", stdout(&o));
@@ -126,23 +123,23 @@ fn not_found_exits_3_and_lists_the_places() {
 fn list_shows_names_and_sources_never_values() {
     let sb = Sandbox::new();
     sb.write_config("[context.secrets]\nA = \"canary-list-1\"\n\"prod/db\" = \"canary-list-2\"\n");
-    let o = sb
-        .cmd(&["secrets", "list"])
-        .env("SIGIL__CONTEXT__SECRETS__A", "canary-list-3")
-        .env("SIGIL__CONTEXT__SECRETS__B", "canary-list-4")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["secrets", "list"],
+        &[
+            ("SIGIL__CONTEXT__SECRETS__A", "canary-list-3"),
+            ("SIGIL__CONTEXT__SECRETS__B", "canary-list-4"),
+        ],
+    );
     assert_code(&o, 0);
     let text = stdout(&o);
     assert_eq!(
         text,
         "NAME     SOURCE\nA        env (also in file)\nB        env\nprod/db  file\n"
     );
-    let o = sb
-        .cmd(&["secrets", "list", "--json"])
-        .env("SIGIL__CONTEXT__SECRETS__B", "canary-list-4")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["secrets", "list", "--json"],
+        &[("SIGIL__CONTEXT__SECRETS__B", "canary-list-4")],
+    );
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         doc,
@@ -173,11 +170,10 @@ fn delete_removes_only_that_secret_and_keeps_comments() {
         "{}",
         stderr(&o)
     );
-    let o = sb
-        .cmd(&["secrets", "delete", "ONLY_ENV"])
-        .env("SIGIL__CONTEXT__SECRETS__ONLY_ENV", "x")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["secrets", "delete", "ONLY_ENV"],
+        &[("SIGIL__CONTEXT__SECRETS__ONLY_ENV", "x")],
+    );
     assert_code(&o, 3);
     assert!(
         stderr(&o).contains("set by env SIGIL__CONTEXT__SECRETS__ONLY_ENV"),
@@ -217,12 +213,13 @@ fn set_without_a_value_off_a_terminal_is_a_usage_error() {
 fn config_show_redacts_values_and_names_origins() {
     let sb = Sandbox::new();
     sb.write_config("[server]\nteam = \"etl\"\n[context.secrets]\nA = \"canary-show\"\n");
-    let o = sb
-        .cmd(&["config", "show"])
-        .env("SIGIL__SERVER__URL", "http://10.0.0.1:4300")
-        .env("SIGIL_API_KEY", "canary-key")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["config", "show"],
+        &[
+            ("SIGIL__SERVER__URL", "http://10.0.0.1:4300"),
+            ("SIGIL_API_KEY", "canary-key"),
+        ],
+    );
     assert_code(&o, 0);
     let text = stdout(&o);
     assert!(text.contains("server.team                = etl"), "{text}");
@@ -292,12 +289,13 @@ fn config_show_tells_what_login_set() {
         "credentials ~/.sigil/credentials.toml"
     );
     // an explicit setting still wins over credentials.toml, and says so
-    let o = sb
-        .cmd(&["config", "show"])
-        .env("SIGIL__SERVER__URL", "http://127.0.0.1:4300")
-        .env("SIGIL_API_KEY", "canary-env-key")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["config", "show"],
+        &[
+            ("SIGIL__SERVER__URL", "http://127.0.0.1:4300"),
+            ("SIGIL_API_KEY", "canary-env-key"),
+        ],
+    );
     let text = stdout(&o);
     assert!(text.contains("# env SIGIL__SERVER__URL"), "{text}");
     assert!(
@@ -323,22 +321,17 @@ fn completions_and_usage_errors() {
 #[test]
 fn overrides_in_the_environment_are_checked() {
     let sb = Sandbox::new();
-    let o = sb
-        .cmd(&["secrets", "list"])
-        .env("SIGIL__SERVR__URL", "x")
-        .output()
-        .unwrap();
+    let o = sb.run_env(&["secrets", "list"], &[("SIGIL__SERVR__URL", "x")]);
     assert_code(&o, 1);
     assert!(
         stderr(&o).contains("invalid environment variable SIGIL__SERVR__URL: unknown setting"),
         "{}",
         stderr(&o)
     );
-    let o = sb
-        .cmd(&["secrets", "set", "X", "--stdin"])
-        .env("SIGIL__BACKEND", "server")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["secrets", "set", "X", "--stdin"],
+        &[("SIGIL__BACKEND", "server")],
+    );
     assert_code(&o, 1);
     assert!(
         stderr(&o).contains("no API key: set SIGIL_API_KEY or run `sigil login`"),
@@ -533,18 +526,16 @@ fn files_that_hold_secrets_stay_private_and_links_stay_links() {
 fn get_reads_several_secrets_at_once() {
     let sb = Sandbox::new();
     sb.write_config("[context.secrets]\nA = \"a-value\"\nB = { user = \"u\" }\n");
-    let o = sb
-        .cmd(&["secrets", "get", "A", "B", "C"])
-        .env("SIGIL__CONTEXT__SECRETS__C", "c-value")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["secrets", "get", "A", "B", "C"],
+        &[("SIGIL__CONTEXT__SECRETS__C", "c-value")],
+    );
     assert_code(&o, 0);
     assert_eq!(stdout(&o), "a-value\n{\"user\":\"u\"}\nc-value\n");
-    let o = sb
-        .cmd(&["secrets", "get", "A", "C", "--json"])
-        .env("SIGIL__CONTEXT__SECRETS__C", "c-value")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["secrets", "get", "A", "C", "--json"],
+        &[("SIGIL__CONTEXT__SECRETS__C", "c-value")],
+    );
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         doc,
@@ -567,11 +558,10 @@ fn get_reads_several_secrets_at_once() {
 #[test]
 fn a_chain_that_cannot_be_built_names_the_secret() {
     let sb = Sandbox::new();
-    let o = sb
-        .cmd(&["secrets", "get", "DB_PASSWORD"])
-        .env("SIGIL__BACKEND", "server")
-        .output()
-        .unwrap();
+    let o = sb.run_env(
+        &["secrets", "get", "DB_PASSWORD"],
+        &[("SIGIL__BACKEND", "server")],
+    );
     assert_code(&o, 1);
     let e = stderr(&o);
     assert!(
