@@ -182,14 +182,7 @@ pub(crate) async fn listing_and_batch_read(s: &Server) {
         names,
         (0..25).map(|i| format!("app/s{i:02}")).collect::<Vec<_>>()
     );
-    let r = s
-        .call(
-            Method::POST,
-            "/api/v1/teams/default/batch-read",
-            Some(a),
-            Some(json!({"names": ["app/s03", "nope", "other"]})),
-        )
-        .await;
+    let r = s.batch_read(a, json!(["app/s03", "nope", "other"])).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let got: Vec<(&str, &str)> = r.json["secrets"]
         .as_array()
@@ -205,12 +198,7 @@ pub(crate) async fn listing_and_batch_read(s: &Server) {
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let r = s
-        .call(
-            Method::POST,
-            "/api/v1/teams/default/batch-read",
-            Some(a),
-            Some(json!({"names": ["app/s05", "app/s04", "app/s05"]})),
-        )
+        .batch_read(a, json!(["app/s05", "app/s04", "app/s05"]))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["secrets"].as_array().unwrap().len(), 1);
@@ -870,12 +858,7 @@ pub(crate) async fn an_unopenable_value_is_an_audited_error(s: &Server) {
     assert_eq!(r.json["error"]["code"], "internal");
     assert!(!r.text.contains("unopenable-canary-17"));
     let r = other
-        .call(
-            Method::POST,
-            "/api/v1/teams/default/batch-read",
-            Some(&s.admin),
-            Some(json!({"names": ["sealed/one", "sealed/missing"]})),
-        )
+        .batch_read(&s.admin, json!(["sealed/one", "sealed/missing"]))
         .await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text);
     assert_eq!(r.json["error"]["code"], "internal");

@@ -38,6 +38,18 @@ pub(crate) struct Reply {
 }
 
 impl Server {
+    /// A batch read of team `default`: `names` is a JSON array.
+    pub(crate) async fn batch_read(&self, key: &str, names: Value) -> Reply {
+        let path = "/api/v1/teams/default/batch-read";
+        self.call(
+            Method::POST,
+            path,
+            Some(key),
+            Some(serde_json::json!({ "names": names })),
+        )
+        .await
+    }
+
     /// A request without a body, with `key`.
     pub(crate) async fn send(&self, method: Method, path: &str, key: &str) -> Reply {
         self.call(method, path, Some(key), None).await
