@@ -200,8 +200,7 @@ fn values_over_the_limit() {
         ],
     );
     // the size is told exactly, also when the input goes on far past the limit
-    let huge = sb.home().join("huge.bin");
-    std::fs::write(&huge, vec![b'y'; 3_000_000]).unwrap();
+    let huge = sb.file("huge.bin", vec![b'y'; 3_000_000]);
     refused(
         &sb,
         &["secrets", "set", "HUGE", "--file", huge.to_str().unwrap()],
@@ -240,8 +239,7 @@ fn values_over_the_limit() {
         1,
         &["is 6 bytes, over the limit of 5 bytes"],
     );
-    let dotenv = sb.home().join("big.env");
-    std::fs::write(&dotenv, "OK=1\nTOO_BIG=123456\n").unwrap();
+    let dotenv = sb.file("big.env", "OK=1\nTOO_BIG=123456\n");
     refused(
         &sb,
         &["import", "--from", "dotenv", dotenv.to_str().unwrap()],

@@ -11,14 +11,11 @@ fn the_canary_never_leaks() {
     sb.write_config(format!(
         "[context.secrets]\nFILE_CANARY = \"{CANARY}\"\nOTHER = \"other-value\"\n"
     ));
-    let prefect = sb.home().join("prefect.toml");
-    std::fs::write(
-        &prefect,
+    let prefect = sb.file(
+        "prefect.toml",
         format!("[context.secrets]\nPREFECT_CANARY = \"{CANARY}\"\n"),
-    )
-    .unwrap();
-    let dotenv = sb.home().join("x.env");
-    std::fs::write(&dotenv, format!("DOTENV_CANARY={CANARY}\n")).unwrap();
+    );
+    let dotenv = sb.file("x.env", format!("DOTENV_CANARY={CANARY}\n"));
     let p = prefect.to_str().unwrap();
     let d = dotenv.to_str().unwrap();
     let big = format!("{CANARY}{}", "x".repeat(70_000));

@@ -6,13 +6,11 @@ use crate::{Sandbox, assert_code, stderr, stdout};
 /// An editor that records the file's mode and path, then writes `$NEW_VALUE` (or appends a
 /// newline to show what an editor does at the end of a file).
 fn editor(sb: &Sandbox) -> String {
-    let path = sb.home().join("editor.sh");
-    std::fs::write(
-        &path,
+    let path = sb.file(
+        "editor.sh",
         "#!/bin/sh\nstat -c %a \"$1\" > \"$HOME/edit-mode\"\necho \"$1\" > \"$HOME/edit-path\"\n\
          cp \"$1\" \"$HOME/edit-before\"\nprintf '%s\\n' \"$NEW_VALUE\" > \"$1\"\n",
-    )
-    .unwrap();
+    );
     std::process::Command::new("chmod")
         .args(["+x", path.to_str().unwrap()])
         .status()

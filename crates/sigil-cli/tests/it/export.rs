@@ -26,8 +26,7 @@ fn dotenv_reads_back_exactly() {
     );
     // what export wrote, import reads back byte for byte
     let other = Sandbox::new();
-    let file = other.home().join("exported.env");
-    std::fs::write(&file, &o.stdout).unwrap();
+    let file = other.file("exported.env", &o.stdout);
     assert_code(
         &other.run(&["import", "--from", "dotenv", file.to_str().unwrap()]),
         0,

@@ -5,9 +5,8 @@ use crate::{Sandbox, assert_code, stderr, stdout};
 #[test]
 fn prefect_config_is_imported_verbatim() {
     let sb = Sandbox::new();
-    let prefect = sb.home().join("prefect-config.toml");
-    std::fs::write(
-        &prefect,
+    let prefect = sb.file(
+        "prefect-config.toml",
         r#"debug = false
 [logging]
 level = "INFO"
@@ -19,8 +18,7 @@ HOME_REF = "$HOME/x"
 NUMBER_STRING = "42"
 AWS_CREDENTIALS = { ACCESS_KEY = "AK", SECRET_ACCESS_KEY = "SAK" }
 "#,
-    )
-    .unwrap();
+    );
     let o = sb.run(&["import", "--from", "prefect", prefect.to_str().unwrap()]);
     assert_code(&o, 0);
     assert!(
@@ -90,12 +88,10 @@ AWS_CREDENTIALS = { ACCESS_KEY = "AK", SECRET_ACCESS_KEY = "SAK" }
 #[test]
 fn dotenv_is_imported_without_expansion() {
     let sb = Sandbox::new();
-    let env = sb.home().join(".env");
-    std::fs::write(
-        &env,
+    let env = sb.file(
+        ".env",
         "# db\nexport DB_URL=postgres://u:$PASS@h/db\nQUOTED=\"a\\nb\"\nLITERAL='${x}'\n",
-    )
-    .unwrap();
+    );
     assert_code(
         &sb.run(&["import", "--from", "dotenv", env.to_str().unwrap()]),
         0,
@@ -113,8 +109,7 @@ fn bad_import_files_change_nothing() {
     let sb = Sandbox::new();
     sb.write_config("[context.secrets]\nA = \"1\"\n");
     let before = std::fs::read(sb.config()).unwrap();
-    let env = sb.home().join("bad.env");
-    std::fs::write(&env, "GOOD=1\nBAD LINE\nWORSE\n").unwrap();
+    let env = sb.file("bad.env", "GOOD=1\nBAD LINE\nWORSE\n");
     let o = sb.run(&["import", "--from", "dotenv", env.to_str().unwrap()]);
     assert_code(&o, 1);
     // every bad line at once
@@ -125,8 +120,7 @@ fn bad_import_files_change_nothing() {
         "{}",
         stderr(&o)
     );
-    let prefect = sb.home().join("p.toml");
-    std::fs::write(&prefect, "[logging]\nlevel = 1\n").unwrap();
+    let prefect = sb.file("p.toml", "[logging]\nlevel = 1\n");
     let o = sb.run(&["import", "--from", "prefect", prefect.to_str().unwrap()]);
     assert_code(&o, 1);
     assert!(

@@ -58,6 +58,13 @@ impl Sandbox {
         self.cmd(args).output().unwrap()
     }
 
+    /// Writes `text` to `name` in the sandbox's home and gives its path.
+    pub(crate) fn file(&self, name: &str, text: impl AsRef<[u8]>) -> std::path::PathBuf {
+        let path = self.home().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     /// As [`Sandbox::run`], with these variables set too.
     pub(crate) fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         let mut c = self.cmd(args);

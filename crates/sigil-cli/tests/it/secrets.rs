@@ -33,8 +33,7 @@ fn values_come_back_byte_identical() {
         assert_eq!(o.stdout, format!("{v}\n").into_bytes());
     }
     // positional value and --file give the same bytes
-    let f = sb.home().join("value.txt");
-    std::fs::write(&f, "from a file\n").unwrap();
+    let f = sb.file("value.txt", "from a file\n");
     assert_code(
         &sb.run(&["secrets", "set", "F", "--file", f.to_str().unwrap()]),
         0,

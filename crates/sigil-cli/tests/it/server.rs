@@ -687,8 +687,7 @@ fn tls_with_rustls() {
         None
     );
     // a bad key file is named
-    let bad = sb.home().join("bad.pem");
-    std::fs::write(&bad, "not a key").unwrap();
+    let bad = sb.file("bad.pem", "not a key");
     let o = sb
         .cmd(&[
             "server",
@@ -937,8 +936,7 @@ fn import_into_the_server() {
     let c = srv.client(ADMIN);
     c.put_secret("KEPT", &serde_json::json!("old-value"), None)
         .unwrap();
-    let dotenv = sb.home().join("team.env");
-    std::fs::write(&dotenv, "KEPT=new-value\nFRESH=$NOT_EXPANDED\n").unwrap();
+    let dotenv = sb.file("team.env", "KEPT=new-value\nFRESH=$NOT_EXPANDED\n");
     let path = dotenv.to_str().unwrap();
     let o = run_env(
         &sb,

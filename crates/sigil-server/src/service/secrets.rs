@@ -347,17 +347,20 @@ async fn writer_change(
     Ok(secret_audit_row(c, action, name, None, AuditOutcome::Ok))
 }
 
-/// A change that found nothing to change: `message`, refused on record.
+/// A delete that found no live secret, or a restore no deleted one: refused on record.
 async fn nothing_to_change(
     state: &AppState,
     c: &Caller,
     team: &TeamName,
     name: &SecretName,
     action: AuditAction,
-    message: String,
 ) -> ServerError {
-    let e = ServerError::NotFound(message);
-    refuse(state, c, team.as_str(), action, Some(name.as_str()), e).await
+    let (n, t) = (name.as_str(), team.as_str());
+    let e = ServerError::NotFound(match action {
+        AuditAction::SecretRestore => format!("no deleted secret {n:?} in team {t:?}"),
+        _ => format!("secret {n:?} not found in team {t:?}"),
+    });
+    refuse(state, c, t, action, Some(n), e).await
 }
 
 /// Deletes a secret, restorably: writer role.
@@ -375,12 +378,7 @@ pub(crate) async fn delete(
         .delete_secret(c.team_id, name.as_str(), at, audit_ok)
         .await?
     {
-        let why = format!(
-            "secret {:?} not found in team {:?}",
-            name.as_str(),
-            team.as_str()
-        );
-        return Err(nothing_to_change(state, c, team, name, action, why).await);
+        return Err(nothing_to_change(state, c, team, name, action).await);
     }
     Metrics::inc(&state.metrics.audit_records, 1);
     Ok(())
@@ -401,12 +399,7 @@ pub(crate) async fn restore(
         .restore_secret(c.team_id, name.as_str(), at, audit_ok)
         .await?
     else {
-        let why = format!(
-            "no deleted secret {:?} in team {:?}",
-            name.as_str(),
-            team.as_str()
-        );
-        return Err(nothing_to_change(state, c, team, name, action, why).await);
+        return Err(nothing_to_change(state, c, team, name, action).await);
     };
     Metrics::inc(&state.metrics.audit_records, 1);
     Ok(written(row))
