@@ -3,14 +3,21 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// `SIGIL_TEST_POSTGRES_URL`, or `None` after a notice that `what` was not run.
+/// The attribute every PostgreSQL test carries, so that `cargo test` without a database reports
+/// it as ignored (not as passed); `.ci/run` passes `--include-ignored` with the variable set.
+pub const IGNORED_WITHOUT_POSTGRES: &str =
+    "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored";
+
+/// `SIGIL_TEST_POSTGRES_URL`.
+///
+/// # Panics
+/// When it is not set: a PostgreSQL test runs only when asked for (it is `#[ignore]`d
+/// otherwise), and then a missing database is a failure, not a reason to pass.
 #[must_use]
-pub fn postgres_url(what: &str) -> Option<String> {
-    let url = std::env::var("SIGIL_TEST_POSTGRES_URL").ok();
-    if url.is_none() {
-        eprintln!("notice: SIGIL_TEST_POSTGRES_URL is not set: {what} not run");
-    }
-    url
+pub fn postgres_url(what: &str) -> String {
+    std::env::var("SIGIL_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!("{what}: SIGIL_TEST_POSTGRES_URL is not set ({IGNORED_WITHOUT_POSTGRES})")
+    })
 }
 
 /// Drops and creates a schema named `prefix`, the process id and a counter, and returns `base`
