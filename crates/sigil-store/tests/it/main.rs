@@ -1,8 +1,9 @@
 //! The same store tests on SQLite and on PostgreSQL.
 //!
 //! PostgreSQL tests read `SIGIL_TEST_POSTGRES_URL` (`.ci/run` sets it and fails when the
-//! database is unreachable). Without it they print a notice and pass without running; with it, an
-//! unreachable database fails them. Each test gets its own schema.
+//! database is unreachable). They are `#[ignore]`d, so that `cargo test` without a database reports
+//! them as not run; `--include-ignored` runs them, and then a missing or unreachable database fails
+//! them. Each test gets its own schema.
 
 mod suite;
 
