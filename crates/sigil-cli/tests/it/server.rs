@@ -330,10 +330,13 @@ fn acknowledged_writes_survive_kill_9() {
     let mut srv = RunningServer::start(&sb, &[], &[]);
     let client = srv.client(ADMIN);
     let acked = Arc::new(Mutex::new(Vec::<(String, i64, String)>::new()));
+    // a write refused before the kill is a failure, not the end of the test's load
+    let killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let failed = Arc::new(Mutex::new(Vec::<String>::new()));
     let writers: Vec<_> = (0..4)
         .map(|w| {
-            let client = client.clone();
-            let acked = acked.clone();
+            let (client, acked) = (client.clone(), acked.clone());
+            let (killed, failed) = (killed.clone(), failed.clone());
             std::thread::spawn(move || {
                 for i in 0.. {
                     let name = format!("w{w}/k{}", i % 25);
@@ -341,19 +344,40 @@ fn acknowledged_writes_survive_kill_9() {
                     match client.put_secret(&name, &serde_json::Value::String(value.clone()), None)
                     {
                         Ok(r) => acked.lock().unwrap().push((name, r.version, value)),
-                        Err(_) => return, // the server is gone
+                        Err(e) => {
+                            if !killed.load(std::sync::atomic::Ordering::SeqCst) {
+                                failed.lock().unwrap().push(format!("{name}: {e}"));
+                            }
+                            return; // the server is gone (or the failure is recorded)
+                        }
                     }
                 }
             })
         })
         .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while acked.lock().unwrap().len() < 400 {
+        let failures = failed.lock().unwrap().clone();
+        assert!(
+            failures.is_empty(),
+            "writes failed before the kill: {failures:?}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "400 writes were not acknowledged within 60 s"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
+    killed.store(true, std::sync::atomic::Ordering::SeqCst);
     srv.kill9();
     for w in writers {
         w.join().unwrap();
     }
+    let failures = failed.lock().unwrap().clone();
+    assert!(
+        failures.is_empty(),
+        "writes failed before the kill: {failures:?}"
+    );
     let acked = acked.lock().unwrap().clone();
     let srv = RunningServer::start(&sb, &[], &[]);
     let client = srv.client(ADMIN);

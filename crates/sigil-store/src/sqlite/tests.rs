@@ -75,6 +75,14 @@ async fn probed_store() -> (
     (dir, Arc::new(store), started, verdict)
 }
 
+/// A spawned write's outcome, or a failure after 10 s: no test waits without a deadline.
+async fn within<T>(task: tokio::task::JoinHandle<T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("no answer within 10 s")
+        .unwrap()
+}
+
 fn wait_started(started: &mpsc::Receiver<()>) {
     started
         .recv_timeout(Duration::from_secs(10))
@@ -99,8 +107,8 @@ async fn a_write_is_answered_only_after_its_wal_sync_returns() {
         "a metadata read showed an unsynced commit"
     );
     verdict.send(Ok(())).unwrap();
-    write.await.unwrap().unwrap();
-    assert_eq!(listing.await.unwrap().unwrap().len(), 1);
+    within(write).await.unwrap();
+    assert_eq!(within(listing).await.unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,14 +124,24 @@ async fn writes_arriving_during_a_sync_share_the_next_one() {
             s.append_audit(vec![row("later")]).await
         }));
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // every later write is waiting in the inbox before the first sync returns: watched, not
+    // guessed with a sleep (a write late on a loaded machine formed a third group, whose sync
+    // nobody answered, and the test waited for ever)
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.inbox.lock().work.len() < 50 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the 50 writes did not reach the inbox"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     verdict.send(Ok(())).unwrap();
-    first.await.unwrap().unwrap();
+    within(first).await.unwrap();
     // all 50 went into one commit: exactly one more sync answers all of them
     wait_started(&started);
     verdict.send(Ok(())).unwrap();
     for w in later {
-        w.await.unwrap().unwrap();
+        within(w).await.unwrap();
     }
     assert!(
         started.recv_timeout(Duration::from_millis(200)).is_err(),
@@ -140,7 +158,7 @@ async fn a_failed_sync_fails_its_writes_and_every_later_one() {
     verdict
         .send(Err(std::io::Error::other("disk gone")))
         .unwrap();
-    let err = write.await.unwrap().unwrap_err().to_string();
+    let err = within(write).await.unwrap_err().to_string();
     assert!(
         err.contains("cannot sync") && err.contains("s.db-wal"),
         "{err}"
