@@ -39,6 +39,7 @@ pub async fn fresh_schema(base: &str, prefix: &str) -> String {
             panic!("SIGIL_TEST_POSTGRES_URL is set but the database is unreachable: {e}")
         });
     tokio::spawn(conn);
+    drop_schemas_of_finished_runs(&client, prefix).await;
     client
         .batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
@@ -47,4 +48,32 @@ pub async fn fresh_schema(base: &str, prefix: &str) -> String {
         .unwrap_or_else(|e| panic!("cannot create schema {schema}: {e}"));
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}options=-csearch_path%3D{schema}")
+}
+
+/// Drops the schemas `prefix` left by test processes that are gone, so that a database used for
+/// many runs does not fill up (a test that analyses or locks every table then runs out of locks).
+/// A schema whose process still runs (or whose id was taken by another process) is kept.
+async fn drop_schemas_of_finished_runs(client: &tokio_postgres::Client, prefix: &str) {
+    let Ok(rows) = client
+        .query(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1)",
+            &[&format!("{prefix}_")],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let pid = name[prefix.len() + 1..].split('_').next().unwrap_or("");
+        let gone = pid.parse::<u32>().is_ok_and(|p| {
+            p != std::process::id() && !std::path::Path::new(&format!("/proc/{p}")).exists()
+        });
+        if gone {
+            // another test process may be dropping it too: either one is enough
+            let _ = client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .await;
+        }
+    }
 }

@@ -96,7 +96,7 @@ async fn the_batched_read_finds_a_version_by_its_whole_key() {
              SELECT id, 'hot', 2000, 0, 0, 'k' FROM teams;
          INSERT INTO secret_versions (team_id, name, version, data_key_version, ciphertext, created_at, created_by)
              SELECT t.id, 'hot', g, 1, '\\x00', 0, 'k' FROM teams t, generate_series(1, 2000) g;
-         ANALYZE",
+         ANALYZE secrets, secret_versions",
     )
     .await
     .unwrap();
