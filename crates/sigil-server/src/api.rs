@@ -166,12 +166,7 @@ pub(crate) async fn get_secret(
         }
     };
     let read = service::secrets::read(&state, &c, &team, &name, version).await?;
-    let body = secret_read_body(
-        read.name.as_str(),
-        read.version,
-        read.created_at,
-        &read.plain,
-    )?;
+    let body = secret_read_body(name.as_str(), read.version, read.created_at, &read.plain)?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -77,10 +77,9 @@ pub(crate) async fn unopened(
     }
 }
 
-/// A value read: its name, version, when that version was written, and the value's JSON text as
-/// it was sealed (zeroed when dropped).
+/// A value read: its version, when that version was written, and the value's JSON text as it was
+/// sealed (zeroed when dropped).
 pub(crate) struct Read {
-    pub(crate) name: SecretName,
     pub(crate) version: i64,
     pub(crate) created_at: i64,
     pub(crate) plain: Zeroizing<Vec<u8>>,
@@ -90,12 +89,22 @@ pub(crate) struct Read {
 impl std::fmt::Debug for Read {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Read")
-            .field("name", &self.name.as_str())
             .field("version", &self.version)
             .field("created_at", &self.created_at)
             .field("plain", &"<redacted>")
             .finish()
     }
+}
+
+/// The caller may read values of `team` (reader role); a refusal of reading `name` is on record.
+async fn may_read_values(
+    state: &AppState,
+    c: &Caller,
+    team: &TeamName,
+    name: Option<&str>,
+) -> Result<(), ServerError> {
+    let (what, action) = ("read secret values", AuditAction::SecretRead);
+    authorize(state, c, team, Role::Reader, what, action, name).await
 }
 
 /// Reads a secret's value (the latest version, or `version`): reader role; the read and its
@@ -107,16 +116,7 @@ pub(crate) async fn read(
     name: &SecretName,
     version: Option<i64>,
 ) -> Result<Read, ServerError> {
-    authorize(
-        state,
-        c,
-        team,
-        Role::Reader,
-        "read secret values",
-        AuditAction::SecretRead,
-        Some(name.as_str()),
-    )
-    .await?;
+    may_read_values(state, c, team, Some(name.as_str())).await?;
     if version.is_some_and(|v| v < 1) {
         let e = ServerError::Invalid("version must be 1 or more".into());
         let (action, asked) = (AuditAction::SecretRead, Some(name.as_str()));
@@ -143,7 +143,6 @@ pub(crate) async fn read(
         Ok(plain) => {
             Metrics::inc(&state.metrics.secret_reads, 1);
             Ok(Read {
-                name: name.clone(),
                 version: ver.version,
                 created_at: ver.created_at,
                 plain,
@@ -162,16 +161,7 @@ pub(crate) async fn read_many(
     team: &TeamName,
     asked: &[String],
 ) -> Result<BatchReadResult, ServerError> {
-    authorize(
-        state,
-        c,
-        team,
-        Role::Reader,
-        "read secret values",
-        AuditAction::SecretRead,
-        None,
-    )
-    .await?;
+    may_read_values(state, c, team, None).await?;
     let checked = (|| {
         if asked.is_empty() || asked.len() > 1000 {
             return Err(ServerError::Invalid(
