@@ -18,14 +18,19 @@ pub struct ParsedKey<'a> {
     pub secret: &'a str,
 }
 
+/// Whether `id` has the form of a key's public id: [`ID_LEN`] characters of `a-z 0-9`.
+pub(crate) fn is_key_id(id: &str) -> bool {
+    id.len() == ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 /// Splits `sgl_<id>_<secret>`; `None` for anything else.
 pub fn parse(key: &str) -> Option<ParsedKey<'_>> {
     let rest = key.strip_prefix(PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    let ok_id = id.len() == ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let ok_id = is_key_id(id);
     let ok_secret = (32..=128).contains(&secret.len())
         && secret
             .bytes()

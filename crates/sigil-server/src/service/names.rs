@@ -67,11 +67,7 @@ impl KeyId {
     /// # Errors
     /// [`ServerError::Invalid`] giving the form (the input is not echoed).
     pub fn parse(id: &str) -> Result<KeyId, ServerError> {
-        let ok = id.len() == crate::keys::ID_LEN
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-        if ok {
+        if crate::keys::is_key_id(id) {
             Ok(KeyId(id.to_owned()))
         } else {
             Err(ServerError::NotFound(format!(

@@ -17,16 +17,16 @@ pub(crate) struct AuditParams {
 /// How many records one page of the audit view looks through for its filters.
 pub(super) const AUDIT_SCAN: u32 = service::audit::MAX_PAGE;
 
-/// The actions the filter offers: the stored name and the label shown.
-const ACTIONS: [(&str, &str); 8] = [
-    ("", "any"),
-    ("secret.read", "read"),
-    ("secret.write", "write"),
-    ("secret.delete", "delete"),
-    ("secret.restore", "restore"),
-    ("key.create", "key created"),
-    ("key.revoke", "key revoked"),
-    ("team.create", "team created"),
+/// The actions the filter offers, with the label shown ("any" is no filter).
+const ACTIONS: [(Option<AuditAction>, &str); 8] = [
+    (None, "any"),
+    (Some(AuditAction::SecretRead), "read"),
+    (Some(AuditAction::SecretWrite), "write"),
+    (Some(AuditAction::SecretDelete), "delete"),
+    (Some(AuditAction::SecretRestore), "restore"),
+    (Some(AuditAction::KeyCreate), "key created"),
+    (Some(AuditAction::KeyRevoke), "key revoked"),
+    (Some(AuditAction::TeamCreate), "team created"),
 ];
 
 pub(crate) async fn audit_page(
@@ -75,7 +75,8 @@ pub(crate) async fn audit_page(
                 div {
                     label for="faction" { "Action" }
                     select id="faction" name="action" {
-                        @for (value, label) in ACTIONS {
+                        @for (action, label) in ACTIONS {
+                            @let value = action.map_or("", AuditAction::as_str);
                             option value=(value) selected[p.action == value] { (label) }
                         }
                     }
