@@ -75,16 +75,10 @@ impl ApiError {
     }
 }
 
+/// A store failure reaches a client as the domain layer words it (one mapping, in `service`).
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict { current } => ApiError::conflict(format!(
-                "version conflict: the secret is at version {current}"
-            )),
-            StoreError::Exists(what) => ApiError::conflict(format!("{what} already exists")),
-            StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
-            other => ApiError::unavailable(other),
-        }
+        crate::service::ServerError::from(e).into()
     }
 }
 
