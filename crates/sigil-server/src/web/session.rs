@@ -94,7 +94,8 @@ pub(crate) async fn signin(
     headers: HeaderMap,
     Form(f): Form<SignIn>,
 ) -> Response {
-    let key = Zeroizing::new(f.key.trim().to_owned());
+    // the form's own string is the one zeroed on drop: no copy of the key is left behind
+    let key = Zeroizing::new(f.key);
     if let Err(e) = check_origin(&headers) {
         return signin_page(&state, e.status, Some(("error", &e.message)));
     }
@@ -111,7 +112,7 @@ pub(crate) async fn signin(
             )),
         );
     }
-    match authenticate(&state, &key, ip).await {
+    match authenticate(&state, key.trim(), ip).await {
         Ok(caller) => {
             let id = match random_token() {
                 Ok(i) => i,
