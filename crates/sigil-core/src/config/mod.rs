@@ -295,7 +295,12 @@ impl Settings {
     pub fn rows(&self) -> Vec<(&'static str, SettingValue, &Origin)> {
         SETTINGS
             .iter()
-            .map(|s| (s.key, (s.get)(self), &self.origins[s.key]))
+            .map(|s| {
+                // settings built by hand may lack an origin: it is then the default's
+                static DEFAULT: Origin = Origin::Default;
+                let origin = self.origins.get(s.key).unwrap_or(&DEFAULT);
+                (s.key, (s.get)(self), origin)
+            })
             .collect()
     }
 }
@@ -438,6 +443,16 @@ LIST = ["a", 1]
             e.starts_with("invalid environment variable SIGIL__SERVR__URL: unknown setting"),
             "{e}"
         );
+    }
+
+    // settings built by hand (their fields are public) without origins made rows() panic
+    #[test]
+    fn rows_of_settings_without_origins_say_default() {
+        let mut s = empty_settings();
+        s.origins.clear();
+        let rows = s.rows();
+        assert_eq!(rows.len(), SETTINGS.len());
+        assert!(rows.iter().all(|(_, _, o)| **o == Origin::Default));
     }
 
     #[test]
