@@ -116,16 +116,23 @@ pub enum SecretsCommand {
     Copy(CopyArgs),
 }
 
+/// Where a command that changes secrets works: the local config file or the server.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct Target {
+    /// Work on the local config file (the default unless backend = "server").
+    #[arg(long, conflicts_with = "server")]
+    pub local: bool,
+    /// Work on the server (the default when backend = "server").
+    #[arg(long)]
+    pub server: bool,
+}
+
 #[derive(Args, Debug)]
 pub struct EditArgs {
     /// The secret's name (a new one is created when it does not exist).
     pub name: String,
-    /// Edit the local config file (the default unless backend = "server").
-    #[arg(long, conflicts_with = "server")]
-    pub local: bool,
-    /// Edit on the server (the default when backend = "server").
-    #[arg(long)]
-    pub server: bool,
+    #[command(flatten)]
+    pub target: Target,
 }
 
 #[derive(Args, Debug)]
@@ -220,6 +227,14 @@ pub struct LoginArgs {
     pub key_stdin: bool,
 }
 
+/// How a command prints what it lists or creates.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct Output {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
     /// Create a key; it is shown once.
@@ -230,16 +245,11 @@ pub enum KeysCommand {
         /// A label.
         #[arg(long, default_value = "")]
         name: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: Output,
     },
     /// List the team's keys (never the keys themselves).
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    List(Output),
     /// Revoke a key by id.
     Revoke {
         /// The key's id (the part after sgl_).
@@ -253,16 +263,11 @@ pub enum TeamsCommand {
     Create {
         /// The team's name.
         name: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: Output,
     },
     /// List teams.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    List(Output),
 }
 
 #[derive(Args, Debug)]
@@ -321,12 +326,8 @@ pub struct SetArgs {
     /// The value is JSON (validated): stored as an object, array, number or string.
     #[arg(long)]
     pub json: bool,
-    /// Write the local config file (the default unless backend = "server").
-    #[arg(long, conflicts_with = "server")]
-    pub local: bool,
-    /// Write to the server (the default when backend = "server").
-    #[arg(long)]
-    pub server: bool,
+    #[command(flatten)]
+    pub target: Target,
     /// Check-and-set on the server: the version the secret must be at (0: create only).
     #[arg(long)]
     pub cas: Option<i64>,
@@ -341,8 +342,7 @@ impl std::fmt::Debug for SetArgs {
             .field("stdin", &self.stdin)
             .field("file", &self.file)
             .field("json", &self.json)
-            .field("local", &self.local)
-            .field("server", &self.server)
+            .field("target", &self.target)
             .field("cas", &self.cas)
             .finish()
     }
@@ -369,12 +369,8 @@ pub struct ListArgs {
 pub struct DeleteArgs {
     /// The secret's name.
     pub name: String,
-    /// Delete from the local config file (the default unless backend = "server").
-    #[arg(long, conflicts_with = "server")]
-    pub local: bool,
-    /// Delete on the server (the default when backend = "server").
-    #[arg(long)]
-    pub server: bool,
+    #[command(flatten)]
+    pub target: Target,
 }
 
 #[derive(Args, Debug)]
@@ -461,12 +457,8 @@ pub struct ImportArgs {
     /// With --dry-run: print `[{"name", "action": "new" | "replace" | "keep"}]`.
     #[arg(long, requires = "dry_run")]
     pub json: bool,
-    /// Import into the local config file (the default unless backend = "server").
-    #[arg(long, conflicts_with = "server")]
-    pub local: bool,
-    /// Import into the server (the default when backend = "server").
-    #[arg(long)]
-    pub server: bool,
+    #[command(flatten)]
+    pub target: Target,
 }
 
 #[derive(Subcommand, Debug)]

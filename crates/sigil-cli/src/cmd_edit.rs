@@ -18,7 +18,7 @@ use crate::{EXIT_OK, UsageError};
 pub fn edit(a: EditArgs) -> crate::failure::Result<u8> {
     let name = SecretName::parse(&a.name)?;
     let loaded = load()?;
-    let client = if loaded.on_server(a.local, a.server) {
+    let client = if loaded.on_server(a.target) {
         Some(loaded.client()?)
     } else {
         None

@@ -22,7 +22,7 @@ pub fn run(a: ImportArgs) -> crate::failure::Result<u8> {
     for (name, value) in &entries {
         sigil_core::edit::check_size(name, value, loaded.settings.limits.max_value_bytes)?;
     }
-    let on_server = loaded.on_server(a.local, a.server);
+    let on_server = loaded.on_server(a.target);
     let client = if on_server {
         Some(loaded.client()?)
     } else {

@@ -257,7 +257,7 @@ pub fn copy(a: CopyArgs) -> crate::failure::Result<u8> {
         return Err(UsageError("--to goes with --prefix: --prefix dev/ --to prod/".into()).into());
     }
     let loaded = load()?;
-    if loaded.on_server(a.local, a.server) || a.to_team.is_some() {
+    if loaded.on_server_either(a.local, a.server) || a.to_team.is_some() {
         copy_on_server(&loaded, &a)
     } else {
         copy_locally(&loaded, &a)

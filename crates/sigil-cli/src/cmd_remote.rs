@@ -8,7 +8,7 @@ use sigil_core::config::Environment;
 use sigil_core::wire::{CreateKey, Role};
 use zeroize::Zeroizing;
 
-use crate::cli::{AuditArgs, HistoryArgs, KeysCommand, LoginArgs, NameArgs, TeamsCommand};
+use crate::cli::{AuditArgs, HistoryArgs, KeysCommand, LoginArgs, NameArgs, Output, TeamsCommand};
 use crate::loaded::{Loaded, load};
 use crate::{EXIT_OK, UsageError, out};
 
@@ -127,7 +127,11 @@ pub fn list_server(loaded: &Loaded, prefix: &str, json_out: bool) -> crate::fail
 pub fn keys(cmd: KeysCommand) -> crate::failure::Result<u8> {
     let client = load()?.client()?;
     match cmd {
-        KeysCommand::Create { role, name, json } => {
+        KeysCommand::Create {
+            role,
+            name,
+            output: Output { json },
+        } => {
             let role = Role::parse(&role).ok_or_else(|| {
                 UsageError(format!(
                     "unknown role {role:?}: viewer, reader, writer or admin"
@@ -146,7 +150,7 @@ pub fn keys(cmd: KeysCommand) -> crate::failure::Result<u8> {
                 out::line(&k.key)?;
             }
         }
-        KeysCommand::List { json } => {
+        KeysCommand::List(Output { json }) => {
             let keys = client.list_keys()?;
             if json {
                 out::line(&serde_json::to_string(&keys)?)?;
@@ -178,7 +182,10 @@ pub fn keys(cmd: KeysCommand) -> crate::failure::Result<u8> {
 pub fn teams(cmd: TeamsCommand) -> crate::failure::Result<u8> {
     let client = load()?.client()?;
     match cmd {
-        TeamsCommand::Create { name, json } => {
+        TeamsCommand::Create {
+            name,
+            output: Output { json },
+        } => {
             let (team, key) = client.create_team(&name)?;
             if json {
                 out::line(&json!({"team": team, "admin_key": {"id": key.id, "key": key.key, "role": key.role}}).to_string())?;
@@ -190,7 +197,7 @@ pub fn teams(cmd: TeamsCommand) -> crate::failure::Result<u8> {
                 out::line(&key.key)?;
             }
         }
-        TeamsCommand::List { json } => {
+        TeamsCommand::List(Output { json }) => {
             let teams = client.list_teams()?;
             if json {
                 out::line(&serde_json::to_string(&teams)?)?;

@@ -250,7 +250,7 @@ fn read_value(a: &SetArgs, name: &SecretName, limit: usize) -> crate::failure::R
 fn set(a: SetArgs) -> crate::failure::Result<u8> {
     let name = parse_name(&a.name)?;
     let loaded = load()?;
-    let on_server = loaded.on_server(a.local, a.server);
+    let on_server = loaded.on_server(a.target);
     if a.cas.is_some() && !on_server {
         return Err(
             UsageError("--cas needs the server: the local file keeps no versions".into()).into(),
@@ -371,7 +371,7 @@ fn list(a: ListArgs) -> crate::failure::Result<u8> {
 fn delete(a: DeleteArgs) -> crate::failure::Result<u8> {
     let name = parse_name(&a.name)?;
     let loaded = load()?;
-    if loaded.on_server(a.local, a.server) {
+    if loaded.on_server(a.target) {
         let client = loaded.client()?;
         client.delete_secret(name.as_str())?;
         eprintln!(

@@ -46,7 +46,12 @@ impl Loaded {
     }
 
     /// Whether a command goes to the server: `--server`, or `backend = "server"` without `--local`.
-    pub fn on_server(&self, local: bool, server: bool) -> bool {
+    pub fn on_server(&self, target: crate::cli::Target) -> bool {
+        self.on_server_either(target.local, target.server)
+    }
+
+    /// As [`Loaded::on_server`], for a command with its own `--local`/`--server` flags.
+    pub fn on_server_either(&self, local: bool, server: bool) -> bool {
         server || (self.settings.backend == Backend::Server && !local)
     }
 

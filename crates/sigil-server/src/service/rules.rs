@@ -346,12 +346,8 @@ async fn only_the_bootstrap_administrator_makes_teams() {
         .await
         .unwrap_err();
     assert!(matches!(e, ServerError::Conflict(_)), "{e:?}");
-    let names: Vec<_> = teams::list(&w.state, &w.root)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
+    let listed = teams::list(&w.state, &w.root).await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["default", "etl"]);
     // the new team's log begins with its creation
     let first = w.log("etl").await.remove(0);

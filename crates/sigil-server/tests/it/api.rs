@@ -28,30 +28,12 @@ pub(crate) async fn secrets_versions_history_delete_restore(s: &Server) {
     );
     assert_eq!(r.json["version"], 2);
     assert_eq!(r.headers["cache-control"], "no-store");
-    let r = s
-        .send(
-            Method::GET,
-            "/api/v1/teams/default/secrets/prod/db/password?version=1",
-            a,
-        )
-        .await;
+    let r = s.req(a, "GET secrets/prod/db/password?version=1").await;
     assert_eq!(r.json["value"], "pass-one-5c1e");
-    let r = s
-        .send(
-            Method::GET,
-            "/api/v1/teams/default/secrets/prod/db/password?version=7",
-            a,
-        )
-        .await;
+    let r = s.req(a, "GET secrets/prod/db/password?version=7").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json["error"]["code"], "not_found");
-    let r = s
-        .send(
-            Method::GET,
-            "/api/v1/teams/default/history/prod/db/password",
-            a,
-        )
-        .await;
+    let r = s.req(a, "GET history/prod/db/password").await;
     assert_eq!(r.json["deleted"], false);
     let versions: Vec<i64> = r.json["versions"]
         .as_array()
@@ -67,54 +49,24 @@ pub(crate) async fn secrets_versions_history_delete_restore(s: &Server) {
         r.text
     );
     // soft delete, then restore
-    let r = s
-        .send(
-            Method::DELETE,
-            "/api/v1/teams/default/secrets/prod/db/password",
-            a,
-        )
-        .await;
+    let r = s.req(a, "DELETE secrets/prod/db/password").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(
         s.get(a, "prod/db/password").await.status,
         StatusCode::NOT_FOUND
     );
-    let r = s
-        .send(
-            Method::DELETE,
-            "/api/v1/teams/default/secrets/prod/db/password",
-            a,
-        )
-        .await;
+    let r = s.req(a, "DELETE secrets/prod/db/password").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = s
-        .send(
-            Method::GET,
-            "/api/v1/teams/default/history/prod/db/password",
-            a,
-        )
-        .await;
+    let r = s.req(a, "GET history/prod/db/password").await;
     assert_eq!(r.json["deleted"], true);
-    let r = s
-        .send(
-            Method::POST,
-            "/api/v1/teams/default/restore/prod/db/password",
-            a,
-        )
-        .await;
+    let r = s.req(a, "POST restore/prod/db/password").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.json["version"], 2);
     assert_eq!(
         s.get(a, "prod/db/password").await.json["value"]["password"],
         "pass-two-5c1e"
     );
-    let r = s
-        .send(
-            Method::POST,
-            "/api/v1/teams/default/restore/prod/db/password",
-            a,
-        )
-        .await;
+    let r = s.req(a, "POST restore/prod/db/password").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     // names that look like operations are just names
     assert_eq!(s.put(a, "history", json!("h")).await.status, StatusCode::OK);
@@ -127,14 +79,7 @@ pub(crate) async fn secrets_versions_history_delete_restore(s: &Server) {
 
 pub(crate) async fn check_and_set(s: &Server) {
     let a = &s.admin;
-    let put = |cas: i64, v: &str| {
-        s.call(
-            Method::PUT,
-            "/api/v1/teams/default/secrets/cas",
-            Some(a),
-            Some(json!({"value": v, "cas": cas})),
-        )
-    };
+    let put = |cas: i64, v: &str| s.req_json(a, "PUT secrets/cas", json!({"value": v, "cas": cas}));
     assert_eq!(put(0, "one").await.status, StatusCode::OK);
     let r = put(0, "again").await;
     assert_eq!(r.status, StatusCode::CONFLICT);
@@ -193,9 +138,7 @@ pub(crate) async fn listing_and_batch_read(s: &Server) {
     assert_eq!(got, [("app/s03", "value-3"), ("other", "o")]);
     assert_eq!(r.json["missing"], json!(["nope"]));
     // a name asked for twice is read and recorded once; a deleted secret is missing
-    let r = s
-        .send(Method::DELETE, "/api/v1/teams/default/secrets/app/s04", a)
-        .await;
+    let r = s.req(a, "DELETE secrets/app/s04").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let r = s
         .batch_read(a, json!(["app/s05", "app/s04", "app/s05"]))
@@ -214,87 +157,52 @@ pub(crate) async fn listing_and_batch_read(s: &Server) {
 /// Each role against each endpoint.
 pub(crate) async fn role_matrix(s: &Server) {
     s.put(&s.admin, "m", json!("v")).await;
-    s.send(
-        Method::DELETE,
-        "/api/v1/teams/default/secrets/gone",
-        &s.admin,
-    )
-    .await;
+    s.req(&s.admin, "DELETE secrets/gone").await;
     s.put(&s.admin, "gone", json!("g")).await;
     let roles = ["viewer", "reader", "writer", "admin"];
     let mut keys = Vec::new();
     for role in roles {
         keys.push((role, s.key(role).await));
     }
-    // (method, path, body, lowest role allowed, status when allowed)
-    let cases: Vec<(Method, &str, Option<Value>, usize, StatusCode)> = vec![
+    // (request, body, lowest role allowed, status when allowed)
+    let cases: [(&str, Option<Value>, usize, StatusCode); 9] = [
+        ("GET secrets", None, 0, StatusCode::OK),
+        ("GET history/m", None, 0, StatusCode::OK),
+        ("GET secrets/m", None, 1, StatusCode::OK),
         (
-            Method::GET,
-            "/api/v1/teams/default/secrets",
-            None,
-            0,
-            StatusCode::OK,
-        ),
-        (
-            Method::GET,
-            "/api/v1/teams/default/history/m",
-            None,
-            0,
-            StatusCode::OK,
-        ),
-        (
-            Method::GET,
-            "/api/v1/teams/default/secrets/m",
-            None,
-            1,
-            StatusCode::OK,
-        ),
-        (
-            Method::POST,
-            "/api/v1/teams/default/batch-read",
+            "POST batch-read",
             Some(json!({"names": ["m"]})),
             1,
             StatusCode::OK,
         ),
         (
-            Method::PUT,
-            "/api/v1/teams/default/secrets/m",
+            "PUT secrets/m",
             Some(json!({"value": "w"})),
             2,
             StatusCode::OK,
         ),
+        ("GET keys", None, 3, StatusCode::OK),
+        ("GET audit", None, 3, StatusCode::OK),
         (
-            Method::GET,
-            "/api/v1/teams/default/keys",
-            None,
-            3,
-            StatusCode::OK,
-        ),
-        (
-            Method::GET,
-            "/api/v1/teams/default/audit",
-            None,
-            3,
-            StatusCode::OK,
-        ),
-        (
-            Method::POST,
-            "/api/v1/teams/default/keys",
+            "POST keys",
             Some(json!({"role": "viewer"})),
             3,
             StatusCode::CREATED,
         ),
-        (Method::GET, "/api/v1/whoami", None, 0, StatusCode::OK),
+        ("GET /api/v1/whoami", None, 0, StatusCode::OK),
     ];
-    for (method, path, body, lowest, ok) in &cases {
+    for (line, body, lowest, ok) in &cases {
         for (rank, (role, key)) in keys.iter().enumerate() {
-            let r = s.call(method.clone(), path, Some(key), body.clone()).await;
+            let r = match body {
+                Some(body) => s.req_json(key, line, body.clone()).await,
+                None => s.req(key, line).await,
+            };
             let want = if rank >= *lowest {
                 *ok
             } else {
                 StatusCode::FORBIDDEN
             };
-            assert_eq!(r.status, want, "{role} {method} {path}: {}", r.text);
+            assert_eq!(r.status, want, "{role} {line}: {}", r.text);
             if want == StatusCode::FORBIDDEN {
                 assert_eq!(r.json["error"]["code"], "forbidden");
             }
@@ -302,12 +210,8 @@ pub(crate) async fn role_matrix(s: &Server) {
     }
     // delete and restore: writer and admin only
     for (rank, (role, key)) in keys.iter().enumerate() {
-        let del = s
-            .send(Method::DELETE, "/api/v1/teams/default/secrets/gone", key)
-            .await;
-        let res = s
-            .send(Method::POST, "/api/v1/teams/default/restore/gone", key)
-            .await;
+        let del = s.req(key, "DELETE secrets/gone").await;
+        let res = s.req(key, "POST restore/gone").await;
         if rank >= 2 {
             assert_eq!(
                 (del.status, res.status),
@@ -325,19 +229,14 @@ pub(crate) async fn role_matrix(s: &Server) {
     // teams: the bootstrap administrator only
     let admin_key = &keys[3].1;
     let r = s
-        .call(
-            Method::POST,
-            "/api/v1/teams",
-            Some(admin_key),
-            Some(json!({"name": "x"})),
-        )
+        .req_json(admin_key, "POST /api/v1/teams", json!({"name": "x"}))
         .await;
     assert_eq!(
         r.status,
         StatusCode::FORBIDDEN,
         "a team admin is not the bootstrap admin"
     );
-    let r = s.send(Method::GET, "/api/v1/teams", &s.admin).await;
+    let r = s.req(&s.admin, "GET /api/v1/teams").await;
     assert_eq!(r.json["teams"][0]["name"], "default");
 }
 
@@ -345,41 +244,24 @@ pub(crate) async fn team_isolation(s: &Server) {
     s.put(&s.admin, "shared-name", json!("default's value"))
         .await;
     let r = s
-        .call(
-            Method::POST,
-            "/api/v1/teams",
-            Some(&s.admin),
-            Some(json!({"name": "etl"})),
-        )
+        .req_json(&s.admin, "POST /api/v1/teams", json!({"name": "etl"}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let etl_admin = r.json["admin_key"]["key"].as_str().unwrap().to_owned();
     assert_eq!(r.json["admin_key"]["role"], "admin");
     let r = s
-        .call(
-            Method::POST,
-            "/api/v1/teams",
-            Some(&s.admin),
-            Some(json!({"name": "etl"})),
-        )
+        .req_json(&s.admin, "POST /api/v1/teams", json!({"name": "etl"}))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     // each team sees only its own
-    let r = s
-        .send(
-            Method::GET,
-            "/api/v1/teams/default/secrets/shared-name",
-            &etl_admin,
-        )
-        .await;
+    let r = s.req(&etl_admin, "GET secrets/shared-name").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(!r.text.contains("default's value"));
     let r = s
-        .call(
-            Method::PUT,
-            "/api/v1/teams/etl/secrets/shared-name",
-            Some(&etl_admin),
-            Some(json!({"value": "etl's value"})),
+        .req_json(
+            &etl_admin,
+            "PUT /api/v1/teams/etl/secrets/shared-name",
+            json!({"value": "etl's value"}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -388,27 +270,17 @@ pub(crate) async fn team_isolation(s: &Server) {
         "default's value"
     );
     let r = s
-        .send(
-            Method::GET,
-            "/api/v1/teams/etl/secrets/shared-name",
-            &s.admin,
-        )
+        .req(&s.admin, "GET /api/v1/teams/etl/secrets/shared-name")
         .await;
     assert_eq!(
         r.status,
         StatusCode::FORBIDDEN,
         "the bootstrap admin does not read other teams' secrets"
     );
-    let r = s
-        .send(Method::GET, "/api/v1/teams/etl/keys", &s.admin)
-        .await;
+    let r = s.req(&s.admin, "GET /api/v1/teams/etl/keys").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = s
-        .send(
-            Method::GET,
-            "/api/v1/teams/nosuchteam/secrets/x",
-            &etl_admin,
-        )
+        .req(&etl_admin, "GET /api/v1/teams/nosuchteam/secrets/x")
         .await;
     assert_eq!(
         r.status,
@@ -446,10 +318,9 @@ pub(crate) async fn team_isolation(s: &Server) {
         .len();
     assert_eq!(after, before, "nothing lands in default's log");
     let r = s
-        .send(
-            Method::GET,
-            "/api/v1/teams/etl/audit?order=newest&limit=2",
+        .req(
             &etl_admin,
+            "GET /api/v1/teams/etl/audit?order=newest&limit=2",
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -467,14 +338,8 @@ pub(crate) async fn revocations_that_lock_people_out_are_refused(s: &Server) {
     let second = s.key("admin").await;
     let bootstrap_id = s.admin.split('_').nth(1).unwrap().to_owned();
     let second_id = second.split('_').nth(1).unwrap().to_owned();
-    let revoke = |by: String, id: String| async move {
-        s.send(
-            Method::DELETE,
-            &format!("/api/v1/teams/default/keys/{id}"),
-            &by,
-        )
-        .await
-    };
+    let revoke =
+        |by: String, id: String| async move { s.req(&by, &format!("DELETE keys/{id}")).await };
     let r = revoke(second.clone(), bootstrap_id.clone()).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
     assert!(
@@ -493,7 +358,7 @@ pub(crate) async fn revocations_that_lock_people_out_are_refused(s: &Server) {
     );
     // both keys still work; the bootstrap key may still revoke the other admin
     assert_eq!(
-        s.send(Method::GET, "/api/v1/teams", &s.admin).await.status,
+        s.req(&s.admin, "GET /api/v1/teams").await.status,
         StatusCode::OK
     );
     assert_eq!(
@@ -517,14 +382,7 @@ pub(crate) async fn history_is_paged(s: &Server) {
     }
     let page = |q: &str| {
         let q = q.to_owned();
-        async move {
-            s.send(
-                Method::GET,
-                &format!("/api/v1/teams/default/history/paged{q}"),
-                &s.admin,
-            )
-            .await
-        }
+        async move { s.req(&s.admin, &format!("GET history/paged{q}")).await }
     };
     let r = page("?limit=2").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -552,9 +410,7 @@ pub(crate) async fn keys_are_revoked_and_refused(s: &Server) {
     let reader = s.key("reader").await;
     s.put(&s.admin, "k", json!("v")).await;
     assert_eq!(s.get(&reader, "k").await.status, StatusCode::OK);
-    let r = s
-        .send(Method::GET, "/api/v1/teams/default/keys", &s.admin)
-        .await;
+    let r = s.req(&s.admin, "GET keys").await;
     let listed = r.json["keys"].as_array().unwrap();
     assert_eq!(listed.len(), 2);
     assert!(
@@ -562,24 +418,12 @@ pub(crate) async fn keys_are_revoked_and_refused(s: &Server) {
         "keys are shown once, never listed"
     );
     let id = reader.split('_').nth(1).unwrap();
-    let r = s
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/teams/default/keys/{id}"),
-            &s.admin,
-        )
-        .await;
+    let r = s.req(&s.admin, &format!("DELETE keys/{id}")).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let r = s.get(&reader, "k").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.json["error"]["message"], "the API key was revoked");
-    let r = s
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/teams/default/keys/{id}"),
-            &s.admin,
-        )
-        .await;
+    let r = s.req(&s.admin, &format!("DELETE keys/{id}")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -636,9 +480,7 @@ pub(crate) async fn audit_records_reads_writes_and_refusals(s: &Server) {
     find("key.create", "ok");
     find("team.create", "ok");
     // paging and since
-    let r = s
-        .send(Method::GET, "/api/v1/teams/default/audit?limit=2", &s.admin)
-        .await;
+    let r = s.req(&s.admin, "GET audit?limit=2").await;
     assert_eq!(r.json["entries"].as_array().unwrap().len(), 2);
     let cursor = r.json["next_cursor"].as_str().unwrap().to_owned();
     let r2 = s
@@ -651,11 +493,7 @@ pub(crate) async fn audit_records_reads_writes_and_refusals(s: &Server) {
         .await;
     assert!(r2.json["entries"][0]["id"].as_i64() > r.json["entries"][1]["id"].as_i64());
     let r = s
-        .send(
-            Method::GET,
-            "/api/v1/teams/default/audit?since=2999-01-01T00:00:00Z",
-            &s.admin,
-        )
+        .req(&s.admin, "GET audit?since=2999-01-01T00:00:00Z")
         .await;
     assert_eq!(r.json["entries"], json!([]));
 }
@@ -663,10 +501,7 @@ pub(crate) async fn audit_records_reads_writes_and_refusals(s: &Server) {
 pub(crate) async fn bad_input_is_refused_and_changes_nothing(s: &Server) {
     let a = &s.admin;
     s.put(a, "keep", json!("kept")).await;
-    let before = s
-        .send(Method::GET, "/api/v1/teams/default/secrets", a)
-        .await
-        .json;
+    let before = s.req(a, "GET secrets").await.json;
     let raw = |path: &'static str, body: &[u8]| {
         s.call_with(Method::PUT, path, Some(a), Some(body.to_vec()), &[])
     };
@@ -732,75 +567,42 @@ pub(crate) async fn bad_input_is_refused_and_changes_nothing(s: &Server) {
         StatusCode::OK
     );
     assert_eq!(s.get(a, "dir/name").await.json["value"], "slash");
-    s.send(Method::DELETE, "/api/v1/teams/default/secrets/dir/name", a)
-        .await;
+    s.req(a, "DELETE secrets/dir/name").await;
     // queries, unknown routes and methods, a team name that cannot be one:
-    // (method, path, body, status, error code)
-    let cases: [(Method, &str, Option<Value>, StatusCode, &str); 8] = [
+    // (request, status, error code)
+    let cases = [
         (
-            Method::GET,
-            "/api/v1/teams/default/secrets/keep?version=abc",
-            None,
+            "GET secrets/keep?version=abc",
             StatusCode::BAD_REQUEST,
             "invalid",
         ),
         (
-            Method::GET,
-            "/api/v1/teams/default/secrets/keep?version=0",
-            None,
+            "GET secrets/keep?version=0",
             StatusCode::BAD_REQUEST,
             "invalid",
         ),
+        ("GET secrets?limit=0", StatusCode::BAD_REQUEST, "invalid"),
+        ("GET secrets?cursor=!!", StatusCode::BAD_REQUEST, "invalid"),
         (
-            Method::GET,
-            "/api/v1/teams/default/secrets?limit=0",
-            None,
+            "GET audit?order=sideways",
             StatusCode::BAD_REQUEST,
             "invalid",
         ),
-        (
-            Method::GET,
-            "/api/v1/teams/default/secrets?cursor=!!",
-            None,
-            StatusCode::BAD_REQUEST,
-            "invalid",
-        ),
-        (
-            Method::GET,
-            "/api/v1/teams/default/audit?order=sideways",
-            None,
-            StatusCode::BAD_REQUEST,
-            "invalid",
-        ),
-        (
-            Method::GET,
-            "/api/v1/nothing",
-            None,
-            StatusCode::NOT_FOUND,
-            "not_found",
-        ),
-        (
-            Method::PATCH,
-            "/api/v1/teams/default/secrets/keep",
-            None,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "",
-        ),
-        (
-            Method::POST,
-            "/api/v1/teams",
-            Some(json!({"name": "bad name"})),
-            StatusCode::BAD_REQUEST,
-            "invalid",
-        ),
+        ("GET /api/v1/nothing", StatusCode::NOT_FOUND, "not_found"),
+        ("PATCH secrets/keep", StatusCode::METHOD_NOT_ALLOWED, ""),
     ];
-    for (method, path, body, status, code) in cases {
-        let r = s.call(method.clone(), path, Some(a), body).await;
-        assert_eq!(r.status, status, "{method} {path}: {}", r.text);
+    for (line, status, code) in cases {
+        let r = s.req(a, line).await;
+        assert_eq!(r.status, status, "{line}: {}", r.text);
         if !code.is_empty() {
-            assert_eq!(r.json["error"]["code"], code, "{method} {path}");
+            assert_eq!(r.json["error"]["code"], code, "{line}");
         }
     }
+    let r = s
+        .req_json(a, "POST /api/v1/teams", json!({"name": "bad name"}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.json["error"]["code"], "invalid");
     let r = s
         .call_with(
             Method::GET,
@@ -812,10 +614,7 @@ pub(crate) async fn bad_input_is_refused_and_changes_nothing(s: &Server) {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     // nothing changed
-    let after = s
-        .send(Method::GET, "/api/v1/teams/default/secrets", a)
-        .await
-        .json;
+    let after = s.req(a, "GET secrets").await.json;
     assert_eq!(before, after);
     assert_eq!(s.get(a, "keep").await.json["version"], 1);
 }

@@ -55,6 +55,19 @@ impl Server {
         self.call(method, path, Some(key), None).await
     }
 
+    /// A request written as its request line, `"GET secrets/x?version=1"`, with `key` and no
+    /// body: a path without a leading `/` is under team `default`'s API.
+    pub(crate) async fn req(&self, key: &str, line: &str) -> Reply {
+        let (method, path) = request_line(line);
+        self.call(method, &path, Some(key), None).await
+    }
+
+    /// As [`Server::req`], with a JSON body.
+    pub(crate) async fn req_json(&self, key: &str, line: &str, body: Value) -> Reply {
+        let (method, path) = request_line(line);
+        self.call(method, &path, Some(key), Some(body)).await
+    }
+
     pub(crate) async fn call(
         &self,
         method: Method,
@@ -179,6 +192,18 @@ impl Server {
         )
         .await
     }
+}
+
+/// `"GET secrets/x"` as its method and path (see [`Server::req`]).
+pub(crate) fn request_line(line: &str) -> (Method, String) {
+    let (method, path) = line.split_once(' ').expect("METHOD path");
+    let method = Method::from_bytes(method.as_bytes()).expect("a method");
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/api/v1/teams/default/{path}")
+    };
+    (method, path)
 }
 
 pub(crate) async fn start(

@@ -55,17 +55,19 @@ async fn get(s: &Server, cookie: &str, path: &str) -> Page {
     request(s, Method::GET, path, Some(cookie), None, &[]).await
 }
 
+/// A page asked for without a session.
+async fn anonymous(s: &Server, path: &str) -> Page {
+    request(s, Method::GET, path, None, None, &[]).await
+}
+
 /// A form that carries only its CSRF token (delete, restore, revoke, sign out).
 async fn post(s: &Server, cookie: &str, path: &str, csrf: &str) -> Page {
-    request(
-        s,
-        Method::POST,
-        path,
-        Some(cookie),
-        Some(&[("csrf", csrf)]),
-        &[],
-    )
-    .await
+    submit(s, Some(cookie), path, &[("csrf", csrf)]).await
+}
+
+/// A form posted with `cookie` (none: without a session or sign-in cookie).
+async fn submit(s: &Server, cookie: Option<&str>, path: &str, form: &[(&str, &str)]) -> Page {
+    request(s, Method::POST, path, cookie, Some(form), &[]).await
 }
 
 /// Posts the save form of the secrets page: `name`, `value`, `format` (`text` or `json`).
@@ -76,15 +78,7 @@ async fn save(s: &Server, cookie: &str, csrf: &str, name: &str, value: &str, for
         ("value", value),
         ("format", format),
     ];
-    request(
-        s,
-        Method::POST,
-        "/ui/secrets",
-        Some(cookie),
-        Some(&form),
-        &[],
-    )
-    .await
+    submit(s, Some(cookie), "/ui/secrets", &form).await
 }
 
 async fn request(
@@ -135,7 +129,7 @@ async fn request(
 /// Signs in with `key`; returns the session cookie.
 /// The sign-in form's token and the cookie it must match.
 async fn signin_form(s: &Server) -> (String, String) {
-    let home = request(s, Method::GET, "/", None, None, &[]).await;
+    let home = anonymous(s, "/").await;
     let set = home
         .headers
         .get("set-cookie")
@@ -153,13 +147,11 @@ async fn signin_form(s: &Server) -> (String, String) {
 
 async fn sign_in(s: &Server, key: &str) -> String {
     let (token, cookie) = signin_form(s).await;
-    let p = request(
+    let p = submit(
         s,
-        Method::POST,
-        "/ui/signin",
         Some(&cookie),
-        Some(&[("key", key), ("csrf", &token)]),
-        &[],
+        "/ui/signin",
+        &[("key", key), ("csrf", &token)],
     )
     .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
@@ -182,49 +174,38 @@ const CANARY: &str = "canary-web-58d1e0";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_create_list_update_delete_restore_sign_out() {
     let s = sqlite_server(sigil_server::Limits::default()).await;
-    let home = request(&s, Method::GET, "/", None, None, &[]).await;
+    let home = anonymous(&s, "/").await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.body.contains("type=\"password\""));
     let (token, signin_cookie) = signin_form(&s).await;
-    let refused = request(
-        &s,
-        Method::POST,
-        "/ui/signin",
-        Some(&signin_cookie),
-        Some(&[("key", "sgl_nope"), ("csrf", &token)]),
-        &[],
-    )
-    .await;
-    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
-    assert!(refused.body.contains("Sign-in refused"));
-    // a sign-in without the form's token (a forged sign-in from another site) is refused
-    let forged = request(
-        &s,
-        Method::POST,
-        "/ui/signin",
-        None,
-        Some(&[("key", &s.admin)]),
-        &[],
-    )
-    .await;
-    assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    assert!(
-        forged
-            .headers
-            .get_all("set-cookie")
-            .iter()
-            .all(|v| !v.to_str().unwrap().starts_with("sigil_session="))
-    );
-    let wrong = request(
-        &s,
-        Method::POST,
-        "/ui/signin",
-        Some(&signin_cookie),
-        Some(&[("key", &s.admin), ("csrf", "other")]),
-        &[],
-    )
-    .await;
-    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    // (sign-in cookie, key, token, status): a wrong key; no cookie and no token (a forged
+    // sign-in from another site); a wrong token. None of them starts a session.
+    let sc = Some(signin_cookie.as_str());
+    let refusals = [
+        (
+            sc,
+            "sgl_nope",
+            Some(token.as_str()),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (None, &s.admin, None, StatusCode::FORBIDDEN),
+        (sc, &s.admin, Some("other"), StatusCode::FORBIDDEN),
+    ];
+    for (cookie, key, token, status) in refusals {
+        let mut form = vec![("key", key)];
+        form.extend(token.map(|t| ("csrf", t)));
+        let p = submit(&s, cookie, "/ui/signin", &form).await;
+        assert_eq!(p.status, status, "{cookie:?} {token:?}: {}", p.body);
+        if status == StatusCode::UNAUTHORIZED {
+            assert!(p.body.contains("Sign-in refused"));
+        }
+        assert!(
+            p.headers
+                .get_all("set-cookie")
+                .iter()
+                .all(|v| !v.to_str().unwrap().starts_with("sigil_session="))
+        );
+    }
     let cookie = sign_in(&s, &s.admin).await;
     let list = get(&s, &cookie, "/ui/secrets").await;
     assert_eq!(list.status, StatusCode::OK);
@@ -321,57 +302,37 @@ async fn csrf_and_other_origins_are_refused_and_change_nothing() {
     let s = sqlite_server(sigil_server::Limits::default()).await;
     let cookie = sign_in(&s, &s.admin).await;
     let csrf = get(&s, &cookie, "/ui/secrets").await.csrf();
-    let fields = |token: &'static str| {
-        vec![
+    let form = |token, name| {
+        [
             ("csrf", token),
-            ("name", "forged"),
+            ("name", name),
             ("value", "x"),
             ("format", "text"),
         ]
     };
-    let p = request(
-        &s,
-        Method::POST,
-        "/ui/secrets",
-        Some(&cookie),
-        Some(&fields("")),
-        &[],
-    )
-    .await;
-    assert_eq!(p.status, StatusCode::FORBIDDEN);
-    assert!(p.body.contains("CSRF"));
-    let p = request(
-        &s,
-        Method::POST,
-        "/ui/secrets",
-        Some(&cookie),
-        Some(&fields("wrong-token")),
-        &[],
-    )
-    .await;
-    assert_eq!(p.status, StatusCode::FORBIDDEN);
-    let good: Vec<(&str, &str)> = vec![
-        ("csrf", &csrf),
-        ("name", "forged"),
-        ("value", "x"),
-        ("format", "text"),
+    let none: &[(&str, &str)] = &[];
+    // (token, name, extra headers): no token, a wrong one, a good token from another site
+    // (refused by the origin, then by the fetch metadata)
+    let refused = [
+        ("", "forged", none),
+        ("wrong-token", "forged", none),
+        (&csrf, "forged", &[("origin", "https://evil.example")]),
+        (&csrf, "forged", &[("sec-fetch-site", "cross-site")]),
     ];
-    // a good token from another site: refused by the origin, then by the fetch metadata
-    let other_site: [&[(&str, &str)]; 2] = [
-        &[("origin", "https://evil.example")],
-        &[("sec-fetch-site", "cross-site")],
-    ];
-    for headers in other_site {
+    for (token, name, headers) in refused {
         let p = request(
             &s,
             Method::POST,
             "/ui/secrets",
             Some(&cookie),
-            Some(&good),
+            Some(&form(token, name)),
             headers,
         )
         .await;
-        assert_eq!(p.status, StatusCode::FORBIDDEN, "{headers:?}");
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{token:?} {headers:?}");
+        if token.is_empty() {
+            assert!(p.body.contains("CSRF"));
+        }
     }
     let p = request(&s, Method::POST, "/ui/secrets", Some(&cookie), None, &[]).await;
     assert!(p.status.is_client_error());
@@ -381,34 +342,27 @@ async fn csrf_and_other_origins_are_refused_and_change_nothing() {
         "nothing was written"
     );
     // browsers send `Origin: null` with our own forms (we ask for no referrer): the token decides
-    // (regression: such posts were refused as "from another origin" in Chromium)
-    let null_origin: Vec<(&str, &str)> = vec![
-        ("csrf", &csrf),
-        ("name", "from-null"),
-        ("value", "x"),
-        ("format", "text"),
+    // (regression: such posts were refused as "from another origin" in Chromium); the same form
+    // from the same origin works
+    let accepted = [
+        (
+            "from-null",
+            &[("origin", "null"), ("sec-fetch-site", "same-origin")][..],
+        ),
+        ("forged", &[("origin", "http://sigil.test")]),
     ];
-    let p = request(
-        &s,
-        Method::POST,
-        "/ui/secrets",
-        Some(&cookie),
-        Some(&null_origin),
-        &[("origin", "null"), ("sec-fetch-site", "same-origin")],
-    )
-    .await;
-    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
-    // the same form from the same origin works
-    let p = request(
-        &s,
-        Method::POST,
-        "/ui/secrets",
-        Some(&cookie),
-        Some(&good),
-        &[("origin", "http://sigil.test")],
-    )
-    .await;
-    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    for (name, headers) in accepted {
+        let p = request(
+            &s,
+            Method::POST,
+            "/ui/secrets",
+            Some(&cookie),
+            Some(&form(&csrf, name)),
+            headers,
+        )
+        .await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{headers:?}: {}", p.body);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -459,7 +413,7 @@ async fn a_revoked_key_ends_the_session_and_pages_carry_security_headers() {
     assert_eq!(p.headers["x-frame-options"], "DENY");
     assert_eq!(p.headers["cache-control"], "no-store");
     assert_eq!(p.headers["referrer-policy"], "no-referrer");
-    let css = request(&s, Method::GET, "/ui/static/sigil.css", None, None, &[]).await;
+    let css = anonymous(&s, "/ui/static/sigil.css").await;
     assert_eq!(css.status, StatusCode::OK);
     assert!(
         css.headers["content-type"]
@@ -490,15 +444,12 @@ async fn admins_manage_keys_and_read_the_audit_on_the_page() {
     let list = get(&s, &cookie, "/ui/secrets").await;
     assert!(list.body.contains("href=\"/ui/keys\"") && list.body.contains("href=\"/ui/audit\""));
     let csrf = list.csrf();
-    let p = request(
-        &s,
-        Method::POST,
-        "/ui/keys",
-        Some(&cookie),
-        Some(&[("csrf", &csrf), ("role", "reader"), ("name", "etl runner")]),
-        &[],
-    )
-    .await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("role", "reader"),
+        ("name", "etl runner"),
+    ];
+    let p = submit(&s, Some(&cookie), "/ui/keys", &form).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     let at = p
         .body
@@ -551,15 +502,12 @@ async fn admins_manage_keys_and_read_the_audit_on_the_page() {
         StatusCode::FORBIDDEN
     );
     let wcsrf = wl.csrf();
-    let p = request(
-        &s,
-        Method::POST,
-        "/ui/keys",
-        Some(&wc),
-        Some(&[("csrf", &wcsrf), ("role", "admin"), ("name", "escalate")]),
-        &[],
-    )
-    .await;
+    let form = [
+        ("csrf", wcsrf.as_str()),
+        ("role", "admin"),
+        ("name", "escalate"),
+    ];
+    let p = submit(&s, Some(&wc), "/ui/keys", &form).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
 }
 
@@ -702,33 +650,20 @@ async fn sessions_are_shared_by_replicas(s: &Server) {
     // through B: list, then save with the token B's page gives
     let list = get(&b, &cookie, "/ui/secrets").await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
-    let saved = request(
+    let saved = save(
         &b,
-        Method::POST,
-        "/ui/secrets",
-        Some(&cookie),
-        Some(&[
-            ("csrf", &list.csrf()),
-            ("name", "via-b"),
-            ("value", "saved-through-b"),
-            ("format", "text"),
-        ]),
-        &[],
+        &cookie,
+        &list.csrf(),
+        "via-b",
+        "saved-through-b",
+        "text",
     )
     .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let detail = get(&a, &cookie, "/ui/secret/via-b").await;
     assert_eq!(detail.status, StatusCode::OK, "A sees what B saved");
     // signing out through B ends the session on A
-    let out = request(
-        &b,
-        Method::POST,
-        "/ui/signout",
-        Some(&cookie),
-        Some(&[("csrf", &list.csrf())]),
-        &[],
-    )
-    .await;
+    let out = post(&b, &cookie, "/ui/signout", &list.csrf()).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
     let p = get(&a, &cookie, "/ui/secrets").await;
     assert_eq!(p.location(), "/", "signed out everywhere");
