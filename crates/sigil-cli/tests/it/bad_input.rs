@@ -38,17 +38,7 @@ fn refused(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let o = {
-        use std::io::Write;
-        let mut child = cmd
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _ = child.stdin.take().unwrap().write_all(input); // the command may exit before reading
-        child.wait_with_output().unwrap()
-    };
+    let o = crate::feed(&mut cmd, input);
     assert_code(&o, code);
     let err = stderr(&o);
     for want in wants {

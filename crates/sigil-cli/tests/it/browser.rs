@@ -101,20 +101,51 @@ where
     })
 }
 
+/// The secrets page's editor: shown once signed in.
+const EDITOR: Locator<'static> = Locator::Css("form[method=post][action='/ui/secrets'] #name");
+/// The editor's save button.
+const SAVE: &str = "form[method=post][action='/ui/secrets'] button[type=submit]";
+/// The sign-in page's key field.
+const SIGN_IN: Locator<'static> = Locator::Css("#key");
+
+/// Waits for the page's notice that says `text`.
+async fn flash(c: &Client, text: &str) {
+    let xpath = format!("//div[contains(@class,'flash') and contains(., '{text}')]");
+    wait_for(
+        c,
+        &format!("a notice saying {text:?}"),
+        Locator::XPath(&xpath),
+    )
+    .await;
+}
+
+/// The element `at` finds, waited for at most 10 s; past that the test fails saying `what` it
+/// waited for, the page's address and its source.
+async fn wait_for(c: &Client, what: &str, at: Locator<'_>) -> fantoccini::elements::Element {
+    match c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(at)
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => panic!(
+            "{what}: no {at:?} within 10 s ({e}); at {:?}:\n{}",
+            c.current_url().await,
+            source(c).await
+        ),
+    }
+}
+
 async fn fill(c: &Client, css: &str, text: &str) {
-    let e = c.wait().for_element(Locator::Css(css)).await.unwrap();
+    let e = wait_for(c, "a field to fill", Locator::Css(css)).await;
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
 }
 
 async fn click(c: &Client, css: &str) {
-    c.wait()
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let e = wait_for(c, "a button to click", Locator::Css(css)).await;
+    e.click().await.unwrap();
 }
 
 async fn source(c: &Client) -> String {
@@ -142,52 +173,23 @@ fn sign_in_create_update_delete_restore_sign_out_in_chromium() {
         c.goto(&format!("{base}/")).await.unwrap();
         fill(&c, "#key", ADMIN).await;
         click(&c, "form[action='/ui/signin'] button[type=submit]").await;
-        if c.wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(
-                "form[method=post][action='/ui/secrets'] #name",
-            ))
-            .await
-            .is_err()
-        {
-            panic!(
-                "not signed in; at {:?}:\n{}",
-                c.current_url().await,
-                source(&c).await
-            );
-        }
+        wait_for(&c, "signed in", EDITOR).await;
         // create
         fill(&c, "#name", "browser/db/password").await;
         fill(&c, "#value", CANARY).await;
-        click(
-            &c,
-            "form[method=post][action='/ui/secrets'] button[type=submit]",
-        )
-        .await;
-        if c.wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::XPath(
-                "//div[contains(@class,'flash') and contains(., 'Saved')]",
-            ))
-            .await
-            .is_err()
-        {
-            panic!(
-                "no 'Saved' after create; at {:?}:\n{}",
-                c.current_url().await,
-                source(&c).await
-            );
-        }
+        click(&c, SAVE).await;
+        flash(&c, "Saved").await;
         sources.push(source(&c).await);
         // listed (in its folder)
         c.goto(&format!("{base}/ui/secrets?folder=browser/db/"))
             .await
             .unwrap();
-        let link = c
-            .wait()
-            .for_element(Locator::LinkText("browser/db/password"))
-            .await
-            .unwrap();
+        let link = wait_for(
+            &c,
+            "the secret in its folder",
+            Locator::LinkText("browser/db/password"),
+        )
+        .await;
         sources.push(source(&c).await);
         link.click().await.unwrap();
         // update
@@ -198,39 +200,31 @@ fn sign_in_create_update_delete_restore_sign_out_in_chromium() {
             .select_by_value("json")
             .await
             .unwrap();
-        click(
+        click(&c, SAVE).await;
+        wait_for(
             &c,
-            "form[method=post][action='/ui/secrets'] button[type=submit]",
+            "version 2 in the history",
+            Locator::XPath("//td[text()='2']"),
         )
         .await;
-        c.wait()
-            .for_element(Locator::XPath("//td[text()='2']"))
-            .await
-            .unwrap();
         sources.push(source(&c).await);
         // delete, confirmed
         click(&c, "a[href$='?confirm=1']").await;
         click(&c, "form[action^='/ui/delete/'] button.danger").await;
-        c.wait()
-            .for_element(Locator::XPath("//h1[contains(., '(deleted)')]"))
-            .await
-            .unwrap();
+        wait_for(
+            &c,
+            "the deleted secret's page",
+            Locator::XPath("//h1[contains(., '(deleted)')]"),
+        )
+        .await;
         sources.push(source(&c).await);
         // restore
         click(&c, "form[action^='/ui/restore/'] button").await;
-        c.wait()
-            .for_element(Locator::XPath(
-                "//div[contains(@class,'flash') and contains(., 'Restored')]",
-            ))
-            .await
-            .unwrap();
+        flash(&c, "Restored").await;
         sources.push(source(&c).await);
         // the list, for the README's screenshot
         c.goto(&format!("{base}/ui/secrets")).await.unwrap();
-        c.wait()
-            .for_element(Locator::LinkText("browser/"))
-            .await
-            .unwrap();
+        wait_for(&c, "the folder in the list", Locator::LinkText("browser/")).await;
         let png = c.screenshot().await.unwrap();
         let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("secrets-page.png");
         std::fs::write(&shot, &png).unwrap();
@@ -238,7 +232,7 @@ fn sign_in_create_update_delete_restore_sign_out_in_chromium() {
         assert!(png.starts_with(b"\x89PNG"));
         // sign out
         click(&c, "form[action='/ui/signout'] button").await;
-        c.wait().for_element(Locator::Css("#key")).await.unwrap();
+        wait_for(&c, "the sign-in page after signing out", SIGN_IN).await;
         assert!(source(&c).await.contains("Signed out"));
         for s in &sources {
             assert!(!s.contains(CANARY), "a page sent the value to the browser");
@@ -246,18 +240,11 @@ fn sign_in_create_update_delete_restore_sign_out_in_chromium() {
         // a viewer: no changing buttons, and a forged post is refused
         fill(&c, "#key", &viewer).await;
         click(&c, "form[action='/ui/signin'] button[type=submit]").await;
-        let row = c
-            .wait()
-            .for_element(Locator::LinkText("browser/"))
-            .await
-            .unwrap();
+        let row = wait_for(&c, "the viewer's list", Locator::LinkText("browser/")).await;
         let page = source(&c).await;
         assert!(!page.contains("New secret") && !page.contains(">Create<"));
         row.click().await.unwrap();
-        c.wait()
-            .for_element(Locator::LinkText("db/"))
-            .await
-            .unwrap();
+        wait_for(&c, "the inner folder", Locator::LinkText("db/")).await;
         c.goto(&format!("{base}/ui/secret/browser/db/password"))
             .await
             .unwrap();
@@ -276,12 +263,7 @@ fn sign_in_create_update_delete_restore_sign_out_in_chromium() {
             )
             .await;
         assert!(forged.is_ok());
-        c.wait()
-            .for_element(Locator::XPath(
-                "//div[contains(@class,'flash') and contains(., 'needs the writer role')]",
-            ))
-            .await
-            .unwrap();
+        flash(&c, "needs the writer role").await;
         c.close().await.unwrap();
         srv
     });
@@ -309,56 +291,31 @@ fn the_page_works_across_two_replicas_on_postgres() {
         c.goto(&format!("{url_a}/")).await.unwrap();
         fill(&c, "#key", ADMIN).await;
         click(&c, "form[action='/ui/signin'] button[type=submit]").await;
-        c.wait()
-            .for_element(Locator::Css(
-                "form[method=post][action='/ui/secrets'] #name",
-            ))
-            .await
-            .unwrap();
+        wait_for(&c, "signed in through A", EDITOR).await;
         // list and save through B (the cookie is the same host's; B knows the session)
         c.goto(&format!("{url_b}/ui/secrets")).await.unwrap();
-        if c.wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(
-                "form[method=post][action='/ui/secrets'] #name",
-            ))
-            .await
-            .is_err()
-        {
-            panic!(
-                "B does not serve A's session; at {:?}:\n{}",
-                c.current_url().await,
-                source(&c).await
-            );
-        }
+        wait_for(&c, "B serves A's session", EDITOR).await;
         fill(&c, "#name", "replicas/saved-on-b").await;
         fill(&c, "#value", CANARY).await;
-        click(
-            &c,
-            "form[method=post][action='/ui/secrets'] button[type=submit]",
-        )
-        .await;
-        c.wait()
-            .for_element(Locator::XPath(
-                "//div[contains(@class,'flash') and contains(., 'Saved')]",
-            ))
-            .await
-            .unwrap();
+        click(&c, SAVE).await;
+        flash(&c, "Saved").await;
         // A lists it
         c.goto(&format!("{url_a}/ui/secrets?folder=replicas/"))
             .await
             .unwrap();
-        c.wait()
-            .for_element(Locator::LinkText("replicas/saved-on-b"))
-            .await
-            .unwrap();
+        wait_for(
+            &c,
+            "A lists what B saved",
+            Locator::LinkText("replicas/saved-on-b"),
+        )
+        .await;
         assert!(!source(&c).await.contains(CANARY));
         // sign out through B: A no longer knows the session
         c.goto(&format!("{url_b}/ui/secrets")).await.unwrap();
         click(&c, "form[action='/ui/signout'] button").await;
-        c.wait().for_element(Locator::Css("#key")).await.unwrap();
+        wait_for(&c, "the sign-in page after signing out", SIGN_IN).await;
         c.goto(&format!("{url_a}/ui/secrets")).await.unwrap();
-        c.wait().for_element(Locator::Css("#key")).await.unwrap();
+        wait_for(&c, "A sends the signed-out session to sign in", SIGN_IN).await;
         c.close().await.unwrap();
     });
     let read = a

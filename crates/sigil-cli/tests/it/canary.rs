@@ -82,18 +82,10 @@ fn the_canary_never_leaks() {
         (vec!["secrets", "delete", "SET_CANARY"], vec![], false),
     ];
     for (args, input, stdout_may_show) in cases {
-        use std::io::Write;
-        let mut child = sb
-            .cmd(&args)
-            .env("SIGIL_LOG", "trace")
-            .env("SIGIL__CONTEXT__SECRETS__ENV_CANARY", CANARY)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _ = child.stdin.take().unwrap().write_all(&input);
-        let o = child.wait_with_output().unwrap();
+        let mut cmd = sb.cmd(&args);
+        cmd.env("SIGIL_LOG", "trace")
+            .env("SIGIL__CONTEXT__SECRETS__ENV_CANARY", CANARY);
+        let o = crate::feed(&mut cmd, &input);
         let (out, err) = (stdout(&o), stderr(&o));
         assert!(
             !err.contains(CANARY),

@@ -1,7 +1,7 @@
 //! `secrets edit`, `rollback`, `diff` and `copy`.
 
 use crate::server::{ADMIN, RunningServer, run_env, server_env};
-use crate::{Sandbox, assert_code, stderr, stdout};
+use crate::{Sandbox, assert_code, assert_exit, stderr, stdout};
 
 /// An editor that records the file's mode and path, then writes `$NEW_VALUE` (or appends a
 /// newline to show what an editor does at the end of a file).
@@ -66,8 +66,7 @@ fn edit_a_local_secret_in_a_private_file() {
     );
     // an editor that fails changes nothing
     let o = sb.run_env(&["secrets", "edit", "TOKEN"], &[("EDITOR", "false")]);
-    assert_code(&o, 1);
-    assert!(stderr(&o).contains("nothing was changed"), "{}", stderr(&o));
+    assert_exit(&o, 1, "nothing was changed");
     assert_eq!(stdout(&sb.run(&["secrets", "get", "TOKEN"])), "new-token\n");
     let leftovers: Vec<_> = std::fs::read_dir(home.join(".sigil"))
         .unwrap()
@@ -107,12 +106,7 @@ fn edit_rollback_diff_and_copy_on_the_server() {
 
     // rollback: a new version equal to an old one
     let o = run_env(&sb, &["secrets", "rollback", "dev/api", "--to", "1"], &env);
-    assert_code(&o, 0);
-    assert!(
-        stderr(&o).contains("rolled back to version 1 as version 3"),
-        "{}",
-        stderr(&o)
-    );
+    assert_exit(&o, 0, "rolled back to version 1 as version 3");
     let read = c.get_secret("dev/api", None).unwrap().unwrap();
     assert_eq!((read.version, read.value), (3, serde_json::json!("api-1")));
     assert_code(
@@ -174,8 +168,7 @@ fn edit_rollback_diff_and_copy_on_the_server() {
         &["secrets", "copy", "--prefix", "dev/", "--to", "prod/"],
         &env,
     );
-    assert_code(&o, 0);
-    assert!(stderr(&o).contains("copied 1 secret(s)"), "{}", stderr(&o));
+    assert_exit(&o, 0, "copied 1 secret(s)");
     assert_eq!(
         c.get_secret("prod/db", None).unwrap().unwrap().value["password"],
         "p2"

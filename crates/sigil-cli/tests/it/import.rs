@@ -1,6 +1,6 @@
 //! `sigil import --from prefect|dotenv`.
 
-use crate::{Sandbox, assert_code, stderr, stdout};
+use crate::{Sandbox, assert_code, assert_exit, stderr, stdout};
 
 #[test]
 fn prefect_config_is_imported_verbatim() {
@@ -19,13 +19,13 @@ NUMBER_STRING = "42"
 AWS_CREDENTIALS = { ACCESS_KEY = "AK", SECRET_ACCESS_KEY = "SAK" }
 "#,
     );
-    let o = sb.run(&["import", "--from", "prefect", prefect.to_str().unwrap()]);
-    assert_code(&o, 0);
-    assert!(
-        stderr(&o).contains("imported 5 secret(s)"),
-        "{}",
-        stderr(&o)
-    );
+    let import = |more: &[&str]| {
+        let mut args = vec!["import", "--from", "prefect", prefect.to_str().unwrap()];
+        args.extend(more);
+        sb.run(&args)
+    };
+    let o = import(&[]);
+    assert_exit(&o, 0, "imported 5 secret(s)");
     let get = |n: &str| stdout(&sb.run(&["secrets", "get", n]));
     assert_eq!(get("MYSECRET"), "MY SECRET VALUE\n");
     assert_eq!(get("INTERPOLATED"), "${context.other}\n");
@@ -42,29 +42,16 @@ AWS_CREDENTIALS = { ACCESS_KEY = "AK", SECRET_ACCESS_KEY = "SAK" }
         "[context.secrets]\nMYSECRET = \"changed\"\nNEW = \"n\"\n",
     )
     .unwrap();
-    let o = sb.run(&[
-        "import",
-        "--from",
-        "prefect",
-        prefect.to_str().unwrap(),
-        "--dry-run",
-    ]);
+    let o = import(&["--dry-run"]);
     assert_eq!(stdout(&o), "MYSECRET\tkeep existing\nNEW\tnew\n");
     // `import --dry-run` had no --json
-    let o = sb.run(&[
-        "import",
-        "--from",
-        "prefect",
-        prefect.to_str().unwrap(),
-        "--dry-run",
-        "--json",
-    ]);
+    let o = import(&["--dry-run", "--json"]);
     assert_code(&o, 0);
     assert_eq!(
         stdout(&o),
         "[{\"name\":\"MYSECRET\",\"action\":\"keep\"},{\"name\":\"NEW\",\"action\":\"new\"}]\n"
     );
-    let o = sb.run(&["import", "--from", "prefect", prefect.to_str().unwrap()]);
+    let o = import(&[]);
     assert!(
         stderr(&o).contains("kept 1 existing secret(s) (use --overwrite to replace): MYSECRET"),
         "{}",
@@ -72,16 +59,7 @@ AWS_CREDENTIALS = { ACCESS_KEY = "AK", SECRET_ACCESS_KEY = "SAK" }
     );
     assert_eq!(get("MYSECRET"), "MY SECRET VALUE\n");
     assert_eq!(get("NEW"), "n\n");
-    assert_code(
-        &sb.run(&[
-            "import",
-            "--from",
-            "prefect",
-            prefect.to_str().unwrap(),
-            "--overwrite",
-        ]),
-        0,
-    );
+    assert_code(&import(&["--overwrite"]), 0);
     assert_eq!(get("MYSECRET"), "changed\n");
 }
 
@@ -122,18 +100,8 @@ fn bad_import_files_change_nothing() {
     );
     let prefect = sb.file("p.toml", "[logging]\nlevel = 1\n");
     let o = sb.run(&["import", "--from", "prefect", prefect.to_str().unwrap()]);
-    assert_code(&o, 1);
-    assert!(
-        stderr(&o).contains("no [context.secrets] table"),
-        "{}",
-        stderr(&o)
-    );
+    assert_exit(&o, 1, "no [context.secrets] table");
     let o = sb.run(&["import", "--from", "prefect", "/no/such.toml"]);
-    assert_code(&o, 1);
-    assert!(
-        stderr(&o).contains("cannot read /no/such.toml"),
-        "{}",
-        stderr(&o)
-    );
+    assert_exit(&o, 1, "cannot read /no/such.toml");
     assert_eq!(std::fs::read(sb.config()).unwrap(), before);
 }

@@ -65,6 +65,14 @@ impl Sandbox {
         path
     }
 
+    /// Runs `sigil` with `vars` set, asserts it succeeded and returns its stdout.
+    #[track_caller]
+    pub(crate) fn ok_env(&self, args: &[&str], vars: &[(&str, &str)]) -> String {
+        let o = self.run_env(args, vars);
+        assert_code(&o, 0);
+        stdout(&o)
+    }
+
     /// As [`Sandbox::run`], with these variables set too.
     pub(crate) fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         let mut c = self.cmd(args);
@@ -74,18 +82,23 @@ impl Sandbox {
         c.output().unwrap()
     }
 
+    /// As [`Sandbox::run`], with `input` on standard input.
     pub(crate) fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
-        use std::io::Write;
-        let mut child = self
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _ = child.stdin.take().unwrap().write_all(input); // the command may exit before reading
-        child.wait_with_output().unwrap()
+        feed(&mut self.cmd(args), input)
     }
+}
+
+/// Runs `cmd` with `input` on its standard input and collects its output.
+pub(crate) fn feed(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(input); // the command may exit before reading
+    child.wait_with_output().unwrap()
 }
 
 pub(crate) fn stdout(o: &Output) -> String {
@@ -94,6 +107,17 @@ pub(crate) fn stdout(o: &Output) -> String {
 
 pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// Asserts the exit code and that stderr says `says`, showing both outputs when not.
+#[track_caller]
+pub(crate) fn assert_exit(o: &Output, code: i32, says: &str) {
+    assert_code(o, code);
+    assert!(
+        stderr(o).contains(says),
+        "wanted {says:?} in stderr: {}",
+        stderr(o)
+    );
 }
 
 /// Asserts the exit code, showing stderr when it differs.

@@ -1,6 +1,6 @@
 //! get, set, list, delete, config show, completions.
 
-use crate::{Sandbox, assert_code, stderr, stdout};
+use crate::{Sandbox, assert_code, assert_exit, stderr, stdout};
 
 use sigil_test_support::AWKWARD;
 
@@ -69,11 +69,10 @@ fn json_values_are_validated_and_printed_compact() {
         &["secrets", "set", "BAD", "--stdin", "--json"],
         b"{\"user\": canary-json}",
     );
-    assert_code(&o, 1);
-    assert!(
-        stderr(&o).contains("secret \"BAD\" cannot be read as JSON: invalid JSON at line 1 column"),
-        "{}",
-        stderr(&o)
+    assert_exit(
+        &o,
+        1,
+        "secret \"BAD\" cannot be read as JSON: invalid JSON at line 1 column",
     );
     assert!(!stderr(&o).contains("canary"));
     assert_eq!(std::fs::read(sb.config()).unwrap(), before);
@@ -122,15 +121,11 @@ fn not_found_exits_3_and_lists_the_places() {
 fn list_shows_names_and_sources_never_values() {
     let sb = Sandbox::new();
     sb.write_config("[context.secrets]\nA = \"canary-list-1\"\n\"prod/db\" = \"canary-list-2\"\n");
-    let o = sb.run_env(
-        &["secrets", "list"],
-        &[
-            ("SIGIL__CONTEXT__SECRETS__A", "canary-list-3"),
-            ("SIGIL__CONTEXT__SECRETS__B", "canary-list-4"),
-        ],
-    );
-    assert_code(&o, 0);
-    let text = stdout(&o);
+    let env = [
+        ("SIGIL__CONTEXT__SECRETS__A", "canary-list-3"),
+        ("SIGIL__CONTEXT__SECRETS__B", "canary-list-4"),
+    ];
+    let text = sb.ok_env(&["secrets", "list"], &env);
     assert_eq!(
         text,
         "NAME     SOURCE\nA        env (also in file)\nB        env\nprod/db  file\n"
@@ -163,34 +158,19 @@ fn delete_removes_only_that_secret_and_keeps_comments() {
         "# mine\n[context.secrets]\n# keep A\nA = \"1\" # note\n"
     );
     let o = sb.run(&["secrets", "delete", "B"]);
-    assert_code(&o, 3);
-    assert!(
-        stderr(&o).contains("secret \"B\" not found"),
-        "{}",
-        stderr(&o)
-    );
+    assert_exit(&o, 3, "secret \"B\" not found");
     let o = sb.run_env(
         &["secrets", "delete", "ONLY_ENV"],
         &[("SIGIL__CONTEXT__SECRETS__ONLY_ENV", "x")],
     );
-    assert_code(&o, 3);
-    assert!(
-        stderr(&o).contains("set by env SIGIL__CONTEXT__SECRETS__ONLY_ENV"),
-        "{}",
-        stderr(&o)
-    );
+    assert_exit(&o, 3, "set by env SIGIL__CONTEXT__SECRETS__ONLY_ENV");
 }
 
 #[test]
 fn set_warns_about_values_too_short_to_mask() {
     let sb = Sandbox::new();
     let o = sb.run_stdin(&["secrets", "set", "PIN", "--stdin"], b"123");
-    assert_code(&o, 0);
-    assert!(
-        stderr(&o).contains("shorter than 4 bytes (limits.min_mask_bytes)"),
-        "{}",
-        stderr(&o)
-    );
+    assert_exit(&o, 0, "shorter than 4 bytes (limits.min_mask_bytes)");
     let o = sb.run_stdin(&["secrets", "set", "LONG", "--stdin"], b"1234");
     assert!(!stderr(&o).contains("shorter"));
 }
@@ -199,12 +179,7 @@ fn set_warns_about_values_too_short_to_mask() {
 fn set_without_a_value_off_a_terminal_is_a_usage_error() {
     let sb = Sandbox::new();
     let o = sb.run(&["secrets", "set", "X"]);
-    assert_code(&o, 2);
-    assert!(
-        stderr(&o).contains("no value given for secret \"X\""),
-        "{}",
-        stderr(&o)
-    );
+    assert_exit(&o, 2, "no value given for secret \"X\"");
     assert!(!sb.config().exists());
 }
 
@@ -212,15 +187,8 @@ fn set_without_a_value_off_a_terminal_is_a_usage_error() {
 fn config_show_redacts_values_and_names_origins() {
     let sb = Sandbox::new();
     sb.write_config("[server]\nteam = \"etl\"\n[context.secrets]\nA = \"canary-show\"\n");
-    let o = sb.run_env(
-        &["config", "show"],
-        &[
-            ("SIGIL__SERVER__URL", "http://10.0.0.1:4300"),
-            ("SIGIL_API_KEY", "canary-key"),
-        ],
-    );
-    assert_code(&o, 0);
-    let text = stdout(&o);
+    let url = ("SIGIL__SERVER__URL", "http://10.0.0.1:4300");
+    let text = sb.ok_env(&["config", "show"], &[url, ("SIGIL_API_KEY", "canary-key")]);
     assert!(text.contains("server.team                = etl"), "{text}");
     assert!(text.contains("# env SIGIL__SERVER__URL"), "{text}");
     assert!(text.contains("A = \"***\""), "{text}");
@@ -321,33 +289,21 @@ fn completions_and_usage_errors() {
 fn overrides_in_the_environment_are_checked() {
     let sb = Sandbox::new();
     let o = sb.run_env(&["secrets", "list"], &[("SIGIL__SERVR__URL", "x")]);
-    assert_code(&o, 1);
-    assert!(
-        stderr(&o).contains("invalid environment variable SIGIL__SERVR__URL: unknown setting"),
-        "{}",
-        stderr(&o)
+    assert_exit(
+        &o,
+        1,
+        "invalid environment variable SIGIL__SERVR__URL: unknown setting",
     );
     let o = sb.run_env(
         &["secrets", "set", "X", "--stdin"],
         &[("SIGIL__BACKEND", "server")],
     );
-    assert_code(&o, 1);
-    assert!(
-        stderr(&o).contains("no API key: set SIGIL_API_KEY or run `sigil login`"),
-        "{}",
-        stderr(&o)
+    assert_exit(&o, 1, "no API key: set SIGIL_API_KEY or run `sigil login`");
+    let o = crate::feed(
+        sb.cmd(&["secrets", "set", "X", "--stdin", "--local"])
+            .env("SIGIL__BACKEND", "server"),
+        b"x-value",
     );
-    let o = sb
-        .cmd(&["secrets", "set", "X", "--stdin", "--local"])
-        .env("SIGIL__BACKEND", "server")
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(b"x-value")?;
-            c.wait_with_output()
-        })
-        .unwrap();
     assert_code(&o, 0);
 }
 
@@ -355,17 +311,11 @@ fn overrides_in_the_environment_are_checked() {
 fn sigil_config_names_another_file() {
     let sb = Sandbox::new();
     let other = sb.home().join("elsewhere.toml");
-    let o = sb
-        .cmd(&["secrets", "set", "X", "--stdin"])
-        .env("SIGIL_CONFIG", &other)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(b"x-value")?;
-            c.wait_with_output()
-        })
-        .unwrap();
+    let o = crate::feed(
+        sb.cmd(&["secrets", "set", "X", "--stdin"])
+            .env("SIGIL_CONFIG", &other),
+        b"x-value",
+    );
     assert_code(&o, 0);
     assert!(
         std::fs::read_to_string(&other)
@@ -457,12 +407,7 @@ fn set_prompts_without_echo_on_a_terminal() {
 fn an_empty_value_on_stdin_is_no_value() {
     let sb = Sandbox::new();
     let o = sb.run_stdin(&["secrets", "set", "E", "--stdin"], b"");
-    assert_code(&o, 2);
-    assert!(
-        stderr(&o).contains("no value given for secret \"E\": the value is empty"),
-        "{}",
-        stderr(&o)
-    );
+    assert_exit(&o, 2, "no value given for secret \"E\": the value is empty");
     assert!(!sb.config().exists());
 }
 
@@ -495,12 +440,7 @@ fn files_that_hold_secrets_stay_private_and_links_stay_links() {
         stderr(&o)
     );
     let o = sb.run_stdin(&["secrets", "set", "B", "--stdin"], b"bbbb-2");
-    assert_code(&o, 0);
-    assert!(
-        stderr(&o).contains("its mode was narrowed from 0644 to 0600"),
-        "{}",
-        stderr(&o)
-    );
+    assert_exit(&o, 0, "its mode was narrowed from 0644 to 0600");
     assert_eq!(stat(&sb.config(), "%a %F"), "600 regular file");
     let o = sb.run(&["secrets", "get", "A"]);
     assert_eq!(stderr(&o), "", "no warning once the file is private");

@@ -6,7 +6,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::{Sandbox, assert_code, stderr, stdout};
+use crate::{Sandbox, assert_code, assert_exit, stderr, stdout};
 
 pub(crate) const ADMIN: &str = "sgl_testadmin001_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
@@ -60,6 +60,13 @@ impl RunningServer {
 
     pub(crate) fn client(&self, key: &str) -> sigil_client::Client {
         sigil_client::Client::new(&self.url, "default", key).unwrap()
+    }
+
+    /// Writes a secret of team `default` as the bootstrap admin; returns the admin's client.
+    pub(crate) fn put(&self, name: &str, value: serde_json::Value) -> sigil_client::Client {
+        let c = self.client(ADMIN);
+        c.put_secret(name, &value, None).unwrap();
+        c
     }
 }
 
@@ -161,8 +168,7 @@ fn local_first_then_server_and_server_first_when_asked() {
         &["secrets", "set", "BOTH", "stale", "--server", "--cas", "1"],
         &env,
     );
-    assert_code(&o, 1);
-    assert!(stderr(&o).contains("version conflict"), "{}", stderr(&o));
+    assert_exit(&o, 1, "version conflict");
     assert_eq!(
         stdout(&run_env(
             &sb,
@@ -202,12 +208,7 @@ fn local_first_then_server_and_server_first_when_asked() {
     );
     // a miss everywhere names the server too
     let o = run_env(&sb, &["secrets", "get", "NOWHERE"], &env);
-    assert_code(&o, 3);
-    assert!(
-        stderr(&o).contains(&format!("server {} team \"default\"", srv.url)),
-        "{}",
-        stderr(&o)
-    );
+    assert_exit(&o, 3, &format!("server {} team \"default\"", srv.url));
 }
 
 #[test]
@@ -223,8 +224,7 @@ fn an_unreachable_server_is_an_error_not_a_miss() {
         ("SIGIL_API_KEY", ADMIN),
     ];
     let o = run_env(&sb, &["secrets", "get", "ANY"], &env);
-    assert_code(&o, 1);
-    assert!(stderr(&o).contains("unreachable"), "{}", stderr(&o));
+    assert_exit(&o, 1, "unreachable");
     assert!(!stderr(&o).contains("not found"), "{}", stderr(&o));
     // a local hit still answers without asking the server
     sb.write_config("[context.secrets]\nLOCAL = \"here\"\n");
@@ -240,12 +240,7 @@ fn login_keys_roles_and_revocation() {
     let srv = RunningServer::start(&sb, &[], &[]);
     std::fs::remove_file(sb.home().join(".sigil/credentials.toml")).unwrap();
     let o = sb_stdin(&sb, &["login", "--url", &srv.url, "--key-stdin"], ADMIN);
-    assert_code(&o, 0);
-    assert!(
-        stderr(&o).contains("admin of team \"default\""),
-        "{}",
-        stderr(&o)
-    );
+    assert_exit(&o, 0, "admin of team \"default\"");
     let creds = sb.home().join(".sigil/credentials.toml");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
@@ -257,8 +252,7 @@ fn login_keys_roles_and_revocation() {
         &["login", "--url", &srv.url, "--key-stdin"],
         "sgl_wrongwrong12_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
     );
-    assert_code(&o, 1);
-    assert!(stderr(&o).contains("refused the API key"), "{}", stderr(&o));
+    assert_exit(&o, 1, "refused the API key");
     // from now on the credentials file is enough
     let env = [("SIGIL__BACKEND", "server")];
     assert_code(
@@ -279,12 +273,7 @@ fn login_keys_roles_and_revocation() {
         "db-pass-1\n"
     );
     let o = run_env(&sb, &["secrets", "set", "DB", "nope"], &as_reader);
-    assert_code(&o, 1);
-    assert!(
-        stderr(&o).contains("needs the writer role"),
-        "{}",
-        stderr(&o)
-    );
+    assert_exit(&o, 1, "needs the writer role");
     let o = run_env(&sb, &["keys", "list"], &env);
     assert!(
         stdout(&o).contains(&id) && !stdout(&o).contains(&reader),
@@ -293,8 +282,7 @@ fn login_keys_roles_and_revocation() {
     );
     assert_code(&run_env(&sb, &["keys", "revoke", &id], &env), 0);
     let o = run_env(&sb, &["secrets", "get", "DB"], &as_reader);
-    assert_code(&o, 1);
-    assert!(stderr(&o).contains("revoked"), "{}", stderr(&o));
+    assert_exit(&o, 1, "revoked");
     // teams and audit
     let o = run_env(&sb, &["teams", "create", "etl"], &env);
     assert_code(&o, 0);
@@ -420,6 +408,17 @@ fn master_key_rotation_then_restart_with_only_the_new_key() {
     let new_key = sb.home().join("new.key");
     let o = old_key.to_str().unwrap();
     let n = new_key.to_str().unwrap();
+    let rotate = |from: &str, to: &str| {
+        let args = [
+            "server",
+            "rotate-master-key",
+            "--master-key-file",
+            from,
+            "--new-key-file",
+            to,
+        ];
+        sb.cmd(&args).output().unwrap()
+    };
     {
         let srv = RunningServer::start(&sb, &["--master-key-file", o], &[]);
         let c = srv.client(ADMIN);
@@ -434,23 +433,8 @@ fn master_key_rotation_then_restart_with_only_the_new_key() {
             .unwrap();
         std::fs::write(sb.home().join("second.key"), team_admin.key).unwrap();
     }
-    let out = sb
-        .cmd(&[
-            "server",
-            "rotate-master-key",
-            "--master-key-file",
-            o,
-            "--new-key-file",
-            n,
-        ])
-        .output()
-        .unwrap();
-    assert_code(&out, 0);
-    assert!(
-        stderr(&out).contains("re-wrapped 2 data key(s)"),
-        "{}",
-        stderr(&out)
-    );
+    let out = rotate(o, n);
+    assert_exit(&out, 0, "re-wrapped 2 data key(s)");
     std::fs::remove_file(&old_key).unwrap();
     let srv = RunningServer::start(&sb, &["--master-key-file", n], &[]);
     let c = srv.client(ADMIN);
@@ -467,23 +451,8 @@ fn master_key_rotation_then_restart_with_only_the_new_key() {
         "in second"
     );
     // running it again changes nothing
-    let out = sb
-        .cmd(&[
-            "server",
-            "rotate-master-key",
-            "--master-key-file",
-            n,
-            "--new-key-file",
-            n,
-        ])
-        .output()
-        .unwrap();
-    assert_code(&out, 0);
-    assert!(
-        stderr(&out).contains("re-wrapped 0 data key(s)"),
-        "{}",
-        stderr(&out)
-    );
+    let out = rotate(n, n);
+    assert_exit(&out, 0, "re-wrapped 0 data key(s)");
 }
 
 const CANARY: &str = "canary-e2e-77b0c3f1";
@@ -549,9 +518,7 @@ fn a_flow_run_is_attributed_in_the_audit_log() {
     use sigil::flow::{Flow, RunOptions, SecretTask};
     let sb = Sandbox::new();
     let srv = RunningServer::start(&sb, &[], &[]);
-    let c = srv.client(ADMIN);
-    c.put_secret("FLOW_SECRET", &serde_json::json!("flow-value"), None)
-        .unwrap();
+    let c = srv.put("FLOW_SECRET", serde_json::json!("flow-value"));
     let source = sigil_client::ServerSource::new(c.clone(), Duration::ZERO);
     let chain = Arc::new(sigil::Resolver::new(vec![Arc::new(source)]));
     let mut flow = Flow::new("attributed");
@@ -702,8 +669,7 @@ fn tls_with_rustls() {
     );
     // without trusting the certificate the client refuses to talk
     let o = run_env(&sb, &["secrets", "get", "T"], &env[..3]);
-    assert_code(&o, 1);
-    assert!(stderr(&o).contains("unreachable"), "{}", stderr(&o));
+    assert_exit(&o, 1, "unreachable");
     // plain HTTP to the TLS port gets no HTTP answer
     assert_eq!(
         http_get_status(&srv.url.replace("https://", "http://"), "/healthz"),
@@ -711,33 +677,20 @@ fn tls_with_rustls() {
     );
     // a bad key file is named
     let bad = sb.file("bad.pem", "not a key");
-    let o = sb
-        .cmd(&[
-            "server",
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            bad.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_code(&o, 1);
-    assert!(stderr(&o).contains("bad.pem"), "{}", stderr(&o));
+    let (cert, bad) = (cert.to_str().unwrap(), bad.to_str().unwrap());
+    let args = [
+        "server",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert,
+        "--tls-key",
+        bad,
+    ];
+    let o = sb.cmd(&args).output().unwrap();
+    assert_exit(&o, 1, "bad.pem");
     let fresh = Sandbox::new();
-    let o = fresh
-        .cmd(&[
-            "server",
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            bad.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = fresh.cmd(&args).output().unwrap();
     assert_code(&o, 1);
     assert!(
         !fresh.home().join(".sigil").exists(),
@@ -749,9 +702,7 @@ fn tls_with_rustls() {
 fn sigterm_stops_the_server_gracefully() {
     let sb = Sandbox::new();
     let mut srv = RunningServer::start(&sb, &[], &[]);
-    srv.client(ADMIN)
-        .put_secret("before", &serde_json::json!("v"), None)
-        .unwrap();
+    srv.put("before", serde_json::json!("v"));
     let status = std::process::Command::new("kill")
         .args(["-TERM", &srv.child.id().to_string()])
         .status()
@@ -781,9 +732,7 @@ fn sigterm_stops_the_server_gracefully() {
 fn the_client_cache_honours_its_ttl() {
     let sb = Sandbox::new();
     let srv = RunningServer::start(&sb, &[], &[]);
-    let c = srv.client(ADMIN);
-    c.put_secret("cached", &serde_json::json!("v1"), None)
-        .unwrap();
+    let c = srv.put("cached", serde_json::json!("v1"));
     let reads = |c: &sigil_client::Client| {
         c.audit(None, None, 1000)
             .unwrap()
@@ -956,53 +905,32 @@ fn import_into_the_server() {
         ("SIGIL__SERVER__URL", srv.url.as_str()),
         ("SIGIL_API_KEY", ADMIN),
     ];
-    let c = srv.client(ADMIN);
-    c.put_secret("KEPT", &serde_json::json!("old-value"), None)
-        .unwrap();
+    let c = srv.put("KEPT", serde_json::json!("old-value"));
     let dotenv = sb.file("team.env", "KEPT=new-value\nFRESH=$NOT_EXPANDED\n");
-    let path = dotenv.to_str().unwrap();
-    let o = run_env(
-        &sb,
-        &[
+    let import = |more: &[&str]| {
+        let mut args = vec![
             "import",
             "--server",
             "--from",
             "dotenv",
-            path,
-            "--dry-run",
-            "--json",
-        ],
-        &env,
-    );
+            dotenv.to_str().unwrap(),
+        ];
+        args.extend(more);
+        run_env(&sb, &args, &env)
+    };
+    let o = import(&["--dry-run", "--json"]);
     assert_code(&o, 0);
     assert_eq!(
         stdout(&o),
         "[{\"name\":\"KEPT\",\"action\":\"keep\"},{\"name\":\"FRESH\",\"action\":\"new\"}]\n"
     );
-    let o = run_env(&sb, &["import", "--server", "--from", "dotenv", path], &env);
-    assert_code(&o, 0);
-    assert!(
-        stderr(&o).contains("imported 1 secret(s)"),
-        "{}",
-        stderr(&o)
-    );
+    let o = import(&[]);
+    assert_exit(&o, 0, "imported 1 secret(s)");
     assert!(stderr(&o).contains("kept 1 existing"), "{}", stderr(&o));
     let value = |n: &str| c.get_secret(n, None).unwrap().unwrap().value;
     assert_eq!(value("FRESH"), serde_json::json!("$NOT_EXPANDED"));
     assert_eq!(value("KEPT"), serde_json::json!("old-value"));
-    let o = run_env(
-        &sb,
-        &[
-            "import",
-            "--server",
-            "--from",
-            "dotenv",
-            path,
-            "--overwrite",
-        ],
-        &env,
-    );
-    assert_code(&o, 0);
+    assert_code(&import(&["--overwrite"]), 0);
     assert_eq!(value("KEPT"), serde_json::json!("new-value"));
     assert!(!sb.config().exists(), "nothing was written locally");
 }
@@ -1121,8 +1049,7 @@ fn cookies_are_secure_when_asked_and_proxies_are_checked() {
         "--listen",
         "127.0.0.1:0",
     ]);
-    assert_code(&o, 2);
-    assert!(stderr(&o).contains("10.0.0.0/33"), "{}", stderr(&o));
+    assert_exit(&o, 2, "10.0.0.0/33");
 }
 
 // A bootstrap key chosen through SIGIL_BOOTSTRAP_ADMIN_KEY was printed to stderr (container
@@ -1143,8 +1070,7 @@ fn a_chosen_bootstrap_key_is_not_logged_and_can_be_reset_offline() {
     }
     // offline only: the running server holds the SQLite database
     let o = sb.run(&["server", "reset-bootstrap-key"]);
-    assert_code(&o, 1);
-    assert!(stderr(&o).contains("lock"), "{}", stderr(&o));
+    assert_exit(&o, 1, "lock");
     drop(srv);
     let o = sb.run(&["server", "reset-bootstrap-key"]);
     assert_code(&o, 0);

@@ -3,38 +3,29 @@
 #[allow(unused_imports)]
 use super::*;
 
-#[derive(Deserialize, Default)]
-pub(crate) struct SignInNotice {
-    revoked: Option<String>,
-    expired: Option<String>,
-    error: Option<String>,
-    signedout: Option<String>,
-}
+/// What a redirect to the sign-in page may ask it to say: (query key, kind, text), the first
+/// key present wins.
+const NOTICES: [(&str, &str, &str); 4] = [
+    ("revoked", "error", "Your key was refused (revoked or unknown): sign in again."),
+    ("expired", "error", "Your session expired: sign in again."),
+    ("error", "error", "Something went wrong: sign in again."),
+    ("signedout", "ok", "Signed out."),
+];
 
 pub(crate) async fn home(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(n): Query<SignInNotice>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
     if let Some(id) = cookie_value(&headers)
         && matches!(state.store.session(&session_hash(&id)).await, Ok(Some(_)))
     {
         return redirect("/ui/secrets");
     }
-    let flash = if n.revoked.is_some() {
-        Some((
-            "error",
-            "Your key was refused (revoked or unknown): sign in again.",
-        ))
-    } else if n.expired.is_some() {
-        Some(("error", "Your session expired: sign in again."))
-    } else if n.error.is_some() {
-        Some(("error", "Something went wrong: sign in again."))
-    } else if n.signedout.is_some() {
-        Some(("ok", "Signed out."))
-    } else {
-        None
-    };
+    let flash = NOTICES
+        .iter()
+        .find(|(key, ..)| query.contains_key(*key))
+        .map(|(_, kind, text)| (*kind, *text));
     signin_page(&state, StatusCode::OK, flash)
 }
 
