@@ -6,7 +6,11 @@ use super::*;
 /// What a redirect to the sign-in page may ask it to say: (query key, kind, text), the first
 /// key present wins.
 const NOTICES: [(&str, &str, &str); 4] = [
-    ("revoked", "error", "Your key was refused (revoked or unknown): sign in again."),
+    (
+        "revoked",
+        "error",
+        "Your key was refused (revoked or unknown): sign in again.",
+    ),
     ("expired", "error", "Your session expired: sign in again."),
     ("error", "error", "Something went wrong: sign in again."),
     ("signedout", "ok", "Signed out."),

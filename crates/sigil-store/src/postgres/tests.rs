@@ -142,3 +142,121 @@ async fn the_batched_read_finds_a_version_by_its_whole_key() {
     assert!(plan.contains("version = w.wv"), "{plan}");
     assert!(!plan.contains("Rows Removed by Join Filter"), "{plan}");
 }
+
+/// A read is answered only once the transaction holding its audit record has committed, and a
+/// commit that fails fails the read without its value. A deferred constraint trigger on `audit`
+/// (it runs at COMMIT) first waits for an advisory lock the test holds, then raises when the
+/// test asks it to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
+async fn a_read_is_answered_only_after_its_audit_record_commits() {
+    use std::time::{Duration, Instant};
+    let base = crate::test_support::postgres_url("PostgreSQL audited-read commit test");
+    let url = crate::test_support::fresh_schema(&base, "sigil_commit_test").await;
+    let store = std::sync::Arc::new(PgStore::connect(&url).await.unwrap());
+    let (test, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    test.batch_execute(
+        "INSERT INTO teams (name, created_at) VALUES ('t', 0);
+         INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by)
+             SELECT id, 's', 1, 0, 0, 'k' FROM teams;
+         INSERT INTO secret_versions (team_id, name, version, data_key_version, ciphertext, created_at, created_by)
+             SELECT id, 's', 1, 1, '\\x5345414c4544', 0, 'k' FROM teams;
+         CREATE TABLE commit_fails (fail boolean NOT NULL);
+         INSERT INTO commit_fails VALUES (false);
+         CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             PERFORM pg_advisory_xact_lock_shared(7317);
+             IF (SELECT fail FROM commit_fails) THEN
+                 RAISE EXCEPTION 'commit refused by the test';
+             END IF;
+             RETURN NULL;
+         END $$;
+         CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT ON audit
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit();",
+    )
+    .await
+    .unwrap();
+    let team_id: i64 = test
+        .query_one("SELECT id FROM teams", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let audit = || AuditRow {
+        key_id: "k".into(),
+        action: crate::AuditAction::SecretRead,
+        name: Some("s".into()),
+        team: "t".into(),
+        client: "c".into(),
+        ..Default::default()
+    };
+    let records = || async {
+        let n: i64 = test
+            .query_one("SELECT count(*) FROM audit", &[])
+            .await
+            .unwrap()
+            .get(0);
+        n
+    };
+    // the test holds the lock: the read's transaction reaches COMMIT and waits there
+    test.execute("SELECT pg_advisory_lock(7317)", &[])
+        .await
+        .unwrap();
+    let s = store.clone();
+    let a = audit();
+    let read = tokio::spawn(async move { s.get_secret_audited(team_id, "s", None, a).await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = test
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the read never reached its commit"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !read.is_finished(),
+        "a read answered before its audit record committed"
+    );
+    assert_eq!(
+        records().await,
+        0,
+        "the record is not visible before its commit"
+    );
+    test.execute("SELECT pg_advisory_unlock(7317)", &[])
+        .await
+        .unwrap();
+    let (_, version) = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("an answer within 10 s of the commit")
+        .unwrap()
+        .unwrap()
+        .expect("the secret");
+    assert_eq!(version.ciphertext, b"SEALED");
+    assert_eq!(records().await, 1);
+    // a commit that fails: the read fails closed and nothing is recorded
+    test.execute("UPDATE commit_fails SET fail = true", &[])
+        .await
+        .unwrap();
+    let read = store.get_secret_audited(team_id, "s", None, audit());
+    let err = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("an answer within 10 s")
+        .expect_err("a read whose audit record did not commit");
+    assert!(
+        err.to_string().contains("commit refused by the test"),
+        "{err}"
+    );
+    assert_eq!(records().await, 1);
+}

@@ -111,6 +111,76 @@ async fn a_write_is_answered_only_after_its_wal_sync_returns() {
     assert_eq!(within(listing).await.unwrap().len(), 1);
 }
 
+/// Team `t` (id 1) with a secret `s` at version 1, written through the probe (each write's
+/// sync is let through).
+async fn team_with_a_secret(
+    store: &Arc<SqliteStore>,
+    started: &mpsc::Receiver<()>,
+    verdict: &mpsc::Sender<std::io::Result<()>>,
+) {
+    let s = store.clone();
+    let team = tokio::spawn(async move {
+        let key = crate::DataKeyRow {
+            team_id: 0,
+            version: 1,
+            master_key_id: "m".into(),
+            wrapped: vec![1],
+            created_at: 1,
+        };
+        s.create_team("t", 1, key, None, row("team")).await
+    });
+    wait_started(started);
+    verdict.send(Ok(())).unwrap();
+    assert_eq!(within(team).await.unwrap().id, 1);
+    let s = store.clone();
+    let put = tokio::spawn(async move {
+        let put = crate::PutSecret {
+            team_id: 1,
+            name: "s".into(),
+            cas: None,
+            by: "k".into(),
+            at: 2,
+            data_key_version: 1,
+            seal: Box::new(|_| Ok(b"sealed".to_vec())),
+        };
+        s.put_secret(put, row("write")).await
+    });
+    wait_started(started);
+    verdict.send(Ok(())).unwrap();
+    within(put).await.unwrap();
+}
+
+/// A read is answered only once its own audit record is durable; when that record's sync
+/// fails, the read fails and its value is not given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_is_answered_only_after_its_audit_record_is_synced() {
+    let (_dir, store, started, verdict) = probed_store().await;
+    team_with_a_secret(&store, &started, &verdict).await;
+    let s = store.clone();
+    let read = tokio::spawn(async move { s.get_secret_audited(1, "s", None, row("read")).await });
+    wait_started(&started);
+    // the record is committed (the WAL written) but not synced: the value waits
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !read.is_finished(),
+        "a read answered before its audit record was durable"
+    );
+    verdict.send(Ok(())).unwrap();
+    let (_, version) = within(read).await.unwrap().expect("the secret");
+    assert_eq!(version.ciphertext, b"sealed");
+    // the same read whose record cannot be made durable fails closed
+    let s = store.clone();
+    let read = tokio::spawn(async move { s.get_secret_audited(1, "s", None, row("read")).await });
+    wait_started(&started);
+    verdict
+        .send(Err(std::io::Error::other("disk gone")))
+        .unwrap();
+    let err = within(read)
+        .await
+        .expect_err("a read whose record was lost");
+    assert!(err.to_string().contains("cannot sync"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_arriving_during_a_sync_share_the_next_one() {
     let (_dir, store, started, verdict) = probed_store().await;
