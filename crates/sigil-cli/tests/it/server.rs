@@ -602,7 +602,8 @@ fn two_replicas_share_one_postgres_database() {
         ca.get_secret("shared", None).unwrap().unwrap().value,
         "then via b"
     );
-    // revoke through a; b refuses the key (its key cache lives 500 ms)
+    // revoke through a; b refuses the key within the second the README promises (its key
+    // cache trusts a lookup for 500 ms), whatever it cached before
     let reader = ca
         .create_key(&sigil_core::wire::CreateKey {
             role: sigil_core::wire::Role::Reader,
@@ -616,21 +617,14 @@ fn two_replicas_share_one_postgres_database() {
     );
     ca.revoke_key(&reader.id).unwrap();
     let revoked_at = Instant::now();
-    let refused = loop {
-        match rb.get_secret("shared", None) {
-            Err(sigil_client::ClientError::Unauthorized { .. }) => break true,
-            _ if revoked_at.elapsed() > Duration::from_secs(10) => break false,
-            _ => std::thread::sleep(Duration::from_millis(50)),
-        }
-    };
-    assert!(
-        refused,
-        "replica b still accepts a key revoked through replica a"
-    );
-    eprintln!(
-        "replica b refused the revoked key after {:?}",
-        revoked_at.elapsed()
-    );
+    std::thread::sleep(Duration::from_secs(1));
+    match rb.get_secret("shared", None) {
+        Err(sigil_client::ClientError::Unauthorized { .. }) => {}
+        other => panic!(
+            "replica b still accepts a key revoked through replica a {:?} ago: {other:?}",
+            revoked_at.elapsed()
+        ),
+    }
 }
 
 #[test]

@@ -698,3 +698,33 @@ fn reads_of(log: &crate::Reply, name: &str) -> Vec<(String, Option<i64>)> {
         })
         .collect()
 }
+
+/// Two replicas on one store: a key revoked through A is refused by B once B's key cache can no
+/// longer hold it — no later than `key_cache_ttl` (at most the second the README promises)
+/// after the revocation, whatever B cached before it.
+pub(crate) async fn a_key_revoked_through_one_replica_is_refused_by_another(s: &Server) {
+    let limits = sigil_server::Limits::default();
+    assert!(limits.key_cache_ttl <= std::time::Duration::from_secs(1));
+    let b = s.replica(limits.clone());
+    s.put(&s.admin, "r", json!("v")).await;
+    let reader = s.key("reader").await;
+    // B has just looked the key up: a cached, trusted lookup
+    assert_eq!(b.get(&reader, "r").await.status, StatusCode::OK);
+    let id = reader.split('_').nth(1).unwrap();
+    let r = s.req(&s.admin, &format!("DELETE keys/{id}")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let revoked = tokio::time::Instant::now();
+    // A refuses at once; B at the latest when its lookup expires
+    assert_eq!(s.get(&reader, "r").await.status, StatusCode::UNAUTHORIZED);
+    tokio::time::sleep_until(revoked + limits.key_cache_ttl).await;
+    let r = b.get(&reader, "r").await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "B still accepts a key revoked through A {:?} ago: {}",
+        revoked.elapsed(),
+        r.text
+    );
+    assert_eq!(r.json["error"]["message"], "the API key was revoked");
+    assert!(r.json.get("value").is_none());
+}

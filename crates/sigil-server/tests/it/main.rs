@@ -278,6 +278,7 @@ both!(api:
     role_matrix,
     team_isolation,
     keys_are_revoked_and_refused,
+    a_key_revoked_through_one_replica_is_refused_by_another,
     revocations_that_lock_people_out_are_refused,
     history_is_paged,
     audit_records_reads_writes_and_refusals,
