@@ -1,8 +1,11 @@
 //! What the tests of every Sigil crate share (a dev-dependency only; it depends on nothing of
 //! Sigil's, so any crate may use it): the values that break naive secret handling, and the
-//! listing of a crate's fixture cases.
+//! listing of a crate's fixture cases, and an allocator that sees whether freed memory still
+//! holds a secret (`watch`).
 
 use std::path::{Path, PathBuf};
+
+pub mod watch;
 
 /// Values that must come back byte for byte. Prefect 1 mangled the first ones on load (`$` and
 /// `~` expansion, `${…}` references, `"42"` and `"true"` cast to a number and a boolean); the rest
