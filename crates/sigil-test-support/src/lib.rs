@@ -1,10 +1,12 @@
 //! What the tests of every Sigil crate share (a dev-dependency only; it depends on nothing of
 //! Sigil's, so any crate may use it): the values that break naive secret handling, and the
 //! listing of a crate's fixture cases, and an allocator that sees whether freed memory still
-//! holds a secret (`watch`).
+//! holds a secret (`watch`), and waits for processes that fail a test instead of hanging it
+//! (`process`).
 
 use std::path::{Path, PathBuf};
 
+pub mod process;
 pub mod watch;
 
 /// Values that must come back byte for byte. Prefect 1 mangled the first ones on load (`$` and

@@ -1,5 +1,7 @@
 //! Concurrent writers are serialised: nothing is lost, no comment is damaged.
 
+use sigil_test_support::process::{COMMAND_LIMIT, finish_within};
+
 use crate::{Sandbox, assert_code};
 
 #[test]
@@ -25,7 +27,7 @@ fn twenty_concurrent_sets_all_land_with_comments_intact() {
         })
         .collect();
     for child in children {
-        let o = child.wait_with_output().unwrap();
+        let o = finish_within(child, COMMAND_LIMIT, "sigil secrets set");
         assert_code(&o, 0);
     }
     let text = std::fs::read_to_string(sb.config()).unwrap();

@@ -1,5 +1,7 @@
 //! `secrets edit`, `rollback`, `diff` and `copy`.
 
+use sigil_test_support::process::Bounded;
+
 use crate::server::{ADMIN, RunningServer, run_env, server_env};
 use crate::{Sandbox, assert_code, assert_exit, stderr, stdout};
 
@@ -95,11 +97,7 @@ fn edit_rollback_diff_and_copy_on_the_server() {
     for (k, v) in &env {
         cmd.env(k, v);
     }
-    let o = cmd
-        .env("EDITOR", &ed)
-        .env("NEW_VALUE", "api-2")
-        .output()
-        .unwrap();
+    let o = cmd.env("EDITOR", &ed).env("NEW_VALUE", "api-2").bounded();
     assert_code(&o, 0);
     let read = c.get_secret("dev/api", None).unwrap().unwrap();
     assert_eq!((read.version, read.value), (2, serde_json::json!("api-2")));
@@ -185,7 +183,7 @@ fn edit_rollback_diff_and_copy_on_the_server() {
     for (k, v) in &env {
         cmd.env(k, v);
     }
-    let o = cmd.env("SIGIL_TO_API_KEY", &staging_key).output().unwrap();
+    let o = cmd.env("SIGIL_TO_API_KEY", &staging_key).bounded();
     assert_code(&o, 0);
     let staging = sigil_client::Client::new(&srv.url, "staging", &staging_key).unwrap();
     assert_eq!(

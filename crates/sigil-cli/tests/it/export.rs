@@ -1,5 +1,7 @@
 //! `sigil export --format dotenv|json|shell`.
 
+use sigil_test_support::process::Bounded;
+
 use crate::{Sandbox, assert_code, stderr, stdout};
 
 fn sandbox() -> Sandbox {
@@ -86,8 +88,7 @@ fn a_terminal_gets_nothing_without_force() {
                 "/dev/null",
             ])
             .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
+            .bounded()
     };
     let o = run_on_tty("");
     assert_code(&o, 2);

@@ -14,6 +14,8 @@ mod server;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use sigil_test_support::process::{Bounded, COMMAND_LIMIT};
+
 /// A sandbox: its own `$HOME` (so `~/.sigil/config.toml` is ours) and nothing else inherited
 /// from the caller's environment but `PATH`.
 pub(crate) struct Sandbox {
@@ -55,7 +57,7 @@ impl Sandbox {
     }
 
     pub(crate) fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
+        self.cmd(args).bounded()
     }
 
     /// Writes `text` to `name` in the sandbox's home and gives its path.
@@ -79,7 +81,7 @@ impl Sandbox {
         for (k, v) in vars {
             c.env(k, v);
         }
-        c.output().unwrap()
+        c.bounded()
     }
 
     /// As [`Sandbox::run`], with `input` on standard input.
@@ -98,7 +100,7 @@ pub(crate) fn feed(cmd: &mut Command, input: &[u8]) -> Output {
         .spawn()
         .unwrap();
     let _ = child.stdin.take().unwrap().write_all(input); // the command may exit before reading
-    child.wait_with_output().unwrap()
+    sigil_test_support::process::finish_within(child, COMMAND_LIMIT, &format!("{cmd:?}"))
 }
 
 pub(crate) fn stdout(o: &Output) -> String {

@@ -3,6 +3,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
+use sigil_test_support::process::{Bounded, COMMAND_LIMIT, Watchdog, wait_within};
+
 use crate::{Sandbox, assert_code, assert_exit, stderr, stdout};
 
 fn sandbox() -> Sandbox {
@@ -90,6 +92,8 @@ fn signal_is_forwarded(signal: &str, trap: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // a child that never answers is killed: its pipe closes and the reads below fail
+    let _dog = Watchdog::new(child.id(), COMMAND_LIMIT);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
     let status = std::process::Command::new("kill")
@@ -98,7 +102,7 @@ fn signal_is_forwarded(signal: &str, trap: &str) {
         .unwrap();
     assert!(status.success());
     assert_eq!(lines.next().unwrap().unwrap(), format!("caught {trap}"));
-    let status = child.wait().unwrap();
+    let status = wait_within(&mut child, COMMAND_LIMIT).expect("sigil run ends with its command");
     assert_eq!(
         status.code(),
         Some(42),
@@ -114,6 +118,16 @@ fn sigterm_is_forwarded() {
 #[test]
 fn sigint_is_forwarded() {
     signal_is_forwarded("-INT", "INT");
+}
+
+#[test]
+fn sighup_is_forwarded() {
+    signal_is_forwarded("-HUP", "HUP");
+}
+
+#[test]
+fn sigquit_is_forwarded() {
+    signal_is_forwarded("-QUIT", "QUIT");
 }
 
 #[test]
@@ -228,8 +242,7 @@ fn sigils_own_credentials_do_not_reach_the_child() {
             .env("SIGIL_API_KEY", "sk-admin-3b9f2e")
             .env("SIGIL_HOME", sb.home().join(".sigil"))
             .env("SIGIL__CONTEXT__SECRETS__EXTRA", "extra-77c1")
-            .output()
-            .unwrap()
+            .bounded()
     };
     let o = run(&[]);
     assert_code(&o, 0);
@@ -302,4 +315,18 @@ fn only_takes_globs_and_prefixes_and_upper_upper_cases() {
     // a pattern that matches nothing is a miss, not a run without secrets
     let o = sb.run(&["run", "--only", "staging/*", "--", "true"]);
     assert_exit(&o, 3, "staging/*");
+}
+
+/// As shells do: 127 when the command does not exist, 126 when it exists but cannot be run; the
+/// message names the command.
+#[test]
+fn a_missing_command_exits_127_and_one_that_cannot_run_126() {
+    let sb = sandbox();
+    let missing = sb.home().join("no-such-command");
+    let o = sb.run(&["run", "--", missing.to_str().unwrap()]);
+    assert_exit(&o, 127, "no-such-command");
+    let not_executable = sb.file("not-executable.sh", "#!/bin/sh\necho ran\n");
+    let o = sb.run(&["run", "--", not_executable.to_str().unwrap()]);
+    assert_exit(&o, 126, "not-executable.sh");
+    assert!(o.stdout.is_empty(), "nothing ran");
 }

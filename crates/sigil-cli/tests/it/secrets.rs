@@ -1,5 +1,7 @@
 //! get, set, list, delete, config show, completions.
 
+use sigil_test_support::process::Bounded;
+
 use crate::{Sandbox, assert_code, assert_exit, stderr, stdout};
 
 use sigil_test_support::AWKWARD;
@@ -415,8 +417,7 @@ fn stat(path: &std::path::Path, format: &str) -> String {
     let o = std::process::Command::new("stat")
         .args(["-c", format])
         .arg(path)
-        .output()
-        .unwrap();
+        .bounded();
     assert!(o.status.success(), "{}", stderr(&o));
     stdout(&o).trim_end().to_owned()
 }
@@ -520,8 +521,7 @@ fn a_closed_pipe_on_stdout_is_not_an_error() {
     );
     let o = std::process::Command::new("bash")
         .args(["-c", &script])
-        .output()
-        .unwrap();
+        .bounded();
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(out.trim(), "code=0", "stderr: {err}");

@@ -6,6 +6,8 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sigil_test_support::process::Bounded;
+
 use crate::{Sandbox, assert_code, assert_exit, stderr, stdout};
 
 pub(crate) const ADMIN: &str = "sgl_testadmin001_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -105,7 +107,7 @@ pub(crate) fn run_env(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> std:
     for (k, v) in env {
         c.env(k, v);
     }
-    c.output().unwrap()
+    c.bounded()
 }
 
 #[test]
@@ -124,10 +126,10 @@ fn local_first_then_server_and_server_first_when_asked() {
     assert_code(&o, 2); // no value given
     let mut set = sb.cmd(&["secrets", "set", "BOTH", "server-value"]);
     set.envs(env.iter().copied());
-    assert_code(&set.output().unwrap(), 0);
+    assert_code(&set.bounded(), 0);
     let mut set = sb.cmd(&["secrets", "set", "ONLY_SERVER", "only-on-server"]);
     set.envs(env.iter().copied());
-    assert_code(&set.output().unwrap(), 0);
+    assert_code(&set.bounded(), 0);
     assert_code(
         &run_env(
             &sb,
@@ -389,10 +391,7 @@ fn acknowledged_writes_survive_kill_9() {
 fn a_second_server_on_one_sqlite_database_is_refused() {
     let sb = Sandbox::new();
     let _first = RunningServer::start(&sb, &[], &[]);
-    let out = sb
-        .cmd(&["server", "--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
+    let out = sb.cmd(&["server", "--listen", "127.0.0.1:0"]).bounded();
     assert_code(&out, 1);
     let err = stderr(&out);
     assert!(
@@ -417,7 +416,7 @@ fn master_key_rotation_then_restart_with_only_the_new_key() {
             "--new-key-file",
             to,
         ];
-        sb.cmd(&args).output().unwrap()
+        sb.cmd(&args).bounded()
     };
     {
         let srv = RunningServer::start(&sb, &["--master-key-file", o], &[]);
@@ -681,10 +680,10 @@ fn tls_with_rustls() {
         "--tls-key",
         bad,
     ];
-    let o = sb.cmd(&args).output().unwrap();
+    let o = sb.cmd(&args).bounded();
     assert_exit(&o, 1, "bad.pem");
     let fresh = Sandbox::new();
-    let o = fresh.cmd(&args).output().unwrap();
+    let o = fresh.cmd(&args).bounded();
     assert_code(&o, 1);
     assert!(
         !fresh.home().join(".sigil").exists(),
@@ -770,6 +769,20 @@ fn run_reads_server_secrets_in_one_round_trip() {
     }
     sb.write_config("[context.secrets]\nS0 = \"local-zero\"\n");
     let env = server_env(&srv, &[]);
+    // requests by route, counted by the server itself
+    let served = |route: &str| -> u64 {
+        let metrics = http_get_raw(&srv.url, "/metrics");
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(&format!("sigil_http_requests_total{{route=\"{route}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let (batch, single) = (
+        "/api/v1/teams/{team}/batch-read",
+        "/api/v1/teams/{team}/secrets/{*name}",
+    );
+    let before = (served(batch), served(single));
     let o = run_env(
         &sb,
         &["run", "--no-mask", "--", "sh", "-c", "echo $S0 $S1 $S4"],
@@ -777,6 +790,11 @@ fn run_reads_server_secrets_in_one_round_trip() {
     );
     assert_code(&o, 0);
     assert_eq!(stdout(&o), "local-zero server-value-1 server-value-4\n");
+    assert_eq!(
+        (served(batch) - before.0, served(single) - before.1),
+        (1, 0),
+        "one batch request and no single read for the four server secrets"
+    );
     let reads: Vec<_> = c
         .audit(None, None, 1000)
         .unwrap()

@@ -542,6 +542,42 @@ mod tests {
         ));
     }
 
+    /// With a recheck interval the file is not looked at on every lookup (a lookup within the
+    /// interval answers from memory), and an edit is seen once the interval has passed: with the
+    /// default interval, within the second the README promises.
+    #[test]
+    fn file_changes_are_seen_once_the_recheck_interval_has_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[context.secrets]\nX = \"one\"\n").unwrap();
+        let file = ConfigFile::load(&path).unwrap();
+        let (slow, default) = (
+            FileSource::with_recheck(&file, Duration::from_secs(30)),
+            FileSource::new(&file),
+        );
+        assert_eq!(DEFAULT_RECHECK, Duration::from_secs(1));
+        let x = |src: &FileSource| {
+            src.fetch(&n("X"))
+                .unwrap()
+                .unwrap()
+                .expose_str()
+                .map(str::to_owned)
+        };
+        std::fs::write(&path, "[context.secrets]\nX = \"two, longer\"\n").unwrap();
+        assert_eq!(
+            x(&slow).as_deref(),
+            Some("one"),
+            "looked at the file before its interval"
+        );
+        std::thread::sleep(DEFAULT_RECHECK + Duration::from_millis(50));
+        assert_eq!(
+            x(&default).as_deref(),
+            Some("two, longer"),
+            "an edit unseen after a second"
+        );
+        assert_eq!(x(&slow).as_deref(), Some("one"));
+    }
+
     #[test]
     fn listing_shows_the_winner_and_shadowed() {
         let r = chain(

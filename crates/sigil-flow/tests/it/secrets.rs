@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sigil_core::{SecretName, SecretValue};
 use sigil_flow::{EnvVarSecret, Flow, RunOptions, SecretTask, TaskState};
+use sigil_test_support::process::Bounded;
 
 use crate::chain_with;
 
@@ -290,8 +291,7 @@ fn a_panic_message_reaches_stderr_masked() {
             "--test-threads=1",
         ])
         .env("SIGIL_FLOW_PANIC_CHILD", "1")
-        .output()
-        .unwrap();
+        .bounded();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{stderr}");

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde::Deserialize;
 use sigil::flow::{Flow, RunOptions, SecretTask};
 use sigil::{Secret, SecretValue, context};
+use sigil_test_support::process::Bounded;
 
 /// An ETL flow: the environment is a parameter, the secret's name is built from it, and the
 /// insert task gets the credential as its argument. Each task runs once.
@@ -162,7 +163,7 @@ fn an_isolated_test_does_not_see_the_machine() {
         for (k, v) in &hostile {
             child.env(k, v);
         }
-        let o = child.output().unwrap();
+        let o = child.bounded();
         assert!(
             o.status.success(),
             "{hostile:?}\n{}\n{}",
@@ -182,8 +183,7 @@ fn an_isolated_test_does_not_see_the_machine() {
         ])
         .env("SIGIL_DAY_ONE_CHILD", "plain")
         .env("SIGIL_HOME", home.path().join(".sigil"))
-        .output()
-        .unwrap();
+        .bounded();
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("1 passed"),
         "{}",
