@@ -660,6 +660,58 @@ fn tls_with_rustls() {
         stdout(&run_env(&sb, &["secrets", "get", "T"], &env)),
         "over-tls\n"
     );
+    // the web page's cookies are Secure under TLS: the sign-in form's, then the session's
+    let pem = std::fs::read(&cert).unwrap();
+    let roots: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+        .build();
+    let browser: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let cookies = |r: &ureq::http::Response<ureq::Body>| -> Vec<String> {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut home = browser.get(&format!("{}/", srv.url)).call().unwrap();
+    let signin_cookie = cookies(&home)
+        .pop()
+        .expect("the sign-in page sets a cookie");
+    assert!(signin_cookie.contains("; Secure"), "{signin_cookie}");
+    let page = home.body_mut().read_to_string().unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form's token")
+        .to_owned();
+    let signed_in = browser
+        .post(&format!("{}/ui/signin", srv.url))
+        .header("cookie", signin_cookie.split(';').next().unwrap())
+        .header("origin", srv.url.as_str())
+        .send_form([("key", ADMIN), ("csrf", csrf.as_str())])
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let session = cookies(&signed_in)
+        .into_iter()
+        .find(|c| c.starts_with("sigil_session="))
+        .expect("a session cookie");
+    assert!(
+        session.contains("; Secure") && session.contains("HttpOnly"),
+        "{session}"
+    );
     // without trusting the certificate the client refuses to talk
     let o = run_env(&sb, &["secrets", "get", "T"], &env[..3]);
     assert_exit(&o, 1, "unreachable");
@@ -1237,5 +1289,63 @@ fn a_request_past_its_deadline_is_answered_503() {
             .get_secret("slow", None)
             .unwrap()
             .is_none()
+    );
+}
+
+/// A rolling restart onto a new master key: a server given the new key and, as the previous
+/// one, the old key reads what the old key wrapped and makes new teams under the new key; after
+/// `rotate-master-key`, the new key alone reads everything.
+#[test]
+fn a_previous_master_key_serves_during_a_rolling_restart() {
+    let sb = Sandbox::new();
+    let old_key = sb.home().join("old.key");
+    let new_key = sb.home().join("new.key");
+    let (o, n) = (old_key.to_str().unwrap(), new_key.to_str().unwrap());
+    let made = std::process::Command::new("sh")
+        .args(["-c", &format!("head -c 32 /dev/urandom | base64 > '{n}'")])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    {
+        let srv = RunningServer::start(&sb, &["--master-key-file", o], &[]);
+        srv.put("before", serde_json::json!("wrapped by the old key"));
+    }
+    let second_key = {
+        let args = ["--master-key-file", n, "--previous-master-key-file", o];
+        let srv = RunningServer::start(&sb, &args, &[]);
+        let c = srv.client(ADMIN);
+        assert_eq!(
+            c.get_secret("before", None).unwrap().unwrap().value,
+            "wrapped by the old key"
+        );
+        let (_, admin) = c.create_team("second").unwrap();
+        let second = sigil_client::Client::new(&srv.url, "second", &admin.key).unwrap();
+        second
+            .put_secret("x", &serde_json::json!("wrapped by the new key"), None)
+            .unwrap();
+        admin.key
+    };
+    let rotate = [
+        "server",
+        "rotate-master-key",
+        "--master-key-file",
+        o,
+        "--new-key-file",
+        n,
+    ];
+    assert_exit(&sb.cmd(&rotate).bounded(), 0, "re-wrapped 1 data key(s)");
+    let srv = RunningServer::start(&sb, &["--master-key-file", n], &[]);
+    assert_eq!(
+        srv.client(ADMIN)
+            .get_secret("before", None)
+            .unwrap()
+            .unwrap()
+            .value,
+        "wrapped by the old key"
+    );
+    let second = sigil_client::Client::new(&srv.url, "second", &second_key).unwrap();
+    assert_eq!(
+        second.get_secret("x", None).unwrap().unwrap().value,
+        "wrapped by the new key"
     );
 }
