@@ -2,10 +2,11 @@
 //! Sigil's, so any crate may use it): the values that break naive secret handling, and the
 //! listing of a crate's fixture cases, and an allocator that sees whether freed memory still
 //! holds a secret (`watch`), and waits for processes that fail a test instead of hanging it
-//! (`process`).
+//! (`process`), and PostgreSQL clusters a test owns (`pg`).
 
 use std::path::{Path, PathBuf};
 
+pub mod pg;
 pub mod process;
 pub mod watch;
 

@@ -4,6 +4,7 @@ mod bad_input;
 mod browser;
 mod canary;
 mod concurrency;
+mod crash;
 mod edit;
 mod export;
 mod import;

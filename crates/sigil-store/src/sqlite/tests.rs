@@ -245,6 +245,88 @@ async fn a_failed_sync_fails_its_writes_and_every_later_one() {
     );
 }
 
+/// The page-cache gap a `kill -9` cannot show: the WAL's sync fails after some groups were made
+/// durable. Every write is either acknowledged or refused; none is acknowledged whose group's sync
+/// failed; and reopening the file finds every acknowledged write. (A missing sync would leave a
+/// write acknowledged that the failing sync should have refused.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_sync_never_acknowledges_what_it_did_not_make_durable() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    // the first 20 syncs are real; every later one fails
+    let syncs = Arc::new(AtomicUsize::new(0));
+    let counted = syncs.clone();
+    let wal = dir.path().join("s.db-wal");
+    let sync: SyncWal = Box::new(move || {
+        if counted.fetch_add(1, Ordering::SeqCst) >= 20 {
+            return Err(std::io::Error::other("the disk went away"));
+        }
+        std::fs::File::open(&wal)?.sync_data()
+    });
+    let store = Arc::new(
+        SqliteStore::open_with(&path, Some(sync), true)
+            .await
+            .unwrap(),
+    );
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let s = store.clone();
+        writers.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for i in 0..60 {
+                let label = format!("w{w}-{i}");
+                let r = s.append_audit(vec![row(&label)]).await;
+                outcomes.push((label, r.is_ok()));
+            }
+            outcomes
+        }));
+    }
+    let mut acked = Vec::new();
+    let mut refused = 0;
+    for w in writers {
+        let outcomes = within(w).await;
+        // once refused, never acknowledged again: nothing after the failed sync is
+        let first_refusal = outcomes
+            .iter()
+            .position(|(_, ok)| !ok)
+            .unwrap_or(outcomes.len());
+        assert!(
+            outcomes[first_refusal..].iter().all(|(_, ok)| !ok),
+            "a write was acknowledged after a sync had failed"
+        );
+        for (label, ok) in outcomes {
+            if ok {
+                acked.push(label);
+            } else {
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        syncs.load(Ordering::SeqCst) > 20,
+        "the failing sync was reached"
+    );
+    assert!(
+        !acked.is_empty() && refused > 0,
+        "{} acked, {refused} refused",
+        acked.len()
+    );
+    assert_eq!(acked.len() + refused, 240);
+    drop(store);
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    let kept: std::collections::HashSet<String> = reopened
+        .audit("t", 0, 0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.name)
+        .collect();
+    for label in &acked {
+        assert!(kept.contains(label), "{label} was acknowledged and is lost");
+    }
+}
+
 mod migration_tests {
     use super::*;
 
