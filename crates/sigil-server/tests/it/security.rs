@@ -176,31 +176,51 @@ async fn plant(s: &Server) {
     assert!(!audit.text.contains(CANARY), "audit log holds the canary");
 }
 
+/// What no stored byte may hold: the canary in each of its forms, and the master key as its
+/// base64 text and as its 32 bytes (raw in a SQLite file, hex in PostgreSQL's text of a bytea).
+fn forbidden(s: &Server) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = sigil_test_support::leaked_forms(CANARY)
+        .into_iter()
+        .map(|f| (format!("the canary as {f}"), f.into_bytes()))
+        .collect();
+    let key = sigil_test_support::base64_decode(&s.master).expect("the master key is base64");
+    assert_eq!(key.len(), 32);
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    out.push(("the master key's text".into(), s.master.as_bytes().to_vec()));
+    out.push(("the master key's bytes".into(), key));
+    out.push(("the master key's bytes as hex".into(), hex.into_bytes()));
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_canary_is_not_in_the_sqlite_files() {
+async fn neither_the_canary_nor_the_master_key_is_in_the_sqlite_files() {
     let s = sqlite_server(sigil_server::Limits::default()).await;
     plant(&s).await;
+    let forbidden = forbidden(&s);
     let mut checked = 0;
     for entry in std::fs::read_dir(s.dir.path()).unwrap() {
         let p = entry.unwrap().path();
         let bytes = std::fs::read(&p).unwrap();
         checked += 1;
-        assert!(
-            !bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
-            "{} holds the canary in plaintext",
-            p.display()
-        );
+        for (what, needle) in &forbidden {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                "{} holds {what}",
+                p.display()
+            );
+        }
     }
     assert!(checked >= 2, "the database and its WAL were read");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
-async fn the_canary_is_not_in_a_postgres_dump() {
+async fn neither_the_canary_nor_the_master_key_is_in_a_postgres_dump() {
     let s = crate::postgres_server(sigil_server::Limits::default()).await;
     plant(&s).await;
-    // every row of every table of the test's schema, as text (bytea shows as hex; the plaintext
-    // would show as its hex too, so both forms are searched)
+    let forbidden = forbidden(&s);
+    // every row of every table of the test's schema, as text (a bytea shows as hex: the hex forms
+    // are searched too)
     let base = std::env::var("SIGIL_TEST_POSTGRES_URL").unwrap();
     let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
         .await
@@ -210,17 +230,16 @@ async fn the_canary_is_not_in_a_postgres_dump() {
         .query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'sigil_srv_test_%'", &[])
         .await
         .unwrap();
-    let hex: String = CANARY.bytes().map(|b| format!("{b:02x}")).collect();
     let mut rows_seen = 0;
     for schema in schemas.iter().map(|r| r.get::<_, String>(0)) {
-        for table in [
-            "teams",
-            "data_keys",
-            "secrets",
-            "secret_versions",
-            "api_keys",
-            "audit",
-        ] {
+        let tables = client
+            .query(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = $1",
+                &[&schema],
+            )
+            .await
+            .unwrap();
+        for table in tables.iter().map(|r| r.get::<_, String>(0)) {
             let rows = client
                 .query(&format!("SELECT t::text FROM {schema}.{table} t"), &[])
                 .await
@@ -228,10 +247,15 @@ async fn the_canary_is_not_in_a_postgres_dump() {
             for r in rows {
                 let text: String = r.get(0);
                 rows_seen += 1;
-                assert!(
-                    !text.contains(CANARY) && !text.contains(&hex),
-                    "{schema}.{table} holds the canary"
-                );
+                for (what, needle) in &forbidden {
+                    assert!(
+                        !text
+                            .as_bytes()
+                            .windows(needle.len())
+                            .any(|w| w == needle.as_slice()),
+                        "{schema}.{table} holds {what}"
+                    );
+                }
             }
         }
     }
