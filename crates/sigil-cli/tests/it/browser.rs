@@ -95,9 +95,15 @@ where
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
+    // the whole session has a deadline too: a navigation that never ends fails the test
+    let session = async {
         let c = connect(&driver, binary, &sb.home().join("chrome-profile")).await;
         f(c).await
+    };
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(180), session)
+            .await
+            .expect("the browser session ended within 3 minutes")
     })
 }
 
