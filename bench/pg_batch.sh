@@ -33,7 +33,7 @@ for n in 1 8 32 64; do
     python3 - "$n" "$team_id" >"$WORK/batch$n.sql" <<'PY'
 import re, sys
 n, team = int(sys.argv[1]), sys.argv[2]
-src = open("crates/sigil-store/src/postgres.rs").read()
+src = open("crates/sigil-store/src/postgres/batch.rs").read()
 sql = src.split('const READ_BATCH: &str = "', 1)[1].split('";', 1)[0]
 sql = " ".join(line.split("--")[0] for line in sql.splitlines())
 def arr(value, ty):
@@ -42,8 +42,9 @@ params = {1: arr(team, "bigint"), 2: arr('"bench/read"', "text"), 3: arr("NULL",
           4: arr("1764620000000", "bigint"), 5: arr('"benchadmin01"', "text"),
           6: arr('"admin"', "text"), 7: arr('"secret.read"', "text"), 8: arr('"default"', "text"),
           9: arr('"bench/read"', "text"), 10: arr('"ok"', "text"), 11: arr('"127.0.0.1"', "text"),
-          12: arr("NULL", "text"), 13: arr("NULL", "text")}
-for k in sorted(params, reverse=True):  # $13 before $1
+          12: arr("NULL", "text"), 13: arr("NULL", "text"), 14: "'not_found'",
+          15: arr('"api"', "text"), 16: arr("NULL", "text")}
+for k in sorted(params, reverse=True):  # $16 before $1
     sql = sql.replace("$%d" % k, params[k])
 if re.search(r"\$\d", sql):
     sys.exit("READ_BATCH has a parameter this script does not fill")

@@ -316,6 +316,12 @@ pub struct AuditEntry {
     /// A request refused for asking for another team: the team it asked for (cut short).
     #[serde(default)]
     pub target: Option<String>,
+    /// The face the request came through: `api`, `web`, `prefect` or `vault`.
+    #[serde(default)]
+    pub via: Option<String>,
+    /// The client software, when it said (`prefect 1.4.1`).
+    #[serde(default)]
+    pub agent: Option<String>,
 }
 
 /// `GET /api/v1/teams/{team}/audit`.

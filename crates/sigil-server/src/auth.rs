@@ -31,6 +31,32 @@ pub struct Caller {
     pub flow_run: Option<String>,
     /// `X-Sigil-Task`.
     pub task: Option<String>,
+    /// The face the request came through.
+    pub via: Face,
+    /// The client software, when it says (`prefect 1.4.1`).
+    pub agent: Option<String>,
+}
+
+/// The faces a request can come through, as the audit log names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    /// The REST API (`/api/v1`).
+    Api,
+    /// The web page.
+    Web,
+    /// Prefect 1's GraphQL API (`/prefect/graphql`).
+    Prefect,
+}
+
+impl Face {
+    /// The name the audit log keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Face::Api => "api",
+            Face::Web => "web",
+            Face::Prefect => "prefect",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -46,6 +72,8 @@ impl Caller {
             client: "127.0.0.1".into(),
             flow_run: None,
             task: None,
+            via: Face::Api,
+            agent: None,
         }
     }
 }
@@ -78,7 +106,7 @@ pub fn client_addr(parts: &Parts, state: &AppState) -> IpAddr {
 }
 
 /// The key of an `Authorization` header: the scheme is case-insensitive (RFC 9110 §11.1).
-fn bearer_key(value: &str) -> Option<&str> {
+pub(crate) fn bearer_key(value: &str) -> Option<&str> {
     let (scheme, rest) = value.trim_start().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -145,6 +173,8 @@ fn caller_of(row: &sigil_store::KeyRow, ip: IpAddr) -> Caller {
         client: ip.to_string(),
         flow_run: None,
         task: None,
+        via: Face::Api,
+        agent: None,
     }
 }
 
@@ -157,7 +187,10 @@ pub(crate) async fn session_caller(
     ip: IpAddr,
 ) -> Result<Caller, ApiError> {
     match state.key(key_id).await? {
-        Some(row) if row.revoked_at.is_none() => Ok(caller_of(&row, ip)),
+        Some(row) if row.revoked_at.is_none() => Ok(Caller {
+            via: Face::Web,
+            ..caller_of(&row, ip)
+        }),
         _ => Err(ApiError::unauthorized("the API key was revoked")),
     }
 }

@@ -20,6 +20,7 @@ mod error;
 pub mod keys;
 pub mod net;
 pub mod openapi;
+mod prefect;
 mod service;
 mod state;
 mod web;
@@ -91,6 +92,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/teams/{team}/keys/{id}", delete(api::revoke_key))
         .route("/api/v1/teams/{team}/audit", get(api::audit_log))
+        .route("/prefect/graphql", post(prefect::graphql))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -219,6 +219,12 @@ pub struct AuditRow {
     /// For a refused request for another team: the team it asked for (cut short). The record
     /// itself is in the caller's own team's log.
     pub target: Option<String>,
+    /// Which face the request came through: `api`, `web`, `prefect` or `vault` (none for what the
+    /// server did itself, and for records older than the column).
+    pub via: Option<String>,
+    /// The client software, when it says which (the Prefect client's `X-PREFECT-CORE-VERSION`,
+    /// as `prefect 1.4.1`).
+    pub agent: Option<String>,
 }
 
 /// A write of a new version.

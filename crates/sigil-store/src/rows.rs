@@ -63,7 +63,7 @@ pub(crate) use session_cols;
 /// An audit record: [`audit`].
 macro_rules! audit_cols {
     () => {
-        "id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target"
+        "id, at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target, via, agent"
     };
 }
 pub(crate) use audit_cols;
@@ -208,6 +208,8 @@ pub(crate) fn audit<R: Cells>(r: &R) -> Result<AuditRow, R::Error> {
         flow_run: r.opt_text(10)?,
         task: r.opt_text(11)?,
         target: r.opt_text(12)?,
+        via: r.opt_text(13)?,
+        agent: r.opt_text(14)?,
     })
 }
 

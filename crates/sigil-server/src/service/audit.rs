@@ -72,5 +72,7 @@ pub(crate) fn entry(a: AuditRow) -> AuditEntry {
         flow_run: a.flow_run,
         task: a.task,
         target: a.target,
+        via: a.via,
+        agent: a.agent,
     }
 }

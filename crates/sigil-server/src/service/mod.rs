@@ -129,6 +129,8 @@ pub(crate) fn audit_row(
         flow_run: c.flow_run.clone(),
         task: c.task.clone(),
         target: None,
+        via: Some(c.via.as_str().to_owned()),
+        agent: c.agent.clone(),
     }
 }
 

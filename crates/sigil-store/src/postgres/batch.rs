@@ -104,12 +104,12 @@ WITH req AS (
     FROM want w
     JOIN secret_versions v ON v.team_id = w.team_id AND v.name = w.name AND v.version = w.wv
 ), logged AS (
-    INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task)
+    INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task, via, agent)
     SELECT a.at, a.key_id, a.role, a.action, a.team, a.name, f.vv,
-           CASE WHEN f.i IS NULL THEN $14 ELSE a.outcome END, a.client, a.flow_run, a.task
+           CASE WHEN f.i IS NULL THEN $14 ELSE a.outcome END, a.client, a.flow_run, a.task, a.via, a.agent
     FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                $11::text[], $12::text[], $13::text[])
-         WITH ORDINALITY AS a(at, key_id, role, action, team, name, outcome, client, flow_run, task, i)
+                $11::text[], $12::text[], $13::text[], $15::text[], $16::text[])
+         WITH ORDINALITY AS a(at, key_id, role, action, team, name, outcome, client, flow_run, task, via, agent, i)
     LEFT JOIN found f ON f.i = a.i
     ORDER BY a.i
 )
@@ -133,6 +133,8 @@ pub(super) async fn read_batch(pool: &Pool, jobs: &[ReadJob]) -> Result<Vec<Foun
     let client = text(|a| Some(&a.client));
     let flow_run = text(|a| a.flow_run.as_deref());
     let task = text(|a| a.task.as_deref());
+    let via = text(|a| a.via.as_deref());
+    let agent = text(|a| a.agent.as_deref());
     let st = c.prepare_cached(READ_BATCH).await?;
     let rows = c
         .query(
@@ -152,6 +154,8 @@ pub(super) async fn read_batch(pool: &Pool, jobs: &[ReadJob]) -> Result<Vec<Foun
                 &flow_run,
                 &task,
                 &AuditOutcome::NotFound.as_str(),
+                &via,
+                &agent,
             ],
         )
         .await?;
@@ -185,18 +189,21 @@ pub(super) async fn insert_audit_batch(pool: &Pool, rows: &[&AuditRow]) -> Resul
     let flow_run = col(&|r| r.flow_run.clone());
     let task = col(&|r| r.task.clone());
     let target = col(&|r| r.target.clone());
+    let via = col(&|r| r.via.clone());
+    let agent = col(&|r| r.agent.clone());
     let st = c
         .prepare_cached(
-            "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target)
+            "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target, via, agent)
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                  $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])",
+                                  $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                                  $13::text[], $14::text[])",
         )
         .await?;
     c.execute(
         &st,
         &[
             &at, &key_id, &role, &action, &team, &name, &version, &outcome, &client, &flow_run,
-            &task, &target,
+            &task, &target, &via, &agent,
         ],
     )
     .await?;

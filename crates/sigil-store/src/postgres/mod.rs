@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_audit_target.sql"),
     include_str!("../../migrations/postgres/0003_web_sessions.sql"),
+    include_str!("../../migrations/postgres/0004_audit_via.sql"),
 ];
 /// The advisory lock that serialises migrations ("sigilmig" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7369_6769_6c6d_6967;
@@ -187,8 +188,8 @@ const SELECT_SECRET: &str = concat!(
     " FROM secrets WHERE team_id = $1 AND name = $2"
 );
 
-const AUDIT_INSERT: &str = "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target)
-                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+const AUDIT_INSERT: &str = "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target, via, agent)
+                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 async fn insert_audit(c: &impl deadpool_postgres::GenericClient, a: &AuditRow) -> Result<()> {
     execute_cached(
@@ -207,6 +208,8 @@ async fn insert_audit(c: &impl deadpool_postgres::GenericClient, a: &AuditRow) -
             &a.flow_run,
             &a.task,
             &a.target,
+            &a.via,
+            &a.agent,
         ],
     )
     .await?;

@@ -131,6 +131,8 @@ async fn the_batched_read_finds_a_version_by_its_whole_key() {
                 &none,
                 &none,
                 &AuditOutcome::NotFound.as_str(),
+                &text,
+                &none,
             ],
         )
         .await

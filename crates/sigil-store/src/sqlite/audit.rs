@@ -5,7 +5,7 @@
 use super::*;
 
 /// The values of one audit record in an INSERT.
-pub(super) const AUDIT_PARAMS: usize = 12;
+pub(super) const AUDIT_PARAMS: usize = 14;
 
 /// Audit records go in up to this many rows per statement.
 pub(super) const AUDIT_CHUNK: usize = 32;
@@ -26,7 +26,7 @@ pub(super) fn audit_insert_sql(rows: usize) -> &'static str {
                     })
                     .collect();
                 format!(
-                    "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target) VALUES {}",
+                    "INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target, via, agent) VALUES {}",
                     tuples.join(",")
                 )
             })
@@ -75,7 +75,9 @@ pub(super) fn insert_audit_rows(conn: &Connection, rows: &[AuditRow]) -> Result<
                 st.raw_bind_parameter(b + 9, &a.client)?;
                 st.raw_bind_parameter(b + 10, &a.flow_run)?;
                 st.raw_bind_parameter(b + 11, &a.task)?;
-                st.raw_bind_parameter(b + 12, &a.target)
+                st.raw_bind_parameter(b + 12, &a.target)?;
+                st.raw_bind_parameter(b + 13, &a.via)?;
+                st.raw_bind_parameter(b + 14, &a.agent)
             };
             bind(&mut st)?;
         }

@@ -510,6 +510,8 @@ pub(crate) async fn audited_reads(store: Arc<dyn Store>) {
                 name: Some(name.clone()),
                 flow_run: Some("run-7".into()),
                 task: Some("extract".into()),
+                via: Some("prefect".into()),
+                agent: Some("prefect 1.4.1".into()),
                 ..audit("secret.read", "t")
             };
             store
@@ -553,6 +555,26 @@ pub(crate) async fn audited_reads(store: Arc<dyn Store>) {
     assert_eq!(
         (first.flow_run.as_deref(), first.task.as_deref()),
         (Some("run-7"), Some("extract"))
+    );
+    // the face and the client software are kept with the record (a read's and a write's)
+    assert_eq!(
+        (first.via.as_deref(), first.agent.as_deref()),
+        (Some("prefect"), Some("prefect 1.4.1"))
+    );
+    let w = AuditRow {
+        via: Some("api".into()),
+        agent: Some("curl".into()),
+        ..audit("secret.write", "t")
+    };
+    store
+        .put_secret(put(t, "faced", "x", None), w)
+        .await
+        .unwrap();
+    let log = store.audit("t", 0, 0, 100).await.unwrap();
+    let last = log.last().unwrap();
+    assert_eq!(
+        (last.via.as_deref(), last.agent.as_deref()),
+        (Some("api"), Some("curl"))
     );
 }
 
