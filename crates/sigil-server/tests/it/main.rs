@@ -2,6 +2,7 @@
 
 mod api;
 mod openapi;
+mod prefect;
 mod security;
 mod web;
 
@@ -246,27 +247,27 @@ pub(crate) async fn postgres_server(limits: Limits) -> Server {
     start(store, tempfile::tempdir().unwrap(), limits).await
 }
 
-/// Defines each test on SQLite and on PostgreSQL.
+/// Defines each test on SQLite and on PostgreSQL: `module: test, test; module: test`.
 macro_rules! both {
-    ($module:ident: $($name:ident),* $(,)?) => {
+    ($($module:ident: $($name:ident),* $(,)?);* $(;)?) => {
         mod on_sqlite {
-            $(
+            $($(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let s = crate::sqlite_server(sigil_server::Limits::default()).await;
                     crate::$module::$name(&s).await;
                 }
-            )*
+            )*)*
         }
         mod on_postgres {
-            $(
+            $($(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 #[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
                 async fn $name() {
                     let s = crate::postgres_server(sigil_server::Limits::default()).await;
                     crate::$module::$name(&s).await;
                 }
-            )*
+            )*)*
         }
     };
 }
@@ -285,4 +286,9 @@ both!(api:
     an_unopenable_value_is_an_audited_error,
     bad_input_is_refused_and_changes_nothing,
     health_ready_metrics,
+;
+prefect:
+    prefects_documents_read_write_list_and_delete,
+    prefect_keys_and_roles_are_the_rest_apis,
+    bad_prefect_input_is_an_error_and_stores_nothing,
 );
