@@ -8,6 +8,7 @@ mod crash;
 mod edit;
 mod export;
 mod import;
+mod prefect;
 mod run;
 mod secrets;
 mod server;
