@@ -392,6 +392,13 @@ pub struct RunArgs {
     /// Let a secret replace a variable that is already set in sigil's environment.
     #[arg(long = "override")]
     pub override_env: bool,
+    /// Also set PREFECT__CONTEXT__SECRETS__<NAME> for each secret, so that a Prefect 1 flow run
+    /// here sees them as local secrets (names Prefect cannot read from a variable are listed).
+    #[arg(long)]
+    pub prefect: bool,
+    /// Set only the PREFECT__CONTEXT__SECRETS__<NAME> variables.
+    #[arg(long, conflicts_with_all = ["prefect", "prefix", "upper"])]
+    pub prefect_only: bool,
     /// Pass sigil's own variables (SIGIL_API_KEY, SIGIL_HOME, SIGIL__…) on to the command; their
     /// credentials are masked in its output.
     #[arg(long)]

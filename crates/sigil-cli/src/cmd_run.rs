@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use sigil_core::{Redactor, SecretName};
+use sigil_core::{Redactor, SecretName, SecretValue};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -128,6 +128,45 @@ pub fn env_vars(
     Ok(vars)
 }
 
+/// Prefect 1 reads `PREFECT__CONTEXT__SECRETS__<NAME>` as the local secret `NAME`, case kept.
+pub const PREFECT_SECRETS: &str = "PREFECT__CONTEXT__SECRETS__";
+
+/// Whether Prefect 1 can read a secret of this name from a variable: a variable name, and no
+/// `__` (Prefect splits a variable's name at each `__` into nested keys).
+fn prefect_can_read(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.contains("__")
+}
+
+/// Adds `PREFECT__CONTEXT__SECRETS__<NAME>` for each secret to `vars`; returns the names that
+/// cannot be passed that way (to be reported). A variable another secret already sets is an error.
+pub fn add_prefect_vars(
+    vars: &mut BTreeMap<String, SecretName>,
+    names: &[SecretName],
+) -> Result<Vec<SecretName>, UsageError> {
+    let mut unreadable = Vec::new();
+    for name in names {
+        if !prefect_can_read(name.as_str()) {
+            unreadable.push(name.clone());
+            continue;
+        }
+        let var = format!("{PREFECT_SECRETS}{}", name.as_str());
+        if let Some(other) = vars.get(&var) {
+            return Err(UsageError(format!(
+                "secrets {:?} and {:?} both map to the environment variable {var}; pass --only to choose one",
+                other.as_str(),
+                name.as_str()
+            )));
+        }
+        vars.insert(var, name.clone());
+    }
+    Ok(unreadable)
+}
+
 /// Refuses variables a secret may not set: a protected one unless `explicit` (named in
 /// `--only`) holds the secret, and one already set in `current` unless `override_env`. Every
 /// refusal is listed, each naming the secret and the variable.
@@ -192,7 +231,22 @@ pub fn run(a: RunArgs) -> crate::failure::Result<u8> {
     let resolver = loaded.resolver()?;
     let selection = Selection::parse(&a.only)?;
     let names = selection.names(&resolver)?;
-    let vars = env_vars(&names, prefix, a.upper)?;
+    let mut vars = if a.prefect_only {
+        BTreeMap::new()
+    } else {
+        env_vars(&names, prefix, a.upper)?
+    };
+    if a.prefect || a.prefect_only {
+        let unreadable = add_prefect_vars(&mut vars, &names)?;
+        if !unreadable.is_empty() {
+            let list: Vec<&str> = unreadable.iter().map(SecretName::as_str).collect();
+            eprintln!(
+                "sigil: not passed to Prefect (a name Prefect reads from a variable has only \
+                 A-Z a-z 0-9 _, no \"__\", and does not start with a digit): {}",
+                list.join(", ")
+            );
+        }
+    }
     // before any value is read: a refused name costs no read and no audit record
     check_vars(&vars, selection.exact(), a.override_env, |v| {
         std::env::var_os(v).is_some()
@@ -221,10 +275,18 @@ pub fn run(a: RunArgs) -> crate::failure::Result<u8> {
             }
         }
     }
-    // every source is asked once for what the ones before it lacked: one batch read from a server
-    let names: Vec<SecretName> = vars.values().cloned().collect();
-    let values = resolver.get_many(&names)?;
-    for ((var, _), value) in vars.iter().zip(&values) {
+    // every source is asked once for what the ones before it lacked: one batch read from a
+    // server; a secret set as two variables (--prefect) is read once
+    let names: Vec<SecretName> = vars
+        .values()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .cloned()
+        .collect();
+    let values: BTreeMap<&SecretName, SecretValue> =
+        names.iter().zip(resolver.get_many(&names)?).collect();
+    for (var, name) in &vars {
+        let value = &values[name];
         redactor.register(value);
         cmd.env(var, &*value.expose_text());
     }
@@ -385,6 +447,41 @@ mod tests {
         );
         assert_eq!(url_password("postgres://u@h/db"), None);
         assert_eq!(url_password("sqlite:///x"), None);
+    }
+
+    #[test]
+    fn prefect_reads_only_plain_variable_names() {
+        let names: Vec<SecretName> = [
+            "MYSECRET", "aws_key", "_x", "prod/db", "a.b", "A__B", "9x", "a-b",
+        ]
+        .iter()
+        .map(|n| n.parse().unwrap())
+        .collect();
+        let mut vars = BTreeMap::new();
+        let unreadable = add_prefect_vars(&mut vars, &names).unwrap();
+        let set: Vec<&str> = vars.keys().map(String::as_str).collect();
+        assert_eq!(
+            set,
+            [
+                "PREFECT__CONTEXT__SECRETS__MYSECRET",
+                "PREFECT__CONTEXT__SECRETS___x",
+                "PREFECT__CONTEXT__SECRETS__aws_key",
+            ]
+        );
+        let refused: Vec<&str> = unreadable.iter().map(SecretName::as_str).collect();
+        assert_eq!(refused, ["prod/db", "a.b", "A__B", "9x", "a-b"]);
+        // a secret whose own variable would be one of these is a collision, named
+        let mut vars = vars_of(&["PREFECT__CONTEXT__SECRETS__MYSECRET"]);
+        let e = add_prefect_vars(&mut vars, &names[..1]).unwrap_err();
+        assert!(
+            e.0.contains("both map to the environment variable"),
+            "{}",
+            e.0
+        );
+    }
+
+    fn vars_of(names: &[&str]) -> BTreeMap<String, SecretName> {
+        vars(names, "")
     }
 
     #[test]

@@ -234,3 +234,52 @@ fn a_wrong_key_is_an_authorization_error_and_a_reader_cannot_write() {
         .unwrap();
     assert_eq!(read.version, 1, "nothing was written");
 }
+
+/// `sigil run --prefect-only` gives a Prefect 1 flow run here the secrets as its own local
+/// secrets (`PREFECT__CONTEXT__SECRETS__<NAME>`), masks them in its output, and names the secrets
+/// Prefect cannot read from a variable instead of dropping them silently.
+#[test]
+#[ignore = "needs Prefect 1.4.1: set SIGIL_TEST_PREFECT_PYTHON to a venv's python"]
+fn sigil_run_gives_a_prefect_flow_its_secrets_as_local_secrets() {
+    let sb = Sandbox::new();
+    sb.write_config(
+        "[context.secrets]\nMYSECRET = \"local-run-canary-5e\"\n\"prod/db\" = \"unreadable by prefect\"\n",
+    );
+    let script = sb.file(
+        "flow.py",
+        "from prefect import Flow, task\n\
+         from prefect.tasks.secrets import PrefectSecret\n\
+         import os\n\
+         @task\n\
+         def use(secret):\n    print('the task got ' + secret, flush=True)\n    return secret\n\
+         with Flow('local') as flow:\n    use(PrefectSecret('MYSECRET'))\n\
+         state = flow.run()\n\
+         print('ok' if state.is_successful() else 'failed', flush=True)\n\
+         print('plain MYSECRET set:', 'MYSECRET' in os.environ, flush=True)\n",
+    );
+    let python = python();
+    let args = [
+        "run",
+        "--prefect-only",
+        "--",
+        &python,
+        script.to_str().unwrap(),
+    ];
+    let o = sb.run_env(&args, &[("PREFECT__LOGGING__LEVEL", "ERROR")]);
+    let (out, err) = (crate::stdout(&o), crate::stderr(&o));
+    crate::assert_code(&o, 0);
+    assert!(
+        out.contains("the task got ***"),
+        "the value reached the task, masked: {out}"
+    );
+    assert!(out.contains("\nok\n"), "{out}");
+    assert!(
+        out.contains("plain MYSECRET set: False"),
+        "--prefect-only: {out}"
+    );
+    assert!(!out.contains("local-run-canary-5e"), "{out}");
+    assert!(
+        err.contains("not passed to Prefect") && err.contains("prod/db"),
+        "{err}"
+    );
+}
