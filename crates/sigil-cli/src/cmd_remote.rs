@@ -262,8 +262,14 @@ pub fn audit(a: AuditArgs) -> crate::failure::Result<u8> {
             (Some(r), None) => format!("  ({r})"),
             _ => String::new(),
         };
+        // the face, when it is not the REST API: `[via prefect 1.4.1]`, `[via web]`
+        let via = match (e.via.as_deref(), e.agent.as_deref()) {
+            (None | Some("api"), _) => String::new(),
+            (Some(v), Some(agent)) => format!("  [via {v}: {agent}]"),
+            (Some(v), None) => format!("  [via {v}]"),
+        };
         text.push_str(&format!(
-            "{:<24}  {:<12}  {:<14}  {:<9}  {:>7}  {}{attribution}\n",
+            "{:<24}  {:<12}  {:<14}  {:<9}  {:>7}  {}{attribution}{via}\n",
             e.at,
             e.key_id,
             e.action,
