@@ -1097,6 +1097,7 @@ fn closed_within(s: &mut std::net::TcpStream, within: Duration) -> Option<Durati
         match s.read(&mut buf) {
             Ok(0) => return Some(start.elapsed()),
             Ok(_) => continue, // a 408 answer, then the close
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue, // EINTR: again
             Err(e)
                 if matches!(
                     e.kind(),
@@ -1206,7 +1207,13 @@ fn a_request_past_its_deadline_is_answered_503() {
     s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
     let start = Instant::now();
     let mut buf = [0u8; 2048];
-    let n = s.read(&mut buf).expect("an answer before the idle timeout");
+    // a read interrupted by a signal (EINTR) is tried again, as std's read_to_end does
+    let n = loop {
+        match s.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => break other.expect("an answer before the idle timeout"),
+        }
+    };
     let answer = String::from_utf8_lossy(&buf[..n]);
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("\"timeout\""), "{answer}");
