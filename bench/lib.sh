@@ -70,3 +70,8 @@ put_bench_secret() {
     curl -sf -X PUT -H "Authorization: Bearer $KEY" -d '{"value": "the secret read by the benchmark"}' \
         "$URL/api/v1/teams/default/secrets/bench/read" >/dev/null
 }
+
+# wrk's output -> "requests/s p99"
+measure() { awk '/Requests\/sec/ {r=$2} /^ +99%/ {p=$2} END {printf "%s %s", r, p}'; }
+# the median of numbers, one a line
+median() { sort -g | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }

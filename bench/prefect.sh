@@ -28,8 +28,6 @@ wrk.headers["X-PREFECT-CORE-VERSION"] = "1.4.1"
 wrk.body = '{"query": "query(\$name: String!) {\\\\n        secret_value(name: \$name)\\\\n}", "variables": "{\\\\"name\\\\": \\\\"bench/read\\\\"}"}'
 LUA
 
-measure() { awk '/Requests\/sec/ {r=$2} /^ +99%/ {p=$2} END {printf "%s %s", r, p}'; }
-median() { sort -g | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
 
 run_backend() {
     local name="$1" db="$2"

@@ -40,10 +40,6 @@ request = function()
 end
 LUA
 
-measure() { # wrk output -> "requests/s p99"
-    awk '/Requests\/sec/ {r=$2} /^ +99%/ {p=$2} END {printf "%s %s", r, p}'
-}
-median() { sort -g | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
 # µs per 4 KiB write made durable (O_DSYNC, as fdatasync), overwriting a preallocated file on the
 # database's disk: the least a durably audited read waits on top of the HTTP round trip
 sync_us() {

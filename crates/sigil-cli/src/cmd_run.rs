@@ -116,16 +116,26 @@ pub fn env_vars(
         if upper {
             var.make_ascii_uppercase();
         }
-        if let Some(other) = vars.get(&var) {
-            return Err(UsageError(format!(
-                "secrets {:?} and {:?} both map to the environment variable {var}; pass --only to choose one",
-                other.as_str(),
-                name.as_str()
-            )));
-        }
-        vars.insert(var, name.clone());
+        insert_var(&mut vars, var, name)?;
     }
     Ok(vars)
+}
+
+/// Adds `var` for `name`; a variable another secret already sets is an error naming both.
+fn insert_var(
+    vars: &mut BTreeMap<String, SecretName>,
+    var: String,
+    name: &SecretName,
+) -> Result<(), UsageError> {
+    if let Some(other) = vars.get(&var) {
+        return Err(UsageError(format!(
+            "secrets {:?} and {:?} both map to the environment variable {var}; pass --only to choose one",
+            other.as_str(),
+            name.as_str()
+        )));
+    }
+    vars.insert(var, name.clone());
+    Ok(())
 }
 
 /// Prefect 1 reads `PREFECT__CONTEXT__SECRETS__<NAME>` as the local secret `NAME`, case kept.
@@ -154,15 +164,7 @@ pub fn add_prefect_vars(
             unreadable.push(name.clone());
             continue;
         }
-        let var = format!("{PREFECT_SECRETS}{}", name.as_str());
-        if let Some(other) = vars.get(&var) {
-            return Err(UsageError(format!(
-                "secrets {:?} and {:?} both map to the environment variable {var}; pass --only to choose one",
-                other.as_str(),
-                name.as_str()
-            )));
-        }
-        vars.insert(var, name.clone());
+        insert_var(vars, format!("{PREFECT_SECRETS}{}", name.as_str()), name)?;
     }
     Ok(unreadable)
 }
