@@ -103,7 +103,15 @@ pub(crate) async fn audit_page(
                             td.name { (r.name.as_deref().unwrap_or("")) }
                             td { @if let Some(x) = r.version { (x) } }
                             td { (r.outcome.as_str()) }
-                            td.opt { (r.client) }
+                            td.opt {
+                                (r.client)
+                                // the face, when it is not the REST API: "via prefect 1.4.1"
+                                @match (r.via.as_deref(), r.agent.as_deref()) {
+                                    (None | Some("api"), _) => {}
+                                    (Some(via), Some(agent)) => { br; span.muted { "via " (via) " (" (agent) ")" } }
+                                    (Some(via), None) => { br; span.muted { "via " (via) } }
+                                }
+                            }
                             td.opt {
                                 @if let Some(run) = &r.flow_run {
                                     (run)

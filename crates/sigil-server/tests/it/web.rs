@@ -491,6 +491,32 @@ async fn admins_manage_keys_and_read_the_audit_on_the_page() {
         "{}",
         audit.body
     );
+    // a record's face, when it is not the REST API: a read through Prefect 1's GraphQL API
+    let body = serde_json::json!({
+        "query": "query($name: String!) { secret_value(name: $name) }",
+        "variables": "{\"name\": \"audited-secret\"}",
+    });
+    let r = s
+        .call_with(
+            Method::POST,
+            "/prefect/graphql",
+            Some(&s.admin),
+            Some(body.to_string().into_bytes()),
+            &[("x-prefect-core-version", "1.4.1")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let audit = get(
+        &s,
+        &cookie,
+        "/ui/audit?name=audited-secret&action=secret.read",
+    )
+    .await;
+    assert!(
+        audit.body.contains("via prefect (prefect 1.4.1)"),
+        "{}",
+        audit.body
+    );
     // a writer has neither page, and cannot post to them
     let writer = s.key("writer").await;
     let wc = sign_in(&s, &writer).await;
