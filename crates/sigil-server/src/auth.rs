@@ -46,6 +46,8 @@ pub enum Face {
     Web,
     /// Prefect 1's GraphQL API (`/prefect/graphql`).
     Prefect,
+    /// Vault's HTTP API (`/v1/…`).
+    Vault,
 }
 
 impl Face {
@@ -55,6 +57,7 @@ impl Face {
             Face::Api => "api",
             Face::Web => "web",
             Face::Prefect => "prefect",
+            Face::Vault => "vault",
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod openapi;
 mod prefect;
 mod service;
 mod state;
+mod vault;
 mod web;
 
 use sigil_store::{AuditAction, AuditOutcome};
@@ -36,7 +37,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 use zeroize::Zeroizing;
 
 pub use auth::Caller;
@@ -93,6 +94,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/api/v1/teams/{team}/keys/{id}", delete(api::revoke_key))
         .route("/api/v1/teams/{team}/audit", get(api::audit_log))
         .route("/prefect/graphql", post(prefect::graphql))
+        .route("/v1/{*path}", any(vault::dispatch))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

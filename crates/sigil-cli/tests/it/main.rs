@@ -12,6 +12,7 @@ mod prefect;
 mod run;
 mod secrets;
 mod server;
+mod vault;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -4,6 +4,7 @@ mod api;
 mod openapi;
 mod prefect;
 mod security;
+mod vault;
 mod web;
 
 use std::net::SocketAddr;

@@ -1,0 +1,167 @@
+//! The Vault face's system and token endpoints through the router: what Vault's clients call
+//! before they touch a secret.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::{Reply, Server, sqlite_server};
+
+async fn vault(s: &Server, method: Method, path: &str, token: Option<&str>) -> Reply {
+    let headers: Vec<(&str, &str)> = token
+        .map(|t| vec![("x-vault-token", t), ("x-vault-request", "true")])
+        .unwrap_or_default();
+    s.call_with(method, path, None, None, &headers).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_init_and_seal_status_answer_without_a_token() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    let r = vault(&s, Method::GET, "/v1/sys/health", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for (k, v) in [
+        ("initialized", json!(true)),
+        ("sealed", json!(false)),
+        ("standby", json!(false)),
+    ] {
+        assert_eq!(r.json[k], v, "{k}: {}", r.text);
+    }
+    assert!(r.json["version"].as_str().unwrap().starts_with("sigil-"));
+    assert!(r.json["server_time_utc"].as_i64().unwrap() > 1_700_000_000);
+    let r = vault(&s, Method::HEAD, "/v1/sys/health", None).await;
+    assert_eq!((r.status, r.text.as_str()), (StatusCode::OK, ""));
+    let r = vault(
+        &s,
+        Method::GET,
+        "/v1/sys/health?activecode=204&standbyok=true",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = vault(&s, Method::GET, "/v1/sys/health?activecode=abc", None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json["errors"][0].as_str().unwrap().contains("activecode"));
+    let r = vault(&s, Method::GET, "/v1/sys/init", None).await;
+    assert_eq!(r.json, json!({"initialized": true}));
+    let r = vault(&s, Method::GET, "/v1/sys/seal-status", None).await;
+    assert_eq!(
+        (r.json["sealed"].clone(), r.json["type"].clone()),
+        (json!(false), json!("shamir"))
+    );
+    assert_eq!(r.json["storage_type"], "sqlite");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_a_key_and_lookup_self_describes_it_without_the_key() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    let reader = s.key("reader").await;
+    let id = reader.split('_').nth(1).unwrap();
+    for token in [&reader] {
+        let r = vault(&s, Method::GET, "/v1/auth/token/lookup-self", Some(token)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let d = &r.json["data"];
+        assert_eq!(
+            (
+                d["type"].clone(),
+                d["ttl"].clone(),
+                d["expire_time"].clone()
+            ),
+            (json!("service"), json!(0), json!(null))
+        );
+        assert_eq!(d["id"], id);
+        assert_eq!(d["policies"], json!(["default", "reader"]));
+        assert!(
+            !r.text.contains(reader.as_str()),
+            "the key itself is never answered"
+        );
+        for k in [
+            "request_id",
+            "lease_id",
+            "renewable",
+            "lease_duration",
+            "wrap_info",
+            "warnings",
+            "auth",
+        ] {
+            assert!(r.json.get(k).is_some(), "envelope lacks {k}: {}", r.text);
+        }
+    }
+    // Authorization: Bearer works too
+    let r = s
+        .call_with(
+            Method::GET,
+            "/v1/auth/token/lookup-self",
+            Some(&reader),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // no token, a wrong token: Vault's 403
+    for token in [
+        None,
+        Some("sgl_wrongwrong12_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"),
+    ] {
+        let r = vault(&s, Method::GET, "/v1/auth/token/lookup-self", token).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(r.json, json!({"errors": ["permission denied"]}));
+    }
+    // renew-self answers Vault's auth block; revoke-self is refused, the key keeps working
+    let r = vault(&s, Method::POST, "/v1/auth/token/renew-self", Some(&reader)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["auth"]["client_token"], reader.as_str());
+    assert_eq!(r.json["auth"]["renewable"], false);
+    let r = vault(
+        &s,
+        Method::POST,
+        "/v1/auth/token/revoke-self",
+        Some(&reader),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.json["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("cannot revoke itself")
+    );
+    let r = vault(&s, Method::GET, "/v1/auth/token/lookup-self", Some(&reader)).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_preflight_finds_kv_v2_at_secret_and_at_the_teams_name() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    let a = Some(s.admin.as_str());
+    for (path, mount) in [
+        ("/v1/sys/internal/ui/mounts/secret/app/db", "secret/"),
+        ("/v1/sys/mounts-all/secret/app/db", "secret/"),
+        ("/v1/sys/internal/ui/mounts/default/app/db", "default/"),
+    ] {
+        let r = vault(&s, Method::GET, path, a).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
+        assert_eq!(r.json["data"]["path"], mount);
+        assert_eq!(r.json["data"]["type"], "kv");
+        assert_eq!(r.json["data"]["options"]["version"], "2");
+    }
+    // another team's mount, or none: refused as Vault refuses it
+    let r = vault(&s, Method::GET, "/v1/sys/internal/ui/mounts/etl/x", a).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.json["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("preflight capability check returned 403")
+    );
+    let r = vault(&s, Method::GET, "/v1/sys/mounts", a).await;
+    assert_eq!(r.json["data"]["secret/"]["options"]["version"], "2");
+    assert_eq!(
+        r.json["secret/"]["type"], "kv",
+        "system paths repeat data at the top level"
+    );
+    // a path the face does not serve (yet): Vault's 404, whatever the method (LIST included)
+    for method in [Method::GET, Method::from_bytes(b"LIST").unwrap()] {
+        let r = vault(&s, method.clone(), "/v1/sys/policies/acl", a).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{method}: {}", r.text);
+        assert!(r.json["errors"].is_array());
+    }
+}
