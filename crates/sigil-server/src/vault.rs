@@ -7,8 +7,13 @@
 //! A token is a Sigil API key (`X-Vault-Token` or `Authorization: Bearer`). The mount `secret` is
 //! the key's own team, and so is a mount named after it. Answers use Vault's envelope
 //! (`request_id`, `lease_id`, `renewable`, `lease_duration`, `data`, `wrap_info`, `warnings`,
-//! `auth`) and errors `{"errors": [...]}`. The KV v2 routes of a mount come next; until then
-//! they answer as any unknown path does: 404.
+//! `auth`) and errors `{"errors": [...]}`.
+//!
+//! KV v2 on a mount (`kv`): `data/<path>` (GET with `?version=`, POST/PUT with `options.cas`),
+//! `metadata/<path>` (GET; `LIST` or `?list=true` for a folder). A KV path is a Sigil secret's
+//! name; its `data` object is the secret's value (a value that is not an object reads as
+//! `{"value": …}`). Per-version delete, undelete and destroy, `config`, `subkeys`, PATCH and the
+//! metadata writes need per-version state in the store and are not served yet (404).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::auth::{Caller, ClientIp, Face};
+use crate::service::{self, ServerError};
 use crate::state::{AppState, FailureSource};
 
 /// The name Sigil's servers give their "cluster".
@@ -162,7 +168,9 @@ async fn caller(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<Cal
 /// The KV v2 mount a path starts with: `secret`, or the caller's own team's name.
 fn mount_of<'a>(c: &Caller, path: &'a str) -> Option<&'a str> {
     let first = path.trim_start_matches('/').split('/').next()?;
-    (first == "secret" || first == c.team.as_str()).then_some(first)
+    // Vault's own paths are never a team's mount
+    let reserved = ["sys", "auth", "identity", "cubbyhole"].contains(&first);
+    (first == "secret" || (first == c.team.as_str() && !reserved)).then_some(first)
 }
 
 /// A UUID that is the same for the same text (the first 16 bytes of its SHA-256, marked as a
@@ -274,6 +282,7 @@ pub(crate) async fn dispatch(
     Path(path): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
     let path = path.trim_end_matches('/');
     let read = method == Method::GET;
@@ -294,6 +303,26 @@ pub(crate) async fn dispatch(
             .or_else(|| path.strip_prefix("sys/mounts-all/"))
     {
         return preflight(&c, rest);
+    }
+    if let Some(mount) = mount_of(&c, path) {
+        let rest = &path[mount.len()..];
+        let list =
+            method.as_str() == "LIST" || (read && query.get("list").is_some_and(|v| v == "true"));
+        return match (
+            method.as_str(),
+            rest.strip_prefix('/')
+                .and_then(|r| r.split_once('/'))
+                .or_else(|| rest.strip_prefix('/').map(|r| (r, ""))),
+        ) {
+            (_, Some(("metadata", folder))) if list => kv::list(&state, &c, folder).await,
+            ("GET", Some(("data", name))) => kv::read(&state, &c, name, &query).await,
+            ("POST" | "PUT", Some(("data", name))) => kv::write(&state, &c, name, &body).await,
+            ("GET", Some(("metadata", name))) => kv::metadata(&state, &c, name).await,
+            _ => errors(
+                StatusCode::NOT_FOUND,
+                &[&format!("no handler for route {path:?}")],
+            ),
+        };
     }
     match (method.as_str(), path) {
         ("GET", "sys/mounts") => mounts(&c),
@@ -339,5 +368,252 @@ pub(crate) async fn dispatch(
             StatusCode::NOT_FOUND,
             &[&format!("no handler for route {:?}", path)],
         ),
+    }
+}
+
+/// The KV v2 routes of a mount.
+mod kv {
+    use super::*;
+
+    /// A refusal of the domain layer in Vault's terms: a missing secret or version is Vault's
+    /// bare 404, a check-and-set mismatch its 400 text, a role or team refusal its 403.
+    fn refused(e: ServerError) -> Response {
+        match e {
+            ServerError::NotFound(_) => errors(StatusCode::NOT_FOUND, &[]),
+            ServerError::Conflict(m) if m.starts_with("version conflict") => errors(
+                StatusCode::BAD_REQUEST,
+                &["check-and-set parameter did not match the current version"],
+            ),
+            ServerError::Forbidden(m) => {
+                errors(StatusCode::FORBIDDEN, &[&format!("permission denied: {m}")])
+            }
+            ServerError::Invalid(m) | ServerError::TooLarge(m) | ServerError::Conflict(m) => {
+                errors(StatusCode::BAD_REQUEST, &[&m])
+            }
+            ServerError::RateLimited { message, .. } => {
+                errors(StatusCode::TOO_MANY_REQUESTS, &[&message])
+            }
+            ServerError::Unavailable(_) => {
+                errors(StatusCode::SERVICE_UNAVAILABLE, &["storage unavailable"])
+            }
+            ServerError::Internal(_) => {
+                errors(StatusCode::INTERNAL_SERVER_ERROR, &["internal error"])
+            }
+        }
+    }
+
+    /// A KV path as a Sigil secret's name; one outside the grammar is refused on record, naming
+    /// it.
+    async fn name(
+        state: &AppState,
+        c: &Caller,
+        action: sigil_store::AuditAction,
+        raw: &str,
+    ) -> Result<sigil_core::SecretName, Response> {
+        service::parsed(state, c, &c.team, Some(action), raw, service::parse_name)
+            .await
+            .map_err(refused)
+    }
+
+    /// A version's metadata as `data/` answers it.
+    fn version_metadata(created_at: &str, version: i64) -> Value {
+        json!({
+            "created_time": created_at,
+            "custom_metadata": null,
+            "deletion_time": "",
+            "destroyed": false,
+            "version": version,
+        })
+    }
+
+    /// `GET <mount>/data/<path>[?version=N]` (reader role; audited).
+    pub(super) async fn read(
+        state: &AppState,
+        c: &Caller,
+        raw: &str,
+        query: &HashMap<String, String>,
+    ) -> Response {
+        let action = sigil_store::AuditAction::SecretRead;
+        let name = match name(state, c, action, raw).await {
+            Ok(n) => n,
+            Err(r) => return r,
+        };
+        let version = match query.get("version").map(|v| v.parse::<i64>()) {
+            None | Some(Ok(0)) => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(_)) => {
+                return errors(StatusCode::BAD_REQUEST, &["version must be a number"]);
+            }
+        };
+        let read = match service::secrets::read(state, c, &c.team, &name, version).await {
+            Ok(r) => r,
+            Err(e) => return refused(e),
+        };
+        let value: Value = match serde_json::from_slice(&read.plain) {
+            Ok(v) => v,
+            Err(_) => return refused(service::secrets::not_json(name.as_str(), read.version)),
+        };
+        let data = match value {
+            Value::Object(o) => Value::Object(o),
+            other => json!({ "value": other }),
+        };
+        let created = sigil_core::wire::rfc3339(read.created_at);
+        envelope(
+            json!({"data": data, "metadata": version_metadata(&created, read.version)}),
+            Value::Null,
+        )
+    }
+
+    /// `POST`/`PUT <mount>/data/<path>` `{"options": {"cas": N}, "data": {…}}` (writer role;
+    /// audited): a new version whose value is the `data` object.
+    pub(super) async fn write(state: &AppState, c: &Caller, raw: &str, body: &[u8]) -> Response {
+        let action = sigil_store::AuditAction::SecretWrite;
+        let name = match name(state, c, action, raw).await {
+            Ok(n) => n,
+            Err(r) => return r,
+        };
+        let mut body = match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(o)) => o,
+            Ok(_) => return errors(StatusCode::BAD_REQUEST, &["no data provided"]),
+            Err(e) => {
+                let message = format!("failed to decode JSON input: {e}");
+                return errors(StatusCode::BAD_REQUEST, &[&message]);
+            }
+        };
+        let data = match body.remove("data") {
+            Some(Value::Object(o)) => Value::Object(o),
+            None | Some(Value::Null) => {
+                return errors(StatusCode::BAD_REQUEST, &["no data provided"]);
+            }
+            Some(other) => {
+                let message = format!(
+                    "error converting input for field \"data\": expected a JSON object, got {}",
+                    kind_of(&other)
+                );
+                return errors(StatusCode::BAD_REQUEST, &[&message]);
+            }
+        };
+        let cas = match body.get("options").and_then(|o| o.get("cas")) {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_i64() {
+                Some(n) if n >= 0 => Some(n),
+                _ => {
+                    return errors(
+                        StatusCode::BAD_REQUEST,
+                        &["check-and-set parameter must be a version (0: create only)"],
+                    );
+                }
+            },
+        };
+        match service::secrets::write(state, c, &c.team, &name, &data, cas).await {
+            Ok(w) => envelope(version_metadata(&w.updated_at, w.version), Value::Null),
+            Err(e) => refused(e),
+        }
+    }
+
+    fn kind_of(v: &Value) -> &'static str {
+        match v {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object",
+        }
+    }
+
+    /// Every live secret name of the team under `prefix`, in name order.
+    async fn names_under(
+        state: &AppState,
+        c: &Caller,
+        prefix: &str,
+    ) -> Result<Vec<String>, ServerError> {
+        let mut names = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let listing = service::secrets::Listing::Prefix(prefix);
+            let (rows, more) =
+                service::secrets::list(state, c, &c.team, listing, after.as_deref(), 1000).await?;
+            after = rows.last().map(|r| r.name.clone());
+            names.extend(rows.into_iter().map(|r| r.name));
+            if !more {
+                return Ok(names);
+            }
+        }
+    }
+
+    /// `LIST <mount>/metadata/<folder>` (or `GET …?list=true`; viewer role): the folder's keys,
+    /// folders ending in `/`; an empty folder is Vault's bare 404.
+    pub(super) async fn list(state: &AppState, c: &Caller, folder: &str) -> Response {
+        let folder = folder.trim_matches('/');
+        let prefix = if folder.is_empty() {
+            String::new()
+        } else {
+            format!("{folder}/")
+        };
+        let names = match names_under(state, c, &prefix).await {
+            Ok(n) => n,
+            Err(e) => return refused(e),
+        };
+        let keys: std::collections::BTreeSet<String> = names
+            .iter()
+            .map(|n| match n[prefix.len()..].split_once('/') {
+                Some((dir, _)) => format!("{dir}/"),
+                None => n[prefix.len()..].to_owned(),
+            })
+            .collect();
+        if keys.is_empty() {
+            return errors(StatusCode::NOT_FOUND, &[]);
+        }
+        envelope(json!({ "keys": keys }), Value::Null)
+    }
+
+    /// `GET <mount>/metadata/<path>` (viewer role): the secret's versions and settings. A secret
+    /// deleted through Sigil (all its versions hidden) is not found.
+    pub(super) async fn metadata(state: &AppState, c: &Caller, raw: &str) -> Response {
+        let Ok(name) = service::parse_name(raw) else {
+            return refused(ServerError::Invalid(format!("invalid secret name {raw:?}")));
+        };
+        let mut versions = Vec::new();
+        let mut before = None;
+        loop {
+            match service::secrets::history(state, c, &c.team, &name, before, 1000).await {
+                Ok(h) if h.deleted => return errors(StatusCode::NOT_FOUND, &[]),
+                Ok(h) => {
+                    before = h.next_cursor.as_deref().and_then(|n| n.parse().ok());
+                    versions.extend(h.versions);
+                    if before.is_none() {
+                        break;
+                    }
+                }
+                Err(e) => return refused(e),
+            }
+        }
+        let (Some(newest), Some(oldest)) = (versions.first(), versions.last()) else {
+            return errors(StatusCode::NOT_FOUND, &[]);
+        };
+        let mut by_version = serde_json::Map::new();
+        for v in &versions {
+            by_version.insert(
+                v.version.to_string(),
+                json!({"created_time": v.created_at, "deletion_time": "", "destroyed": false}),
+            );
+        }
+        envelope(
+            json!({
+                "cas_required": false,
+                "created_time": oldest.created_at,
+                "current_metadata_version": 0,
+                "current_version": newest.version,
+                "custom_metadata": null,
+                "delete_version_after": "0s",
+                "max_versions": 0,
+                "metadata_cas_required": false,
+                "oldest_version": 0,
+                "updated_time": newest.created_at,
+                "versions": by_version,
+            }),
+            Value::Null,
+        )
     }
 }
