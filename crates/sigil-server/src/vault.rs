@@ -9,11 +9,12 @@
 //! (`request_id`, `lease_id`, `renewable`, `lease_duration`, `data`, `wrap_info`, `warnings`,
 //! `auth`) and errors `{"errors": [...]}`.
 //!
-//! KV v2 on a mount (`kv`): `data/<path>` (GET with `?version=`, POST/PUT with `options.cas`),
-//! `metadata/<path>` (GET; `LIST` or `?list=true` for a folder). A KV path is a Sigil secret's
-//! name; its `data` object is the secret's value (a value that is not an object reads as
-//! `{"value": …}`). Per-version delete, undelete and destroy, `config`, `subkeys`, PATCH and the
-//! metadata writes need per-version state in the store and are not served yet (404).
+//! KV v2 on a mount (`kv`): `data/<path>` (GET with `?version=`, POST/PUT with `options.cas`,
+//! PATCH as a JSON merge patch), `subkeys/<path>`, `metadata/<path>` (GET; `LIST` or
+//! `?list=true` for a folder, with OpenBao's `after`/`limit` pages). A KV path is a Sigil
+//! secret's name; its `data` object is the secret's value (a value that is not an object reads as
+//! `{"value": …}`). Per-version delete, undelete and destroy, `config` and the metadata writes
+//! need per-version state in the store and are not served yet (404).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -314,7 +315,9 @@ pub(crate) async fn dispatch(
                 .and_then(|r| r.split_once('/'))
                 .or_else(|| rest.strip_prefix('/').map(|r| (r, ""))),
         ) {
-            (_, Some(("metadata", folder))) if list => kv::list(&state, &c, folder).await,
+            (_, Some(("metadata", folder))) if list => kv::list(&state, &c, folder, &query).await,
+            ("GET", Some(("subkeys", name))) => kv::subkeys(&state, &c, name, &query).await,
+            ("PATCH", Some(("data", name))) => kv::patch(&state, &c, name, &headers, &body).await,
             ("GET", Some(("data", name))) => kv::read(&state, &c, name, &query).await,
             ("POST" | "PUT", Some(("data", name))) => kv::write(&state, &c, name, &body).await,
             ("GET", Some(("metadata", name))) => kv::metadata(&state, &c, name).await,
@@ -438,30 +441,164 @@ mod kv {
             Ok(n) => n,
             Err(r) => return r,
         };
-        let version = match query.get("version").map(|v| v.parse::<i64>()) {
-            None | Some(Ok(0)) => None,
-            Some(Ok(v)) => Some(v),
-            Some(Err(_)) => {
-                return errors(StatusCode::BAD_REQUEST, &["version must be a number"]);
-            }
-        };
-        let read = match service::secrets::read(state, c, &c.team, &name, version).await {
-            Ok(r) => r,
-            Err(e) => return refused(e),
-        };
-        let value: Value = match serde_json::from_slice(&read.plain) {
+        let version = match version_of(query) {
             Ok(v) => v,
-            Err(_) => return refused(service::secrets::not_json(name.as_str(), read.version)),
+            Err(r) => return r.into_response(),
         };
+        match data_at(state, c, &name, version).await {
+            Ok((data, metadata)) => {
+                envelope(json!({"data": data, "metadata": metadata}), Value::Null)
+            }
+            Err(r) => r,
+        }
+    }
+
+    /// The `data` object of a secret at a version (the latest when `None`; audited as a read)
+    /// and that version's metadata.
+    async fn data_at(
+        state: &AppState,
+        c: &Caller,
+        name: &sigil_core::SecretName,
+        version: Option<i64>,
+    ) -> Result<(Value, Value), Response> {
+        let read = service::secrets::read(state, c, &c.team, name, version)
+            .await
+            .map_err(refused)?;
+        let value: Value = serde_json::from_slice(&read.plain)
+            .map_err(|_| refused(service::secrets::not_json(name.as_str(), read.version)))?;
         let data = match value {
             Value::Object(o) => Value::Object(o),
             other => json!({ "value": other }),
         };
         let created = sigil_core::wire::rfc3339(read.created_at);
-        envelope(
-            json!({"data": data, "metadata": version_metadata(&created, read.version)}),
-            Value::Null,
-        )
+        Ok((data, version_metadata(&created, read.version)))
+    }
+
+    /// `?version=N`: none (or 0) is the latest.
+    fn version_of(query: &HashMap<String, String>) -> Result<Option<i64>, BadRequest> {
+        match query.get("version").map(|v| v.parse::<i64>()) {
+            None | Some(Ok(0)) => Ok(None),
+            Some(Ok(v)) => Ok(Some(v)),
+            Some(Err(_)) => Err(BadRequest("version must be a number".into())),
+        }
+    }
+
+    /// A 400 with Vault's error body, kept small until it is answered.
+    pub(super) struct BadRequest(String);
+
+    impl IntoResponse for BadRequest {
+        fn into_response(self) -> Response {
+            errors(StatusCode::BAD_REQUEST, &[&self.0])
+        }
+    }
+
+    /// The keys of `value` to `depth` levels (0: all), every leaf and every level past `depth`
+    /// `null`: a secret's shape without its values.
+    fn shape(value: &Value, depth: usize, level: usize) -> Value {
+        match value {
+            Value::Object(o) if depth == 0 || level < depth => Value::Object(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), shape(v, depth, level + 1)))
+                    .collect(),
+            ),
+            _ => Value::Null,
+        }
+    }
+
+    /// `GET <mount>/subkeys/<path>[?version=N&depth=D]` (reader role; audited as a read): the
+    /// secret's keys with `null` for every value.
+    pub(super) async fn subkeys(
+        state: &AppState,
+        c: &Caller,
+        raw: &str,
+        query: &HashMap<String, String>,
+    ) -> Response {
+        let name = match name(state, c, sigil_store::AuditAction::SecretRead, raw).await {
+            Ok(n) => n,
+            Err(r) => return r,
+        };
+        let version = match version_of(query) {
+            Ok(v) => v,
+            Err(r) => return r.into_response(),
+        };
+        let depth = match query.get("depth").map(|d| d.parse::<usize>()) {
+            None => 0,
+            Some(Ok(d)) => d,
+            Some(Err(_)) => return errors(StatusCode::BAD_REQUEST, &["depth must be a number"]),
+        };
+        match data_at(state, c, &name, version).await {
+            Ok((data, metadata)) => envelope(
+                json!({"subkeys": shape(&data, depth, 0), "metadata": metadata}),
+                Value::Null,
+            ),
+            Err(r) => r,
+        }
+    }
+
+    /// RFC 7396: `patch` merged into `target` (`null` removes a member).
+    fn merge(target: &mut Value, patch: &Value) {
+        let Value::Object(p) = patch else {
+            *target = patch.clone();
+            return;
+        };
+        if !target.is_object() {
+            *target = json!({});
+        }
+        let Value::Object(t) = target else { return };
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+
+    /// `PATCH <mount>/data/<path>` (`Content-Type: application/merge-patch+json`,
+    /// `{"options": {"cas": N}, "data": {…}}`; reader and writer roles): the latest version's
+    /// data with `data` merged into it (RFC 7396) becomes a new version. The server reads the
+    /// value to merge it (on record as a read), and writes it only if no version came meanwhile.
+    pub(super) async fn patch(
+        state: &AppState,
+        c: &Caller,
+        raw: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Response {
+        let kind = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !kind.starts_with("application/merge-patch+json") {
+            let message = format!(
+                "PATCH requires Content-Type of application/merge-patch+json, provided {kind}"
+            );
+            return errors(StatusCode::UNSUPPORTED_MEDIA_TYPE, &[&message]);
+        }
+        let name = match name(state, c, sigil_store::AuditAction::SecretWrite, raw).await {
+            Ok(n) => n,
+            Err(r) => return r,
+        };
+        let (patch, cas) = match write_body(body) {
+            Ok(b) => b,
+            Err(r) => return r.into_response(),
+        };
+        let (mut data, metadata) = match data_at(state, c, &name, None).await {
+            Ok(d) => d,
+            Err(r) => return r,
+        };
+        let current = metadata["version"].as_i64().unwrap_or_default();
+        if cas.is_some_and(|v| v != current) {
+            return errors(
+                StatusCode::BAD_REQUEST,
+                &["check-and-set parameter did not match the current version"],
+            );
+        }
+        merge(&mut data, &patch);
+        match service::secrets::write(state, c, &c.team, &name, &data, Some(current)).await {
+            Ok(w) => envelope(version_metadata(&w.updated_at, w.version), Value::Null),
+            Err(e) => refused(e),
+        }
     }
 
     /// `POST`/`PUT <mount>/data/<path>` `{"options": {"cas": N}, "data": {…}}` (writer role;
@@ -472,25 +609,32 @@ mod kv {
             Ok(n) => n,
             Err(r) => return r,
         };
+        let (data, cas) = match write_body(body) {
+            Ok(b) => b,
+            Err(r) => return r.into_response(),
+        };
+        match service::secrets::write(state, c, &c.team, &name, &data, cas).await {
+            Ok(w) => envelope(version_metadata(&w.updated_at, w.version), Value::Null),
+            Err(e) => refused(e),
+        }
+    }
+
+    /// A write's body: its `data` object and its `options.cas`, or Vault's refusal.
+    fn write_body(body: &[u8]) -> Result<(Value, Option<i64>), BadRequest> {
+        let no_data = || BadRequest("no data provided".into());
         let mut body = match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(o)) => o,
-            Ok(_) => return errors(StatusCode::BAD_REQUEST, &["no data provided"]),
-            Err(e) => {
-                let message = format!("failed to decode JSON input: {e}");
-                return errors(StatusCode::BAD_REQUEST, &[&message]);
-            }
+            Ok(_) => return Err(no_data()),
+            Err(e) => return Err(BadRequest(format!("failed to decode JSON input: {e}"))),
         };
         let data = match body.remove("data") {
             Some(Value::Object(o)) => Value::Object(o),
-            None | Some(Value::Null) => {
-                return errors(StatusCode::BAD_REQUEST, &["no data provided"]);
-            }
+            None | Some(Value::Null) => return Err(no_data()),
             Some(other) => {
-                let message = format!(
+                return Err(BadRequest(format!(
                     "error converting input for field \"data\": expected a JSON object, got {}",
                     kind_of(&other)
-                );
-                return errors(StatusCode::BAD_REQUEST, &[&message]);
+                )));
             }
         };
         let cas = match body.get("options").and_then(|o| o.get("cas")) {
@@ -498,17 +642,12 @@ mod kv {
             Some(v) => match v.as_i64() {
                 Some(n) if n >= 0 => Some(n),
                 _ => {
-                    return errors(
-                        StatusCode::BAD_REQUEST,
-                        &["check-and-set parameter must be a version (0: create only)"],
-                    );
+                    let message = "check-and-set parameter must be a version (0: create only)";
+                    return Err(BadRequest(message.into()));
                 }
             },
         };
-        match service::secrets::write(state, c, &c.team, &name, &data, cas).await {
-            Ok(w) => envelope(version_metadata(&w.updated_at, w.version), Value::Null),
-            Err(e) => refused(e),
-        }
+        Ok((data, cas))
     }
 
     fn kind_of(v: &Value) -> &'static str {
@@ -543,8 +682,25 @@ mod kv {
     }
 
     /// `LIST <mount>/metadata/<folder>` (or `GET …?list=true`; viewer role): the folder's keys,
-    /// folders ending in `/`; an empty folder is Vault's bare 404.
-    pub(super) async fn list(state: &AppState, c: &Caller, folder: &str) -> Response {
+    /// folders ending in `/`, in order; an empty folder is Vault's bare 404. OpenBao's pages too:
+    /// `after` (the keys after it) and `limit`.
+    pub(super) async fn list(
+        state: &AppState,
+        c: &Caller,
+        folder: &str,
+        query: &HashMap<String, String>,
+    ) -> Response {
+        let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+            None => usize::MAX,
+            Some(Ok(l)) if l > 0 => l,
+            Some(_) => {
+                return errors(
+                    StatusCode::BAD_REQUEST,
+                    &["limit must be a positive number"],
+                );
+            }
+        };
+        let after = query.get("after").map(String::as_str).unwrap_or("");
         let folder = folder.trim_matches('/');
         let prefix = if folder.is_empty() {
             String::new()
@@ -561,6 +717,11 @@ mod kv {
                 Some((dir, _)) => format!("{dir}/"),
                 None => n[prefix.len()..].to_owned(),
             })
+            .collect();
+        let keys: Vec<&String> = keys
+            .iter()
+            .filter(|k| after.is_empty() || k.as_str() > after)
+            .take(limit)
             .collect();
         if keys.is_empty() {
             return errors(StatusCode::NOT_FOUND, &[]);

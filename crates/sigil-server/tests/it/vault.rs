@@ -239,6 +239,27 @@ async fn kv_v2_maps_onto_sigils_secrets_roles_and_audit() {
         s.get(&s.admin, "app/db").await.json["value"],
         json!({"user": "etl"})
     );
+    // a merge patch must say so
+    let headers = [
+        ("x-vault-token", s.admin.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let body = json!({"data": {"user": "other"}}).to_string().into_bytes();
+    let r = s
+        .call_with(
+            Method::PATCH,
+            "/v1/secret/data/app/db",
+            None,
+            Some(body),
+            &headers,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text);
+    assert!(
+        r.text.contains("application/merge-patch+json"),
+        "{}",
+        r.text
+    );
     // on record, through the Vault API, the refusals too
     let log = s.audit_log().await;
     let vault: Vec<&serde_json::Value> = log.json["entries"]
