@@ -10,14 +10,7 @@
 # Needs wrk (installed when missing). Every process is stopped by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION="${DURATION:-5s}"
-ROUNDS="${ROUNDS:-3}"
-POSTGRES_URL="${POSTGRES_URL:-${SIGIL_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}}"
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-[[ -n "${SIGIL_BIN:-}" ]] || cargo build --release --bin sigil >/dev/null
-WORK="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-source bench/lib.sh
+source bench/wrk_setup.sh
 
 # the document and headers exactly as prefect==1.4.1's Secret.get() sends them
 cat > "$WORK/graphql.lua" <<LUA
@@ -67,12 +60,4 @@ lua_body() {
 
 echo "| backend | conns | REST read | GraphQL read (Prefect's document) | GraphQL / REST (median of rounds) |"
 echo "|---|---|---|---|---|"
-run_backend sqlite "sqlite://$WORK/sqlite/sigil.db"
-if [[ "${BACKENDS:-sqlite postgres}" == *postgres* ]] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-    schema="sigil_bench_prefect_$$"
-    psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema" >/dev/null 2>&1
-    run_backend postgres "$POSTGRES_URL?options=-csearch_path%3D$schema"
-    psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1
-else
-    echo "PostgreSQL not reachable at 127.0.0.1:5432: PostgreSQL figures not measured" >&2
-fi
+on_each_backend

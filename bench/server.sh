@@ -20,14 +20,7 @@
 # is bounded by DURATION. Results are printed as a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION="${DURATION:-5s}"
-ROUNDS="${ROUNDS:-3}"
-POSTGRES_URL="${POSTGRES_URL:-${SIGIL_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}}"
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-[[ -n "${SIGIL_BIN:-}" ]] || cargo build --release --bin sigil >/dev/null
-WORK="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-source bench/lib.sh
+source bench/wrk_setup.sh
 
 cat > "$WORK/write.lua" <<LUA
 local n = 0
@@ -97,14 +90,6 @@ run_backend() {
 
 echo "| backend | conns | /healthz | read | read / healthz (median of rounds) | durable write |"
 echo "|---|---|---|---|---|---|"
-run_backend sqlite "sqlite://$WORK/sqlite/sigil.db"
-if [[ "${BACKENDS:-sqlite postgres}" == *postgres* ]] && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-    schema="sigil_bench_$$"
-    psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema" >/dev/null 2>&1
-    run_backend postgres "$POSTGRES_URL?options=-csearch_path%3D$schema"
-    psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1
-else
-    echo "PostgreSQL not reachable at 127.0.0.1:5432: PostgreSQL figures not measured" >&2
-fi
+on_each_backend
 echo
 cat "$WORK/bounds"

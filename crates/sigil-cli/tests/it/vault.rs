@@ -146,6 +146,25 @@ fn same_shape(step: &str, bao: &Value, sigil: &Value) {
     }
 }
 
+/// One call to OpenBao (as root) and to Sigil (as the admin): OpenBao's status and both answers,
+/// after checking that the statuses are equal and the shapes the same.
+fn both(
+    bao: &OpenBao,
+    srv: &RunningServer,
+    call: (&str, &str, &str),
+    step: &str,
+) -> (u16, Value, Value) {
+    let (method, path, body) = call;
+    let (bs, bv) = call_with(method, &bao.url, path, Some("root"), body);
+    let (ss, sv) = call_with(method, &srv.url, path, Some(ADMIN), body);
+    assert_eq!(
+        ss, bs,
+        "{step}: status on Sigil {ss} ({sv}), on OpenBao {bs} ({bv})"
+    );
+    same_shape(step, &bv, &sv);
+    (bs, bv, sv)
+}
+
 /// The system and token calls Vault's clients make first, to both servers: the same statuses and
 /// the same shapes.
 #[test]
@@ -260,13 +279,7 @@ fn kv_v2_reads_writes_and_lists_as_openbao_does() {
     };
     for (method, path, body, whole) in steps {
         let step = format!("{method} {path} {body}");
-        let (bs, bv) = call_with(method, &bao.url, path, Some("root"), body);
-        let (ss, sv) = call_with(method, &srv.url, path, Some(ADMIN), body);
-        assert_eq!(
-            ss, bs,
-            "{step}: status on Sigil {ss} ({sv}), on OpenBao {bs} ({bv})"
-        );
-        same_shape(&step, &bv, &sv);
+        let (bs, bv, sv) = both(&bao, &srv, (method, path, body), &step);
         if whole {
             assert_eq!(strip(sv.clone()), strip(bv.clone()), "{step}");
         }
@@ -341,13 +354,7 @@ fn kv_v2_reads_writes_and_lists_as_openbao_does() {
     ];
     for (method, path, body, member) in more {
         let step = format!("{method} {path} {body}");
-        let (bs, bv) = call_with(method, &bao.url, path, Some("root"), body);
-        let (ss, sv) = call_with(method, &srv.url, path, Some(ADMIN), body);
-        assert_eq!(
-            ss, bs,
-            "{step}: status on Sigil {ss} ({sv}), on OpenBao {bs} ({bv})"
-        );
-        same_shape(&step, &bv, &sv);
+        let (_, bv, sv) = both(&bao, &srv, (method, path, body), &step);
         if !member.is_empty() {
             assert_eq!(sv.pointer(member), bv.pointer(member), "{step}: {member}");
         }
