@@ -52,11 +52,10 @@ fn envelope(data: Value, auth: Value) -> Response {
     axum::Json(body).into_response()
 }
 
-/// The "cluster id": stable for a database (its first data key's identity would do; the
-/// bootstrap key's id is what every database has).
+/// The "cluster id": a UUID that stays the same while the master key does (derived from the
+/// key's id through a hash, so that an unauthenticated answer does not show even the id).
 fn cluster_id(state: &AppState) -> String {
-    let id = state.master.id();
-    format!("sigil-{id}")
+    stable_uuid(&format!("sigil cluster {}", state.master.id()))
 }
 
 fn version() -> String {
