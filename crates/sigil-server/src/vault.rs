@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::auth::{Caller, ClientIp, Face};
-use crate::service::{self, ServerError};
+use crate::service::{self, ServerError, TeamName};
 use crate::state::{AppState, FailureSource};
 
 /// The name Sigil's servers give their "cluster".
@@ -165,12 +165,13 @@ async fn caller(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<Cal
     }
 }
 
+/// Vault's own paths: never a team's mount.
+const RESERVED: [&str; 4] = ["sys", "auth", "identity", "cubbyhole"];
+
 /// The KV v2 mount a path starts with: `secret`, or the caller's own team's name.
 fn mount_of<'a>(c: &Caller, path: &'a str) -> Option<&'a str> {
     let first = path.trim_start_matches('/').split('/').next()?;
-    // Vault's own paths are never a team's mount
-    let reserved = ["sys", "auth", "identity", "cubbyhole"].contains(&first);
-    (first == "secret" || (first == c.team.as_str() && !reserved)).then_some(first)
+    (first == "secret" || (first == c.team.as_str() && !RESERVED.contains(&first))).then_some(first)
 }
 
 /// A UUID that is the same for the same text (the first 16 bytes of its SHA-256, marked as a
@@ -304,22 +305,38 @@ pub(crate) async fn dispatch(
     {
         return preflight(&c, rest);
     }
-    if let Some(mount) = mount_of(&c, path) {
-        let rest = &path[mount.len()..];
+    let mount = path.split('/').next().unwrap_or("");
+    let rest = &path[mount.len()..];
+    let route = rest
+        .strip_prefix('/')
+        .and_then(|r| r.split_once('/'))
+        .or_else(|| rest.strip_prefix('/').map(|r| (r, "")));
+    let kv_route = matches!(route, Some(("data" | "metadata" | "subkeys", _)));
+    if kv_route && !RESERVED.contains(&mount) {
+        // `secret` is the key's own team; any other mount names a team, and the service refuses
+        // one that is not the key's (on record, as REST does)
+        let team = if mount == "secret" {
+            c.team.clone()
+        } else {
+            match service::team(&state, &c, mount, None).await {
+                Ok(t) => t,
+                Err(e) => return kv::refused(e),
+            }
+        };
+        let t = &team;
         let list =
             method.as_str() == "LIST" || (read && query.get("list").is_some_and(|v| v == "true"));
-        return match (
-            method.as_str(),
-            rest.strip_prefix('/')
-                .and_then(|r| r.split_once('/'))
-                .or_else(|| rest.strip_prefix('/').map(|r| (r, ""))),
-        ) {
-            (_, Some(("metadata", folder))) if list => kv::list(&state, &c, folder, &query).await,
-            ("GET", Some(("subkeys", name))) => kv::subkeys(&state, &c, name, &query).await,
-            ("PATCH", Some(("data", name))) => kv::patch(&state, &c, name, &headers, &body).await,
-            ("GET", Some(("data", name))) => kv::read(&state, &c, name, &query).await,
-            ("POST" | "PUT", Some(("data", name))) => kv::write(&state, &c, name, &body).await,
-            ("GET", Some(("metadata", name))) => kv::metadata(&state, &c, name).await,
+        return match (method.as_str(), route) {
+            (_, Some(("metadata", folder))) if list => {
+                kv::list(&state, &c, t, folder, &query).await
+            }
+            ("GET", Some(("subkeys", name))) => kv::subkeys(&state, &c, t, name, &query).await,
+            ("PATCH", Some(("data", name))) => {
+                kv::patch(&state, &c, t, name, &headers, &body).await
+            }
+            ("GET", Some(("data", name))) => kv::read(&state, &c, t, name, &query).await,
+            ("POST" | "PUT", Some(("data", name))) => kv::write(&state, &c, t, name, &body).await,
+            ("GET", Some(("metadata", name))) => kv::metadata(&state, &c, t, name).await,
             _ => errors(
                 StatusCode::NOT_FOUND,
                 &[&format!("no handler for route {path:?}")],
@@ -379,7 +396,7 @@ mod kv {
 
     /// A refusal of the domain layer in Vault's terms: a missing secret or version is Vault's
     /// bare 404, a check-and-set mismatch its 400 text, a role or team refusal its 403.
-    fn refused(e: ServerError) -> Response {
+    pub(super) fn refused(e: ServerError) -> Response {
         match e {
             ServerError::NotFound(_) => errors(StatusCode::NOT_FOUND, &[]),
             ServerError::Conflict(m) if m.starts_with("version conflict") => errors(
@@ -409,10 +426,11 @@ mod kv {
     async fn name(
         state: &AppState,
         c: &Caller,
+        team: &TeamName,
         action: sigil_store::AuditAction,
         raw: &str,
     ) -> Result<sigil_core::SecretName, Response> {
-        service::parsed(state, c, &c.team, Some(action), raw, service::parse_name)
+        service::parsed(state, c, team, Some(action), raw, service::parse_name)
             .await
             .map_err(refused)
     }
@@ -432,11 +450,12 @@ mod kv {
     pub(super) async fn read(
         state: &AppState,
         c: &Caller,
+        team: &TeamName,
         raw: &str,
         query: &HashMap<String, String>,
     ) -> Response {
         let action = sigil_store::AuditAction::SecretRead;
-        let name = match name(state, c, action, raw).await {
+        let name = match name(state, c, team, action, raw).await {
             Ok(n) => n,
             Err(r) => return r,
         };
@@ -444,7 +463,7 @@ mod kv {
             Ok(v) => v,
             Err(r) => return r.into_response(),
         };
-        match data_at(state, c, &name, version).await {
+        match data_at(state, c, team, &name, version).await {
             Ok((data, metadata)) => {
                 envelope(json!({"data": data, "metadata": metadata}), Value::Null)
             }
@@ -457,10 +476,11 @@ mod kv {
     async fn data_at(
         state: &AppState,
         c: &Caller,
+        team: &TeamName,
         name: &sigil_core::SecretName,
         version: Option<i64>,
     ) -> Result<(Value, Value), Response> {
-        let read = service::secrets::read(state, c, &c.team, name, version)
+        let read = service::secrets::read(state, c, team, name, version)
             .await
             .map_err(refused)?;
         let value: Value = serde_json::from_slice(&read.plain)
@@ -509,10 +529,11 @@ mod kv {
     pub(super) async fn subkeys(
         state: &AppState,
         c: &Caller,
+        team: &TeamName,
         raw: &str,
         query: &HashMap<String, String>,
     ) -> Response {
-        let name = match name(state, c, sigil_store::AuditAction::SecretRead, raw).await {
+        let name = match name(state, c, team, sigil_store::AuditAction::SecretRead, raw).await {
             Ok(n) => n,
             Err(r) => return r,
         };
@@ -525,7 +546,7 @@ mod kv {
             Some(Ok(d)) => d,
             Some(Err(_)) => return errors(StatusCode::BAD_REQUEST, &["depth must be a number"]),
         };
-        match data_at(state, c, &name, version).await {
+        match data_at(state, c, team, &name, version).await {
             Ok((data, metadata)) => envelope(
                 json!({"subkeys": shape(&data, depth, 0), "metadata": metadata}),
                 Value::Null,
@@ -560,6 +581,7 @@ mod kv {
     pub(super) async fn patch(
         state: &AppState,
         c: &Caller,
+        team: &TeamName,
         raw: &str,
         headers: &HeaderMap,
         body: &[u8],
@@ -574,7 +596,7 @@ mod kv {
             );
             return errors(StatusCode::UNSUPPORTED_MEDIA_TYPE, &[&message]);
         }
-        let name = match name(state, c, sigil_store::AuditAction::SecretWrite, raw).await {
+        let name = match name(state, c, team, sigil_store::AuditAction::SecretWrite, raw).await {
             Ok(n) => n,
             Err(r) => return r,
         };
@@ -582,7 +604,7 @@ mod kv {
             Ok(b) => b,
             Err(r) => return r.into_response(),
         };
-        let (mut data, metadata) = match data_at(state, c, &name, None).await {
+        let (mut data, metadata) = match data_at(state, c, team, &name, None).await {
             Ok(d) => d,
             Err(r) => return r,
         };
@@ -594,7 +616,7 @@ mod kv {
             );
         }
         merge(&mut data, &patch);
-        match service::secrets::write(state, c, &c.team, &name, &data, Some(current)).await {
+        match service::secrets::write(state, c, team, &name, &data, Some(current)).await {
             Ok(w) => envelope(version_metadata(&w.updated_at, w.version), Value::Null),
             Err(e) => refused(e),
         }
@@ -602,9 +624,15 @@ mod kv {
 
     /// `POST`/`PUT <mount>/data/<path>` `{"options": {"cas": N}, "data": {…}}` (writer role;
     /// audited): a new version whose value is the `data` object.
-    pub(super) async fn write(state: &AppState, c: &Caller, raw: &str, body: &[u8]) -> Response {
+    pub(super) async fn write(
+        state: &AppState,
+        c: &Caller,
+        team: &TeamName,
+        raw: &str,
+        body: &[u8],
+    ) -> Response {
         let action = sigil_store::AuditAction::SecretWrite;
-        let name = match name(state, c, action, raw).await {
+        let name = match name(state, c, team, action, raw).await {
             Ok(n) => n,
             Err(r) => return r,
         };
@@ -612,7 +640,7 @@ mod kv {
             Ok(b) => b,
             Err(r) => return r.into_response(),
         };
-        match service::secrets::write(state, c, &c.team, &name, &data, cas).await {
+        match service::secrets::write(state, c, team, &name, &data, cas).await {
             Ok(w) => envelope(version_metadata(&w.updated_at, w.version), Value::Null),
             Err(e) => refused(e),
         }
@@ -664,6 +692,7 @@ mod kv {
     async fn names_under(
         state: &AppState,
         c: &Caller,
+        team: &TeamName,
         prefix: &str,
     ) -> Result<Vec<String>, ServerError> {
         let mut names = Vec::new();
@@ -671,7 +700,7 @@ mod kv {
         loop {
             let listing = service::secrets::Listing::Prefix(prefix);
             let (rows, more) =
-                service::secrets::list(state, c, &c.team, listing, after.as_deref(), 1000).await?;
+                service::secrets::list(state, c, team, listing, after.as_deref(), 1000).await?;
             after = rows.last().map(|r| r.name.clone());
             names.extend(rows.into_iter().map(|r| r.name));
             if !more {
@@ -686,6 +715,7 @@ mod kv {
     pub(super) async fn list(
         state: &AppState,
         c: &Caller,
+        team: &TeamName,
         folder: &str,
         query: &HashMap<String, String>,
     ) -> Response {
@@ -706,7 +736,7 @@ mod kv {
         } else {
             format!("{folder}/")
         };
-        let names = match names_under(state, c, &prefix).await {
+        let names = match names_under(state, c, team, &prefix).await {
             Ok(n) => n,
             Err(e) => return refused(e),
         };
@@ -730,14 +760,19 @@ mod kv {
 
     /// `GET <mount>/metadata/<path>` (viewer role): the secret's versions and settings. A secret
     /// deleted through Sigil (all its versions hidden) is not found.
-    pub(super) async fn metadata(state: &AppState, c: &Caller, raw: &str) -> Response {
+    pub(super) async fn metadata(
+        state: &AppState,
+        c: &Caller,
+        team: &TeamName,
+        raw: &str,
+    ) -> Response {
         let Ok(name) = service::parse_name(raw) else {
             return refused(ServerError::Invalid(format!("invalid secret name {raw:?}")));
         };
         let mut versions = Vec::new();
         let mut before = None;
         loop {
-            match service::secrets::history(state, c, &c.team, &name, before, 1000).await {
+            match service::secrets::history(state, c, team, &name, before, 1000).await {
                 Ok(h) if h.deleted => return errors(StatusCode::NOT_FOUND, &[]),
                 Ok(h) => {
                     before = h.next_cursor.as_deref().and_then(|n| n.parse().ok());

@@ -280,3 +280,55 @@ async fn kv_v2_maps_onto_sigils_secrets_roles_and_audit() {
     assert_eq!(count("secret.write", "invalid"), 1);
     assert_eq!(count("secret.write", "ok"), 1);
 }
+
+/// Another team's key through KV v2, as through REST: its own team's mount only; asking for
+/// `default`'s mount is refused (403) and never answers data, and its `secret/` is its own team.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_teams_key_never_reads_this_teams_secrets() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    s.put(&s.admin, "shared", json!({"owner": "default-canary-9f"}))
+        .await;
+    let r = s
+        .req_json(&s.admin, "POST /api/v1/teams", json!({"name": "etl"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let etl = r.json["admin_key"]["key"].as_str().unwrap().to_owned();
+    for path in [
+        "/v1/default/data/shared",
+        "/v1/default/metadata/shared",
+        "/v1/default/subkeys/shared",
+        "/v1/sys/internal/ui/mounts/default/shared",
+    ] {
+        let r = vault(&s, Method::GET, path, Some(&etl)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.text);
+        assert!(!r.text.contains("default-canary-9f"), "{path}");
+    }
+    let list = Method::from_bytes(b"LIST").unwrap();
+    let r = vault(&s, list.clone(), "/v1/default/metadata", Some(&etl)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    // its `secret/` is its own, empty team: the name does not exist there
+    let r = vault(&s, Method::GET, "/v1/secret/data/shared", Some(&etl)).await;
+    assert_eq!(
+        (r.status, r.json.clone()),
+        (StatusCode::NOT_FOUND, json!({"errors": []}))
+    );
+    let r = vault(&s, list, "/v1/secret/metadata", Some(&etl)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // the refused read is on record in the caller's own team, naming the team it asked for
+    let r = s.req(&etl, "GET /api/v1/teams/etl/audit?limit=1000").await;
+    let refused = r.json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "secret.read" && e["outcome"] == "denied")
+        .cloned()
+        .unwrap_or_else(|| panic!("no refused read in etl's log: {}", r.text));
+    assert_eq!(
+        (
+            refused["via"].clone(),
+            refused["target"].clone(),
+            refused["name"].clone()
+        ),
+        (json!("vault"), json!("default"), json!("shared"))
+    );
+}
