@@ -22,16 +22,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/wrk_setup.sh
 
-cat > "$WORK/write.lua" <<LUA
-local n = 0
-local id = tostring(math.random(1, 1e9))
-request = function()
-  n = n + 1
-  return wrk.format("PUT", "/api/v1/teams/default/secrets/bench/" .. id .. "/" .. n,
-    {["Authorization"] = "Bearer $KEY", ["Content-Type"] = "application/json"},
-    '{"value": "a benchmark value of some forty bytes long"}')
-end
-LUA
+write_lua "$WORK/write.lua" "/api/v1/teams/default/secrets/bench/" PUT \
+    '{"value": "a benchmark value of some forty bytes long"}'
 
 # µs per 4 KiB write made durable (O_DSYNC, as fdatasync), overwriting a preallocated file on the
 # database's disk: the least a durably audited read waits on top of the HTTP round trip

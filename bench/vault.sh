@@ -13,19 +13,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/wrk_setup.sh
 
-# writes of new names, so that each is a first version (REST and KV alike)
-write_lua() { # file path-prefix method body
-    cat >"$1" <<LUA
-local n = 0
-local id = tostring(math.random(1, 1e9))
-request = function()
-  n = n + 1
-  return wrk.format("$3", "$2" .. id .. "/" .. n,
-    {["X-Vault-Token"] = "$KEY", ["Authorization"] = "Bearer $KEY", ["Content-Type"] = "application/json"},
-    '$4')
-end
-LUA
-}
 write_lua "$WORK/rest_write.lua" "/api/v1/teams/default/secrets/bench/rest/" PUT \
     '{"value": {"user": "bench", "password": "a benchmark value"}}'
 write_lua "$WORK/kv_write.lua" "/v1/secret/data/bench/kv/" POST \

@@ -23,3 +23,18 @@ on_each_backend() {
         echo "PostgreSQL not reachable at 127.0.0.1:5432: PostgreSQL figures not measured" >&2
     fi
 }
+
+# A wrk script writing new names (each a first version) with `method` under `path-prefix`,
+# with the benchmark key in both of the faces' headers.
+write_lua() { # file path-prefix method body
+    cat >"$1" <<LUA
+local n = 0
+local id = tostring(math.random(1, 1e9))
+request = function()
+  n = n + 1
+  return wrk.format("$3", "$2" .. id .. "/" .. n,
+    {["X-Vault-Token"] = "$KEY", ["Authorization"] = "Bearer $KEY", ["Content-Type"] = "application/json"},
+    '$4')
+end
+LUA
+}

@@ -166,6 +166,24 @@ pub(crate) async fn authenticate(
     Ok(caller_of(&row, ip))
 }
 
+/// The caller a request's key stands for, or the refusal: a request without a key (`missing`
+/// says how to send one) is refused and counted like a wrong key. Every face reads its key its own
+/// way (a header) and comes here.
+pub(crate) async fn authenticate_sent(
+    state: &AppState,
+    key: Option<&str>,
+    ip: IpAddr,
+    missing: &str,
+) -> Result<Caller, ApiError> {
+    match key {
+        Some(key) => authenticate(state, key, ip).await,
+        None => {
+            tracing::info!(client = %ip, reason = missing, "authentication refused");
+            Err(state.refuse_auth(&[FailureSource::Addr(ip)], missing))
+        }
+    }
+}
+
 fn caller_of(row: &sigil_store::KeyRow, ip: IpAddr) -> Caller {
     Caller {
         key_id: KeyId::stored(row.id.clone()),
@@ -206,17 +224,13 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
         let ip = client_addr(parts, state);
-        let refuse = |msg: &str| {
-            tracing::info!(client = %ip, reason = msg, "authentication refused");
-            state.refuse_auth(&[FailureSource::Addr(ip)], msg)
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION);
+        let missing = match header {
+            None => "missing API key: send Authorization: Bearer <key>",
+            Some(_) => "the Authorization header must be Bearer <key>",
         };
-        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
-            return Err(refuse("missing API key: send Authorization: Bearer <key>"));
-        };
-        let Some(key) = header.to_str().ok().and_then(bearer_key) else {
-            return Err(refuse("the Authorization header must be Bearer <key>"));
-        };
-        let mut caller = authenticate(state, key, ip).await?;
+        let key = header.and_then(|h| h.to_str().ok()).and_then(bearer_key);
+        let mut caller = authenticate_sent(state, key, ip, missing).await?;
         caller.flow_run = attribution_header(parts, "x-sigil-flow-run")?;
         caller.task = attribution_header(parts, "x-sigil-task")?;
         Ok(caller)

@@ -118,26 +118,9 @@ impl Query {
     /// The names of the team's secrets (viewer role).
     async fn secret_names(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
         let a = asker(ctx);
-        let mut names = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let listing = service::secrets::Listing::Prefix("");
-            let (rows, more) = service::secrets::list(
-                &a.state,
-                &a.caller,
-                &a.caller.team,
-                listing,
-                after.as_deref(),
-                1000,
-            )
+        service::secrets::all_names(&a.state, &a.caller, &a.caller.team, "")
             .await
-            .map_err(graphql_error)?;
-            after = rows.last().map(|r| r.name.clone());
-            names.extend(rows.into_iter().map(|r| r.name));
-            if !more {
-                return Ok(names);
-            }
-        }
+            .map_err(graphql_error)
     }
 }
 
@@ -348,14 +331,8 @@ async fn caller(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<Cal
             &format!("UNAUTHENTICATED: {message}"),
         )
     };
-    let Some(key) = key else {
-        let e = state.refuse_auth(
-            &[crate::state::FailureSource::Addr(ip)],
-            "missing API key: send Authorization: Bearer <key>",
-        );
-        return Err(refused(&e.message));
-    };
-    match crate::auth::authenticate(state, key, ip).await {
+    let missing = "missing API key: send Authorization: Bearer <key>";
+    match crate::auth::authenticate_sent(state, key, ip, missing).await {
         Ok(c) => Ok(c),
         Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {
             Err(errors(StatusCode::OK, "TOO_MANY_REQUESTS", &e.message))

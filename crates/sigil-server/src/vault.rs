@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 use crate::auth::{Caller, ClientIp, Face};
 use crate::service::{self, ServerError, TeamName};
-use crate::state::{AppState, FailureSource};
+use crate::state::AppState;
 
 /// The name Sigil's servers give their "cluster".
 const CLUSTER_NAME: &str = "sigil";
@@ -39,7 +39,12 @@ fn errors(status: StatusCode, messages: &[&str]) -> Response {
 
 /// Vault's answer envelope around `data`.
 fn envelope(data: Value, auth: Value) -> Response {
-    let body = json!({
+    axum::Json(envelope_value(data, auth)).into_response()
+}
+
+/// [`envelope`]'s body.
+fn envelope_value(data: Value, auth: Value) -> Value {
+    json!({
         "request_id": uuid::Uuid::new_v4().to_string(),
         "lease_id": "",
         "renewable": false,
@@ -48,8 +53,7 @@ fn envelope(data: Value, auth: Value) -> Response {
         "wrap_info": null,
         "warnings": null,
         "auth": auth,
-    });
-    axum::Json(body).into_response()
+    })
 }
 
 /// The "cluster id": a UUID that stays the same while the master key does (derived from the
@@ -146,11 +150,8 @@ async fn caller(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<Cal
                 .and_then(|h| h.to_str().ok())
                 .and_then(crate::auth::bearer_key)
         });
-    let Some(key) = key else {
-        let _ = state.refuse_auth(&[FailureSource::Addr(ip)], "missing token");
-        return Err(errors(StatusCode::FORBIDDEN, &["permission denied"]));
-    };
-    match crate::auth::authenticate(state, key, ip).await {
+    let missing = "missing token: send X-Vault-Token";
+    match crate::auth::authenticate_sent(state, key, ip, missing).await {
         Ok(mut c) => {
             c.via = Face::Vault;
             Ok(c)
@@ -229,20 +230,11 @@ fn mounts(c: &Caller) -> Response {
     all.insert("secret/".into(), mount("secret", team));
     all.insert(format!("{team}/"), mount(team, team));
     // Vault puts the mounts at the top level too (its system-path injector)
-    let mut body = all.clone();
-    for (k, v) in [
-        ("request_id", json!(uuid::Uuid::new_v4().to_string())),
-        ("lease_id", json!("")),
-        ("renewable", json!(false)),
-        ("lease_duration", json!(0)),
-        ("data", Value::Object(all)),
-        ("wrap_info", Value::Null),
-        ("warnings", Value::Null),
-        ("auth", Value::Null),
-    ] {
-        body.insert(k.into(), v);
+    let mut body = envelope_value(Value::Object(all.clone()), Value::Null);
+    if let Value::Object(b) = &mut body {
+        b.extend(all);
     }
-    axum::Json(Value::Object(body)).into_response()
+    axum::Json(body).into_response()
 }
 
 /// The token's description (`lookup-self`): a Sigil key that never expires, of type `service`
@@ -454,21 +446,25 @@ mod kv {
         raw: &str,
         query: &HashMap<String, String>,
     ) -> Response {
-        let action = sigil_store::AuditAction::SecretRead;
-        let name = match name(state, c, team, action, raw).await {
-            Ok(n) => n,
-            Err(r) => return r,
-        };
-        let version = match version_of(query) {
-            Ok(v) => v,
-            Err(r) => return r.into_response(),
-        };
-        match data_at(state, c, team, &name, version).await {
+        match asked_data(state, c, team, raw, query).await {
             Ok((data, metadata)) => {
                 envelope(json!({"data": data, "metadata": metadata}), Value::Null)
             }
             Err(r) => r,
         }
+    }
+
+    /// The data and metadata a read asks for: `raw` as a name and `?version=` checked first.
+    async fn asked_data(
+        state: &AppState,
+        c: &Caller,
+        team: &TeamName,
+        raw: &str,
+        query: &HashMap<String, String>,
+    ) -> Result<(Value, Value), Response> {
+        let name = name(state, c, team, sigil_store::AuditAction::SecretRead, raw).await?;
+        let version = version_of(query).map_err(IntoResponse::into_response)?;
+        data_at(state, c, team, &name, version).await
     }
 
     /// The `data` object of a secret at a version (the latest when `None`; audited as a read)
@@ -533,20 +529,12 @@ mod kv {
         raw: &str,
         query: &HashMap<String, String>,
     ) -> Response {
-        let name = match name(state, c, team, sigil_store::AuditAction::SecretRead, raw).await {
-            Ok(n) => n,
-            Err(r) => return r,
-        };
-        let version = match version_of(query) {
-            Ok(v) => v,
-            Err(r) => return r.into_response(),
-        };
         let depth = match query.get("depth").map(|d| d.parse::<usize>()) {
             None => 0,
             Some(Ok(d)) => d,
             Some(Err(_)) => return errors(StatusCode::BAD_REQUEST, &["depth must be a number"]),
         };
-        match data_at(state, c, team, &name, version).await {
+        match asked_data(state, c, team, raw, query).await {
             Ok((data, metadata)) => envelope(
                 json!({"subkeys": shape(&data, depth, 0), "metadata": metadata}),
                 Value::Null,
@@ -688,27 +676,6 @@ mod kv {
         }
     }
 
-    /// Every live secret name of the team under `prefix`, in name order.
-    async fn names_under(
-        state: &AppState,
-        c: &Caller,
-        team: &TeamName,
-        prefix: &str,
-    ) -> Result<Vec<String>, ServerError> {
-        let mut names = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let listing = service::secrets::Listing::Prefix(prefix);
-            let (rows, more) =
-                service::secrets::list(state, c, team, listing, after.as_deref(), 1000).await?;
-            after = rows.last().map(|r| r.name.clone());
-            names.extend(rows.into_iter().map(|r| r.name));
-            if !more {
-                return Ok(names);
-            }
-        }
-    }
-
     /// `LIST <mount>/metadata/<folder>` (or `GET …?list=true`; viewer role): the folder's keys,
     /// folders ending in `/`, in order; an empty folder is Vault's bare 404. OpenBao's pages too:
     /// `after` (the keys after it) and `limit`.
@@ -736,7 +703,7 @@ mod kv {
         } else {
             format!("{folder}/")
         };
-        let names = match names_under(state, c, team, &prefix).await {
+        let names = match service::secrets::all_names(state, c, team, &prefix).await {
             Ok(n) => n,
             Err(e) => return refused(e),
         };

@@ -479,6 +479,35 @@ pub(crate) enum Listing<'a> {
     Search(&'a str),
 }
 
+/// Every live secret name of the team under `prefix`, in name order (any role), read page by
+/// page: for the faces whose clients ask for the whole list at once (Prefect's `secret_names`,
+/// a KV v2 folder).
+pub(crate) async fn all_names(
+    state: &AppState,
+    c: &Caller,
+    team: &TeamName,
+    prefix: &str,
+) -> Result<Vec<String>, ServerError> {
+    let mut names = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let (rows, more) = list(
+            state,
+            c,
+            team,
+            Listing::Prefix(prefix),
+            after.as_deref(),
+            1000,
+        )
+        .await?;
+        after = rows.last().map(|r| r.name.clone());
+        names.extend(rows.into_iter().map(|r| r.name));
+        if !more {
+            return Ok(names);
+        }
+    }
+}
+
 /// A page of the team's live secrets by name, never values (any role): those after `after`, at
 /// most `limit` (1 to 1000); and whether there are more.
 pub(crate) async fn list(
