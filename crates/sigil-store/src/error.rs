@@ -15,6 +15,12 @@ pub enum StoreError {
         /// The secret's current version.
         current: i64,
     },
+    /// A write without check-and-set to a secret (or a team) whose settings require one.
+    #[error("check-and-set required: every write of this secret must name the version it replaces")]
+    CasRequired,
+    /// What was referred to is deleted (restorable): restore it before changing it.
+    #[error("{0} is deleted: restore it first")]
+    Deleted(String),
     /// A unique name is taken.
     #[error("{0} already exists")]
     Exists(String),

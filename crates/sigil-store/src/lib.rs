@@ -15,6 +15,7 @@
 
 mod error;
 mod model;
+mod plan;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -25,8 +26,8 @@ use std::sync::Arc;
 
 pub use error::{BackendError, BackendKind, StoreError};
 pub use model::{
-    AuditAction, AuditOutcome, AuditRow, DataKeyRow, KeyRow, PutSecret, Role, SecretRow,
-    SessionRow, Team, VersionRow,
+    AuditAction, AuditOutcome, AuditRow, DataKeyRow, KeyRow, KvConfig, PutSecret, Role, SecretRow,
+    SecretSettings, SessionRow, SettingsChange, Team, VersionChange, VersionRow, VersionState,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -145,6 +146,42 @@ pub trait Store: Send + Sync {
         at: i64,
         audit: AuditRow,
     ) -> Result<Option<SecretRow>>;
+
+    /// Changes the state of versions of a live secret (one audit record per version changed:
+    /// `audit` with that version); versions that do not exist, or that the change does not
+    /// apply to, are left as they are. `None` when there is no live secret; else the versions
+    /// changed. Undeleted versions are deleted again when the settings say so, counted from `at`.
+    async fn change_versions(
+        &self,
+        team_id: i64,
+        name: &str,
+        versions: &[i64],
+        change: VersionChange,
+        at: i64,
+        audit: AuditRow,
+    ) -> Result<Option<Vec<i64>>>;
+
+    /// Changes a secret's settings (no new version), and returns it; a secret that does not
+    /// exist is created without versions (version 0), as Vault's metadata write does. A secret
+    /// deleted through Sigil is refused ([`StoreError::Deleted`]).
+    async fn set_settings(
+        &self,
+        team_id: i64,
+        name: &str,
+        change: SettingsChange,
+        at: i64,
+        audit: AuditRow,
+    ) -> Result<SecretRow>;
+
+    /// Removes a live secret and all its versions for good (the audit log keeps its records);
+    /// `false` when there is no live secret of that name.
+    async fn purge_secret(&self, team_id: i64, name: &str, audit: AuditRow) -> Result<bool>;
+
+    /// A team's settings for its secrets.
+    async fn kv_config(&self, team_id: i64) -> Result<KvConfig>;
+
+    /// Replaces a team's settings for its secrets.
+    async fn set_kv_config(&self, team_id: i64, config: KvConfig, audit: AuditRow) -> Result<()>;
 
     /// Adds a key.
     async fn create_key(&self, key: KeyRow, audit: AuditRow) -> Result<()>;

@@ -26,6 +26,59 @@ pub struct DataKeyRow {
     pub created_at: i64,
 }
 
+/// How a secret's versions are kept (Vault KV v2's metadata; a team has the same settings for
+/// all its secrets, [`KvConfig`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecretSettings {
+    /// Versions kept (0: the team's setting; 0 there too: all); past it the oldest are removed
+    /// for good.
+    pub max_versions: i64,
+    /// Every write must name the version it replaces (check-and-set).
+    pub cas_required: bool,
+    /// Each version is soft-deleted this many ms after it is written (0: the team's setting; 0
+    /// there too: never).
+    pub delete_version_after: i64,
+    /// A JSON object of strings describing the secret (never a value).
+    pub custom_metadata: Option<String>,
+}
+
+/// A team's settings for all its secrets (Vault's mount `config`): the same fields as a
+/// secret's, without its description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KvConfig {
+    /// Versions kept per secret (0: all). A secret's own setting, when larger, wins.
+    pub max_versions: i64,
+    /// Every write of every secret must name the version it replaces.
+    pub cas_required: bool,
+    /// Versions are soft-deleted this many ms after they are written (0: never). A secret's own
+    /// setting, when shorter, wins.
+    pub delete_version_after: i64,
+}
+
+impl KvConfig {
+    /// The versions a secret with `own` settings keeps (0: all): the larger of the two when
+    /// both are set (as OpenBao).
+    pub fn max_versions(&self, own: &SecretSettings) -> i64 {
+        own.max_versions.max(self.max_versions)
+    }
+
+    /// When a version of a secret with `own` settings written (or undeleted) at `at` is
+    /// soft-deleted: the shorter of the two periods that are set.
+    pub fn deletion_time(&self, own: &SecretSettings, at: i64) -> Option<i64> {
+        let period = match (own.delete_version_after, self.delete_version_after) {
+            (0, 0) => return None,
+            (0, p) | (p, 0) => p,
+            (a, b) => a.min(b),
+        };
+        Some(at.saturating_add(period))
+    }
+
+    /// Whether writes of a secret with `own` settings must carry a check-and-set.
+    pub fn cas_required(&self, own: &SecretSettings) -> bool {
+        own.cas_required || self.cas_required
+    }
+}
+
 /// A secret's current state (no value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretRow {
@@ -41,6 +94,21 @@ pub struct SecretRow {
     pub updated_by: String,
     /// Set when soft-deleted.
     pub deleted_at: Option<i64>,
+    /// The oldest version kept once `max_versions` removed older ones (0 until then).
+    pub oldest_version: i64,
+    /// How its versions are kept.
+    pub settings: SecretSettings,
+}
+
+/// What can be read of a version at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionState {
+    /// Readable.
+    Live,
+    /// Soft-deleted: not read until undeleted.
+    Deleted,
+    /// Destroyed: its ciphertext is gone for good.
+    Destroyed,
 }
 
 /// One version of a secret: its sealed value.
@@ -56,6 +124,23 @@ pub struct VersionRow {
     pub created_at: i64,
     /// The key that wrote it.
     pub created_by: String,
+    /// When it is (or will be: `delete_version_after`) soft-deleted.
+    pub deleted_at: Option<i64>,
+    /// Destroyed: the ciphertext is wiped, the row kept as a tombstone.
+    pub destroyed: bool,
+}
+
+impl VersionRow {
+    /// Its state at `now` (Unix ms): a deletion time in the future has not come yet.
+    pub fn state_at(&self, now: i64) -> VersionState {
+        if self.destroyed {
+            VersionState::Destroyed
+        } else if self.deleted_at.is_some_and(|d| d <= now) {
+            VersionState::Deleted
+        } else {
+            VersionState::Live
+        }
+    }
 }
 
 impl std::fmt::Debug for VersionRow {
@@ -64,6 +149,8 @@ impl std::fmt::Debug for VersionRow {
             .field("version", &self.version)
             .field("ciphertext_len", &self.ciphertext.len())
             .field("created_by", &self.created_by)
+            .field("deleted_at", &self.deleted_at)
+            .field("destroyed", &self.destroyed)
             .finish()
     }
 }
@@ -162,6 +249,18 @@ stored_as_text! {
         SecretDelete = "secret.delete",
         /// A deleted secret was restored.
         SecretRestore = "secret.restore",
+        /// Versions of a secret were soft-deleted (one record per version).
+        VersionDelete = "version.delete",
+        /// Soft-deleted versions were undeleted (one record per version).
+        VersionUndelete = "version.undelete",
+        /// Versions were destroyed: their values wiped for good (one record per version).
+        VersionDestroy = "version.destroy",
+        /// A secret's settings were changed.
+        SecretSettings = "secret.settings",
+        /// A secret and all its versions were removed for good.
+        SecretPurge = "secret.purge",
+        /// A team's settings for its secrets were changed.
+        TeamSettings = "team.settings",
         /// A key was created.
         KeyCreate = "key.create",
         /// A key was revoked.
@@ -252,6 +351,61 @@ impl std::fmt::Debug for PutSecret {
             .field("team_id", &self.team_id)
             .field("name", &self.name)
             .finish()
+    }
+}
+
+/// What a change of versions' state does ([`Store::change_versions`](crate::Store::change_versions)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionChange {
+    /// Soft-delete: versions neither deleted nor destroyed are deleted now.
+    Delete,
+    /// Undelete: deleted versions that are not destroyed are live again (until the deletion
+    /// the settings give from now, if any).
+    Undelete,
+    /// Destroy: the ciphertexts are wiped; the rows stay as tombstones.
+    Destroy,
+}
+
+impl VersionChange {
+    /// The audit action it is recorded as.
+    pub fn action(self) -> AuditAction {
+        match self {
+            VersionChange::Delete => AuditAction::VersionDelete,
+            VersionChange::Undelete => AuditAction::VersionUndelete,
+            VersionChange::Destroy => AuditAction::VersionDestroy,
+        }
+    }
+}
+
+/// A change of a secret's settings: each field set is changed, the others kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsChange {
+    /// New `max_versions`.
+    pub max_versions: Option<i64>,
+    /// New `cas_required`.
+    pub cas_required: Option<bool>,
+    /// New `delete_version_after` (ms).
+    pub delete_version_after: Option<i64>,
+    /// New `custom_metadata` (JSON object text; `Some(None)` removes it).
+    pub custom_metadata: Option<Option<String>>,
+}
+
+impl SettingsChange {
+    /// `settings` with this change applied.
+    pub fn applied_to(&self, mut settings: SecretSettings) -> SecretSettings {
+        if let Some(m) = self.max_versions {
+            settings.max_versions = m;
+        }
+        if let Some(c) = self.cas_required {
+            settings.cas_required = c;
+        }
+        if let Some(d) = self.delete_version_after {
+            settings.delete_version_after = d;
+        }
+        if let Some(m) = &self.custom_metadata {
+            settings.custom_metadata = m.clone();
+        }
+        settings
     }
 }
 

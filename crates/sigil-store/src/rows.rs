@@ -4,7 +4,10 @@
 //! so that a fixed statement is one `concat!` at compile time, not a `format!` per query.
 
 use crate::StoreError;
-use crate::model::{AuditRow, DataKeyRow, KeyRow, Role, SecretRow, SessionRow, Team, VersionRow};
+use crate::model::{
+    AuditRow, DataKeyRow, KeyRow, KvConfig, Role, SecretRow, SecretSettings, SessionRow, Team,
+    VersionRow,
+};
 
 /// A team: [`team`].
 macro_rules! team_cols {
@@ -24,7 +27,8 @@ pub(crate) const DATA_KEY_COLS: &str = data_key_cols!();
 /// A secret (table `secrets`, unaliased): [`secret`].
 macro_rules! secret_cols {
     () => {
-        "name, version, created_at, updated_at, updated_by, deleted_at"
+        "name, version, created_at, updated_at, updated_by, deleted_at, oldest_version, \
+         max_versions, cas_required, delete_version_after, custom_metadata"
     };
 }
 pub(crate) use secret_cols;
@@ -32,15 +36,34 @@ pub(crate) const SECRET_COLS: &str = secret_cols!();
 /// A secret `s` and one of its versions `v`: [`found`].
 macro_rules! found_cols {
     () => {
-        "s.name, s.version, s.created_at, s.updated_at, s.updated_by, \
-     s.deleted_at, v.version, v.data_key_version, v.ciphertext, v.created_at, v.created_by"
+        "s.name, s.version, s.created_at, s.updated_at, s.updated_by, s.deleted_at, \
+         s.oldest_version, s.max_versions, s.cas_required, s.delete_version_after, \
+         s.custom_metadata, v.version, v.data_key_version, v.ciphertext, v.created_at, \
+         v.created_by, v.deleted_at, v.destroyed"
     };
 }
 pub(crate) use found_cols;
+/// A secret `s` about to be written (absent: its columns NULL) and its team `t`'s settings:
+/// [`before_write`], from `teams t LEFT JOIN secrets s`.
+macro_rules! before_write_cols {
+    () => {
+        "s.name, s.version, s.created_at, s.updated_at, s.updated_by, s.deleted_at, \
+         s.oldest_version, s.max_versions, s.cas_required, s.delete_version_after, \
+         s.custom_metadata, t.kv_max_versions, t.kv_cas_required, t.kv_delete_version_after"
+    };
+}
+pub(crate) use before_write_cols;
+/// A team's settings for its secrets: [`kv_config`].
+macro_rules! kv_config_cols {
+    () => {
+        "kv_max_versions, kv_cas_required, kv_delete_version_after"
+    };
+}
+pub(crate) use kv_config_cols;
 /// A version without its ciphertext (a history): [`version_meta`].
 macro_rules! version_meta_cols {
     () => {
-        "version, data_key_version, created_at, created_by"
+        "version, data_key_version, created_at, created_by, deleted_at, destroyed"
     };
 }
 pub(crate) use version_meta_cols;
@@ -138,21 +161,56 @@ pub(crate) fn secret<R: Cells>(r: &R) -> Result<SecretRow, R::Error> {
         updated_at: r.int(3)?,
         updated_by: r.text(4)?,
         deleted_at: r.opt_int(5)?,
+        oldest_version: r.int(6)?,
+        settings: SecretSettings {
+            max_versions: r.int(7)?,
+            cas_required: r.flag(8)?,
+            delete_version_after: r.int(9)?,
+            custom_metadata: r.opt_text(10)?,
+        },
     })
 }
 
+/// The columns of [`SECRET_COLS`].
+const SECRET_WIDTH: usize = 11;
+
 /// A row of `found_cols!()`.
 pub(crate) fn found<R: Cells>(r: &R) -> Result<(SecretRow, VersionRow), R::Error> {
+    let v = SECRET_WIDTH;
     Ok((
         secret(r)?,
         VersionRow {
-            version: r.int(6)?,
-            data_key_version: r.int32(7)?,
-            ciphertext: r.blob(8)?,
-            created_at: r.int(9)?,
-            created_by: r.text(10)?,
+            version: r.int(v)?,
+            data_key_version: r.int32(v + 1)?,
+            ciphertext: r.blob(v + 2)?,
+            created_at: r.int(v + 3)?,
+            created_by: r.text(v + 4)?,
+            deleted_at: r.opt_int(v + 5)?,
+            destroyed: r.flag(v + 6)?,
         },
     ))
+}
+
+/// A row of `before_write_cols!()`: the secret, if there is one, and its team's settings.
+pub(crate) fn before_write<R: Cells>(r: &R) -> Result<(Option<SecretRow>, KvConfig), R::Error> {
+    let secret = match r.opt_text(0)? {
+        Some(_) => Some(secret(r)?),
+        None => None,
+    };
+    Ok((secret, kv_config_at(r, SECRET_WIDTH)?))
+}
+
+/// A row of `kv_config_cols!()`.
+pub(crate) fn kv_config<R: Cells>(r: &R) -> Result<KvConfig, R::Error> {
+    kv_config_at(r, 0)
+}
+
+fn kv_config_at<R: Cells>(r: &R, i: usize) -> Result<KvConfig, R::Error> {
+    Ok(KvConfig {
+        max_versions: r.int(i)?,
+        cas_required: r.flag(i + 1)?,
+        delete_version_after: r.int(i + 2)?,
+    })
 }
 
 /// A row of `version_meta_cols!()` (the ciphertext left empty).
@@ -163,6 +221,8 @@ pub(crate) fn version_meta<R: Cells>(r: &R) -> Result<VersionRow, R::Error> {
         ciphertext: Vec::new(),
         created_at: r.int(2)?,
         created_by: r.text(3)?,
+        deleted_at: r.opt_int(4)?,
+        destroyed: r.flag(5)?,
     })
 }
 

@@ -95,25 +95,32 @@ WITH req AS (
     -- the version each read wants, settled before secret_versions is joined: otherwise the
     -- planner may look the version up by (team, name) alone and filter every version of it
     SELECT r.i, s.team_id, s.name, s.version AS sv, s.created_at AS sc, s.updated_at, s.updated_by,
-           s.deleted_at, COALESCE(r.version, s.version) AS wv
+           s.deleted_at, s.oldest_version, s.max_versions, s.cas_required, s.delete_version_after,
+           s.custom_metadata, COALESCE(r.version, s.version) AS wv
     FROM req r
     JOIN secrets s ON s.team_id = r.team_id AND s.name = r.name AND s.deleted_at IS NULL
 ), found AS (
-    SELECT w.i, w.name, w.sv, w.sc, w.updated_at, w.updated_by, w.deleted_at,
-           v.version AS vv, v.data_key_version, v.ciphertext, v.created_at AS vc, v.created_by
+    SELECT w.i, w.name, w.sv, w.sc, w.updated_at, w.updated_by, w.deleted_at, w.oldest_version,
+           w.max_versions, w.cas_required, w.delete_version_after, w.custom_metadata,
+           v.version AS vv, v.data_key_version, v.ciphertext, v.created_at AS vc, v.created_by,
+           v.deleted_at AS vd, v.destroyed
     FROM want w
     JOIN secret_versions v ON v.team_id = w.team_id AND v.name = w.name AND v.version = w.wv
 ), logged AS (
     INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task, via, agent)
     SELECT a.at, a.key_id, a.role, a.action, a.team, a.name, f.vv,
-           CASE WHEN f.i IS NULL THEN $14 ELSE a.outcome END, a.client, a.flow_run, a.task, a.via, a.agent
+           -- a version deleted or destroyed by then is found, not read
+           CASE WHEN f.i IS NULL OR f.destroyed OR f.vd <= a.at THEN $14 ELSE a.outcome END,
+           a.client, a.flow_run, a.task, a.via, a.agent
     FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                 $11::text[], $12::text[], $13::text[], $15::text[], $16::text[])
          WITH ORDINALITY AS a(at, key_id, role, action, team, name, outcome, client, flow_run, task, via, agent, i)
     LEFT JOIN found f ON f.i = a.i
     ORDER BY a.i
 )
-SELECT name, sv, sc, updated_at, updated_by, deleted_at, vv, data_key_version, ciphertext, vc, created_by, i
+SELECT name, sv, sc, updated_at, updated_by, deleted_at, oldest_version, max_versions, cas_required,
+       delete_version_after, custom_metadata, vv, data_key_version, ciphertext, vc, created_by, vd,
+       destroyed, i
 FROM found";
 
 pub(super) async fn read_batch(pool: &Pool, jobs: &[ReadJob]) -> Result<Vec<Found>> {
@@ -161,7 +168,7 @@ pub(super) async fn read_batch(pool: &Pool, jobs: &[ReadJob]) -> Result<Vec<Foun
         .await?;
     let mut found: Vec<Found> = (0..jobs.len()).map(|_| None).collect();
     for r in rows {
-        let i: i64 = r.get(11);
+        let i: i64 = r.get(18);
         let slot = usize::try_from(i - 1)
             .ok()
             .and_then(|i| found.get_mut(i))

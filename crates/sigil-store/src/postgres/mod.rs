@@ -10,8 +10,8 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use crate::model::{
-    AuditOutcome, AuditRow, DataKeyRow, KeyRow, PutSecret, Role, SecretRow, SessionRow, Team,
-    VersionRow,
+    AuditOutcome, AuditRow, DataKeyRow, KeyRow, KvConfig, PutSecret, Role, SecretRow, SessionRow,
+    SettingsChange, Team, VersionChange, VersionRow,
 };
 use crate::rows::{self, SECRET_COLS};
 use crate::{BackendError, Result, Store, StoreError};
@@ -20,6 +20,7 @@ mod batch;
 mod store;
 #[cfg(test)]
 mod tests;
+mod versions;
 
 use batch::*;
 
@@ -28,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_audit_target.sql"),
     include_str!("../../migrations/postgres/0003_web_sessions.sql"),
     include_str!("../../migrations/postgres/0004_audit_via.sql"),
+    include_str!("../../migrations/postgres/0005_version_state.sql"),
 ];
 /// The advisory lock that serialises migrations ("sigilmig" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7369_6769_6c6d_6967;

@@ -128,89 +128,8 @@ impl Store for PgStore {
         tx.commit().await.map_err(StoreError::from)
     }
 
-    async fn put_secret(&self, put: PutSecret, mut audit: AuditRow) -> Result<SecretRow> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        // One writer per (team, name) across every replica. The lock and the read go out
-        // together (pipelined) and PostgreSQL runs them in the order sent, so the read's
-        // snapshot is taken once the lock is held. The order is made sure of: both statements
-        // are prepared beforehand, so a future's first poll sends its statement, and `biased`
-        // polls the lock's first (by default try_join! rotates which goes first, and the read,
-        // overtaking the lock, saw versions another writer was replacing: the concurrent
-        // writers test failed on a duplicate version)
-        let team32 = put.team_id as i32;
-        let lock: [Param<'_>; 2] = [&team32, &put.name];
-        let key: [Param<'_>; 2] = [&put.team_id, &put.name];
-        let lock_st = tx
-            .prepare_cached("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-            .await?;
-        let read_st = tx.prepare_cached(SELECT_SECRET).await?;
-        let (_, current) = tokio::try_join!(
-            biased;
-            tx.execute(&lock_st, &lock),
-            tx.query_opt(&read_st, &key),
-        )?;
-        let current = current.as_ref().map(rows::secret).transpose()?;
-        let live_version = current
-            .as_ref()
-            .filter(|r| r.deleted_at.is_none())
-            .map_or(0, |r| r.version);
-        if let Some(cas) = put.cas
-            && cas != live_version
-        {
-            return Err(StoreError::Conflict {
-                current: live_version,
-            });
-        }
-        let version = current.as_ref().map_or(0, |r| r.version) + 1;
-        let created_at = current.as_ref().map_or(put.at, |r| r.created_at);
-        let ciphertext = (put.seal)(version).map_err(StoreError::backend)?;
-        audit.version = Some(version);
-        // the version, the secret's row and the audit record, pipelined too: when one fails, the
-        // transaction is aborted, the ones after it fail with it and nothing is committed
-        let version_row: [Param<'_>; 7] = [
-            &put.team_id,
-            &put.name,
-            &version,
-            &put.data_key_version,
-            &ciphertext,
-            &put.at,
-            &put.by,
-        ];
-        let secret_row_params: [Param<'_>; 6] = [
-            &put.team_id,
-            &put.name,
-            &version,
-            &created_at,
-            &put.at,
-            &put.by,
-        ];
-        tokio::try_join!(
-            execute_cached(
-                &tx,
-                "INSERT INTO secret_versions (team_id, name, version, data_key_version, ciphertext, created_at, created_by)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &version_row,
-            ),
-            execute_cached(
-                &tx,
-                "INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by, deleted_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, NULL)
-                 ON CONFLICT (team_id, name) DO UPDATE SET version = excluded.version,
-                     updated_at = excluded.updated_at, updated_by = excluded.updated_by, deleted_at = NULL",
-                &secret_row_params,
-            ),
-            insert_audit(&tx, &audit),
-        )?;
-        tx.commit().await?;
-        Ok(SecretRow {
-            name: put.name,
-            version,
-            created_at,
-            updated_at: put.at,
-            updated_by: put.by,
-            deleted_at: None,
-        })
+    async fn put_secret(&self, put: PutSecret, audit: AuditRow) -> Result<SecretRow> {
+        versions::put_secret(self, put, audit).await
     }
 
     #[cfg(any(test, feature = "test-support"))]
@@ -377,6 +296,41 @@ impl Store for PgStore {
         }
         tx.commit().await?;
         Ok(row)
+    }
+
+    async fn change_versions(
+        &self,
+        team_id: i64,
+        name: &str,
+        versions: &[i64],
+        change: VersionChange,
+        at: i64,
+        audit: AuditRow,
+    ) -> Result<Option<Vec<i64>>> {
+        versions::change_versions(self, team_id, name, versions, change, at, audit).await
+    }
+
+    async fn set_settings(
+        &self,
+        team_id: i64,
+        name: &str,
+        change: SettingsChange,
+        at: i64,
+        audit: AuditRow,
+    ) -> Result<SecretRow> {
+        versions::set_settings(self, team_id, name, change, at, audit).await
+    }
+
+    async fn purge_secret(&self, team_id: i64, name: &str, audit: AuditRow) -> Result<bool> {
+        versions::purge_secret(self, team_id, name, audit).await
+    }
+
+    async fn kv_config(&self, team_id: i64) -> Result<KvConfig> {
+        versions::kv_config(self, team_id).await
+    }
+
+    async fn set_kv_config(&self, team_id: i64, config: KvConfig, audit: AuditRow) -> Result<()> {
+        versions::set_kv_config(self, team_id, config, audit).await
     }
 
     async fn create_key(&self, key: KeyRow, audit: AuditRow) -> Result<()> {

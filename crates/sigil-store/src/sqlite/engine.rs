@@ -338,7 +338,11 @@ pub(super) fn writer_loop(mut w: Writer) {
                     match found {
                         Ok(found) => {
                             audit.version = found.as_ref().map(|(_, v)| v.version);
-                            if found.is_none() {
+                            // a version deleted or destroyed by then is found, not read
+                            let readable = found.as_ref().is_some_and(|(_, v)| {
+                                v.state_at(audit.at) == crate::VersionState::Live
+                            });
+                            if !readable {
                                 audit.outcome = AuditOutcome::NotFound;
                             }
                             rows.push(audit);

@@ -24,8 +24,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
 use crate::model::{
-    AuditOutcome, AuditRow, DataKeyRow, KeyRow, PutSecret, Role, SecretRow, SessionRow, Team,
-    VersionRow,
+    AuditOutcome, AuditRow, DataKeyRow, KeyRow, KvConfig, PutSecret, Role, SecretRow, SessionRow,
+    SettingsChange, Team, VersionChange, VersionRow,
 };
 use crate::rows::{self, AUDIT_COLS, DATA_KEY_COLS, KEY_SELECT, SECRET_COLS};
 use crate::{Result, Store, StoreError};
@@ -36,6 +36,7 @@ mod open;
 mod store;
 #[cfg(test)]
 mod tests;
+mod versions;
 
 use audit::*;
 use engine::*;

@@ -10,6 +10,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_audit_target.sql"),
     include_str!("../../migrations/sqlite/0004_web_sessions.sql"),
     include_str!("../../migrations/sqlite/0005_audit_via.sql"),
+    include_str!("../../migrations/sqlite/0006_version_state.sql"),
 ];
 pub(super) fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;

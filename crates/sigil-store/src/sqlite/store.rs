@@ -119,49 +119,9 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn put_secret(&self, put: PutSecret, mut audit: AuditRow) -> Result<SecretRow> {
-        self.write(move |c| {
-            let current = c
-                .prepare_cached(&format!("SELECT {SECRET_COLS} FROM secrets WHERE team_id = ?1 AND name = ?2"))
-                .and_then(|mut st| st.query_row(params![put.team_id, put.name], |r| rows::secret(r)).optional())
-                ?;
-            let live_version = current.as_ref().filter(|r| r.deleted_at.is_none()).map_or(0, |r| r.version);
-            if let Some(cas) = put.cas
-                && cas != live_version
-            {
-                return Err(StoreError::Conflict { current: live_version });
-            }
-            let version = current.as_ref().map_or(0, |r| r.version) + 1;
-            let created_at = current.as_ref().map_or(put.at, |r| r.created_at);
-            let ciphertext = (put.seal)(version).map_err(StoreError::backend)?;
-            c.prepare_cached(
-                "INSERT INTO secret_versions (team_id, name, version, data_key_version, ciphertext, created_at, created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![put.team_id, put.name, version, put.data_key_version, ciphertext, put.at, put.by])
-            })
-            ?;
-            c.prepare_cached(
-                "INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by, deleted_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)
-                 ON CONFLICT (team_id, name) DO UPDATE SET version = excluded.version,
-                     updated_at = excluded.updated_at, updated_by = excluded.updated_by, deleted_at = NULL",
-            )
-            .and_then(|mut st| st.execute(params![put.team_id, put.name, version, created_at, put.at, put.by]))
-            ?;
-            audit.version = Some(version);
-            insert_audit(c, &audit)?;
-            Ok(SecretRow {
-                name: put.name,
-                version,
-                created_at,
-                updated_at: put.at,
-                updated_by: put.by,
-                deleted_at: None,
-            })
-        })
-        .await
+    async fn put_secret(&self, put: PutSecret, audit: AuditRow) -> Result<SecretRow> {
+        self.write(move |c| versions::put_secret(c, put, audit))
+            .await
     }
 
     #[cfg(any(test, feature = "test-support"))]
@@ -310,6 +270,51 @@ impl Store for SqliteStore {
             Ok(row)
         })
         .await
+    }
+
+    async fn change_versions(
+        &self,
+        team_id: i64,
+        name: &str,
+        versions: &[i64],
+        change: VersionChange,
+        at: i64,
+        audit: AuditRow,
+    ) -> Result<Option<Vec<i64>>> {
+        let (name, versions) = (name.to_owned(), versions.to_vec());
+        self.write(move |c| {
+            versions::change_versions(c, team_id, &name, &versions, change, at, &audit)
+        })
+        .await
+    }
+
+    async fn set_settings(
+        &self,
+        team_id: i64,
+        name: &str,
+        change: SettingsChange,
+        at: i64,
+        audit: AuditRow,
+    ) -> Result<SecretRow> {
+        let name = name.to_owned();
+        self.write(move |c| versions::set_settings(c, team_id, &name, &change, at, &audit))
+            .await
+    }
+
+    async fn purge_secret(&self, team_id: i64, name: &str, audit: AuditRow) -> Result<bool> {
+        let name = name.to_owned();
+        self.write(move |c| versions::purge_secret(c, team_id, &name, &audit))
+            .await
+    }
+
+    async fn kv_config(&self, team_id: i64) -> Result<KvConfig> {
+        self.read_settled(move |c| versions::kv_config(c, team_id))
+            .await
+    }
+
+    async fn set_kv_config(&self, team_id: i64, config: KvConfig, audit: AuditRow) -> Result<()> {
+        self.write(move |c| versions::set_kv_config(c, team_id, config, &audit))
+            .await
     }
 
     async fn create_key(&self, key: KeyRow, audit: AuditRow) -> Result<()> {

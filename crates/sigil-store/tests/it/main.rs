@@ -6,6 +6,7 @@
 //! them. Each test gets its own schema.
 
 mod suite;
+mod versions;
 
 use std::sync::Arc;
 
@@ -39,13 +40,13 @@ pub(crate) async fn postgres() -> Db {
 
 /// Defines each test twice: on SQLite and on PostgreSQL.
 macro_rules! both {
-    ($($name:ident),* $(,)?) => {
+    ($module:ident: $($name:ident),* $(,)?) => {
         mod on_sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let db = crate::sqlite().await;
-                    crate::suite::$name(db.store.clone()).await;
+                    crate::$module::$name(db.store.clone()).await;
                 }
             )*
         }
@@ -55,14 +56,14 @@ macro_rules! both {
                 #[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
                 async fn $name() {
                     let db = crate::postgres().await;
-                    crate::suite::$name(db.store.clone()).await;
+                    crate::$module::$name(db.store.clone()).await;
                 }
             )*
         }
     };
 }
 
-both!(
+both!(suite:
     teams_and_bootstrap,
     versions_cas_and_history,
     delete_and_restore,
@@ -77,6 +78,16 @@ both!(
     reads_see_every_change_at_once,
     reads_of_a_secret_with_many_versions,
 );
+
+/// Versions' state, settings, pruning and purges.
+mod version_state {
+    both!(versions:
+        versions_are_deleted_undeleted_and_destroyed,
+        settings_prune_and_require_check_and_set,
+        delete_version_after_deletes_versions_in_time,
+        a_purge_removes_every_version,
+    );
+}
 
 // one server per SQLite database: a second one is refused, naming the lock, until the first
 // is gone

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sigil_store::{AuditRow, DataKeyRow, KeyRow, PutSecret, Store, StoreError};
 
-fn audit(action: &str, team: &str) -> AuditRow {
+pub(crate) fn audit(action: &str, team: &str) -> AuditRow {
     AuditRow {
         at: 1_000,
         key_id: "k1".into(),
@@ -27,7 +27,7 @@ fn data_key(version: i32) -> DataKeyRow {
     }
 }
 
-async fn team(store: &Arc<dyn Store>, name: &str) -> i64 {
+pub(crate) async fn team(store: &Arc<dyn Store>, name: &str) -> i64 {
     store
         .create_team(name, 1, data_key(1), None, audit("team.create", name))
         .await
@@ -35,7 +35,7 @@ async fn team(store: &Arc<dyn Store>, name: &str) -> i64 {
         .id
 }
 
-fn put(team_id: i64, name: &str, value: &str, cas: Option<i64>) -> PutSecret {
+pub(crate) fn put(team_id: i64, name: &str, value: &str, cas: Option<i64>) -> PutSecret {
     let value = value.to_owned();
     PutSecret {
         team_id,
