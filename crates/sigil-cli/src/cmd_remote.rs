@@ -78,14 +78,17 @@ pub fn history(a: HistoryArgs) -> crate::failure::Result<u8> {
         return Ok(EXIT_OK);
     }
     let mut text = format!(
-        "{}{}\nVERSION  CREATED AT                BY\n",
+        "{}{}\nVERSION  CREATED AT                STATE      BY\n",
         h.name,
         if h.deleted { " (deleted)" } else { "" }
     );
     for v in &h.versions {
         text.push_str(&format!(
-            "{:>7}  {:<24}  {}\n",
-            v.version, v.created_at, v.created_by
+            "{:>7}  {:<24}  {:<9}  {}\n",
+            v.version,
+            v.created_at,
+            v.state.as_str(),
+            v.created_by
         ));
     }
     out::write_stdout(text.as_bytes())?;

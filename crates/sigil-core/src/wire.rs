@@ -147,6 +147,56 @@ pub struct VersionInfo {
     pub created_at: String,
     /// The key that wrote it.
     pub created_by: String,
+    /// Whether it can be read now: `live`, `deleted` (soft-deleted: undelete brings it back) or
+    /// `destroyed` (its value wiped for good).
+    #[serde(default)]
+    pub state: VersionStatus,
+    /// When it was soft-deleted, or when it will be (a secret's `delete_version_after`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+}
+
+/// Whether a version can be read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum VersionStatus {
+    /// Readable.
+    #[default]
+    Live,
+    /// Soft-deleted: not read until undeleted.
+    Deleted,
+    /// Destroyed: its value is gone for good.
+    Destroyed,
+}
+
+impl VersionStatus {
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Live => "live",
+            VersionStatus::Deleted => "deleted",
+            VersionStatus::Destroyed => "destroyed",
+        }
+    }
+}
+
+/// How a secret's versions are kept (Vault KV v2's metadata; all zero or empty by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SecretSettingsInfo {
+    /// Versions kept (0: the team's setting; 0 there too: all); older ones are removed for good.
+    #[serde(default)]
+    pub max_versions: i64,
+    /// Every write must name the version it replaces.
+    #[serde(default)]
+    pub cas_required: bool,
+    /// Seconds after which each new version is soft-deleted (0: never).
+    #[serde(default)]
+    pub delete_version_after_s: i64,
+    /// The secret's description: keys and values, never secret.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub custom_metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// `GET /api/v1/teams/{team}/history/{name}`.
@@ -157,6 +207,9 @@ pub struct History {
     pub name: String,
     /// Whether it is deleted (restorable).
     pub deleted: bool,
+    /// Its settings.
+    #[serde(default)]
+    pub settings: SecretSettingsInfo,
     /// A page of versions, newest first.
     pub versions: Vec<VersionInfo>,
     /// Pass as `cursor` for the older versions; absent on the last page.

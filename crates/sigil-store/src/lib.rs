@@ -28,6 +28,7 @@ pub use error::{BackendError, BackendKind, StoreError};
 pub use model::{
     AuditAction, AuditOutcome, AuditRow, DataKeyRow, KeyRow, KvConfig, PutSecret, Role, SecretRow,
     SecretSettings, SessionRow, SettingsChange, Team, VersionChange, VersionRow, VersionState,
+    Written,
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -74,7 +75,7 @@ pub trait Store: Send + Sync {
     async fn rewrap_data_keys(&self, rows: Vec<DataKeyRow>) -> Result<()>;
 
     /// Writes a new version; the audit record gets the version and is committed with it.
-    async fn put_secret(&self, put: PutSecret, audit: AuditRow) -> Result<SecretRow>;
+    async fn put_secret(&self, put: PutSecret, audit: AuditRow) -> Result<Written>;
 
     /// A secret's value at its latest (or a given) version; `None` when it does not exist or
     /// is deleted. Unaudited, so the server never reads a value this way: tests look at what
@@ -151,6 +152,7 @@ pub trait Store: Send + Sync {
     /// `audit` with that version); versions that do not exist, or that the change does not
     /// apply to, are left as they are. `None` when there is no live secret; else the versions
     /// changed. Undeleted versions are deleted again when the settings say so, counted from `at`.
+    /// Version 0 is the secret's current version (read in the same transaction).
     async fn change_versions(
         &self,
         team_id: i64,

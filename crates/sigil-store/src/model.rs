@@ -100,6 +100,25 @@ pub struct SecretRow {
     pub settings: SecretSettings,
 }
 
+/// What a write of a new version returns: the secret as it is now, and when the new version
+/// will be soft-deleted (its settings' `delete_version_after`), if it will. Derefs to the
+/// secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The secret.
+    pub secret: SecretRow,
+    /// The new version's deletion time.
+    pub deleted_at: Option<i64>,
+}
+
+impl std::ops::Deref for Written {
+    type Target = SecretRow;
+
+    fn deref(&self) -> &SecretRow {
+        &self.secret
+    }
+}
+
 /// What can be read of a version at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VersionState {

@@ -11,6 +11,7 @@ pub(crate) mod keys;
 mod names;
 pub(crate) mod secrets;
 pub(crate) mod teams;
+pub(crate) mod versions;
 
 pub use names::{KeyId, TeamName};
 pub(crate) use names::{parse_name, parsed, team};
@@ -87,6 +88,9 @@ impl From<StoreError> for ServerError {
                 "version conflict: the secret is at version {current}"
             )),
             StoreError::Exists(what) => ServerError::Conflict(format!("{what} already exists")),
+            e @ (StoreError::CasRequired | StoreError::Deleted(_)) => {
+                ServerError::Conflict(e.to_string())
+            }
             StoreError::NotFound(what) => ServerError::NotFound(format!("{what} not found")),
             StoreError::Backend(b) => {
                 tracing::error!(cause = %b, kind = ?b.kind(), code = b.code(), "storage unavailable");

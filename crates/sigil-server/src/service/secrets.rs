@@ -4,10 +4,11 @@
 use serde_json::Value;
 use sigil_core::SecretName;
 use sigil_core::wire::{
-    BatchReadResult, History, Role, SecretRead, SecretWritten, VersionInfo, rfc3339,
+    BatchReadResult, History, Role, SecretRead, SecretSettingsInfo, SecretWritten, VersionInfo,
+    VersionStatus, rfc3339,
 };
-use sigil_store::StoreError;
 use sigil_store::{AuditAction, AuditOutcome};
+use sigil_store::{StoreError, VersionState};
 use zeroize::Zeroizing;
 
 use super::{
@@ -82,7 +83,34 @@ pub(crate) async fn unopened(
 pub(crate) struct Read {
     pub(crate) version: i64,
     pub(crate) created_at: i64,
+    /// When the version will be soft-deleted (a `delete_version_after` setting), if it will.
+    pub(crate) deleted_at: Option<i64>,
+    /// The secret's description (its settings' `custom_metadata`, JSON text).
+    pub(crate) custom_metadata: Option<String>,
     pub(crate) plain: Zeroizing<Vec<u8>>,
+}
+
+/// A version that was found but cannot be read: soft-deleted or destroyed. Vault's clients are
+/// told its metadata (with a 404).
+#[derive(Debug)]
+pub(crate) struct Unreadable {
+    pub(crate) version: i64,
+    pub(crate) created_at: i64,
+    pub(crate) deleted_at: Option<i64>,
+    pub(crate) destroyed: bool,
+    pub(crate) custom_metadata: Option<String>,
+}
+
+impl Unreadable {
+    /// The refusal every face but Vault's gives.
+    fn refusal(&self, name: &SecretName, team: &TeamName) -> ServerError {
+        let (n, t, v) = (name.as_str(), team.as_str(), self.version);
+        ServerError::NotFound(if self.destroyed {
+            format!("secret {n:?} version {v} in team {t:?} is destroyed: its value is gone")
+        } else {
+            format!("secret {n:?} version {v} in team {t:?} is deleted: undelete it to read it")
+        })
+    }
 }
 
 /// Never the value.
@@ -108,7 +136,8 @@ async fn may_read_values(
 }
 
 /// Reads a secret's value (the latest version, or `version`): reader role; the read and its
-/// audit record are one trip to the store, and the answer waits for the record.
+/// audit record are one trip to the store, and the answer waits for the record. A version
+/// deleted or destroyed is not found.
 pub(crate) async fn read(
     state: &AppState,
     c: &Caller,
@@ -116,6 +145,20 @@ pub(crate) async fn read(
     name: &SecretName,
     version: Option<i64>,
 ) -> Result<Read, ServerError> {
+    read_or_unreadable(state, c, team, name, version)
+        .await?
+        .map_err(|u| u.refusal(name, team))
+}
+
+/// As [`read`], but a version deleted or destroyed is told as such (its read on record as
+/// `not_found`).
+pub(crate) async fn read_or_unreadable(
+    state: &AppState,
+    c: &Caller,
+    team: &TeamName,
+    name: &SecretName,
+    version: Option<i64>,
+) -> Result<Result<Read, Unreadable>, ServerError> {
     may_read_values(state, c, team, Some(name.as_str())).await?;
     if version.is_some_and(|v| v < 1) {
         let e = ServerError::Invalid("version must be 1 or more".into());
@@ -124,12 +167,13 @@ pub(crate) async fn read(
     }
     // the read and its audit record in one trip: `ok` with the version read, or `not_found`
     let audit_ok = secret_audit_row(c, AuditAction::SecretRead, name, None, AuditOutcome::Ok);
+    let audit_at = audit_ok.at;
     let found = state
         .store
         .get_secret_audited(c.team_id, name.as_str(), version, audit_ok)
         .await?;
     Metrics::inc(&state.metrics.audit_records, 1);
-    let Some((_, ver)) = found else {
+    let Some((row, ver)) = found else {
         let team = team.as_str();
         return Err(ServerError::NotFound(match version {
             Some(v) => format!(
@@ -139,14 +183,28 @@ pub(crate) async fn read(
             None => format!("secret {:?} not found in team {team:?}", name.as_str()),
         }));
     };
+    let custom_metadata = row.settings.custom_metadata;
+    // the same time the store judged the version's state by
+    let at = audit_at;
+    if ver.state_at(at) != VersionState::Live {
+        return Ok(Err(Unreadable {
+            version: ver.version,
+            created_at: ver.created_at,
+            deleted_at: ver.deleted_at,
+            destroyed: ver.destroyed,
+            custom_metadata,
+        }));
+    }
     match open_found(state, c, name.as_str(), &ver).await {
         Ok(plain) => {
             Metrics::inc(&state.metrics.secret_reads, 1);
-            Ok(Read {
+            Ok(Ok(Read {
                 version: ver.version,
                 created_at: ver.created_at,
+                deleted_at: ver.deleted_at,
+                custom_metadata,
                 plain,
-            })
+            }))
         }
         Err(e) => Err(unopened(state, c, [(name, ver.version)].into_iter(), e).await),
     }
@@ -186,9 +244,15 @@ pub(crate) async fn read_many(
     };
     let found = futures_util::future::try_join_all(names.iter().map(|name| {
         let audit_ok = secret_audit_row(c, AuditAction::SecretRead, name, None, AuditOutcome::Ok);
-        state
-            .store
-            .get_secret_audited(c.team_id, name.as_str(), None, audit_ok)
+        let at = audit_ok.at;
+        async move {
+            let found = state
+                .store
+                .get_secret_audited(c.team_id, name.as_str(), None, audit_ok)
+                .await?;
+            // a latest version deleted or destroyed by then is missing (on record as such)
+            Ok::<_, StoreError>(found.filter(|(_, v)| v.state_at(at) == VersionState::Live))
+        }
     }))
     .await?;
     Metrics::inc(&state.metrics.audit_records, names.len() as u64);
@@ -240,6 +304,20 @@ pub(crate) async fn write(
     value: &Value,
     cas: Option<i64>,
 ) -> Result<SecretWritten, ServerError> {
+    write_version(state, c, team, name, value, cas)
+        .await
+        .map(|w| written(w.secret))
+}
+
+/// As [`write`], answering with the secret's row and the new version's deletion time.
+pub(crate) async fn write_version(
+    state: &AppState,
+    c: &Caller,
+    team: &TeamName,
+    name: &SecretName,
+    value: &Value,
+    cas: Option<i64>,
+) -> Result<sigil_store::Written, ServerError> {
     authorize(
         state,
         c,
@@ -307,9 +385,9 @@ pub(crate) async fn write(
         Ok(row) => {
             Metrics::inc(&state.metrics.secret_writes, 1);
             Metrics::inc(&state.metrics.audit_records, 1);
-            Ok(written(row))
+            Ok(row)
         }
-        Err(e @ StoreError::Conflict { .. }) => Err(refuse(
+        Err(e @ (StoreError::Conflict { .. } | StoreError::CasRequired)) => Err(refuse(
             state,
             c,
             team.as_str(),
@@ -435,19 +513,37 @@ pub(crate) async fn history(
     let next_cursor = more
         .then(|| versions.last().map(|v| v.version.to_string()))
         .flatten();
+    let now = now_ms();
     Ok(History {
-        name: row.name,
         deleted: row.deleted_at.is_some(),
+        settings: SecretSettingsInfo {
+            max_versions: row.settings.max_versions,
+            cas_required: row.settings.cas_required,
+            delete_version_after_s: row.settings.delete_version_after / 1000,
+            custom_metadata: super::versions::custom_metadata(&row).unwrap_or_default(),
+        },
+        name: row.name,
         versions: versions
             .into_iter()
             .map(|v| VersionInfo {
                 version: v.version,
+                state: status(&v, now),
                 created_at: rfc3339(v.created_at),
+                deleted_at: v.deleted_at.map(rfc3339),
                 created_by: v.created_by,
             })
             .collect(),
         next_cursor,
     })
+}
+
+/// A version's state at `now`, as the API says it.
+pub(crate) fn status(v: &sigil_store::VersionRow, now: i64) -> VersionStatus {
+    match v.state_at(now) {
+        VersionState::Live => VersionStatus::Live,
+        VersionState::Deleted => VersionStatus::Deleted,
+        VersionState::Destroyed => VersionStatus::Destroyed,
+    }
 }
 
 /// The cursor that continues a listing after `name` (the faces hand it out as it is).

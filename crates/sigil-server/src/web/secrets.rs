@@ -3,6 +3,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use sigil_core::wire::{SecretSettingsInfo, VersionInfo, VersionStatus};
 
 #[derive(Deserialize, Default)]
 pub(crate) struct ListParams {
@@ -255,13 +256,36 @@ pub(crate) async fn detail(
                 div.card { a.button.secondary href={ "/ui/secret/" (at) "?confirm=1" } { "Delete…" } }
             }
         }
+        @if h.settings != SecretSettingsInfo::default() {
+            div.card {
+                h2 { "Settings" }
+                p.muted { "How its versions are kept (set through the Vault API's metadata)." }
+                table {
+                    tbody {
+                        tr { th { "Versions kept" } td { @if h.settings.max_versions == 0 { "all" } @else { (h.settings.max_versions) } } }
+                        tr { th { "Check-and-set required" } td { @if h.settings.cas_required { "yes" } @else { "no" } } }
+                        tr { th { "Versions deleted after" } td { @if h.settings.delete_version_after_s == 0 { "never" } @else { (h.settings.delete_version_after_s) " s" } } }
+                        @for (k, val) in &h.settings.custom_metadata {
+                            tr { th { code { (k) } } td { (val) } }
+                        }
+                    }
+                }
+            }
+        }
         div.card {
             h2 { "History" }
             table {
-                thead { tr { th { "Version" } th { "Written at" } th { "By" } } }
+                thead { tr { th { "Version" } th { "Written at" } th { "By" } th { "State" } } }
                 tbody {
                     @for ver in &h.versions {
-                        tr { td { (ver.version) } td { (ver.created_at) } td { (who(&names, &ver.created_by)) } }
+                        tr {
+                            td { (ver.version) }
+                            td { (ver.created_at) }
+                            td { (who(&names, &ver.created_by)) }
+                            td.{ "state-" (ver.state.as_str()) } {
+                                (version_state(ver))
+                            }
+                        }
                     }
                 }
             }
@@ -275,6 +299,17 @@ pub(crate) async fn detail(
         None
     };
     Ok(v.page(&h.name, flash, body))
+}
+
+/// A version's state as the history table says it.
+fn version_state(v: &VersionInfo) -> String {
+    match (v.state, &v.deleted_at) {
+        (VersionStatus::Live, None) => "live".into(),
+        (VersionStatus::Live, Some(at)) => format!("live, deleted at {at}"),
+        (VersionStatus::Deleted, Some(at)) => format!("deleted at {at}"),
+        (VersionStatus::Deleted, None) => "deleted".into(),
+        (VersionStatus::Destroyed, _) => "destroyed".into(),
+    }
 }
 
 pub(crate) async fn delete(

@@ -332,3 +332,438 @@ async fn another_teams_key_never_reads_this_teams_secrets() {
         (json!("vault"), json!("default"), json!("shared"))
     );
 }
+
+/// A KV v2 call with a token and, for writes, a JSON body (`content-type` a merge patch for
+/// PATCH).
+async fn kv(
+    s: &Server,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> Reply {
+    let method = Method::from_bytes(method.as_bytes()).unwrap();
+    let mut headers = vec![("x-vault-token", token)];
+    if method == Method::PATCH {
+        headers.push(("content-type", "application/merge-patch+json"));
+    }
+    let body = body.map(|b| b.to_string().into_bytes());
+    s.call_with(method, path, None, body, &headers).await
+}
+
+/// The REST API's history of `name`: (version, state) newest first, and the settings.
+async fn rest_history(s: &Server, name: &str) -> (Vec<(i64, String)>, serde_json::Value) {
+    let r = s
+        .req(
+            &s.admin,
+            &format!("GET /api/v1/teams/default/history/{name}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let versions = r.json["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_i64().unwrap(),
+                v["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (versions, r.json["settings"].clone())
+}
+
+/// Per-version state and settings through KV v2: soft delete, undelete, destroy, the 404 that
+/// carries a deleted version's metadata, `max_versions`, `cas_required`, `custom_metadata`, the
+/// team's `config` and a purge — each seen through the REST API too, and each on record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_are_deleted_undeleted_destroyed_and_pruned() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    let admin = s.admin.clone();
+    for v in ["one", "two", "three"] {
+        let r = kv(
+            &s,
+            "POST",
+            "/v1/secret/data/app/db",
+            &admin,
+            Some(json!({"data": {"v": v}})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let r = kv(
+        &s,
+        "POST",
+        "/v1/secret/delete/app/db",
+        &admin,
+        Some(json!({"versions": [1]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    // a deleted version: 404 with its metadata, no data
+    let r = kv(&s, "GET", "/v1/secret/data/app/db?version=1", &admin, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert_eq!(r.json["data"]["data"], json!(null));
+    assert_eq!(r.json["data"]["metadata"]["version"], 1);
+    assert_eq!(r.json["data"]["metadata"]["destroyed"], false);
+    assert_ne!(
+        r.json["data"]["metadata"]["deletion_time"], "",
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("one"), "no value: {}", r.text);
+    assert_eq!(
+        rest_history(&s, "app/db").await.0,
+        [
+            (3, "live".into()),
+            (2, "live".into()),
+            (1, "deleted".into())
+        ]
+    );
+    // the REST API does not read it either, and says why
+    let r = s
+        .req(&admin, "GET /api/v1/teams/default/secrets/app/db?version=1")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert!(r.text.contains("is deleted"), "{}", r.text);
+    let r = kv(
+        &s,
+        "POST",
+        "/v1/secret/undelete/app/db",
+        &admin,
+        Some(json!({"versions": [1]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = kv(&s, "GET", "/v1/secret/data/app/db?version=1", &admin, None).await;
+    assert_eq!(r.json["data"]["data"], json!({"v": "one"}), "{}", r.text);
+    // destroyed: gone for good, undelete cannot bring it back
+    let r = kv(
+        &s,
+        "POST",
+        "/v1/secret/destroy/app/db",
+        &admin,
+        Some(json!({"versions": [2]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    kv(
+        &s,
+        "POST",
+        "/v1/secret/undelete/app/db",
+        &admin,
+        Some(json!({"versions": [2]})),
+    )
+    .await;
+    let r = kv(&s, "GET", "/v1/secret/data/app/db?version=2", &admin, None).await;
+    assert_eq!(
+        (r.status, r.json["data"]["metadata"]["destroyed"].clone()),
+        (StatusCode::NOT_FOUND, json!(true)),
+        "{}",
+        r.text
+    );
+    // DELETE data: the current version
+    let r = kv(&s, "DELETE", "/v1/secret/data/app/db", &admin, None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = kv(&s, "GET", "/v1/secret/data/app/db", &admin, None).await;
+    assert_eq!(
+        (r.status, r.json["data"]["metadata"]["version"].clone()),
+        (StatusCode::NOT_FOUND, json!(3))
+    );
+    let r = kv(&s, "GET", "/v1/secret/subkeys/app/db", &admin, None).await;
+    assert_eq!(
+        (r.status, r.json["data"]["subkeys"].clone()),
+        (StatusCode::NOT_FOUND, json!(null))
+    );
+    // the metadata: each version's state
+    let r = kv(&s, "GET", "/v1/secret/metadata/app/db", &admin, None).await;
+    let m = &r.json["data"];
+    assert_eq!(m["current_version"], 3);
+    assert_eq!(m["versions"]["1"]["deletion_time"], "");
+    assert_eq!(m["versions"]["2"]["destroyed"], true);
+    assert_ne!(m["versions"]["3"]["deletion_time"], "");
+    // settings: two versions kept, a description; a write prunes the oldest for good
+    let r = kv(
+        &s,
+        "POST",
+        "/v1/secret/metadata/app/db",
+        &admin,
+        Some(json!({"max_versions": 2, "custom_metadata": {"owner": "data", "tier": "1"}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = kv(
+        &s,
+        "POST",
+        "/v1/secret/data/app/db",
+        &admin,
+        Some(json!({"data": {"v": "four"}})),
+    )
+    .await;
+    assert_eq!(
+        r.json["data"]["custom_metadata"],
+        json!({"owner": "data", "tier": "1"})
+    );
+    let r = kv(&s, "GET", "/v1/secret/metadata/app/db", &admin, None).await;
+    let m = &r.json["data"];
+    let kept: Vec<&String> = m["versions"].as_object().unwrap().keys().collect();
+    assert_eq!(kept, ["3", "4"]);
+    assert_eq!(
+        (m["max_versions"].clone(), m["oldest_version"].clone()),
+        (json!(2), json!(3))
+    );
+    let (history, settings) = rest_history(&s, "app/db").await;
+    assert_eq!(history, [(4, "live".into()), (3, "deleted".into())]);
+    assert_eq!(settings["max_versions"], 2);
+    assert_eq!(
+        settings["custom_metadata"],
+        json!({"owner": "data", "tier": "1"})
+    );
+    // a merge patch of the description: one key changed, one removed
+    let r = kv(
+        &s,
+        "PATCH",
+        "/v1/secret/metadata/app/db",
+        &admin,
+        Some(json!({"custom_metadata": {"tier": null, "team": "etl"}, "cas_required": true})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = kv(&s, "GET", "/v1/secret/metadata/app/db", &admin, None).await;
+    assert_eq!(
+        r.json["data"]["custom_metadata"],
+        json!({"owner": "data", "team": "etl"})
+    );
+    // check-and-set required: Vault's words, and the REST API refused as well
+    let r = kv(
+        &s,
+        "POST",
+        "/v1/secret/data/app/db",
+        &admin,
+        Some(json!({"data": {"v": 5}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(
+        r.json["errors"],
+        json!(["check-and-set parameter required for this call"])
+    );
+    assert_eq!(
+        s.put(&admin, "app/db", json!("x")).await.status,
+        StatusCode::CONFLICT
+    );
+    let body = json!({"options": {"cas": 4}, "data": {"v": "five"}});
+    let r = kv(&s, "POST", "/v1/secret/data/app/db", &admin, Some(body)).await;
+    assert_eq!(r.json["data"]["version"], 5, "{}", r.text);
+    // the team's config: an admin's
+    let writer = s.key("writer").await;
+    let r = kv(
+        &s,
+        "POST",
+        "/v1/secret/config",
+        &writer,
+        Some(json!({"max_versions": 3})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = kv(
+        &s,
+        "POST",
+        "/v1/secret/config",
+        &admin,
+        Some(json!({"max_versions": 3, "delete_version_after": "1h"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = kv(&s, "GET", "/v1/secret/config", &writer, None).await;
+    assert_eq!(
+        r.json["data"],
+        json!({"cas_required": false, "delete_version_after": "1h0m0s", "max_versions": 3, "metadata_cas_required": false})
+    );
+    // purge: every version gone, the name free, the REST API finds nothing
+    let r = kv(&s, "DELETE", "/v1/secret/metadata/app/db", &writer, None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = kv(&s, "GET", "/v1/secret/metadata/app/db", &admin, None).await;
+    assert_eq!(
+        (r.status, r.json.clone()),
+        (StatusCode::NOT_FOUND, json!({"errors": []}))
+    );
+    let r = s
+        .req(&admin, "GET /api/v1/teams/default/history/app/db")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // a missing secret: Vault's silent 204 for every change
+    for (method, path) in [
+        ("DELETE", "/v1/secret/data/nope"),
+        ("POST", "/v1/secret/destroy/nope"),
+        ("DELETE", "/v1/secret/metadata/nope"),
+    ] {
+        let r = kv(&s, method, path, &admin, Some(json!({"versions": [1]}))).await;
+        assert_eq!(
+            r.status,
+            StatusCode::NO_CONTENT,
+            "{method} {path}: {}",
+            r.text
+        );
+    }
+    // every change on record, through the Vault API
+    let log = s.audit_log().await;
+    let count = |action: &str| {
+        log.json["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action && e["outcome"] == "ok" && e["via"] == "vault")
+            .count()
+    };
+    assert_eq!(
+        [
+            count("version.delete"),
+            count("version.undelete"),
+            count("version.destroy"),
+            count("secret.settings"),
+            count("team.settings"),
+            count("secret.purge"),
+        ],
+        [2, 1, 1, 2, 1, 1]
+    );
+}
+
+/// Who may change versions and settings, and bad input: a `{"errors": [...]}` 4xx that
+/// changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_changes_need_a_writer_and_bad_input_changes_nothing() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    let admin = s.admin.clone();
+    for v in [1, 2] {
+        kv(
+            &s,
+            "POST",
+            "/v1/secret/data/k",
+            &admin,
+            Some(json!({"data": {"v": v}})),
+        )
+        .await;
+    }
+    let before = kv(&s, "GET", "/v1/secret/metadata/k", &admin, None)
+        .await
+        .json["data"]
+        .clone();
+    let reader = s.key("reader").await;
+    for (method, path, body) in [
+        ("POST", "/v1/secret/delete/k", json!({"versions": [1]})),
+        ("POST", "/v1/secret/undelete/k", json!({"versions": [1]})),
+        ("POST", "/v1/secret/destroy/k", json!({"versions": [1]})),
+        ("DELETE", "/v1/secret/data/k", json!(null)),
+        ("POST", "/v1/secret/metadata/k", json!({"max_versions": 1})),
+        ("DELETE", "/v1/secret/metadata/k", json!(null)),
+    ] {
+        let r = kv(&s, method, path, &reader, Some(body)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "{method} {path}: {}",
+            r.text
+        );
+    }
+    let huge: Vec<i64> = (1..=5000).collect();
+    for (method, path, body, says) in [
+        (
+            "POST",
+            "/v1/secret/delete/k",
+            json!({"versions": []}),
+            "No version number provided",
+        ),
+        (
+            "POST",
+            "/v1/secret/destroy/k",
+            json!({}),
+            "no version number provided",
+        ),
+        (
+            "POST",
+            "/v1/secret/delete/k",
+            json!({"versions": ["one"]}),
+            "\"versions\"",
+        ),
+        (
+            "POST",
+            "/v1/secret/delete/k",
+            json!({"versions": [0]}),
+            "1 or more",
+        ),
+        (
+            "POST",
+            "/v1/secret/destroy/k",
+            json!({ "versions": huge }),
+            "over the limit of 1000",
+        ),
+        ("POST", "/v1/secret/delete/k", json!([1]), "JSON object"),
+        (
+            "POST",
+            "/v1/secret/metadata/k",
+            json!({"max_versions": "many"}),
+            "\"max_versions\"",
+        ),
+        (
+            "POST",
+            "/v1/secret/metadata/k",
+            json!({"max_versions": -1}),
+            "max_versions",
+        ),
+        (
+            "POST",
+            "/v1/secret/metadata/k",
+            json!({"custom_metadata": {"": "x"}}),
+            "custom_metadata validation failed",
+        ),
+        (
+            "POST",
+            "/v1/secret/metadata/k",
+            json!({"custom_metadata": "x"}),
+            "\"custom_metadata\"",
+        ),
+        (
+            "POST",
+            "/v1/secret/metadata/k",
+            json!({"delete_version_after": "soon"}),
+            "\"delete_version_after\"",
+        ),
+        (
+            "POST",
+            "/v1/secret/delete/a/../b",
+            json!({"versions": [1]}),
+            "invalid secret name",
+        ),
+        (
+            "POST",
+            "/v1/secret/metadata/a//b",
+            json!({"max_versions": 1}),
+            "invalid secret name",
+        ),
+    ] {
+        let r = kv(&s, method, path, &admin, Some(body)).await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{path} {says}: {}",
+            r.text
+        );
+        let said = r.json["errors"][0].as_str().unwrap_or_default();
+        assert!(said.contains(says), "{path}: {said:?} should say {says:?}");
+    }
+    // unknown verbs and routes
+    let r = kv(&s, "FROB", "/v1/secret/data/k", &admin, None).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.text);
+    assert!(r.json["errors"].is_array());
+    let r = kv(&s, "GET", "/v1/secret/destroy/k", &admin, None).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.text);
+    let r = kv(&s, "GET", "/v1/secret/config/extra", &admin, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    let after = kv(&s, "GET", "/v1/secret/metadata/k", &admin, None)
+        .await
+        .json["data"]
+        .clone();
+    assert_eq!(before, after, "nothing changed");
+}

@@ -11,7 +11,7 @@ use tokio_postgres::error::SqlState;
 
 use crate::model::{
     AuditOutcome, AuditRow, DataKeyRow, KeyRow, KvConfig, PutSecret, Role, SecretRow, SessionRow,
-    SettingsChange, Team, VersionChange, VersionRow,
+    SettingsChange, Team, VersionChange, VersionRow, Written,
 };
 use crate::rows::{self, SECRET_COLS};
 use crate::{BackendError, Result, Store, StoreError};

@@ -128,7 +128,7 @@ impl Store for PgStore {
         tx.commit().await.map_err(StoreError::from)
     }
 
-    async fn put_secret(&self, put: PutSecret, audit: AuditRow) -> Result<SecretRow> {
+    async fn put_secret(&self, put: PutSecret, audit: AuditRow) -> Result<Written> {
         versions::put_secret(self, put, audit).await
     }
 

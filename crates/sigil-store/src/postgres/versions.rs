@@ -4,7 +4,7 @@
 
 #[allow(unused_imports)]
 use super::*;
-use crate::model::{KvConfig, SettingsChange, VersionChange};
+use crate::model::{KvConfig, SettingsChange, VersionChange, Written};
 use crate::plan;
 
 /// The secret (absent: NULL columns) and its team's settings, in one row.
@@ -47,7 +47,7 @@ pub(super) async fn put_secret(
     store: &PgStore,
     put: PutSecret,
     mut audit: AuditRow,
-) -> Result<SecretRow> {
+) -> Result<Written> {
     let mut c = store.client().await?;
     let tx = c.transaction().await?;
     let (current, config) = locked(&tx, put.team_id, &put.name).await?;
@@ -108,15 +108,18 @@ pub(super) async fn put_secret(
         insert_audit(&tx, &audit),
     )?;
     tx.commit().await?;
-    Ok(SecretRow {
-        name: put.name,
-        version: new.version,
-        created_at: new.created_at,
-        updated_at: put.at,
-        updated_by: put.by,
-        deleted_at: None,
-        oldest_version: new.oldest_version,
-        settings: new.settings,
+    Ok(Written {
+        secret: SecretRow {
+            name: put.name,
+            version: new.version,
+            created_at: new.created_at,
+            updated_at: put.at,
+            updated_by: put.by,
+            deleted_at: None,
+            oldest_version: new.oldest_version,
+            settings: new.settings,
+        },
+        deleted_at: new.deleted_at,
     })
 }
 
@@ -138,6 +141,10 @@ pub(super) async fn change_versions(
     if secret.deleted_at.is_some() {
         return Ok(None);
     }
+    let versions: Vec<i64> = versions
+        .iter()
+        .map(|&v| if v == 0 { secret.version } else { v })
+        .collect();
     let rows = query_cached(
         &tx,
         concat!(

@@ -25,7 +25,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::model::{
     AuditOutcome, AuditRow, DataKeyRow, KeyRow, KvConfig, PutSecret, Role, SecretRow, SessionRow,
-    SettingsChange, Team, VersionChange, VersionRow,
+    SettingsChange, Team, VersionChange, VersionRow, Written,
 };
 use crate::rows::{self, AUDIT_COLS, DATA_KEY_COLS, KEY_SELECT, SECRET_COLS};
 use crate::{Result, Store, StoreError};

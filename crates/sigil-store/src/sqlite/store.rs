@@ -119,7 +119,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn put_secret(&self, put: PutSecret, audit: AuditRow) -> Result<SecretRow> {
+    async fn put_secret(&self, put: PutSecret, audit: AuditRow) -> Result<Written> {
         self.write(move |c| versions::put_secret(c, put, audit))
             .await
     }

@@ -3,7 +3,7 @@
 
 #[allow(unused_imports)]
 use super::*;
-use crate::model::{KvConfig, SettingsChange, VersionChange};
+use crate::model::{KvConfig, SettingsChange, VersionChange, Written};
 use crate::plan;
 
 /// The secret (absent: NULL columns) and its team's settings, in one row.
@@ -26,7 +26,7 @@ pub(super) fn before_write(
 }
 
 /// Writes a new version (see [`Store::put_secret`]).
-pub(super) fn put_secret(c: &Connection, put: PutSecret, mut audit: AuditRow) -> Result<SecretRow> {
+pub(super) fn put_secret(c: &Connection, put: PutSecret, mut audit: AuditRow) -> Result<Written> {
     let (current, config) = before_write(c, put.team_id, &put.name)?;
     let new = plan::new_version(current.as_ref(), &config, put.cas, put.at)?;
     let ciphertext = (put.seal)(new.version).map_err(StoreError::backend)?;
@@ -68,15 +68,18 @@ pub(super) fn put_secret(c: &Connection, put: PutSecret, mut audit: AuditRow) ->
     }
     audit.version = Some(new.version);
     insert_audit(c, &audit)?;
-    Ok(SecretRow {
-        name: put.name,
-        version: new.version,
-        created_at: new.created_at,
-        updated_at: put.at,
-        updated_by: put.by,
-        deleted_at: None,
-        oldest_version: new.oldest_version,
-        settings: new.settings,
+    Ok(Written {
+        secret: SecretRow {
+            name: put.name,
+            version: new.version,
+            created_at: new.created_at,
+            updated_at: put.at,
+            updated_by: put.by,
+            deleted_at: None,
+            oldest_version: new.oldest_version,
+            settings: new.settings,
+        },
+        deleted_at: new.deleted_at,
     })
 }
 
@@ -109,6 +112,7 @@ pub(super) fn change_versions(
     let mut changed = Vec::new();
     let mut records = Vec::new();
     for &v in versions {
+        let v = if v == 0 { secret.version } else { v };
         if changed.contains(&v) {
             continue;
         }

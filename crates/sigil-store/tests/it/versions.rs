@@ -142,8 +142,16 @@ pub(crate) async fn versions_are_deleted_undeleted_and_destroyed(store: Arc<dyn 
         states(&store, t, "db/pw").await,
         [(3, None, true), (2, Some(5_000), true), (1, None, false)]
     );
-    // the next write goes on counting, live
+    // the next write goes on counting, live; version 0 is the current one
     assert_eq!(write(&store, t, "db/pw", "four", Some(3)).await, 4);
+    assert_eq!(
+        change(vec![0], VersionChange::Delete, 12_500).await,
+        Some(vec![4])
+    );
+    assert_eq!(
+        change(vec![4], VersionChange::Undelete, 12_600).await,
+        Some(vec![4])
+    );
     // no secret, or one deleted through Sigil: nothing to change
     assert_eq!(
         store
