@@ -395,3 +395,132 @@ async fn delete_and_restore_keep_the_versions() {
         ]
     );
 }
+
+#[tokio::test]
+async fn versions_and_settings_follow_the_roles_and_a_deleted_version_is_not_read() {
+    use super::versions::{self, Settings};
+    use sigil_store::{KvConfig, VersionChange};
+    let w = world().await;
+    let (reader, writer) = (
+        w.key(&w.root, Role::Reader).await,
+        w.key(&w.root, Role::Writer).await,
+    );
+    let etl = w.team("etl").await;
+    let n = name("app/db");
+    for v in ["one", "two"] {
+        secrets::write(&w.state, &writer, &writer.team, &n, &json!(v), None)
+            .await
+            .unwrap();
+    }
+    let delete = VersionChange::Delete;
+    let e = versions::change(&w.state, &reader, &reader.team, &n, &[2], delete)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("needs the writer role"), "{e}");
+    let e = versions::change(&w.state, &etl, &team("default"), &n, &[2], delete)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServerError::Forbidden(_)), "{e:?}");
+    let changed = versions::change(&w.state, &writer, &writer.team, &n, &[2, 7], delete)
+        .await
+        .unwrap();
+    assert_eq!(changed, [2]);
+    // the latest is deleted: every face's read says so, the batch read counts it missing
+    let e = secrets::read(&w.state, &reader, &reader.team, &n, None)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("version 2 in team \"default\" is deleted"),
+        "{e}"
+    );
+    let batch = secrets::read_many(&w.state, &reader, &reader.team, &["app/db".into()])
+        .await
+        .unwrap();
+    assert_eq!(batch.missing, ["app/db"]);
+    let v1 = secrets::read(&w.state, &reader, &reader.team, &n, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(&v1.plain[..], br#""one""#);
+    // Sigil's own delete and restore leave the versions' state as it was
+    secrets::delete(&w.state, &writer, &writer.team, &n)
+        .await
+        .unwrap();
+    secrets::restore(&w.state, &writer, &writer.team, &n)
+        .await
+        .unwrap();
+    let h = secrets::history(&w.state, &reader, &reader.team, &n, None, 10)
+        .await
+        .unwrap();
+    let states: Vec<&str> = h.versions.iter().map(|v| v.state.as_str()).collect();
+    assert_eq!(states, ["deleted", "live"]);
+    // destroyed: gone for good
+    versions::change(
+        &w.state,
+        &writer,
+        &writer.team,
+        &n,
+        &[1],
+        VersionChange::Destroy,
+    )
+    .await
+    .unwrap();
+    let e = secrets::read(&w.state, &reader, &reader.team, &n, Some(1))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("is destroyed"), "{e}");
+    // settings: a writer's for a secret, an admin's for the team
+    let s = Settings {
+        max_versions: Some(3),
+        ..Default::default()
+    };
+    let e = versions::set(&w.state, &reader, &reader.team, &n, s.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServerError::Forbidden(_)), "{e:?}");
+    versions::set(&w.state, &writer, &writer.team, &n, s)
+        .await
+        .unwrap();
+    let strict = KvConfig {
+        cas_required: true,
+        ..Default::default()
+    };
+    let e = versions::set_team_settings(&w.state, &writer, &writer.team, strict)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("needs the admin role"), "{e}");
+    versions::set_team_settings(&w.state, &w.root, &w.root.team, strict)
+        .await
+        .unwrap();
+    let e = secrets::write(&w.state, &writer, &writer.team, &n, &json!("x"), None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().starts_with("check-and-set required"), "{e}");
+    // and a purge: the secret gone, its records kept
+    versions::purge(&w.state, &writer, &writer.team, &n)
+        .await
+        .unwrap();
+    let e = secrets::history(&w.state, &reader, &reader.team, &n, None, 10)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServerError::NotFound(_)), "{e:?}");
+    let log = w.log("default").await;
+    let of = |a: AuditAction, o: AuditOutcome| {
+        log.iter()
+            .filter(|r| r.action == a && r.outcome == o)
+            .count()
+    };
+    assert_eq!(of(AuditAction::VersionDelete, AuditOutcome::Ok), 1);
+    assert_eq!(of(AuditAction::VersionDelete, AuditOutcome::Denied), 1);
+    assert_eq!(of(AuditAction::VersionDestroy, AuditOutcome::Ok), 1);
+    assert_eq!(of(AuditAction::SecretSettings, AuditOutcome::Denied), 1);
+    assert_eq!(of(AuditAction::TeamSettings, AuditOutcome::Denied), 1);
+    assert_eq!(of(AuditAction::TeamSettings, AuditOutcome::Ok), 1);
+    assert_eq!(of(AuditAction::SecretWrite, AuditOutcome::Conflict), 1);
+    assert_eq!(of(AuditAction::SecretPurge, AuditOutcome::Ok), 1);
+    assert_eq!(
+        of(AuditAction::SecretRead, AuditOutcome::NotFound),
+        3,
+        "the reads of deleted and destroyed versions, on record"
+    );
+}

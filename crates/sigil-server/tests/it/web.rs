@@ -772,3 +772,57 @@ async fn idle_sessions_end_and_a_key_has_at_most_so_many() {
     assert_eq!(status(second).await, StatusCode::OK);
     assert_eq!(status(third).await, StatusCode::OK);
 }
+
+/// A secret's page shows each version's state and the secret's settings, set through the
+/// Vault API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secrets_page_shows_each_versions_state_and_its_settings() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    for v in ["one", "two", "three"] {
+        s.put(&s.admin, "states", serde_json::json!(v)).await;
+    }
+    let vault = |method: Method, path: &str, body: serde_json::Value| {
+        let (s, path) = (s.clone(), path.to_owned());
+        async move {
+            let headers = [("x-vault-token", s.admin.as_str())];
+            let body = Some(body.to_string().into_bytes());
+            let r = s.call_with(method, &path, None, body, &headers).await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT, "{path}: {}", r.text);
+        }
+    };
+    vault(
+        Method::POST,
+        "/v1/secret/delete/states",
+        serde_json::json!({"versions": [2]}),
+    )
+    .await;
+    vault(
+        Method::POST,
+        "/v1/secret/destroy/states",
+        serde_json::json!({"versions": [1]}),
+    )
+    .await;
+    let settings =
+        serde_json::json!({"max_versions": 5, "custom_metadata": {"owner": "<data team>"}});
+    vault(Method::POST, "/v1/secret/metadata/states", settings).await;
+    let viewer = s.key("viewer").await;
+    let cookie = sign_in(&s, &viewer).await;
+    let page = get(&s, &cookie, "/ui/secret/states").await;
+    let row = |v: &str| {
+        page.body
+            .split("<tr>")
+            .find(|r| r.starts_with(&format!("<td>{v}</td>")))
+            .unwrap_or_else(|| panic!("no row for version {v}: {}", page.body))
+            .to_owned()
+    };
+    assert!(row("3").contains(">live<"), "{}", row("3"));
+    assert!(row("2").contains(">deleted at 20"), "{}", row("2"));
+    assert!(row("1").contains(">destroyed<"), "{}", row("1"));
+    assert!(page.body.contains("Versions kept"), "the settings card");
+    assert!(
+        page.body.contains("&lt;data team&gt;"),
+        "escaped: {}",
+        page.body
+    );
+    assert!(!page.body.contains("<data team>"));
+}
