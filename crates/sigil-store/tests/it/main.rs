@@ -169,3 +169,67 @@ async fn a_postgres_pool_size_bounds_the_connections() {
         "{err}"
     );
 }
+
+// a destroyed version's sealed bytes are gone from the file, not only marked (the test seal
+// keeps the value readable in its bytes, so a search finds any copy left behind)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destroyed_version_leaves_no_bytes_in_the_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sigil.db");
+    let store = sigil_store::open(path.to_str().unwrap()).await.unwrap();
+    let t = suite::team(&store, "t").await;
+    let canary = "destroyed-canary-0x5eed";
+    // neighbours on the same page, written before and after it; and a value large enough for
+    // overflow pages, which SQLite frees to its free list
+    let large = format!("{canary}{}", "x".repeat(20_000));
+    for (name, v) in [
+        ("c", "before"),
+        ("d", canary),
+        ("d", "kept"),
+        ("e", "after"),
+        ("f", large.as_str()),
+        ("f", "kept"),
+    ] {
+        store
+            .put_secret(
+                suite::put(t, name, v, None),
+                suite::audit("secret.write", "t"),
+            )
+            .await
+            .unwrap();
+    }
+    let on_disk = |path: &std::path::Path| {
+        let c = rusqlite::Connection::open(path).unwrap();
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        let mut all = Vec::new();
+        for f in std::fs::read_dir(path.parent().unwrap()).unwrap() {
+            all.extend(std::fs::read(f.unwrap().path()).unwrap_or_default());
+        }
+        all
+    };
+    let found = |bytes: &[u8]| bytes.windows(canary.len()).any(|w| w == canary.as_bytes());
+    assert!(
+        found(&on_disk(&path)),
+        "the search finds the version before"
+    );
+    let a = suite::audit("version.destroy", "t");
+    for name in ["d", "f"] {
+        let changed = store
+            .change_versions(
+                t,
+                name,
+                &[1],
+                sigil_store::VersionChange::Destroy,
+                5,
+                a.clone(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(changed, Some(vec![1]));
+    }
+    assert!(
+        !found(&on_disk(&path)),
+        "the destroyed bytes are overwritten"
+    );
+}
