@@ -258,6 +258,127 @@ fn the_canary_never_leaks_through_a_server() {
     let made: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let id = made["id"].as_str().unwrap();
     check(&sb, &env, &["keys", "revoke", id], none, 0, false);
+    // the same value through the Vault API: written, read, patched, deleted, undeleted,
+    // destroyed; refusals of bodies that carry it never echo it
+    let kv = |method: &str, path: &str, body: &str| -> (u16, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{url}{path}"))
+            .header("X-Vault-Token", ADMIN)
+            .header(
+                "Content-Type",
+                if method == "PATCH" {
+                    "application/merge-patch+json"
+                } else {
+                    "application/json"
+                },
+            )
+            .body(body.to_owned())
+            .unwrap();
+        let mut r = agent.run(req).unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let data = format!(r#"{{"data": {{"password": "{CANARY}"}}}}"#);
+    let kv_steps: [(&str, &str, String, u16, bool); 13] = [
+        (
+            "POST",
+            "/v1/secret/data/kv/canary",
+            data.clone(),
+            200,
+            false,
+        ),
+        ("GET", "/v1/secret/data/kv/canary", String::new(), 200, true),
+        (
+            "PATCH",
+            "/v1/secret/data/kv/canary",
+            data.clone(),
+            200,
+            false,
+        ),
+        (
+            "GET",
+            "/v1/secret/subkeys/kv/canary",
+            String::new(),
+            200,
+            false,
+        ),
+        (
+            "GET",
+            "/v1/secret/metadata/kv/canary",
+            String::new(),
+            200,
+            false,
+        ),
+        (
+            "POST",
+            "/v1/secret/delete/kv/canary",
+            r#"{"versions": [1]}"#.into(),
+            204,
+            false,
+        ),
+        (
+            "GET",
+            "/v1/secret/data/kv/canary?version=1",
+            String::new(),
+            404,
+            false,
+        ),
+        (
+            "POST",
+            "/v1/secret/undelete/kv/canary",
+            r#"{"versions": [1]}"#.into(),
+            204,
+            false,
+        ),
+        (
+            "POST",
+            "/v1/secret/destroy/kv/canary",
+            r#"{"versions": [1]}"#.into(),
+            204,
+            false,
+        ),
+        (
+            "POST",
+            "/v1/secret/data/kv/canary",
+            format!(r#"{{"data": "{CANARY}"}}"#),
+            400,
+            false,
+        ),
+        (
+            "POST",
+            "/v1/secret/delete/kv/canary",
+            format!(r#"{{"versions": ["{CANARY}"]}}"#),
+            400,
+            false,
+        ),
+        (
+            "POST",
+            "/v1/secret/metadata/kv/canary",
+            format!(r#"{{"delete_version_after": "{CANARY}"}}"#),
+            400,
+            false,
+        ),
+        (
+            "POST",
+            "/v1/secret/data/kv/canary",
+            format!(r#"{{"data": {{"{CANARY}": 1"#),
+            400,
+            false,
+        ),
+    ];
+    for (method, path, body, status, shows) in kv_steps {
+        let (got, text) = kv(method, path, &body);
+        assert_eq!(got, status, "{method} {path}: {text}");
+        let leaked: Vec<String> = leaked_forms(CANARY)
+            .into_iter()
+            .filter(|f| text.contains(f.as_str()))
+            .collect();
+        assert_eq!(leaked.is_empty(), !shows, "{method} {path}: {text}");
+    }
     let mut log = srv.log.lock().unwrap().clone();
     drop(srv);
     let log_holds = |srv_log: &str| {

@@ -271,9 +271,11 @@ fn kv_v2_reads_writes_and_lists_as_openbao_does() {
         ("LIST", "/v1/secret/metadata/nothing/here", "", true),
         ("GET", "/v1/secret/metadata/app/db", "", false),
     ];
+    // request ids differ; `mount_type` is Vault's (1.11 on), which OpenBao does not send
     let strip = |mut v: Value| {
         if let Value::Object(o) = &mut v {
             o.remove("request_id");
+            o.remove("mount_type");
         }
         v
     };

@@ -74,7 +74,14 @@ fn flag(field: &str, v: &Value) -> Result<bool, BadRequest> {
 /// A duration field in whole seconds, as Vault's `TypeDurationSecond` takes one: a number of
 /// seconds, its text, `<N>d` for days, or a Go duration (`1h30m`, `90s`, `1.5h`).
 fn seconds(field: &str, v: &Value) -> Result<i64, BadRequest> {
-    let bad = || unconvertible(field, format!("{v} is not a duration"));
+    // not the input itself: a field is no place for a value, but one pasted there is not echoed
+    let bad = || {
+        let why = format!(
+            "{} is not a duration: give seconds, <N>d, or a Go duration such as 1h30m",
+            kind_name(v)
+        );
+        unconvertible(field, why)
+    };
     match v {
         Value::Null => Ok(0),
         Value::Number(n) => n
