@@ -427,8 +427,18 @@ impl Client {
     /// # Errors
     /// Every failure.
     pub fn batch_read(&self, names: &[String]) -> Result<BatchReadResult> {
+        self.batch_read_for(names, &[])
+    }
+
+    /// As [`Client::batch_read`], saying which task asks for each name (`tasks` holds one per
+    /// name, or none).
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn batch_read_for(&self, names: &[String], tasks: &[String]) -> Result<BatchReadResult> {
         let body = BatchRead {
             names: names.to_vec(),
+            tasks: tasks.to_vec(),
         };
         let r = self.request(
             Method::Post,

@@ -257,10 +257,19 @@ impl Source for ServerSource {
             }
         }
         let client = self.attributed_client();
+        let tasks_by_name = context::attribution().and_then(|a| a.tasks_by_name);
         for chunk in wanted.chunks(1000) {
             let asked: Vec<String> = chunk.iter().map(|&i| names[i].to_string()).collect();
+            // on behalf of many tasks: each name's on record with the task that asks for it
+            let tasks: Vec<String> = match &tasks_by_name {
+                Some(by) => asked
+                    .iter()
+                    .map(|n| by.get(n).cloned().unwrap_or_default())
+                    .collect(),
+                None => Vec::new(),
+            };
             let read = client
-                .batch_read(&asked)
+                .batch_read_for(&asked, &tasks)
                 .map_err(|e| self.source_error(&names[chunk[0]], &e))?;
             let mut by_name: HashMap<String, (SecretValue, i64)> = read
                 .secrets

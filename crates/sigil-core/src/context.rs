@@ -36,6 +36,9 @@ pub struct Attribution {
     pub flow_run: String,
     /// The task's name, when a task is running.
     pub task: Option<String>,
+    /// For a read of many secrets on behalf of many tasks (the batch a flow run makes when it
+    /// starts): the task that asks for each name, by name.
+    pub tasks_by_name: Option<Arc<HashMap<String, String>>>,
 }
 
 #[derive(Default)]
@@ -269,6 +272,7 @@ mod tests {
     #[test]
     fn attribution_is_innermost() {
         let a = |t: &str| Attribution {
+            tasks_by_name: None,
             flow_run: "run-1".into(),
             task: Some(t.into()),
         };

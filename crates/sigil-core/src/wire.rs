@@ -224,6 +224,10 @@ pub struct History {
 pub struct BatchRead {
     /// The names to read.
     pub names: Vec<String>,
+    /// The task that asks for each name, one per name, for the audit log (a flow run reads the
+    /// secrets of all its tasks in one request); none: the request's `X-Sigil-Task`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<String>,
 }
 
 /// The answer to a batch read.

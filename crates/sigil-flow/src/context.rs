@@ -1,5 +1,6 @@
 //! What a running task can see: its run, its name, its attempt, a masked logger.
 
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,9 @@ pub(crate) struct RunShared {
     pub(crate) logs: Mutex<Vec<LogLine>>,
     pub(crate) resolver: Option<Arc<Resolver>>,
     pub(crate) started: Instant,
+    /// What the run read when it started, by the task that asked for it; a task's first attempt
+    /// takes its own.
+    pub(crate) prefetched: Mutex<HashMap<Arc<str>, SecretValue>>,
 }
 
 /// Handed to every task: who it is, which attempt, and a logger whose lines are masked.
@@ -97,6 +101,22 @@ impl TaskContext {
     /// lookups inside tasks do this themselves).
     pub fn register_secret(&self, value: &SecretValue) {
         self.run.redactor.register(value);
+    }
+
+    /// The value the run read for this task when it started, on the task's first attempt only
+    /// (a retry reads again).
+    pub(crate) fn take_prefetched(&self) -> Option<SecretValue> {
+        if self.attempt != 1 {
+            return None;
+        }
+        let value = self
+            .run
+            .prefetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.task)?;
+        self.register_secret(&value);
+        Some(value)
     }
 
     /// The chain secret tasks resolve through: the run's own, or the process's default.

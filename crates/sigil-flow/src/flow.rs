@@ -217,6 +217,9 @@ pub(crate) struct Node {
     pub(crate) options: TaskOptions,
     /// The output is a secret: never kept after the run.
     pub(crate) secret: bool,
+    /// A secret task's name known when the flow is built: read with the others when the run
+    /// starts, in one request to a server.
+    pub(crate) prefetch: Option<String>,
 }
 
 /// A flow: tasks wired by their inputs, run as many times as you like.
@@ -379,6 +382,7 @@ impl Flow {
             kind,
             options: TaskOptions::default(),
             secret,
+            prefetch: None,
         });
         Handle::new(self.id, id)
     }

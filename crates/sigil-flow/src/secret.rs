@@ -102,9 +102,18 @@ impl TaskSpec for SecretTask {
         let (task_name, inputs, body): (String, Vec<(u64, usize)>, Body) = match self.name {
             NameFrom::Fixed(name) => {
                 let task_name = self.task_name.unwrap_or_else(|| name.clone());
-                let body: Body =
-                    Arc::new(move |ctx, _| resolve(ctx, Some(&name)).map(|v| Arc::new(v) as Value));
-                (task_name, vec![], body)
+                let fixed = name.clone();
+                let body: Body = Arc::new(move |ctx, _| {
+                    // read with the run's other known names when it started, or now
+                    let value = match ctx.take_prefetched() {
+                        Some(v) => v,
+                        None => resolve(ctx, Some(&fixed))?,
+                    };
+                    Ok(Arc::new(value) as Value)
+                });
+                let handle = flow.push(task_name, vec![], NodeKind::Task(body), true);
+                flow.nodes[handle.id].prefetch = Some(name);
+                return handle;
             }
             NameFrom::Input(h) => {
                 let body: Body = Arc::new(|ctx, values| {

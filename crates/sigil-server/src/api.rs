@@ -354,7 +354,7 @@ pub(crate) async fn batch_read(
         }
     };
     Ok(Json(
-        service::secrets::read_many(&state, &c, &team, &req.names).await?,
+        service::secrets::read_many(&state, &c, &team, &req.names, &req.tasks).await?,
     ))
 }
 

@@ -470,6 +470,86 @@ fn a_flow_run_is_attributed_in_the_audit_log() {
     assert_eq!(read.task.as_deref(), Some("FLOW_SECRET"));
 }
 
+/// Requests the server answered for `route`, counted by the server itself (`/metrics`).
+fn served(srv: &RunningServer, route: &str) -> u64 {
+    http_get_raw(&srv.url, "/metrics")
+        .lines()
+        .filter(|l| l.starts_with(&format!("sigil_http_requests_total{{route=\"{route}\"")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A flow run of 100 secret tasks whose names are known when the flow is built, one whose name
+/// a parameter gives and one read twice: one batch request when the run starts, one single read
+/// for the name decided at run time; each read on record with the run and the task that asked.
+#[test]
+fn a_flow_run_of_a_hundred_secret_tasks_asks_the_server_once() {
+    use sigil::flow::{Flow, RunOptions, SecretTask};
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &[], &[]);
+    let c = srv.client(ADMIN);
+    for i in 0..101 {
+        c.put_secret(
+            &format!("flow/s{i:03}"),
+            &serde_json::json!(format!("v{i}")),
+            None,
+        )
+        .unwrap();
+    }
+    let source = sigil_client::ServerSource::new(c.clone(), Duration::ZERO);
+    let chain = Arc::new(sigil::Resolver::new(vec![Arc::new(source)]));
+    let mut flow = Flow::new("hundred");
+    let known: Vec<_> = (0..100)
+        .map(|i| flow.add(SecretTask::new(format!("flow/s{i:03}")).named(format!("t{i:03}"))))
+        .collect();
+    let which = flow.parameter_with_default("which", String::from("flow/s100"));
+    let runtime = flow.add(SecretTask::from_input(which));
+    let sizes = flow.task("sizes", known, |_, v: Vec<sigil::SecretValue>| {
+        Ok(v.iter().map(|v| v.size()).sum::<usize>())
+    });
+    let (batch, single) = (
+        "/api/v1/teams/{team}/batch-read",
+        "/api/v1/teams/{team}/secrets/{*name}",
+    );
+    let before = (served(&srv, batch), served(&srv, single));
+    let run = flow.run_with(RunOptions::new().resolver(chain)).unwrap();
+    assert!(run.is_success(), "{run}");
+    assert!(run.output(sizes).is_some());
+    assert_eq!(
+        (
+            served(&srv, batch) - before.0,
+            served(&srv, single) - before.1
+        ),
+        (1, 1),
+        "one batch for the hundred names known at build time, one read for the one decided at run time"
+    );
+    let reads: Vec<_> = c
+        .audit(None, None, 1000)
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter(|e| e.action == "secret.read" && e.flow_run.as_deref() == Some(run.id()))
+        .collect();
+    assert_eq!(reads.len(), 101, "one record per secret read");
+    for i in [0, 42, 99] {
+        let name = format!("flow/s{i:03}");
+        let r = reads
+            .iter()
+            .find(|e| e.name.as_deref() == Some(name.as_str()))
+            .unwrap_or_else(|| panic!("no read of {name}"));
+        assert_eq!(
+            r.task.as_deref(),
+            Some(format!("t{i:03}").as_str()),
+            "{name}"
+        );
+    }
+    let r = reads
+        .iter()
+        .find(|e| e.name.as_deref() == Some("flow/s100"))
+        .unwrap();
+    assert_eq!(r.task.as_deref(), Some(run.task(runtime).name.as_str()));
+}
+
 pub(crate) fn http_get_status(url: &str, path: &str) -> Option<u16> {
     use std::io::{Read, Write};
     let addr = url.strip_prefix("http://")?;

@@ -289,9 +289,39 @@ impl Resolver {
             .collect())
     }
 
+    /// The values of the names the chain holds (`None` for the others), each source asked once
+    /// for all the names the sources before it did not hold: what a flow run reads when it
+    /// starts, one request to a server for every secret its tasks name.
+    ///
+    /// # Errors
+    /// A source's failure (never a miss).
+    pub fn get_found(&self, names: &[SecretName]) -> Result<Vec<Option<SecretValue>>> {
+        Ok(self
+            .fetch_found(names)?
+            .into_iter()
+            .map(|found| found.map(|(_, value, _)| value))
+            .collect())
+    }
+
     /// Each name's value, version and the index in the chain of the source that answered: each
     /// source asked once for all the names the sources before it did not hold.
     fn fetch_all(&self, names: &[SecretName]) -> Result<Vec<(usize, SecretValue, Option<i64>)>> {
+        let found = self.fetch_found(names)?;
+        if let Some(i) = found.iter().position(Option::is_none) {
+            return Err(self.not_found(&names[i]));
+        }
+        Ok(found
+            .into_iter()
+            .map(|r| r.expect("every name was found"))
+            .collect())
+    }
+
+    /// As [`Resolver::fetch_all`], a name no source holds left `None`.
+    #[allow(clippy::type_complexity)]
+    fn fetch_found(
+        &self,
+        names: &[SecretName],
+    ) -> Result<Vec<Option<(usize, SecretValue, Option<i64>)>>> {
         let mut found: Vec<Option<(usize, SecretValue, Option<i64>)>> = vec![None; names.len()];
         let mut pending: Vec<usize> = (0..names.len()).collect();
         for (k, source) in self.chain().iter().enumerate() {
@@ -314,13 +344,7 @@ impl Resolver {
             }
             pending = still;
         }
-        if let Some(&i) = pending.first() {
-            return Err(self.not_found(&names[i]));
-        }
-        Ok(found
-            .into_iter()
-            .map(|r| r.expect("every name was found"))
-            .collect())
+        Ok(found)
     }
 
     /// Whether any source holds `name`.

@@ -2,12 +2,13 @@
 //! worker pool (`pool`), drives every task to a final state (`schedule`: dependency order,
 //! retries, timeouts, triggers) and builds the report (`report`).
 
+use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use sigil_core::context::{self, Scope};
-use sigil_core::{Redactor, Resolver, SecretValue};
+use sigil_core::context::{self, Attribution, Scope};
+use sigil_core::{Redactor, Resolver, SecretName, SecretValue};
 
 use crate::context::RunShared;
 use crate::error::Error;
@@ -183,6 +184,7 @@ impl Flow {
             logs: Mutex::new(Vec::new()),
             resolver: opts.resolver.clone(),
             started,
+            prefetched: Mutex::new(HashMap::new()),
         });
         // the caller's scopes, with the run's secrets on top, go with every task to its thread
         let mut scope = Scope::new();
@@ -190,6 +192,7 @@ impl Flow {
             scope = scope.secret(name, v);
         }
         let snapshot = scope.run(context::snapshot);
+        prefetch(self, &run, &snapshot);
 
         let workers = opts
             .workers
@@ -231,5 +234,69 @@ impl Flow {
         );
         let run = report::build(self, run_id, &run, sched, started);
         Ok(run)
+    }
+}
+
+/// Reads, when the run starts, every secret whose name its secret tasks know from the flow's
+/// build: the chain asks each source once for all of them — one request to a server, each
+/// read on record with the task that asks for it. A task's first attempt takes its value; a
+/// name the chain does not hold, or a chain that fails, is left to the task, which reads (and
+/// fails) on its own, as a retry does.
+fn prefetch(flow: &Flow, run: &Arc<RunShared>, scope: &context::Snapshot) {
+    let wanted: Vec<(&str, SecretName)> = flow
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let name = SecretName::parse(n.prefetch.as_deref()?).ok()?;
+            Some((n.name.as_str(), name))
+        })
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let resolver = match &run.resolver {
+        Some(r) => r.clone(),
+        None => match sigil_core::global::default_resolver() {
+            Ok(r) => r,
+            Err(_) => return, // each task reports it
+        },
+    };
+    let mut names: Vec<SecretName> = Vec::new();
+    let mut tasks_by_name: HashMap<String, String> = HashMap::new();
+    for (task, name) in &wanted {
+        if !tasks_by_name.contains_key(name.as_str()) {
+            tasks_by_name.insert(name.to_string(), (*task).to_owned());
+            names.push(name.clone());
+        }
+    }
+    let attribution = Attribution {
+        flow_run: run.run_id.clone(),
+        task: None,
+        tasks_by_name: Some(Arc::new(tasks_by_name)),
+    };
+    let found = scope.enter(|| {
+        Scope::new()
+            .attribution(attribution)
+            .redactor(run.redactor.clone())
+            .run(|| resolver.get_found(&names))
+    });
+    let values = match found {
+        Ok(values) => values,
+        Err(e) => {
+            let why = run.redactor.redact(&e.to_string()).into_owned();
+            tracing::debug!(run = %run.run_id, error = %why, "reading the run's secrets at its start failed; each task reads its own");
+            return;
+        }
+    };
+    let by_name: HashMap<&str, SecretValue> = names
+        .iter()
+        .zip(values)
+        .filter_map(|(n, v)| Some((n.as_str(), v?)))
+        .collect();
+    let mut prefetched = run.prefetched.lock().unwrap_or_else(|p| p.into_inner());
+    for (task, name) in wanted {
+        if let Some(v) = by_name.get(name.as_str()) {
+            prefetched.insert(Arc::from(task), v.clone());
+        }
     }
 }

@@ -128,6 +128,7 @@ pub(super) fn run_job(
     let attribution = Attribution {
         flow_run: w.run.run_id.clone(),
         task: Some(ctx.task.to_string()),
+        tasks_by_name: None,
     };
     let outcome = w.scope.enter(|| {
         Scope::new()

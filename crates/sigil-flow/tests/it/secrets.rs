@@ -98,8 +98,101 @@ fn retries_apply_to_secret_tasks() {
     let len = flow.task("len", s, |_, v: SecretValue| Ok(v.size()));
     let run = flow.run_with(RunOptions::new().resolver(chain)).unwrap();
     assert_eq!(run.state(s), TaskState::Success, "{run}");
-    assert_eq!(run.task(s).attempts, 3);
+    // the run's read of its known names when it starts is the first lookup; then each attempt
+    assert_eq!(run.task(s).attempts, 2);
     assert_eq!(run.output(len), Some(12));
+}
+
+/// A source that counts its single and batch lookups and the names each asked for; `LATE`
+/// appears only from its fourth single lookup on.
+#[derive(Default)]
+struct Recording {
+    single: std::sync::Mutex<Vec<String>>,
+    batches: std::sync::Mutex<Vec<Vec<String>>>,
+}
+
+impl sigil_core::Source for Recording {
+    fn kind(&self) -> &str {
+        "counting"
+    }
+    fn place(&self, _: &SecretName) -> String {
+        "counting source".into()
+    }
+    fn fetch(&self, name: &SecretName) -> sigil_core::Result<Option<SecretValue>> {
+        let mut single = self.single.lock().unwrap();
+        single.push(name.to_string());
+        let late_seen = single.iter().filter(|n| *n == "LATE").count();
+        Ok(match name.as_str() {
+            "LATE" => (late_seen >= 2).then(|| SecretValue::from("late")),
+            "MISSING" => None,
+            other => Some(SecretValue::from(format!("value of {other}"))),
+        })
+    }
+    fn fetch_many(&self, names: &[SecretName]) -> sigil_core::Result<Vec<Option<SecretValue>>> {
+        self.batches
+            .lock()
+            .unwrap()
+            .push(names.iter().map(|n| n.to_string()).collect());
+        Ok(names
+            .iter()
+            .map(|n| match n.as_str() {
+                "LATE" | "MISSING" => None,
+                other => Some(SecretValue::from(format!("value of {other}"))),
+            })
+            .collect())
+    }
+}
+
+#[test]
+fn a_run_reads_the_names_it_knows_in_one_batch_and_the_others_one_by_one() {
+    let source = Arc::new(Recording::default());
+    let chain = Arc::new(sigil_core::Resolver::new(vec![source.clone()]));
+    let mut flow = Flow::new("batched");
+    let mut known = Vec::new();
+    for i in 0..100 {
+        known.push(flow.add(SecretTask::new(format!("S{i:03}"))));
+    }
+    // one name twice, under two task names: asked for once
+    let again = flow.add(SecretTask::new("S000").named("s000_again"));
+    let total = flow.task("total", known.clone(), |_, values: Vec<SecretValue>| {
+        Ok(values.iter().map(SecretValue::size).sum::<usize>())
+    });
+    let same = flow.task(
+        "same",
+        (known[0], again),
+        |_, (a, b): (SecretValue, SecretValue)| Ok(a.expose_str() == b.expose_str()),
+    );
+    // decided at run time: read on its own
+    let which = flow.parameter_with_default("which", String::from("RUNTIME"));
+    let runtime = flow.add(SecretTask::from_input(which));
+    // not there when the run starts: the task reads it, and its retry reads again
+    let late = flow.add(SecretTask::new("LATE"));
+    flow.configure(late).max_retries(2);
+    let run = flow
+        .run_with(RunOptions::new().resolver(chain.clone()))
+        .unwrap();
+    assert!(run.is_success(), "{run}");
+    assert_eq!(run.output(total), Some(100 * "value of S000".len()));
+    assert_eq!(run.output(same), Some(true));
+    assert_eq!(run.state(runtime), TaskState::Success);
+    assert_eq!(run.task(late).attempts, 2);
+    let batches = source.batches.lock().unwrap().clone();
+    assert_eq!(batches.len(), 1, "one batch: {batches:?}");
+    assert_eq!(
+        batches[0].len(),
+        101,
+        "each known name once, LATE with them"
+    );
+    let mut single = source.single.lock().unwrap().clone();
+    single.sort();
+    assert_eq!(
+        single,
+        ["LATE", "LATE", "RUNTIME"],
+        "single lookups: the name decided at run time, and LATE's two attempts"
+    );
+    // a second run reads again
+    flow.run_with(RunOptions::new().resolver(chain)).unwrap();
+    assert_eq!(source.batches.lock().unwrap().len(), 2);
 }
 
 #[test]

@@ -434,7 +434,7 @@ async fn versions_and_settings_follow_the_roles_and_a_deleted_version_is_not_rea
             .contains("version 2 in team \"default\" is deleted"),
         "{e}"
     );
-    let batch = secrets::read_many(&w.state, &reader, &reader.team, &["app/db".into()])
+    let batch = secrets::read_many(&w.state, &reader, &reader.team, &["app/db".into()], &[])
         .await
         .unwrap();
     assert_eq!(batch.missing, ["app/db"]);

@@ -210,14 +210,31 @@ pub(crate) async fn read_or_unreadable(
     }
 }
 
+/// A task's name as the audit log takes it (as `X-Sigil-Task`): 1 to 128 printable ASCII
+/// characters; empty is none.
+fn task_name(task: &str) -> Result<Option<&str>, ServerError> {
+    if task.is_empty() {
+        return Ok(None);
+    }
+    if task.len() <= 128 && task.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        Ok(Some(task))
+    } else {
+        Err(ServerError::Invalid(
+            "tasks must hold task names of 1 to 128 printable ASCII characters".into(),
+        ))
+    }
+}
+
 /// Reads many secrets in one request (reader role): each distinct name once, in the order asked;
 /// each read and its audit record (`ok` with the version read, or `not_found`) in one trip to
-/// the store, concurrently, so that they share one commit.
+/// the store, concurrently, so that they share one commit. `tasks`, when given, holds the task
+/// that asks for each name, which its record keeps (a flow run reads for all its tasks at once).
 pub(crate) async fn read_many(
     state: &AppState,
     c: &Caller,
     team: &TeamName,
     asked: &[String],
+    tasks: &[String],
 ) -> Result<BatchReadResult, ServerError> {
     may_read_values(state, c, team, None).await?;
     let checked = (|| {
@@ -226,12 +243,23 @@ pub(crate) async fn read_many(
                 "names must hold 1 to 1000 names".into(),
             ));
         }
+        if !tasks.is_empty() && tasks.len() != asked.len() {
+            return Err(ServerError::Invalid(format!(
+                "tasks must hold one task per name: {} names, {} tasks",
+                asked.len(),
+                tasks.len()
+            )));
+        }
         let mut seen = std::collections::HashSet::with_capacity(asked.len());
         let mut names = Vec::with_capacity(asked.len());
-        for n in asked {
+        for (i, n) in asked.iter().enumerate() {
             let name = super::parse_name(n)?;
+            let task = match tasks.get(i) {
+                Some(t) => task_name(t)?,
+                None => None,
+            };
             if seen.insert(n.as_str()) {
-                names.push(name);
+                names.push((name, task));
             }
         }
         Ok(names)
@@ -242,8 +270,12 @@ pub(crate) async fn read_many(
             return Err(refuse(state, c, team.as_str(), AuditAction::SecretRead, None, e).await);
         }
     };
-    let found = futures_util::future::try_join_all(names.iter().map(|name| {
-        let audit_ok = secret_audit_row(c, AuditAction::SecretRead, name, None, AuditOutcome::Ok);
+    let found = futures_util::future::try_join_all(names.iter().map(|(name, task)| {
+        let mut audit_ok =
+            secret_audit_row(c, AuditAction::SecretRead, name, None, AuditOutcome::Ok);
+        if let Some(t) = task {
+            audit_ok.task = Some((*t).to_owned());
+        }
         let at = audit_ok.at;
         async move {
             let found = state
@@ -259,7 +291,7 @@ pub(crate) async fn read_many(
     let mut secrets = Vec::with_capacity(names.len());
     let mut missing = Vec::new();
     let mut opened = Ok(());
-    for (name, found) in names.iter().zip(&found) {
+    for ((name, _), found) in names.iter().zip(&found) {
         let Some((_, ver)) = found else {
             missing.push(name.as_str().to_owned());
             continue;
@@ -286,7 +318,7 @@ pub(crate) async fn read_many(
         let read = names
             .iter()
             .zip(&found)
-            .filter_map(|(name, found)| found.as_ref().map(|(_, ver)| (name, ver.version)));
+            .filter_map(|((name, _), found)| found.as_ref().map(|(_, ver)| (name, ver.version)));
         return Err(unopened(state, c, read, e).await);
     }
     Metrics::inc(&state.metrics.secret_reads, secrets.len() as u64);

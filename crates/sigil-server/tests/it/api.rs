@@ -152,6 +152,36 @@ pub(crate) async fn listing_and_batch_read(s: &Server) {
     assert_eq!(reads("app/s05"), [("ok".to_owned(), Some(1))]);
     assert_eq!(reads("app/s04"), [("not_found".to_owned(), None)]);
     assert_eq!(reads("nope"), [("not_found".to_owned(), None)]);
+    // the task that asks for each name (a flow run reading for all its tasks): on record
+    let tasked = |names: Value, tasks: Value| {
+        s.req_json(
+            a,
+            "POST batch-read",
+            json!({"names": names, "tasks": tasks}),
+        )
+    };
+    let r = tasked(json!(["app/s06", "app/s07"]), json!(["extract", "load"])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let log = s.audit_log().await;
+    let task_of = |name: &str| {
+        log.json["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rfind(|e| e["name"] == name)
+            .map(|e| e["task"].clone())
+    };
+    assert_eq!(task_of("app/s06"), Some(json!("extract")));
+    assert_eq!(task_of("app/s07"), Some(json!("load")));
+    for (tasks, says) in [
+        (json!(["one"]), "one task per name"),
+        (json!(["ok", "bad\ntask"]), "printable ASCII"),
+        (json!(["ok", "x".repeat(129)]), "printable ASCII"),
+    ] {
+        let r = tasked(json!(["app/s06", "app/s07"]), tasks).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert!(r.text.contains(says), "{says}: {}", r.text);
+    }
 }
 
 /// Each role against each endpoint.
