@@ -271,7 +271,10 @@ pub enum TeamsCommand {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
     /// Only records at or after this time: RFC 3339 (2026-11-29T00:00:00Z, 2026-11-29T01:00:00+01:00)
     /// or a date (2026-11-29, midnight UTC).
     #[arg(long)]
@@ -288,6 +291,23 @@ pub struct AuditArgs {
     /// Print JSON: `{"entries": [...], "next_cursor": "…" | null}`.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Write the team's audit records, oldest first, to stdout, every page of them: to ship them
+    /// elsewhere (before the server's retention removes them).
+    Export(AuditExportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AuditExportArgs {
+    /// Only records at or after this time: RFC 3339 or a date (midnight UTC). Default: all.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// `jsonl`: one JSON object per line, the shape of `sigil audit --json`'s entries.
+    #[arg(long, default_value = "jsonl")]
+    pub format: String,
 }
 
 #[derive(Args, Debug)]
@@ -550,6 +570,11 @@ pub struct ServerArgs {
     /// How long SIGTERM waits for requests in flight before it closes their connections.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     pub shutdown_timeout: std::time::Duration,
+    /// The audit log's retention (`audit.retention`): records older than this (`400d`) are
+    /// removed in the background, in small chunks. Default: kept for ever. Ship them elsewhere
+    /// first with `sigil audit export`.
+    #[arg(long, value_name = "DURATION", env = "SIGIL_AUDIT_RETENTION", value_parser = duration)]
+    pub audit_retention: Option<std::time::Duration>,
 }
 
 /// A duration such as `15s`, `500ms` or `2m`, at least one millisecond.

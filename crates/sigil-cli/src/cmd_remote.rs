@@ -216,23 +216,66 @@ pub fn teams(cmd: TeamsCommand) -> crate::failure::Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub fn audit(a: AuditArgs) -> crate::failure::Result<u8> {
-    let client = load()?.client()?;
-    // sent as UTC, which every server version reads
-    let since = match &a.since {
-        None => None,
-        Some(s) => Some(
-            sigil_core::wire::parse_rfc3339(s)
-                .or_else(|| sigil_core::wire::parse_date(s))
-                .map(sigil_core::wire::rfc3339)
-                .ok_or_else(|| {
-                    UsageError(format!(
-                        "--since {s:?} is neither an RFC 3339 time (2026-11-29T00:00:00Z, \
-                         2026-11-29T01:00:00+01:00) nor a date (2026-11-29)"
-                    ))
-                })?,
-        ),
+/// `--since` as UTC, which every server version reads.
+fn since_utc(since: Option<&str>) -> crate::failure::Result<Option<String>> {
+    let Some(s) = since else {
+        return Ok(None);
     };
+    let utc = sigil_core::wire::parse_rfc3339(s)
+        .or_else(|| sigil_core::wire::parse_date(s))
+        .map(sigil_core::wire::rfc3339)
+        .ok_or_else(|| {
+            UsageError(format!(
+                "--since {s:?} is neither an RFC 3339 time (2026-11-29T00:00:00Z, \
+                 2026-11-29T01:00:00+01:00) nor a date (2026-11-29)"
+            ))
+        })?;
+    Ok(Some(utc))
+}
+
+/// An audit entry as `--json` and the export print it: a record made by no key (the server's
+/// bootstrap) has `key_id: null`.
+fn entry_json(e: &sigil_core::wire::AuditEntry) -> serde_json::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(e)?;
+    if e.key_id == "-" {
+        v["key_id"] = serde_json::Value::Null;
+    }
+    Ok(v)
+}
+
+/// `sigil audit export`: every page, oldest first, one JSON object per line as it arrives.
+fn audit_export(a: &crate::cli::AuditExportArgs) -> crate::failure::Result<u8> {
+    if a.format != "jsonl" {
+        return Err(UsageError(format!(
+            "--format {:?}: the export writes jsonl (one JSON object per line)",
+            a.format
+        ))
+        .into());
+    }
+    let since = since_utc(a.since.as_deref())?;
+    let client = load()?.client()?;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = client.audit(since.as_deref(), cursor.as_deref(), 1000)?;
+        let mut text = String::new();
+        for e in &page.entries {
+            text.push_str(&entry_json(e)?.to_string());
+            text.push('\n');
+        }
+        out::write_stdout(text.as_bytes())?;
+        match page.next_cursor {
+            Some(c) if !page.entries.is_empty() => cursor = Some(c),
+            _ => return Ok(EXIT_OK),
+        }
+    }
+}
+
+pub fn audit(a: AuditArgs) -> crate::failure::Result<u8> {
+    if let Some(crate::cli::AuditCommand::Export(e)) = &a.command {
+        return audit_export(e);
+    }
+    let since = since_utc(a.since.as_deref())?;
+    let client = load()?.client()?;
     let limit = a.limit.clamp(1, 1000);
     let page = if a.oldest_first {
         client.audit(since.as_deref(), a.cursor.as_deref(), limit)?
@@ -244,13 +287,7 @@ pub fn audit(a: AuditArgs) -> crate::failure::Result<u8> {
         let entries: Vec<serde_json::Value> = page
             .entries
             .iter()
-            .map(|e| {
-                let mut v = serde_json::to_value(e)?;
-                if e.key_id == "-" {
-                    v["key_id"] = serde_json::Value::Null;
-                }
-                Ok(v)
-            })
+            .map(entry_json)
             .collect::<serde_json::Result<_>>()?;
         let doc = serde_json::json!({"entries": entries, "next_cursor": page.next_cursor});
         out::line(&doc.to_string())?;

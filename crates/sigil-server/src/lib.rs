@@ -21,6 +21,7 @@ pub mod keys;
 pub mod net;
 pub mod openapi;
 mod prefect;
+mod retention;
 mod service;
 mod state;
 mod vault;
@@ -479,6 +480,7 @@ pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
     let store = sigil_store::open(&config.database).await?;
     let state = AppState::with_previous_keys(store, master, previous, config.limits.clone());
     state.set_secure_cookies(tls.is_some() || config.secure_cookies);
+    retention::spawn(state.clone());
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let local = listener.local_addr()?;
     if let Some(key) = bootstrap(&state, config.bootstrap_key.clone())

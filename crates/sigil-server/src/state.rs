@@ -37,6 +37,8 @@ pub struct Limits {
     /// Peers whose `X-Forwarded-For` header is believed (TLS-terminating proxies); the client's
     /// address is then the last address in the header that is not one of them.
     pub trusted_proxies: Vec<crate::net::Cidr>,
+    /// Audit records older than this are removed in the background (none: kept for ever).
+    pub audit_retention: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -52,6 +54,7 @@ impl Default for Limits {
             session_max_age: Duration::from_secs(12 * 3600),
             sessions_per_key: 20,
             trusted_proxies: Vec::new(),
+            audit_retention: None,
         }
     }
 }
@@ -68,6 +71,7 @@ pub struct Metrics {
     pub(crate) rate_limited: AtomicU64,
     pub(crate) connections_refused: AtomicU64,
     pub(crate) requests_timed_out: AtomicU64,
+    pub(crate) audit_pruned: AtomicU64,
 }
 
 impl Metrics {
@@ -152,6 +156,11 @@ impl Metrics {
                 "sigil_requests_timed_out_total",
                 "Requests answered 503 after the request timeout.",
                 &self.requests_timed_out,
+            ),
+            (
+                "sigil_audit_pruned_total",
+                "Audit records removed for being older than the retention.",
+                &self.audit_pruned,
             ),
         ] {
             out.push_str(&format!(

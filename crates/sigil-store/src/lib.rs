@@ -210,6 +210,12 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<AuditRow>>;
 
+    /// Removes, among the `limit` oldest audit records (by id), those written before `before`
+    /// (Unix ms); returns how many. Called again until it removes none, it prunes the log
+    /// chunk by chunk, each a short transaction of its own, so reads are not held up. The newest
+    /// record always stays (its id is where the next ones continue from).
+    async fn prune_audit(&self, before: i64, limit: u32) -> Result<u64>;
+
     /// Starts a web session; past `max_per_key` live sessions of its key, the oldest end.
     async fn create_session(&self, session: SessionRow, max_per_key: u32) -> Result<()>;
 

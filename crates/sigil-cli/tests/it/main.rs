@@ -1,5 +1,6 @@
 //! End-to-end tests of the `sigil` binary: real processes, real files.
 
+mod audit;
 mod bad_input;
 mod browser;
 mod canary;

@@ -1083,7 +1083,7 @@ fn one_json_shape_for_lists_and_reads() {
     assert_eq!(keys(&doc[0]), SHAPE, "the same shape without --server");
 }
 
-fn http_get_raw(url: &str, path: &str) -> String {
+pub(crate) fn http_get_raw(url: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let addr = url.strip_prefix("http://").unwrap();
     let mut s = std::net::TcpStream::connect(addr).unwrap();

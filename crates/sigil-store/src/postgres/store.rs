@@ -462,6 +462,17 @@ impl Store for PgStore {
             .map_err(|_| StoreError::backend("the audit committer stopped"))?
     }
 
+    async fn prune_audit(&self, before: i64, limit: u32) -> Result<u64> {
+        let c = self.client().await?;
+        execute_cached(
+            &c,
+            "DELETE FROM audit WHERE id IN (SELECT id FROM audit ORDER BY id LIMIT $2) AND at < $1
+             AND id < (SELECT MAX(id) FROM audit)",
+            &[&before, &i64::from(limit)],
+        )
+        .await
+    }
+
     async fn audit(
         &self,
         team: &str,

@@ -433,6 +433,28 @@ impl Store for SqliteStore {
         Self::answer(rx).await
     }
 
+    async fn prune_audit(&self, before: i64, limit: u32) -> Result<u64> {
+        self.write(move |c| {
+            // the newest record always stays: ids are rowids, which an empty table would hand
+            // out again from 1, under the cursors and blocks that name the old ones
+            let n = c
+                .prepare_cached(
+                    "DELETE FROM audit WHERE id IN (SELECT id FROM audit ORDER BY id LIMIT ?2) AND at < ?1
+                     AND id < (SELECT MAX(id) FROM audit)",
+                )?
+                .execute(params![before, limit])?;
+            if n > 0 {
+                // the blocks wholly before the oldest record left hold none any more
+                c.prepare_cached(
+                    "DELETE FROM audit_blocks WHERE block < (SELECT COALESCE(MIN(id), 0) FROM audit) >> ?1",
+                )?
+                .execute([AUDIT_BLOCK_BITS])?;
+            }
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn audit(
         &self,
         team: &str,

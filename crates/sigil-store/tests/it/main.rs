@@ -86,6 +86,7 @@ mod version_state {
         settings_prune_and_require_check_and_set,
         delete_version_after_deletes_versions_in_time,
         a_purge_removes_every_version,
+        the_audit_log_is_pruned_oldest_first,
     );
 }
 

@@ -401,3 +401,57 @@ pub(crate) async fn a_purge_removes_every_version(store: Arc<dyn Store>) {
         "only the purge that removed something is on record"
     );
 }
+
+pub(crate) async fn the_audit_log_is_pruned_oldest_first(store: Arc<dyn Store>) {
+    let rows = |team: &str, ats: &[i64]| -> Vec<AuditRow> {
+        ats.iter()
+            .map(|&at| AuditRow {
+                at,
+                ..audit("secret.read", team)
+            })
+            .collect()
+    };
+    store
+        .append_audit(rows("t", &[1_000, 2_000, 3_000, 4_000]))
+        .await
+        .unwrap();
+    store.append_audit(rows("u", &[4_500])).await.unwrap();
+    store
+        .append_audit(rows("t", &[5_000, 6_000, 7_000]))
+        .await
+        .unwrap();
+    let ats = |team: &'static str| {
+        let store = store.clone();
+        async move {
+            let page = store.audit(team, 0, 0, 100).await.unwrap();
+            page.iter().map(|r| r.at).collect::<Vec<_>>()
+        }
+    };
+    // chunk by chunk, oldest first, every team's
+    assert_eq!(store.prune_audit(5_500, 3).await.unwrap(), 3);
+    assert_eq!(ats("t").await, [4_000, 5_000, 6_000, 7_000]);
+    assert_eq!(store.prune_audit(5_500, 3).await.unwrap(), 3);
+    assert_eq!(store.prune_audit(5_500, 3).await.unwrap(), 0);
+    assert_eq!(ats("t").await, [6_000, 7_000]);
+    assert_eq!(ats("u").await, Vec::<i64>::new());
+    // the newest page still pages back through what is left
+    let newest = store.audit_newest("t", None, 0, 1).await.unwrap();
+    let older = store
+        .audit_newest("t", Some(newest[0].id), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!((newest[0].at, older.len(), older[0].at), (7_000, 1, 6_000));
+    // everything old: all but the newest record go, and new ids continue after it
+    while store.prune_audit(i64::MAX, 2).await.unwrap() > 0 {}
+    assert_eq!(ats("t").await, [7_000]);
+    store.append_audit(rows("t", &[8_000])).await.unwrap();
+    let page = store.audit("t", 0, 0, 100).await.unwrap();
+    assert_eq!(
+        page.iter().map(|r| r.at).collect::<Vec<_>>(),
+        [7_000, 8_000]
+    );
+    assert!(page[1].id > page[0].id, "ids are not handed out again");
+    // a page after a cursor from before the prune still answers what is after it
+    let after = store.audit("t", newest[0].id, 0, 100).await.unwrap();
+    assert_eq!(after.iter().map(|r| r.at).collect::<Vec<_>>(), [8_000]);
+}
