@@ -51,7 +51,7 @@ pub enum Command {
     /// Read the team's audit log (admin).
     Audit(AuditArgs),
     /// Run the Sigil server (SQLite under $SIGIL_HOME/server by default; PostgreSQL with --database postgres://…).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Print a shell completion script.
     Completions {
         /// The shell.

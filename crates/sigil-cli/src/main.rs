@@ -58,7 +58,7 @@ fn dispatch(cli: cli::Cli) -> failure::Result<u8> {
         Command::Import(args) => cmd_import::run(args),
         Command::Export(args) => cmd_export::run(args),
         Command::Config { command } => cmd_config::run(command),
-        Command::Server(args) => cmd_server::run(args),
+        Command::Server(args) => cmd_server::run(*args),
         Command::Login(args) => cmd_remote::login(args),
         Command::Keys { command } => cmd_remote::keys(command),
         Command::Teams { command } => cmd_remote::teams(command),
