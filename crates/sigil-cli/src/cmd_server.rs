@@ -115,7 +115,7 @@ pub fn run(args: ServerArgs) -> crate::failure::Result<u8> {
         }
         Some(ServerCommand::RotateMasterKey { new_key_file }) => {
             runtime.block_on(async {
-                let old = sigil_server::load_master_key(&master).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let old = sigil_server::load_master_key(&master, false).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let (new, created) =
                     sigil_server::crypto::MasterKey::load_or_create(&new_key_file).map_err(|e| anyhow::anyhow!("{e}"))?;
                 if created {

@@ -18,6 +18,7 @@ mod conn;
 pub mod crypto;
 mod error;
 pub mod keys;
+mod master;
 pub mod net;
 pub mod openapi;
 mod prefect;
@@ -26,6 +27,8 @@ mod service;
 mod state;
 mod vault;
 mod web;
+
+pub use master::{check_master_keys, load_master_key};
 
 use sigil_store::{AuditAction, AuditOutcome};
 use std::net::SocketAddr;
@@ -141,9 +144,21 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Ready: the database answers, and this server's master keys open every data key in it (a
+/// replica whose key was rotated away by another is not ready).
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => "ready\n".into_response(),
+    match state.store.all_data_keys().await {
+        Ok(rows) => match rows.iter().find(|r| !state.has_master_key(&r.master_key_id)) {
+            None => "ready\n".into_response(),
+            Some(r) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "not ready: data key {} of team {} is wrapped by master key {}, which this server does not have\n",
+                    r.version, r.team_id, r.master_key_id
+                ),
+            )
+                .into_response(),
+        },
         Err(e) => ApiError::unavailable(e).into_response(),
     }
 }
@@ -280,26 +295,6 @@ impl ServerConfig {
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Loads the master key.
-///
-/// # Errors
-/// An invalid key, or a key file that cannot be read or created.
-pub fn load_master_key(source: &MasterKeySource) -> Result<MasterKey, BoxError> {
-    match source {
-        MasterKeySource::Env(text) => Ok(MasterKey::from_base64(text, "SIGIL_MASTER_KEY")?),
-        MasterKeySource::File(path) => {
-            let (key, created) = MasterKey::load_or_create(path)?;
-            if created {
-                tracing::warn!(
-                    path = %path.display(),
-                    "created a new master key file; in production supply your own key (SIGIL_MASTER_KEY) and keep it outside the database's backups"
-                );
-            }
-            Ok(key)
-        }
-    }
-}
 
 /// Creates team `default` and the bootstrap administrator key when the database is empty.
 /// Returns the key when this call created it.
@@ -471,13 +466,17 @@ pub async fn run(config: ServerConfig) -> Result<(), BoxError> {
         Some((cert, key)) => Some(tls_config(cert, key)?),
         None => None,
     };
-    let master = load_master_key(&config.master_key)?;
+    // the database first: a master key file is created only for a database without data keys
+    let store = sigil_store::open(&config.database).await?;
+    let fresh = store.all_data_keys().await?.is_empty();
+    let master = load_master_key(&config.master_key, fresh)?;
     let previous = config
         .previous_master_keys
         .iter()
-        .map(load_master_key)
-        .collect::<Result<Vec<_>, _>>()?;
-    let store = sigil_store::open(&config.database).await?;
+        .map(|s| Ok((load_master_key(s, false)?, s.clone())))
+        .collect::<Result<Vec<_>, BoxError>>()?;
+    check_master_keys(&*store, &master, &config.master_key, &previous).await?;
+    let previous = previous.into_iter().map(|(k, _)| k).collect();
     let state = AppState::with_previous_keys(store, master, previous, config.limits.clone());
     state.set_secure_cookies(tls.is_some() || config.secure_cookies);
     retention::spawn(state.clone());

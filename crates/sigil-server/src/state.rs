@@ -211,6 +211,11 @@ impl AppState {
         Self::with_previous_keys(store, master, Vec::new(), limits)
     }
 
+    /// Whether one of this server's master keys has this id.
+    pub(crate) fn has_master_key(&self, id: &str) -> bool {
+        self.master.id() == id || self.previous.iter().any(|m| m.id() == id)
+    }
+
     /// State whose data keys may still be wrapped by `previous` master keys (during a rotation:
     /// new data keys are wrapped by `master`, old ones are read with whichever key wrapped them).
     pub fn with_previous_keys(

@@ -8,6 +8,7 @@ mod concurrency;
 mod crash;
 mod edit;
 mod export;
+mod faults;
 mod import;
 mod prefect;
 mod run;

@@ -261,3 +261,29 @@ async fn neither_the_canary_nor_the_master_key_is_in_a_postgres_dump() {
     }
     assert!(rows_seen > 5);
 }
+
+/// A replica whose master key was rotated away by another is not ready: `/readyz` never says
+/// ready with a master key that cannot open the current data keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_not_ready_when_the_master_key_no_longer_opens_the_data_keys() {
+    use sigil_server::crypto::MasterKey;
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    s.put(&s.admin, "kept", json!("v")).await;
+    let r = s.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // another process rotates the database's data keys to a key this server does not have
+    let old = MasterKey::from_base64(&s.master, "test").unwrap();
+    let new = MasterKey::generate().unwrap();
+    let n = sigil_server::rotate_master_key(&*s.store, &old, &new)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let r = s.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert!(
+        r.text
+            .contains(&format!("wrapped by master key {}", new.id())),
+        "{}",
+        r.text
+    );
+}
