@@ -143,6 +143,38 @@ for round in $(seq 1 "$ROUNDS"); do
         done
     done
 done
+# --- the bounds, measured in the same run ----------------------------------------------------
+# the trivial endpoint of the same process (no store, no audit): no read can be served faster
+for c in 64 1; do
+    t=$(( c < 2 ? 1 : 2 ))
+    m=$(wrk -t"$t" -c"$c" -d"$DURATION" --latency "${URLS[sqlite]}/healthz" | measure3)
+    printf 'bound\thealthz\t%s\t%s\n' "$c" "${m// /$'\t'}" >>"$WORK/bounds.tsv"
+done
+# one durable 4 KiB write on the disk the SQLite database is on (overwrite + fdatasync, as the
+# WAL is written once it wraps), and one durable commit of PostgreSQL at one connection
+python3 - "$WORK/sqlite" >>"$WORK/bounds.tsv" <<'PY'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+os.write(fd, b"\0" * 4096 * 64)
+os.fsync(fd)
+n = 2000
+t = time.perf_counter()
+for i in range(n):
+    os.pwrite(fd, b"x" * 4096, (i % 64) * 4096)
+    os.fdatasync(fd)
+print(f"bound\tfsync\t1\t0\t{(time.perf_counter() - t) / n * 1000:.3f}\t0")
+os.close(fd)
+os.remove(path)
+PY
+if [[ -n "${URLS[postgres]:-}" ]]; then
+    echo "INSERT INTO bench_commit VALUES (1);" >"$WORK/commit.sql"
+    PGOPTIONS="-csearch_path=$SCHEMA" psql "$POSTGRES_URL" -qc "CREATE TABLE bench_commit (x int)" >/dev/null
+    lat=$(PGOPTIONS="-csearch_path=$SCHEMA -csynchronous_commit=on" \
+        pgbench -n -M prepared -c1 -T"${DURATION%s}" -f "$WORK/commit.sql" "$POSTGRES_URL" 2>&1 \
+        | awk '/latency average/ {print $4}')
+    printf 'bound\tpgcommit\t1\t0\t%s\t0\n' "$lat" >>"$WORK/bounds.tsv"
+fi
 declare -A RSS
 for s in "${SERVERS[@]}"; do
     RSS[$s]=$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/${PIDS[$s]}/status")
@@ -150,10 +182,14 @@ done
 AUDIT_LINES=$(wc -l <"$WORK/bao/audit.log")
 
 # --- the table, the targets and the chart -------------------------------------------------
-python3 - "$RESULTS" "${RSS[openbao]}" "${RSS[sqlite]}" "${RSS[postgres]:-}" "$AUDIT_LINES" <<'PY'
+python3 - "$RESULTS" "${RSS[openbao]}" "${RSS[sqlite]}" "${RSS[postgres]:-}" "$AUDIT_LINES" "$WORK/bounds.tsv" <<'PY'
 import statistics, sys
 from collections import defaultdict
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
+bounds = {}
+for l in open(sys.argv[6]).read().splitlines():
+    _, what, c, rps, p50, _ = l.split("\t")
+    bounds[(what, int(c))] = (float(rps), float(p50))
 rss = {"openbao": sys.argv[2], "sqlite": sys.argv[3], "postgres": sys.argv[4]}
 by = defaultdict(list)          # (server, op, conns) -> [(rps, p50, p99)]
 per_round = defaultdict(dict)   # (round, op, conns) -> server -> rps
@@ -192,6 +228,29 @@ for op, c in (("read", 64),):
             p99 = med(s, op, c, 2)
             print(f"p99 of Sigil {s} reads at 64 connections: {p99:.2f} ms ({'≤' if p99 <= 5 else '>'} 5 ms target)")
 print(f"OpenBao's audit log: {sys.argv[5]} lines")
+print()
+print("What bounds a read, measured in this run:")
+hz64 = bounds[("healthz", 64)][0]
+bao64 = med("openbao", "read", 64, 0)
+print(f"- 64 connections: /healthz of the same Sigil process (no store, no audit) answers {hz64:,.0f}/s, "
+      f"{hz64 / bao64:.1f}× OpenBao's reads; no read can be faster than it, so reads at 15× OpenBao would "
+      f"need /healthz's rate {15 * bao64 / hz64:.0%} of the way. Sigil's SQLite reads are {med('sqlite', 'read', 64, 0) / hz64:.0%} of /healthz"
+      + (f", its PostgreSQL reads {med('postgres', 'read', 64, 0) / hz64:.0%}." if by[("postgres", "read", 64)] else "."))
+rtt = bounds[("healthz", 1)][1]
+fsync = bounds[("fsync", 1)][1]
+bound = rtt + fsync
+sq = med("sqlite", "read", 1, 1)
+bao1 = med("openbao", "read", 1, 1)
+print(f"- 1 connection, SQLite: a read waits for one round trip ({rtt:.3f} ms, /healthz's p50) and one durable "
+      f"write of its audit record ({fsync:.3f} ms, 4 KiB overwrite + fdatasync on the same disk): at least "
+      f"{bound:.3f} ms. Sigil's read p50 is {sq:.3f} ms, {100 * (sq - bound) / bound:.0f} % above that bound; "
+      f"OpenBao's is {bao1:.3f} ms (its audit file is not synced). 1.3× OpenBao would need {bao1 / 1.3:.3f} ms.")
+if ("pgcommit", 1) in bounds and by[("postgres", "read", 1)]:
+    pgc = bounds[("pgcommit", 1)][1]
+    pg = med("postgres", "read", 1, 1)
+    print(f"- 1 connection, PostgreSQL: one round trip and one durable commit of PostgreSQL at one client "
+          f"({pgc:.3f} ms, pgbench of a one-row insert): at least {rtt + pgc:.3f} ms. Sigil's read p50 is {pg:.3f} ms, "
+          f"{100 * (pg - rtt - pgc) / (rtt + pgc):.0f} % above that bound.")
 PY
 python3 bench/chart.py "$RESULTS" bench/compare.svg
 echo "chart: bench/compare.svg" >&2
