@@ -599,6 +599,14 @@ pub enum ServerCommand {
     /// Revoke the bootstrap administrator key and print a new one (shown once). Offline: on the
     /// database, while no server runs on a SQLite file.
     ResetBootstrapKey,
+    /// Copy the SQLite database to a new file while the server serves (one consistent state,
+    /// written to a temporary file, synced and renamed; mode 0600). The master key is not in it:
+    /// back it up on its own. PostgreSQL: use pg_dump.
+    Backup {
+        /// The new file (it must not exist).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
 }
 
 #[cfg(test)]

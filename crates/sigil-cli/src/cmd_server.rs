@@ -1,4 +1,4 @@
-//! `sigil server` and `sigil server rotate-master-key`.
+//! `sigil server`, `sigil server rotate-master-key`, `reset-bootstrap-key` and `backup`.
 
 use std::path::PathBuf;
 
@@ -111,6 +111,19 @@ pub fn run(args: ServerArgs) -> crate::failure::Result<u8> {
             })?;
             eprintln!("revoked the old bootstrap administrator key; the new one (shown once):");
             crate::out::line(&key)?;
+            Ok(EXIT_OK)
+        }
+        Some(ServerCommand::Backup { to }) => {
+            let size = runtime.block_on(async {
+                // beside a running server: the copy is one read transaction
+                let store = sigil_store::open_for_maintenance(&database).await?;
+                Ok::<_, anyhow::Error>(store.backup(&to).await?)
+            })?;
+            eprintln!(
+                "backed up {} to {} ({size} bytes); the master key is not in it: keep it backed up on its own",
+                sigil_server::redact_url(&database),
+                to.display()
+            );
             Ok(EXIT_OK)
         }
         Some(ServerCommand::RotateMasterKey { new_key_file }) => {

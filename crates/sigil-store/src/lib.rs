@@ -216,6 +216,11 @@ pub trait Store: Send + Sync {
     /// record always stays (its id is where the next ones continue from).
     async fn prune_audit(&self, before: i64, limit: u32) -> Result<u64>;
 
+    /// Writes a consistent copy of the whole database to `to` (a new file, mode 0600, synced and
+    /// renamed into place) while the store serves; returns its size in bytes. SQLite only: a
+    /// PostgreSQL database is backed up with PostgreSQL's own tools.
+    async fn backup(&self, to: &std::path::Path) -> Result<u64>;
+
     /// Starts a web session; past `max_per_key` live sessions of its key, the oldest end.
     async fn create_session(&self, session: SessionRow, max_per_key: u32) -> Result<()>;
 

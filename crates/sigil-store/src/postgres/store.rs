@@ -462,6 +462,13 @@ impl Store for PgStore {
             .map_err(|_| StoreError::backend("the audit committer stopped"))?
     }
 
+    async fn backup(&self, _to: &std::path::Path) -> Result<u64> {
+        Err(StoreError::backend(
+            "a PostgreSQL database is backed up with PostgreSQL's own tools (pg_dump, or a base \
+             backup with WAL archiving), not by sigil",
+        ))
+    }
+
     async fn prune_audit(&self, before: i64, limit: u32) -> Result<u64> {
         let c = self.client().await?;
         execute_cached(

@@ -31,6 +31,7 @@ use crate::rows::{self, AUDIT_COLS, DATA_KEY_COLS, KEY_SELECT, SECRET_COLS};
 use crate::{Result, Store, StoreError};
 
 mod audit;
+mod backup;
 mod engine;
 mod open;
 mod store;

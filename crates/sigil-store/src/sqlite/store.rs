@@ -433,6 +433,13 @@ impl Store for SqliteStore {
         Self::answer(rx).await
     }
 
+    async fn backup(&self, to: &std::path::Path) -> Result<u64> {
+        let (from, to) = (self.path.clone(), to.to_path_buf());
+        tokio::task::spawn_blocking(move || super::backup::vacuum_into(&from, &to))
+            .await
+            .map_err(|e| StoreError::backend(format!("the backup thread failed: {e}")))?
+    }
+
     async fn prune_audit(&self, before: i64, limit: u32) -> Result<u64> {
         self.write(move |c| {
             // the newest record always stays: ids are rowids, which an empty table would hand
