@@ -38,7 +38,7 @@ SQL
     SIZE_SECRETS=$(stat -c %s "$db")
     while ((done < N_AUDIT)); do
         local n=$(( N_AUDIT - done < chunk ? N_AUDIT - done : chunk ))
-        sqlite3 "$db" <<SQL
+        sqlite3 "$db" >/dev/null <<SQL
 PRAGMA synchronous = OFF;
 BEGIN;
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $n - 1)

@@ -106,6 +106,11 @@ impl From<crate::service::ServerError> for ApiError {
                 "unavailable",
                 "storage unavailable",
             ),
+            e @ E::StorageFull(_) => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                e.to_string(),
+            ),
             E::Internal(_) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

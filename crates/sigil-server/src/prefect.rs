@@ -69,6 +69,7 @@ fn graphql_error(e: ServerError) -> async_graphql::Error {
         ServerError::Invalid(m) | ServerError::TooLarge(m) => ("BAD_USER_INPUT", m.clone()),
         ServerError::RateLimited { message, .. } => ("TOO_MANY_REQUESTS", message.clone()),
         ServerError::Unavailable(_) => ("SERVICE_UNAVAILABLE", "storage unavailable".to_owned()),
+        ServerError::StorageFull(_) => ("INSUFFICIENT_STORAGE", e.to_string()),
         ServerError::Internal(_) => ("INTERNAL_SERVER_ERROR", "internal error".to_owned()),
     };
     async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code))

@@ -141,3 +141,168 @@ fn a_backup_under_write_load_restores_every_write_acknowledged_before_it() {
         assert_eq!(got.value, serde_json::json!(value), "{name}");
     }
 }
+
+/// A small tmpfs mounted for a test, unmounted when dropped. Mounting needs root, which the
+/// tests run as (`.ci/run`); a test that cannot mount fails, it does not skip.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: std::path::PathBuf, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(&at).unwrap();
+        let o = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&at)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "mounting a {size} tmpfs at {} (needs root): {}",
+            at.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        SmallDisk(at)
+    }
+
+    /// A file of `bytes` on the disk, to be removed to free space.
+    fn ballast(&self, bytes: usize) -> std::path::PathBuf {
+        let p = self.0.join("ballast");
+        std::fs::write(&p, vec![0u8; bytes]).unwrap();
+        p
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// The SQLite database on a small tmpfs fills under writes: a write is refused with 507 and
+/// says the disk is full (never a 500), a read either answers with its record written or is
+/// refused the same way (never a value without its audit record), the server serves again by
+/// itself once space is freed, every acknowledged write is there, and the file is sound.
+#[test]
+fn a_full_disk_refuses_writes_and_serves_again_once_space_is_freed() {
+    use std::time::{Duration, Instant};
+    let sb = Sandbox::new();
+    let disk = SmallDisk::mount(sb.home().join("small-disk"), "3m");
+    let ballast = disk.ballast(1 << 20);
+    let db = disk.0.join("sigil.db");
+    let url = format!("sqlite://{}", db.display());
+    let srv = RunningServer::start(&sb, &["--database", &url], &[]);
+    let c = srv.client(ADMIN);
+    let value = |i: usize| serde_json::json!(format!("{i:05}{}", "v".repeat(20_000)));
+    let mut acked = Vec::new();
+    let mut refusal = None;
+    for i in 0..1000 {
+        match c.put_secret(&format!("fill/{i}"), &value(i), None) {
+            Ok(_) => acked.push(i),
+            Err(e) => {
+                refusal = Some(e);
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("the disk never filled");
+    match &refusal {
+        sigil_client::ClientError::Status {
+            status, message, ..
+        } => {
+            assert_eq!(*status, 507, "{refusal}");
+            assert!(message.contains("disk is full"), "{message}");
+        }
+        other => panic!("a full disk answered {other}"),
+    }
+    assert!(
+        acked.len() > 10,
+        "{} writes before the disk filled",
+        acked.len()
+    );
+    for i in [0, acked.len() / 2] {
+        match c.get_secret(&format!("fill/{i}"), None) {
+            Ok(Some(read)) => assert_eq!(read.value, value(i)),
+            Err(sigil_client::ClientError::Status { status: 507, .. }) => {}
+            other => panic!("a read on a full disk answered {other:?}"),
+        }
+    }
+    // space freed: the server serves again without a restart
+    std::fs::remove_file(&ballast).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match c.put_secret("after/freed", &serde_json::json!("back"), None) {
+            Ok(_) => break,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "still refused after space was freed: {e}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    for &i in &acked {
+        let read = c.get_secret(&format!("fill/{i}"), None).unwrap().unwrap();
+        assert_eq!(read.value, value(i), "fill/{i}");
+    }
+    drop(srv);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+/// The local config file on a full disk: a set that does not fit fails, names the file and the
+/// reason, and leaves the old file as it was, with no temporary file behind.
+#[test]
+fn a_full_disk_leaves_the_config_file_as_it_was() {
+    let sb = Sandbox::new();
+    let disk = SmallDisk::mount(sb.home().join(".sigil"), "64k");
+    sb.write_config("[context.secrets]\nKEPT = \"kept value\"\n");
+    let before = std::fs::read(sb.config()).unwrap();
+    // fill what is left but a little
+    let mut filler = 0;
+    loop {
+        let p = disk.0.join(format!("filler-{filler}"));
+        if std::fs::write(&p, vec![0u8; 4096]).is_err() {
+            let _ = std::fs::remove_file(&p);
+            break;
+        }
+        filler += 1;
+    }
+    let mut set = sb.cmd(&["secrets", "set", "BIG", "--stdin"]);
+    let o = crate::feed(&mut set, "b".repeat(40_000).as_bytes());
+    assert_exit(&o, 1, "cannot write the new version of ~/.sigil/config.toml");
+    assert!(!stderr(&o).contains(".tmp"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).to_lowercase().contains("no space left"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(sb.config()).unwrap(),
+        before,
+        "the old file as it was"
+    );
+    let left: Vec<String> = std::fs::read_dir(&disk.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("filler-") && n != "config.toml")
+        .collect();
+    // the lock file the editor keeps beside the config may stay; no partial copy does
+    assert!(
+        left.iter().all(|n| n.ends_with(".lock")),
+        "left behind: {left:?}"
+    );
+    let got = sb.ok_env(&["secrets", "get", "KEPT"], &[]);
+    assert_eq!(got, "kept value\n");
+}

@@ -82,11 +82,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(|e| Error::io("cannot set permissions of", tmp.path().to_owned(), e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| Error::io("cannot write", tmp.path().to_owned(), e))?;
+    // a failure names the file being replaced (which it leaves as it was), not the temporary copy
+    // (through the file itself: the temporary file's own writer adds its path to the error)
+    tmp.as_file_mut()
+        .write_all(bytes)
+        .map_err(|e| Error::io("cannot write the new version of", &target, e))?;
     tmp.as_file()
         .sync_all()
-        .map_err(|e| Error::io("cannot sync", tmp.path().to_owned(), e))?;
+        .map_err(|e| Error::io("cannot sync the new version of", &target, e))?;
     tmp.persist(&target)
         .map_err(|e| Error::io("cannot replace", &target, e.error))?;
     File::open(dir)

@@ -55,6 +55,12 @@ pub enum ServerError {
     /// The storage is unreachable or failing (the cause is logged, not shown).
     #[error("storage unavailable")]
     Unavailable(String),
+    /// The database's disk (or quota) is full: writes, and reads whose audit record cannot be
+    /// written, are refused until space is freed.
+    #[error(
+        "the database's disk is full: writes and audited reads are refused until space is freed"
+    )]
+    StorageFull(String),
     /// A bug or a broken invariant (the cause is logged, not shown).
     #[error("internal error")]
     Internal(String),
@@ -76,7 +82,9 @@ impl ServerError {
             ServerError::Invalid(_)
             | ServerError::TooLarge(_)
             | ServerError::RateLimited { .. } => AuditOutcome::Invalid,
-            ServerError::Unavailable(_) | ServerError::Internal(_) => AuditOutcome::Error,
+            ServerError::Unavailable(_)
+            | ServerError::StorageFull(_)
+            | ServerError::Internal(_) => AuditOutcome::Error,
         }
     }
 }
@@ -92,6 +100,10 @@ impl From<StoreError> for ServerError {
                 ServerError::Conflict(e.to_string())
             }
             StoreError::NotFound(what) => ServerError::NotFound(format!("{what} not found")),
+            StoreError::Backend(b) if b.kind() == sigil_store::BackendKind::Full => {
+                tracing::error!(cause = %b, code = b.code(), "the database's disk is full");
+                ServerError::StorageFull(b.to_string())
+            }
             StoreError::Backend(b) => {
                 tracing::error!(cause = %b, kind = ?b.kind(), code = b.code(), "storage unavailable");
                 ServerError::Unavailable(b.to_string())

@@ -28,6 +28,9 @@ pub(super) fn refused(e: ServerError) -> Response {
         ServerError::Unavailable(_) => {
             errors(StatusCode::SERVICE_UNAVAILABLE, &["storage unavailable"])
         }
+        e @ ServerError::StorageFull(_) => {
+            errors(StatusCode::INSUFFICIENT_STORAGE, &[&e.to_string()])
+        }
         ServerError::Internal(_) => errors(StatusCode::INTERNAL_SERVER_ERROR, &["internal error"]),
     }
 }
