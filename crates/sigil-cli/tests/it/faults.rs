@@ -281,7 +281,11 @@ fn a_full_disk_leaves_the_config_file_as_it_was() {
     }
     let mut set = sb.cmd(&["secrets", "set", "BIG", "--stdin"]);
     let o = crate::feed(&mut set, "b".repeat(40_000).as_bytes());
-    assert_exit(&o, 1, "cannot write the new version of ~/.sigil/config.toml");
+    assert_exit(
+        &o,
+        1,
+        "cannot write the new version of ~/.sigil/config.toml",
+    );
     assert!(!stderr(&o).contains(".tmp"), "{}", stderr(&o));
     assert!(
         stderr(&o).to_lowercase().contains("no space left"),
