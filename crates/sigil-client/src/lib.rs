@@ -15,7 +15,7 @@
 mod credentials;
 mod source;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -139,7 +139,12 @@ fn agent() -> &'static ureq::Agent {
 /// A client of one server, one team, one key.
 #[derive(Clone)]
 pub struct Client {
+    /// The server's URL now in use: the first of `bases` that answered last.
     base: String,
+    /// Every server's URL, in the order given (replicas of one database).
+    bases: Arc<Vec<String>>,
+    /// Which of `bases` answered last, shared by this client's clones.
+    current: Arc<std::sync::atomic::AtomicUsize>,
     team: String,
     key: Zeroizing<String>,
     headers: Vec<(String, String)>,
@@ -154,6 +159,7 @@ impl std::fmt::Debug for Client {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Method {
     Get,
     Put,
@@ -162,28 +168,48 @@ enum Method {
 }
 
 impl Client {
-    /// A client of the server at `url` (`http://` or `https://`), for `team`, with `key`.
+    /// A client of the server at `url` (`http://` or `https://`), for `team`, with `key`. `url`
+    /// may name several replicas of one database, separated by commas: a request that cannot
+    /// reach one, or that one answers with a 5xx, goes to the next (never after a 4xx, which
+    /// every replica would answer alike), and the one that answered is asked first from then
+    /// on.
     ///
     /// # Errors
-    /// [`ClientError::Config`] for a URL that is not http(s).
+    /// [`ClientError::Config`] for a URL that is not http(s), or no URL.
     pub fn new(url: &str, team: &str, key: &str) -> Result<Self> {
-        let base = url.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(ClientError::Config(format!(
-                "server URL {base:?} must start with http:// or https://"
-            )));
+        let bases: Vec<String> = url
+            .split(',')
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty())
+            .collect();
+        if bases.is_empty() {
+            return Err(ClientError::Config("no server URL given".into()));
+        }
+        for base in &bases {
+            if !(base.starts_with("http://") || base.starts_with("https://")) {
+                return Err(ClientError::Config(format!(
+                    "server URL {base:?} must start with http:// or https://"
+                )));
+            }
         }
         Ok(Client {
-            base,
+            base: bases[0].clone(),
+            bases: Arc::new(bases),
+            current: Arc::default(),
             team: team.to_owned(),
             key: Zeroizing::new(key.to_owned()),
             headers: Vec::new(),
         })
     }
 
-    /// The server's URL.
+    /// The server's URL (the first given; with several, the one this client started with).
     pub fn url(&self) -> &str {
         &self.base
+    }
+
+    /// Every server URL given.
+    pub fn urls(&self) -> &[String] {
+        &self.bases
     }
 
     /// The team.
@@ -204,6 +230,8 @@ impl Client {
         self
     }
 
+    /// A request to the server in use; with several servers, on to the next while one cannot be
+    /// reached or answers with a 5xx, the first to answer otherwise kept for the next requests.
     fn request<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -211,10 +239,43 @@ impl Client {
         body: Option<&impl Serialize>,
         extra: &[(&str, &str)],
     ) -> Result<Option<T>> {
-        let url = format!("{}{path}", self.base);
+        use std::sync::atomic::Ordering;
+        let n = self.bases.len();
+        let first = self.current.load(Ordering::Relaxed) % n;
+        let mut k = 0;
+        loop {
+            let i = (first + k) % n;
+            let answer = self.request_to(&self.bases[i], method, path, body, extra);
+            let fails_over = match &answer {
+                Err(ClientError::Unreachable { .. }) => true,
+                Err(ClientError::Status { status, .. }) => *status >= 500,
+                _ => false,
+            };
+            if !fails_over || k + 1 == n {
+                if k > 0 && !fails_over {
+                    self.current.store(i, Ordering::Relaxed);
+                }
+                return answer;
+            }
+            if let Err(e) = &answer {
+                tracing::warn!(server = %self.bases[i], error = %e, "trying the next server");
+            }
+            k += 1;
+        }
+    }
+
+    fn request_to<T: DeserializeOwned>(
+        &self,
+        base: &str,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        extra: &[(&str, &str)],
+    ) -> Result<Option<T>> {
+        let url = format!("{base}{path}");
         let auth = Zeroizing::new(format!("Bearer {}", &*self.key));
         let unreachable = |e: ureq::Error| ClientError::Unreachable {
-            url: self.base.clone(),
+            url: base.to_owned(),
             cause: e.to_string(),
         };
         macro_rules! with_headers {
@@ -259,7 +320,7 @@ impl Client {
             return serde_json::from_str(&text)
                 .map(Some)
                 .map_err(|_| ClientError::Protocol {
-                    url: self.base.clone(),
+                    url: base.to_owned(),
                     message: format!("the {status} answer to {path} is not the expected JSON"),
                 });
         }
@@ -269,17 +330,17 @@ impl Client {
         };
         Err(match status {
             401 => ClientError::Unauthorized {
-                url: self.base.clone(),
+                url: base.to_owned(),
                 message,
             },
             403 => ClientError::Forbidden {
-                url: self.base.clone(),
+                url: base.to_owned(),
                 message,
             },
             404 => ClientError::NotFound { message },
             409 => ClientError::Conflict { message },
             _ => ClientError::Status {
-                url: self.base.clone(),
+                url: base.to_owned(),
                 status,
                 code,
                 message,

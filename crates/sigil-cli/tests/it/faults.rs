@@ -310,3 +310,104 @@ fn a_full_disk_leaves_the_config_file_as_it_was() {
     let got = sb.ok_env(&["secrets", "get", "KEPT"], &[]);
     assert_eq!(got, "kept value\n");
 }
+
+/// A client given several servers (`server.url = "http://a,http://b"`) goes on to the next when
+/// one cannot be reached, and then keeps asking the one that answered; a 4xx is an answer, not a
+/// failure: it is never retried elsewhere.
+#[test]
+fn a_client_fails_over_on_connection_errors_and_never_on_a_4xx() {
+    let (sa, sb) = (Sandbox::new(), Sandbox::new());
+    let (a, b) = (
+        RunningServer::start(&sa, &[], &[]),
+        RunningServer::start(&sb, &[], &[]),
+    );
+    b.put("only/on-b", serde_json::json!("b's"));
+    // nothing listens on the first: the second answers, and is asked first from then on
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let c = sigil_client::Client::new(&format!("{closed}, {}", b.url), "default", ADMIN).unwrap();
+    assert_eq!(c.urls().len(), 2);
+    let read = c.get_secret("only/on-b", None).unwrap().unwrap();
+    assert_eq!(read.value, "b's");
+    // a 404 from the first server is the answer, though the second holds the secret
+    let c = sigil_client::Client::new(&format!("{},{}", a.url, b.url), "default", ADMIN).unwrap();
+    assert_eq!(c.get_secret("only/on-b", None).unwrap(), None);
+    // once the first is gone, the second answers
+    drop(a);
+    let read = c.get_secret("only/on-b", None).unwrap().unwrap();
+    assert_eq!(read.value, "b's");
+    // through the settings, as a process configures it
+    let env = [
+        ("SIGIL__BACKEND", "server"),
+        ("SIGIL__SERVER__URL", &*format!("{closed},{}", b.url)),
+        ("SIGIL_API_KEY", ADMIN),
+    ];
+    let got = sa.ok_env(&["secrets", "get", "only/on-b"], &env);
+    assert_eq!(got, "b's\n");
+}
+
+/// Two replicas on one PostgreSQL database; one is killed with SIGKILL while a flow run reads
+/// secret after secret through a client given both: the run succeeds through the other.
+#[test]
+#[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
+fn a_flow_run_goes_on_through_the_other_replica_when_one_is_killed() {
+    use sigil::flow::{Flow, RunOptions, SecretTask};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    let (_sa, _sb, mut a, b) =
+        crate::server::two_replicas_on_postgres("the failover test", "sigil_failover");
+    let c = sigil_client::Client::new(&format!("{},{}", a.url, b.url), "default", ADMIN).unwrap();
+    for i in 0..40 {
+        c.put_secret(
+            &format!("f/s{i:02}"),
+            &serde_json::json!(format!("v{i}")),
+            None,
+        )
+        .unwrap();
+    }
+    // names decided at run time, one after another, so the reads spread over the run
+    let read = Arc::new(AtomicUsize::new(0));
+    let mut flow = Flow::new("failover");
+    let mut prev = flow.task("start", (), |_, ()| Ok(()));
+    let mut secrets = Vec::new();
+    for i in 0..40 {
+        let r = read.clone();
+        let name = flow.task(format!("name{i:02}"), prev, move |_, ()| {
+            r.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(15));
+            Ok(format!("f/s{i:02}"))
+        });
+        let s = flow.add(SecretTask::from_input(name));
+        prev = flow.task(format!("used{i:02}"), s, |_, v: sigil::SecretValue| {
+            assert!(v.expose_str().unwrap().starts_with('v'));
+            Ok(())
+        });
+        secrets.push(s);
+    }
+    let source = sigil_client::ServerSource::new(c.clone(), Duration::ZERO);
+    let chain = Arc::new(sigil::Resolver::new(vec![Arc::new(source)]));
+    let run = std::thread::scope(|s| {
+        let running = s.spawn(|| flow.run_with(RunOptions::new().resolver(chain)).unwrap());
+        while read.load(Ordering::SeqCst) < 10 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        a.kill9();
+        running.join().unwrap()
+    });
+    assert!(run.is_success(), "{run}");
+    for s in secrets {
+        assert_eq!(run.task(s).attempts, 1, "no retry was needed: {run}");
+    }
+    // every read is on record in the shared database (a read the killed replica recorded but
+    // could not answer is recorded again by the other: at least one record per name)
+    let log = b.client(ADMIN).audit(None, None, 1000).unwrap().entries;
+    let names: std::collections::BTreeSet<&str> = log
+        .iter()
+        .filter(|e| e.action == "secret.read" && e.flow_run.as_deref() == Some(run.id()))
+        .filter_map(|e| e.name.as_deref())
+        .collect();
+    assert_eq!(names.len(), 40, "{names:?}");
+}
