@@ -1,4 +1,4 @@
-//! Crashes under write load, provoked for real: the server killed with SIGKILL (SQLite and
+//! Crashes under load, provoked for real: the server killed with SIGKILL (SQLite and
 //! PostgreSQL), and PostgreSQL itself stopped with `pg_ctl -m immediate` on a cluster the test
 //! owns. Every write the server acknowledged is there afterwards, with its value; while the
 //! database is away, requests get 503 (never a 500) and `/readyz` says not ready; the server
@@ -230,9 +230,63 @@ fn ready_becomes(url: &str, want: u16) -> Option<u16> {
     }
 }
 
-/// PostgreSQL crashes (`pg_ctl -m immediate`) under write load and comes back after two seconds:
-/// while it is away writes and reads get 503 and `/readyz` says not ready; the server serves again
-/// by itself once it is back, and every acknowledged write is there.
+/// Readers of one secret with a key of their own, counting the values they were answered and
+/// keeping every failure.
+struct ReadLoad {
+    answered: Arc<std::sync::atomic::AtomicUsize>,
+    failures: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl ReadLoad {
+    fn start(client: &sigil_client::Client, name: &str, readers: usize) -> ReadLoad {
+        let answered: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+        let stop: Arc<AtomicBool> = Arc::default();
+        let readers = (0..readers)
+            .map(|_| {
+                let (client, name) = (client.clone(), name.to_owned());
+                let (answered, failures, stop) = (answered.clone(), failures.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        match client.get_secret(&name, None) {
+                            Ok(Some(_)) => {
+                                answered.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Ok(None) => failures.lock().unwrap().push("not found".into()),
+                            Err(e) => {
+                                failures.lock().unwrap().push(e.to_string());
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        ReadLoad {
+            answered,
+            failures,
+            stop,
+            readers,
+        }
+    }
+
+    /// Stops the readers: how many values they were answered, and their failures.
+    fn finish(mut self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        for r in self.readers.drain(..) {
+            r.join().unwrap();
+        }
+        let failures = self.failures.lock().unwrap().clone();
+        (self.answered.load(Ordering::SeqCst), failures)
+    }
+}
+
+/// PostgreSQL crashes (`pg_ctl -m immediate`) under read and write load and comes back after two
+/// seconds, then is restarted at once: while it is away writes and reads get 503 and `/readyz`
+/// says not ready; the server serves again by itself once it is back; every acknowledged write is
+/// there, and no value was answered without its audit record.
 #[test]
 #[ignore = "needs PostgreSQL's initdb and pg_ctl: pass --include-ignored"]
 fn acknowledged_writes_survive_a_postgres_crash_and_the_server_recovers() {
@@ -241,6 +295,16 @@ fn acknowledged_writes_survive_a_postgres_crash_and_the_server_recovers() {
     let url = cluster.url();
     let srv = RunningServer::start(&sb, &["--database", &url], &[]);
     let client = srv.client(ADMIN);
+    client
+        .put_secret("read/me", &serde_json::json!("read under load"), None)
+        .unwrap();
+    let reader = client
+        .create_key(&sigil_core::wire::CreateKey {
+            role: sigil_core::wire::Role::Reader,
+            name: "reader under load".into(),
+        })
+        .unwrap();
+    let reads = ReadLoad::start(&srv.client(&reader.key), "read/me", 2);
     let load = WriteLoad::start(&client, 4);
     load.wait_for_more(200, Duration::from_secs(60));
     load.expect_failures(true);
@@ -263,15 +327,46 @@ fn acknowledged_writes_survive_a_postgres_crash_and_the_server_recovers() {
         "/readyz once PostgreSQL is back"
     );
     load.wait_for_more(100, Duration::from_secs(60));
+    // a restart at once: down and up again, the server rides through it
+    cluster.crash();
+    cluster.start_again();
+    assert_eq!(
+        ready_becomes(&srv.url, 200),
+        Some(200),
+        "/readyz after a restart"
+    );
+    load.wait_for_more(100, Duration::from_secs(60));
     let (acked, refused) = load.finish();
+    let (answered, read_failures) = reads.finish();
     assert!(!refused.is_empty(), "the writers saw the outage");
-    for e in &refused {
+    for e in refused.iter().chain(&read_failures) {
         assert!(
             e.contains(" 503 ") && !e.contains(" 500 "),
-            "a write while PostgreSQL was down: {e}"
+            "a request while PostgreSQL was down: {e}"
         );
     }
+    assert!(!read_failures.is_empty(), "the readers saw the outage");
     all_acknowledged_writes_are_there(&client, &acked);
+    // every value answered has its audit record: the reader's `ok` reads are at least as many
+    let mut ok_reads = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = client.audit(None, cursor.as_deref(), 1000).unwrap();
+        ok_reads += page
+            .entries
+            .iter()
+            .filter(|e| e.key_id == reader.id && e.action == "secret.read" && e.outcome == "ok")
+            .count();
+        match page.next_cursor {
+            Some(c) if !page.entries.is_empty() => cursor = Some(c),
+            _ => break,
+        }
+    }
+    assert!(answered > 0);
+    assert!(
+        ok_reads >= answered,
+        "{answered} values answered, {ok_reads} reads on record"
+    );
     let log = srv.log.lock().unwrap().clone();
     drop(srv);
     assert!(!log.contains("panicked"), "{log}");
