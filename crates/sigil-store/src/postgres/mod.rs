@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_web_sessions.sql"),
     include_str!("../../migrations/postgres/0004_audit_via.sql"),
     include_str!("../../migrations/postgres/0005_version_state.sql"),
+    include_str!("../../migrations/postgres/0006_names_in_byte_order.sql"),
 ];
 /// The advisory lock that serialises migrations ("sigilmig" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7369_6769_6c6d_6967;

@@ -4,6 +4,17 @@
 #[allow(unused_imports)]
 use super::*;
 
+/// A page of a team's live secrets whose names start with a prefix ($2 up to $3), after $4, in
+/// byte order: through the index in that order (`secrets_team_name_bytes`, migration 6).
+pub(super) const LIST_SECRETS: &str = concat!(
+    "SELECT ",
+    rows::secret_cols!(),
+    " FROM secrets
+     WHERE team_id = $1 AND deleted_at IS NULL AND name COLLATE \"C\" >= $2 AND name COLLATE \"C\" < $3
+       AND name COLLATE \"C\" > $4
+     ORDER BY name COLLATE \"C\" LIMIT $5"
+);
+
 #[async_trait::async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
@@ -176,12 +187,7 @@ impl Store for PgStore {
         let after = after.unwrap_or("");
         query_cached(
             &c,
-            &format!(
-                "SELECT {SECRET_COLS} FROM secrets
-                 WHERE team_id = $1 AND deleted_at IS NULL AND name COLLATE \"C\" >= $2 AND name COLLATE \"C\" < $3
-                   AND name COLLATE \"C\" > $4
-                 ORDER BY name COLLATE \"C\" LIMIT $5"
-            ),
+            LIST_SECRETS,
             &[&team_id, &prefix, &upper, &after, &(limit as i64)],
         )
         .await?
