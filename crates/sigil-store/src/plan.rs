@@ -62,6 +62,33 @@ pub(crate) fn new_version(
     })
 }
 
+/// The row whose settings a change applies to: the secret's, or a new one without versions
+/// (version 0) when there is none, as Vault's metadata write makes; a secret deleted through
+/// Sigil is refused until restored.
+pub(crate) fn settings_row(
+    current: Option<SecretRow>,
+    name: &str,
+    at: i64,
+    by: &str,
+) -> Result<SecretRow, StoreError> {
+    match current {
+        Some(row) if row.deleted_at.is_some() => {
+            Err(StoreError::Deleted(format!("secret {name:?}")))
+        }
+        Some(row) => Ok(row),
+        None => Ok(SecretRow {
+            name: name.to_owned(),
+            version: 0,
+            created_at: at,
+            updated_at: at,
+            updated_by: by.to_owned(),
+            deleted_at: None,
+            oldest_version: 0,
+            settings: SecretSettings::default(),
+        }),
+    }
+}
+
 /// A version's state after `change` at `at`: its new `(deleted_at, destroyed)`, or `None` when
 /// the change leaves it as it is (a destroyed version stays so; a deleted one is not deleted
 /// again; a destroyed one is not undeleted).

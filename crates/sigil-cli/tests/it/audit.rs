@@ -117,20 +117,9 @@ fn old_audit_records_are_pruned_and_exported_first_on_sqlite() {
 #[test]
 #[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
 fn old_audit_records_are_pruned_and_exported_first_on_postgres() {
-    let base = sigil_store::test_support::postgres_url("the audit retention test");
-    let url = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(sigil_store::test_support::fresh_schema(
-            &base,
-            "sigil_retention",
-        ));
+    let url = crate::server::postgres_schema("the audit retention test", "sigil_retention");
     let sb = Sandbox::new();
-    let master = [(
-        "SIGIL_MASTER_KEY",
-        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-    )];
+    let master = [crate::server::SHARED_MASTER_KEY];
     let args = ["--database", url.as_str(), "--audit-retention", "3s"];
     let srv = RunningServer::start(&sb, &args, &master);
     retention_and_export(&sb, &srv);

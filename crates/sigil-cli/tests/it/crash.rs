@@ -182,19 +182,8 @@ fn twenty_kill_9_cycles_on_sqlite_lose_nothing_acknowledged() {
 #[test]
 #[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
 fn acknowledged_writes_survive_kill_9_on_postgres() {
-    let base = sigil_store::test_support::postgres_url("kill -9 test on PostgreSQL");
-    let url = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(sigil_store::test_support::fresh_schema(
-            &base,
-            "sigil_kill9",
-        ));
-    let master = [(
-        "SIGIL_MASTER_KEY",
-        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-    )];
+    let url = crate::server::postgres_schema("kill -9 test on PostgreSQL", "sigil_kill9");
+    let master = [crate::server::SHARED_MASTER_KEY];
     kill_9_under_load(&Sandbox::new(), &["--database", &url], &master, 1);
 }
 
@@ -202,19 +191,8 @@ fn acknowledged_writes_survive_kill_9_on_postgres() {
 #[test]
 #[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
 fn twenty_kill_9_cycles_on_postgres_lose_nothing_acknowledged() {
-    let base = sigil_store::test_support::postgres_url("kill -9 cycles on PostgreSQL");
-    let url = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(sigil_store::test_support::fresh_schema(
-            &base,
-            "sigil_kill9_cycles",
-        ));
-    let master = [(
-        "SIGIL_MASTER_KEY",
-        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-    )];
+    let url = crate::server::postgres_schema("kill -9 cycles on PostgreSQL", "sigil_kill9_cycles");
+    let master = [crate::server::SHARED_MASTER_KEY];
     kill_9_under_load(&Sandbox::new(), &["--database", &url], &master, 20);
 }
 

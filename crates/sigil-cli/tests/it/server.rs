@@ -567,20 +567,28 @@ pub(crate) fn http_get_status(url: &str, path: &str) -> Option<u16> {
 
 /// Two servers on a fresh schema of the test PostgreSQL database, with one master key, started
 /// at once on the empty database (`SIGIL_TEST_POSTGRES_URL`).
+/// A master key the servers of one PostgreSQL database share in the tests, as `SIGIL_MASTER_KEY`.
+pub(crate) const SHARED_MASTER_KEY: (&str, &str) = (
+    "SIGIL_MASTER_KEY",
+    "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+);
+
+/// The URL of a fresh schema of the test database (`SIGIL_TEST_POSTGRES_URL`), for `what`.
+pub(crate) fn postgres_schema(what: &str, schema: &str) -> String {
+    let base = sigil_store::test_support::postgres_url(what);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(sigil_store::test_support::fresh_schema(&base, schema))
+}
+
 pub(crate) fn two_replicas_on_postgres(
     what: &str,
     schema: &str,
 ) -> (Sandbox, Sandbox, RunningServer, RunningServer) {
-    let base = sigil_store::test_support::postgres_url(what);
-    let url = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(sigil_store::test_support::fresh_schema(&base, schema));
-    let master = [(
-        "SIGIL_MASTER_KEY",
-        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-    )];
+    let url = postgres_schema(what, schema);
+    let master = [SHARED_MASTER_KEY];
     let (sa, sb) = (Sandbox::new(), Sandbox::new());
     let (a, b) = std::thread::scope(|s| {
         let ha = s.spawn(|| RunningServer::start(&sa, &["--database", &url], &master));

@@ -202,22 +202,7 @@ pub(super) async fn set_settings(
     let mut c = store.client().await?;
     let tx = c.transaction().await?;
     let (current, _) = locked(&tx, team_id, name).await?;
-    let row = match current {
-        Some(row) if row.deleted_at.is_some() => {
-            return Err(StoreError::Deleted(format!("secret {name:?}")));
-        }
-        Some(row) => row,
-        None => SecretRow {
-            name: name.to_owned(),
-            version: 0,
-            created_at: at,
-            updated_at: at,
-            updated_by: audit.key_id.clone(),
-            deleted_at: None,
-            oldest_version: 0,
-            settings: Default::default(),
-        },
-    };
+    let row = plan::settings_row(current, name, at, &audit.key_id)?;
     let s = change.applied_to(row.settings.clone());
     execute_cached(
         &tx,

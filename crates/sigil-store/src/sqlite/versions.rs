@@ -147,22 +147,7 @@ pub(super) fn set_settings(
     audit: &AuditRow,
 ) -> Result<SecretRow> {
     let (current, _) = before_write(c, team_id, name)?;
-    let row = match current {
-        Some(row) if row.deleted_at.is_some() => {
-            return Err(StoreError::Deleted(format!("secret {name:?}")));
-        }
-        Some(row) => row,
-        None => SecretRow {
-            name: name.to_owned(),
-            version: 0,
-            created_at: at,
-            updated_at: at,
-            updated_by: audit.key_id.clone(),
-            deleted_at: None,
-            oldest_version: 0,
-            settings: Default::default(),
-        },
-    };
+    let row = plan::settings_row(current, name, at, &audit.key_id)?;
     let s = change.applied_to(row.settings.clone());
     c.prepare_cached(
         "INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by, deleted_at,
