@@ -7,6 +7,7 @@
 use std::path::Path;
 
 mod import;
+mod parsers;
 mod zeroed;
 
 use sigil_core::{ConfigEditor, ConfigFile, SecretName, SecretValue};

@@ -1,6 +1,7 @@
 //! Server tests through `app(state).oneshot(request)`, on SQLite and on PostgreSQL.
 
 mod api;
+mod bodies;
 mod openapi;
 mod prefect;
 mod security;
