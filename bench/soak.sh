@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Soak: mixed reads, writes, lists and web page loads at about 80 % of the server's peak for a long
+# time, on SQLite and on PostgreSQL: every slice's requests per second, p99 and errors, and the
+# server's RSS and open file descriptors, so that a leak or a slow drift shows.
+#
+#   SOAK=1 bash bench/soak.sh                         # 30 minutes per backend (MINUTES=30)
+#   SOAK=1 MINUTES=3 BACKENDS=sqlite bash bench/soak.sh
+#
+# Not part of CI (SOAK=1 is the flag). The mix per 20 requests: 14 audited reads, 3 durable
+# writes (of 500 names, so versions pile up), 2 list pages, 1 web page (signed in). wrk has no
+# rate limit: each connection waits between requests (Lua `delay`) so that the whole runs near
+# 80 % of the peak measured first with no wait. Verdict: no error; RSS and descriptors within
+# 10 % of their first value after the warm-up slice; p99 of the last slices against the first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ "${SOAK:-}" == 1 ]] || { echo "bench/soak.sh runs for a long time: run it with SOAK=1" >&2; exit 2; }
+MINUTES="${MINUTES:-30}"
+SLICE="${SLICE:-30}"
+CONNS=64
+source bench/wrk_setup.sh
+
+signin_cookie() { # url
+    python3 - "$1" "$KEY" <<'PY'
+import http.client, re, sys, urllib.parse
+base, key = sys.argv[1], sys.argv[2]
+c = http.client.HTTPConnection(urllib.parse.urlparse(base).netloc)
+c.request("GET", "/")
+r = c.getresponse(); body = r.read().decode()
+cookie = r.getheader("set-cookie").split(";")[0]
+token = re.search(r'name="csrf" value="([^"]+)"', body).group(1)
+c.request("POST", "/ui/signin", urllib.parse.urlencode({"csrf": token, "key": key}),
+          {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie, "Origin": base})
+r = c.getresponse(); r.read()
+print(r.getheader("set-cookie").split(";")[0])
+PY
+}
+
+mix_lua() { # file delay-ms cookie
+    cat >"$1" <<LUA
+local n = 0
+local auth = {["Authorization"] = "Bearer $KEY", ["Content-Type"] = "application/json"}
+local web = {["Cookie"] = "$3"}
+request = function()
+  n = n + 1
+  local r = n % 20
+  if r < 14 then
+    return wrk.format("GET", "/api/v1/teams/default/secrets/bench/read", auth)
+  elseif r < 17 then
+    return wrk.format("PUT", "/api/v1/teams/default/secrets/soak/" .. (math.random(0, 499)), auth,
+      '{"value": {"user": "soak", "password": "a value written over and over"}}')
+  elseif r < 19 then
+    return wrk.format("GET", "/api/v1/teams/default/secrets?limit=100", auth)
+  else
+    return wrk.format("GET", "/ui/secrets", web)
+  end
+end
+delay = function() return $2 end
+LUA
+}
+
+# wrk's output -> "requests/s p99-ms errors" (non-2xx answers and socket errors)
+slice_measure() {
+    awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+         /Requests\/sec/ {r = $2} /^ +99%/ {p = ms($2)}
+         /Non-2xx or 3xx responses/ {e += $NF}
+         /Socket errors/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10}
+         END {printf "%s %.2f %d", r, p, e + 0}'
+}
+
+run_backend() { # name database
+    local name="$1" db="$2"
+    start_server "$WORK/$name" "$db"
+    put_bench_secret
+    local cookie; cookie=$(signin_cookie "$URL")
+    mix_lua "$WORK/peak.lua" 0 "$cookie"
+    local peak; peak=$(wrk -t2 -c"$CONNS" -d10s --latency -s "$WORK/peak.lua" "$URL" | slice_measure | cut -d' ' -f1)
+    # each connection waits so that all of them together send ~80 % of the peak
+    local wait_ms; wait_ms=$(awk -v p="$peak" -v c="$CONNS" 'BEGIN {d = c * 1000 / (0.8 * p) - c * 1000 / p; if (d < 0) d = 0; printf "%.0f", d}')
+    mix_lua "$WORK/soak.lua" "$wait_ms" "$cookie"
+    echo "$name: peak $peak req/s; soak with a $wait_ms ms wait per request per connection, $MINUTES min" >&2
+    echo "| $name | slice | req/s | p99 | errors | RSS | descriptors |"
+    echo "|---|---|---|---|---|---|---|"
+    local slices=$(( MINUTES * 60 / SLICE )) i m rss fds
+    : >"$WORK/$name.tsv"
+    for i in $(seq 1 "$slices"); do
+        m=$(wrk -t2 -c"$CONNS" -d"${SLICE}s" --latency -s "$WORK/soak.lua" "$URL" | slice_measure)
+        rss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status")
+        fds=$(ls "/proc/$PID/fd" | wc -l)
+        printf '%s %s %s %s\n' "$i" "$m" "$rss" "$fds" >>"$WORK/$name.tsv"
+        read -r rps p99 errors <<<"$m"
+        printf "| | %d | %.0f | %s ms | %d | %s MB | %d |\n" "$i" "$rps" "$p99" "$errors" "$rss" "$fds"
+    done
+    python3 - "$WORK/$name.tsv" "$name" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1]).read().splitlines()]
+name = sys.argv[2]
+errors = sum(int(r[3]) for r in rows)
+after = rows[1:] or rows  # the first slice is the warm-up
+rss0, fd0 = float(after[0][4]), int(after[0][5])
+rss_drift = max(abs(float(r[4]) - rss0) / rss0 for r in after)
+fd_drift = max(abs(int(r[5]) - fd0) / fd0 for r in after)
+p99_first, p99_last = float(after[0][2]), float(after[-1][2])
+print(f"{name}: {errors} errors; RSS within {100 * rss_drift:.1f} % and descriptors within "
+      f"{100 * fd_drift:.1f} % of their first value after the warm-up (target 10 %); p99 "
+      f"{p99_first:.2f} ms in the first slice after it, {p99_last:.2f} ms in the last")
+PY
+    stop_server
+}
+
+if [[ "${BACKENDS:-sqlite postgres}" == *sqlite* ]]; then
+    run_backend sqlite "sqlite://$WORK/sqlite/sigil.db"
+fi
+if [[ "${BACKENDS:-sqlite postgres}" == *postgres* ]]; then
+    schema="sigil_soak_$$"
+    psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema" >/dev/null
+    run_backend postgres "$POSTGRES_URL?options=-csearch_path%3D$schema"
+    psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1
+fi
