@@ -184,9 +184,8 @@ pub(crate) async fn read_or_unreadable(
         }));
     };
     let custom_metadata = row.settings.custom_metadata;
-    // the same time the store judged the version's state by
-    let at = audit_at;
-    if ver.state_at(at) != VersionState::Live {
+    // judged at the time the store judged it by (the audit record's)
+    if ver.state_at(audit_at) != VersionState::Live {
         return Ok(Err(Unreadable {
             version: ver.version,
             created_at: ver.created_at,

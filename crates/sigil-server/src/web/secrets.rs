@@ -305,7 +305,7 @@ pub(crate) async fn detail(
 fn version_state(v: &VersionInfo) -> String {
     match (v.state, &v.deleted_at) {
         (VersionStatus::Live, None) => "live".into(),
-        (VersionStatus::Live, Some(at)) => format!("live, deleted at {at}"),
+        (VersionStatus::Live, Some(at)) => format!("live, to be deleted at {at}"),
         (VersionStatus::Deleted, Some(at)) => format!("deleted at {at}"),
         (VersionStatus::Deleted, None) => "deleted".into(),
         (VersionStatus::Destroyed, _) => "destroyed".into(),
