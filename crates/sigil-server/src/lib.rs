@@ -148,7 +148,7 @@ async fn healthz() -> &'static str {
 /// replica whose key was rotated away by another is not ready).
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match state.store.all_data_keys().await {
-        Ok(rows) => match rows.iter().find(|r| !state.has_master_key(&r.master_key_id)) {
+        Ok(rows) => match rows.iter().find(|r| state.master_key(&r.master_key_id).is_none()) {
             None => "ready\n".into_response(),
             Some(r) => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -211,9 +211,11 @@ impl AppState {
         Self::with_previous_keys(store, master, Vec::new(), limits)
     }
 
-    /// Whether one of this server's master keys has this id.
-    pub(crate) fn has_master_key(&self, id: &str) -> bool {
-        self.master.id() == id || self.previous.iter().any(|m| m.id() == id)
+    /// This server's master key (current or previous) with this id.
+    pub(crate) fn master_key(&self, id: &str) -> Option<&MasterKey> {
+        std::iter::once(&*self.master)
+            .chain(&self.previous)
+            .find(|m| m.id() == id)
     }
 
     /// State whose data keys may still be wrapped by `previous` master keys (during a rotation:
@@ -270,10 +272,7 @@ impl AppState {
         let row = rows.iter().find(|r| r.version == version).ok_or_else(|| {
             ServerError::internal(format!("data key {version} of team {team:?} is missing"))
         })?;
-        let master = std::iter::once(&*self.master)
-            .chain(&self.previous)
-            .find(|m| m.id() == row.master_key_id)
-            .ok_or_else(|| {
+        let master = self.master_key(&row.master_key_id).ok_or_else(|| {
                 ServerError::internal(format!(
                     "data key {version} of team {team:?} is wrapped by master key {}, which this server does not have (it has {})",
                     row.master_key_id,

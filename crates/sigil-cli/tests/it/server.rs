@@ -841,14 +841,7 @@ fn run_reads_server_secrets_in_one_round_trip() {
     sb.write_config("[context.secrets]\nS0 = \"local-zero\"\n");
     let env = server_env(&srv, &[]);
     // requests by route, counted by the server itself
-    let served = |route: &str| -> u64 {
-        let metrics = http_get_raw(&srv.url, "/metrics");
-        metrics
-            .lines()
-            .filter(|l| l.starts_with(&format!("sigil_http_requests_total{{route=\"{route}\"")))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
-    };
+    let served = |route: &str| served(&srv, route);
     let (batch, single) = (
         "/api/v1/teams/{team}/batch-read",
         "/api/v1/teams/{team}/secrets/{*name}",

@@ -78,24 +78,31 @@ fn check_custom(custom: &BTreeMap<String, String>) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// `max_versions` and `delete_version_after` within their bounds (a secret's or a team's).
+fn check_bounds(
+    max_versions: Option<i64>,
+    delete_after_ms: Option<i64>,
+) -> Result<(), ServerError> {
+    if let Some(m) = max_versions
+        && !(0..=i64::from(u32::MAX)).contains(&m)
+    {
+        return Err(ServerError::Invalid(format!(
+            "max_versions must be from 0 to {}, not {m}",
+            u32::MAX
+        )));
+    }
+    if delete_after_ms.is_some_and(|d| d < 0) {
+        return Err(ServerError::Invalid(
+            "delete_version_after cannot be negative".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl Settings {
     /// The store's change, once every field is within its bounds.
     fn checked(self) -> Result<SettingsChange, ServerError> {
-        if let Some(m) = self.max_versions
-            && !(0..=i64::from(u32::MAX)).contains(&m)
-        {
-            return Err(ServerError::Invalid(format!(
-                "max_versions must be from 0 to {}, not {m}",
-                u32::MAX
-            )));
-        }
-        if let Some(d) = self.delete_version_after_ms
-            && d < 0
-        {
-            return Err(ServerError::Invalid(
-                "delete_version_after cannot be negative".into(),
-            ));
-        }
+        check_bounds(self.max_versions, self.delete_version_after_ms)?;
         let custom_metadata = match self.custom_metadata {
             None => None,
             Some(m) if m.is_empty() => Some(None),
@@ -353,19 +360,8 @@ pub(crate) async fn set_team_settings(
     let action = AuditAction::TeamSettings;
     let what = "change the team's secret settings";
     authorize(state, c, team, Role::Admin, what, action, None).await?;
-    let bad = if !(0..=i64::from(u32::MAX)).contains(&config.max_versions) {
-        Some(format!(
-            "max_versions must be from 0 to {}, not {}",
-            u32::MAX,
-            config.max_versions
-        ))
-    } else if config.delete_version_after < 0 {
-        Some("delete_version_after cannot be negative".into())
-    } else {
-        None
-    };
-    if let Some(m) = bad {
-        let e = ServerError::Invalid(m);
+    let checked = check_bounds(Some(config.max_versions), Some(config.delete_version_after));
+    if let Err(e) = checked {
         return Err(refuse(state, c, team.as_str(), action, None, e).await);
     }
     let audit_ok = super::audit_row(c, action, None, None, AuditOutcome::Ok);

@@ -361,7 +361,8 @@ fn write_body(body: &[u8]) -> Result<(Value, Option<i64>), BadRequest> {
     Ok((data, cas))
 }
 
-fn kind_of(v: &Value) -> &'static str {
+/// What kind of JSON value `v` is, as a refusal says it ("a string", "an array").
+pub(super) fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Map;
 use sigil_store::{AuditAction, KvConfig, VersionChange};
 
-use super::kv::{BadRequest, custom, name, refused, time};
+use super::kv::{BadRequest, custom, kind_of, name, refused, time};
 use super::*;
 use crate::service::versions::{self, Settings};
 
@@ -20,20 +20,9 @@ fn object(body: &[u8]) -> Result<Map<String, Value>, BadRequest> {
         Ok(Value::Object(o)) => Ok(o),
         Ok(other) => Err(BadRequest(format!(
             "failed to parse JSON input: the body must be a JSON object, not {}",
-            kind_name(&other)
+            kind_of(&other)
         ))),
         Err(e) => Err(BadRequest(format!("failed to parse JSON input: {e}"))),
-    }
-}
-
-fn kind_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -49,7 +38,7 @@ fn int(field: &str, v: &Value) -> Result<i64, BadRequest> {
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
-    .ok_or_else(|| unconvertible(field, format!("expected an integer, got {}", kind_name(v))))
+    .ok_or_else(|| unconvertible(field, format!("expected an integer, got {}", kind_of(v))))
 }
 
 /// A boolean field: `true`/`false`, their text, or 1/0.
@@ -68,7 +57,7 @@ fn flag(field: &str, v: &Value) -> Result<bool, BadRequest> {
         },
         _ => None,
     }
-    .ok_or_else(|| unconvertible(field, format!("expected a boolean, got {}", kind_name(v))))
+    .ok_or_else(|| unconvertible(field, format!("expected a boolean, got {}", kind_of(v))))
 }
 
 /// A duration field in whole seconds, as Vault's `TypeDurationSecond` takes one: a number of
@@ -78,7 +67,7 @@ fn seconds(field: &str, v: &Value) -> Result<i64, BadRequest> {
     let bad = || {
         let why = format!(
             "{} is not a duration: give seconds, <N>d, or a Go duration such as 1h30m",
-            kind_name(v)
+            kind_of(v)
         );
         unconvertible(field, why)
     };
@@ -160,7 +149,7 @@ fn custom_map(v: &Value) -> Result<BTreeMap<String, String>, BadRequest> {
     let Value::Object(o) = v else {
         return Err(unconvertible(
             field,
-            format!("expected a map, got {}", kind_name(v)),
+            format!("expected a map, got {}", kind_of(v)),
         ));
     };
     o.iter()
@@ -173,7 +162,7 @@ fn custom_map(v: &Value) -> Result<BTreeMap<String, String>, BadRequest> {
                 other => {
                     return Err(BadRequest(format!(
                         "custom_metadata validation failed: the value of {k:?} must be text, not {}",
-                        kind_name(other)
+                        kind_of(other)
                     )));
                 }
             };
