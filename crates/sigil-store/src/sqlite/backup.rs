@@ -55,16 +55,24 @@ pub(super) fn vacuum_into(from: &Path, to: &Path) -> Result<u64> {
             crate::BackendError::sqlite(e).context(format_args!("backing up {}", from.display())),
         ));
     }
-    let file = std::fs::File::open(&tmp).map_err(|e| io("cannot open", &tmp, e))?;
-    file.sync_all().map_err(|e| io("cannot sync", &tmp, e))?;
-    let size = file
-        .metadata()
-        .map_err(|e| io("cannot read", &tmp, e))?
-        .len();
-    std::fs::rename(&tmp, to).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io("cannot rename into", to, e)
-    })?;
+    // synced and renamed, or gone: no partial copy is left behind
+    let placed = (|| {
+        let file = std::fs::File::open(&tmp).map_err(|e| io("cannot open", &tmp, e))?;
+        file.sync_all().map_err(|e| io("cannot sync", &tmp, e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| io("cannot read", &tmp, e))?
+            .len();
+        std::fs::rename(&tmp, to).map_err(|e| io("cannot rename into", to, e))?;
+        Ok(size)
+    })();
+    let size = match placed {
+        Ok(size) => size,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
     std::fs::File::open(&dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io("cannot sync", &dir, e))?;
