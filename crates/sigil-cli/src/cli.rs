@@ -567,6 +567,13 @@ pub struct ServerArgs {
     /// Live web sessions per key; signing in once more ends the oldest.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub sessions_per_key: u32,
+    /// Failed authentications one address (or one key id) may make within --auth-window before
+    /// it is answered 429.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub auth_failures_allowed: u32,
+    /// The window of --auth-failures-allowed.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    pub auth_window: std::time::Duration,
     /// How long SIGTERM waits for requests in flight before it closes their connections.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     pub shutdown_timeout: std::time::Duration,

@@ -93,6 +93,8 @@ pub fn run(args: ServerArgs) -> crate::failure::Result<u8> {
             config.limits.session_idle = args.session_idle;
             config.limits.session_max_age = args.session_max_age;
             config.limits.sessions_per_key = args.sessions_per_key.max(1);
+            config.limits.auth_failures_allowed = args.auth_failures_allowed;
+            config.limits.auth_window = args.auth_window;
             config.limits.audit_retention = args.audit_retention;
             config.shutdown_timeout = args.shutdown_timeout;
             config.tls = args.tls_cert.clone().zip(args.tls_key.clone());

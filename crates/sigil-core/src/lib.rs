@@ -26,6 +26,8 @@ pub mod error;
 pub mod global;
 pub mod import;
 pub mod name;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod redact;
 pub mod source;
 pub mod value;

@@ -7,6 +7,21 @@ use crate::error::{Error, Result};
 /// The longest name accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;
 
+/// One segment of a name as a regular expression: `[A-Za-z0-9_.-]+` other than `.` and `..`.
+macro_rules! segment {
+    () => {
+        r"(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.\.[A-Za-z0-9_.-]+)"
+    };
+}
+
+/// The grammar of [`SecretName`] as a regular expression (ECMA 262, Python and Rust alike), for
+/// the OpenAPI document; the length ([`MAX_NAME_BYTES`]) is a limit of its own. A test holds it
+/// to [`SecretName::parse`].
+pub const NAME_PATTERN: &str = concat!("^", segment!(), "(?:/", segment!(), ")*$");
+
+/// The grammar of a team's name (which the server checks): 1 to 64 of `A-Z a-z 0-9 _ . -`.
+pub const TEAM_PATTERN: &str = r"^[A-Za-z0-9_.-]{1,64}$";
+
 /// A validated secret name: one or more segments of `[A-Za-z0-9_.-]` joined by `/`
 /// (`prod/db/password`), at most 256 bytes, case-sensitive.
 ///

@@ -62,8 +62,29 @@ pub struct PutSecret {
     /// The value: any JSON.
     pub value: Value,
     /// Check-and-set: the version the secret must be at; `0` creates only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "integral"
+    )]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub cas: Option<i64>,
+}
+
+/// An integer as JSON counts one: `3`, or `3.0` as some encoders write it (never `3.5`).
+fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    n.as_i64()
+        .or_else(|| {
+            // in [-2^63, 2^63) a whole f64 is an i64 exactly
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (i64::MIN as f64..i64::MAX as f64).contains(f))
+                .map(|f| f as i64)
+        })
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom("expected an integer"))
 }
 
 impl std::fmt::Debug for PutSecret {
@@ -217,16 +238,21 @@ pub struct History {
     pub next_cursor: Option<String>,
 }
 
+/// Names in one batch read, at most.
+pub const MAX_BATCH_NAMES: usize = 1000;
+
 /// `POST /api/v1/teams/{team}/batch-read`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BatchRead {
     /// The names to read.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::secret_names))]
     pub names: Vec<String>,
     /// The task that asks for each name, one per name, for the audit log (a flow run reads the
     /// secrets of all its tasks in one request); none: the request's `X-Sigil-Task`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::task_names))]
     pub tasks: Vec<String>,
 }
 
@@ -249,6 +275,7 @@ pub struct CreateKey {
     pub role: Role,
     /// A label ("etl runner").
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::key_label))]
     pub name: String,
 }
 
@@ -303,6 +330,7 @@ pub struct KeyInfo {
 #[serde(deny_unknown_fields)]
 pub struct CreateTeam {
     /// The team's name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::team_name))]
     pub name: String,
 }
 
@@ -553,6 +581,22 @@ fn digits_of(part: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // JSON Schema's integer is a number without a fraction: `7.0` is one (Schemathesis sends it)
+    #[test]
+    fn cas_is_an_integer_written_either_way() {
+        let cas = |body: &str| serde_json::from_str::<PutSecret>(body).map(|p| p.cas);
+        assert_eq!(cas(r#"{"value": 1}"#).unwrap(), None);
+        assert_eq!(cas(r#"{"value": 1, "cas": null}"#).unwrap(), None);
+        assert_eq!(cas(r#"{"value": 1, "cas": 7}"#).unwrap(), Some(7));
+        assert_eq!(cas(r#"{"value": 1, "cas": 7.0}"#).unwrap(), Some(7));
+        assert_eq!(cas(r#"{"value": 1, "cas": -2e0}"#).unwrap(), Some(-2));
+        for bad in ["7.5", "1e300", "\"7\"", "true", "9223372036854775808"] {
+            let e = cas(&format!(r#"{{"value": 1, "cas": {bad}}}"#)).unwrap_err();
+            let e = e.to_string();
+            assert!(e.contains("integer") || e.contains("number"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn times() {

@@ -21,6 +21,7 @@ use sigil_core::wire::{
     CreatedTeam, ErrorBody, History, KeyList, PutSecret, Role, SecretList, SecretListItem,
     SecretRead, SecretWritten, TeamList, WhoAmI, parse_rfc3339, rfc3339,
 };
+use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -78,7 +79,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Parses a JSON body with messages that never quote it.
+/// Parses a JSON object with messages that never quote it.
 fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -91,6 +92,10 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
             ApiError::invalid("cannot read the request body")
         }
     })?;
+    // serde reads a struct from an array as well (`[value, cas]`): every body here is an object
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::invalid("the request body must be a JSON object"));
+    }
     serde_json::from_slice(&bytes).map_err(|e| {
         let msg = e.to_string();
         if msg.starts_with("unknown field") || msg.starts_with("missing field") {
@@ -141,17 +146,54 @@ fn secret_read_body(
     Ok(out)
 }
 
-#[derive(Deserialize)]
+/// `/teams/{team}/…`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct TeamPath {
+    /// The team
+    #[param(schema_with = sigil_core::openapi::team_name, required = true)]
+    team: String,
+}
+
+/// `/teams/{team}/…/{name}`: a secret.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct SecretPath {
+    /// The team
+    #[param(schema_with = sigil_core::openapi::team_name, required = true)]
+    team: String,
+    /// The secret's name; it may contain `/` (`prod/db/password`)
+    #[param(schema_with = sigil_core::openapi::secret_name, required = true)]
+    name: String,
+}
+
+/// `/teams/{team}/keys/{id}`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct KeyPath {
+    /// The team
+    #[param(schema_with = sigil_core::openapi::team_name, required = true)]
+    team: String,
+    /// The key's id
+    #[param(schema_with = crate::openapi::key_id, required = true)]
+    id: String,
+}
+
+/// `?version=N`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct VersionQuery {
+    /// A version; the latest by default
+    #[param(minimum = 1)]
     version: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)"), ("version" = Option<i64>, Query, description = "A version; the latest by default")), responses((status = 200, description = "The value (reader role or higher). Audited.", body = SecretRead), (status = 404, description = "No such secret or version", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(SecretPath, VersionQuery), responses((status = 200, description = "The value (reader role or higher). Audited.", body = SecretRead), (status = 404, description = "No such secret or version", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn get_secret(
     State(state): St,
     c: Caller,
-    Path((team, name)): Path<(String, String)>,
+    Path(SecretPath { team, name }): Path<SecretPath>,
     q: Result<Query<VersionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let (team, name) = target(&state, &c, &team, &name, AuditAction::SecretRead).await?;
@@ -177,11 +219,11 @@ pub(crate) async fn get_secret(
         .into_response())
 }
 
-#[utoipa::path(put, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), request_body = PutSecret, responses((status = 200, description = "A new version (writer role or higher). Audited.", body = SecretWritten), (status = 409, description = "`cas` does not match", body = ErrorBody), (status = 413, description = "Body over 1 MiB, or value over the limit", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(SecretPath), request_body = PutSecret, responses((status = 200, description = "A new version (writer role or higher). Audited.", body = SecretWritten, links(("Read" = (operation_id = "get_secret", parameters(("team" = "$request.path.team"), ("name" = "$request.path.name"), ("version" = "$response.body#/version")))), ("History" = (operation_id = "history", parameters(("team" = "$request.path.team"), ("name" = "$request.path.name")))), ("Delete" = (operation_id = "delete_secret", parameters(("team" = "$request.path.team"), ("name" = "$request.path.name")))))), (status = 409, description = "`cas` does not match", body = ErrorBody), (status = 413, description = "Body over 1 MiB, or value over the limit", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn put_secret(
     State(state): St,
     c: Caller,
-    Path((team, name)): Path<(String, String)>,
+    Path(SecretPath { team, name }): Path<SecretPath>,
     body: Result<ApiJson<PutSecret>, ApiError>,
 ) -> Result<Json<SecretWritten>, ApiError> {
     let action = AuditAction::SecretWrite;
@@ -199,22 +241,22 @@ pub(crate) async fn put_secret(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), responses((status = 204, description = "Deleted, restorable (writer role or higher). Audited."), (status = 404, description = "No such live secret", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(SecretPath), responses((status = 204, description = "Deleted, restorable (writer role or higher). Audited.", links(("Restore" = (operation_id = "restore_secret", parameters(("team" = "$request.path.team"), ("name" = "$request.path.name")))))), (status = 404, description = "No such live secret", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn delete_secret(
     State(state): St,
     c: Caller,
-    Path((team, name)): Path<(String, String)>,
+    Path(SecretPath { team, name }): Path<SecretPath>,
 ) -> Result<StatusCode, ApiError> {
     let (team, name) = target(&state, &c, &team, &name, AuditAction::SecretDelete).await?;
     service::secrets::delete(&state, &c, &team, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/teams/{team}/restore/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)")), responses((status = 200, description = "Restored at its latest version (writer role or higher). Audited.", body = SecretWritten), (status = 404, description = "No deleted secret of that name", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/teams/{team}/restore/{name}", tag = "secrets", params(SecretPath), responses((status = 200, description = "Restored at its latest version (writer role or higher). Audited.", body = SecretWritten), (status = 404, description = "No deleted secret of that name", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn restore_secret(
     State(state): St,
     c: Caller,
-    Path((team, name)): Path<(String, String)>,
+    Path(SecretPath { team, name }): Path<SecretPath>,
 ) -> Result<Json<SecretWritten>, ApiError> {
     let (team, name) = target(&state, &c, &team, &name, AuditAction::SecretRestore).await?;
     Ok(Json(
@@ -222,11 +264,11 @@ pub(crate) async fn restore_secret(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{team}/history/{name}", tag = "secrets", params(("team" = String, Path, description = "The team"), ("name" = String, Path, description = "The secret's name; it may contain `/` (`prod/db/password`)"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")), responses((status = 200, description = "A page of versions, newest first, metadata only (viewer role or higher)", body = History), (status = 404, description = "No such secret", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/teams/{team}/history/{name}", tag = "secrets", params(SecretPath, PageQuery), responses((status = 200, description = "A page of versions, newest first, metadata only (viewer role or higher)", body = History), (status = 404, description = "No such secret", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn history(
     State(state): St,
     c: Caller,
-    Path((team, name)): Path<(String, String)>,
+    Path(SecretPath { team, name }): Path<SecretPath>,
     q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<History>, ApiError> {
     let team = service::team(&state, &c, &team, None).await?;
@@ -258,6 +300,9 @@ pub(crate) enum CommonErrors {
     /// Storage unavailable.
     #[response(status = 503, description = "Storage unavailable")]
     Unavailable(ErrorBody),
+    /// The database's disk is full.
+    #[response(status = 507, description = "The database's disk is full")]
+    StorageFull(ErrorBody),
 }
 
 /// A page's size: `limit`, 100 by default, 1 to 1000 (every paged answer of the API).
@@ -274,34 +319,50 @@ fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
 fn number_cursor(cursor: Option<String>) -> Result<Option<i64>, ApiError> {
     cursor
         .map(|c| {
+            let digits = (1..=18).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit());
             c.parse::<i64>()
-                .map_err(|_| ApiError::invalid("invalid cursor"))
+                .ok()
+                .filter(|_| digits)
+                .ok_or_else(|| ApiError::invalid("invalid cursor: a cursor is a number"))
         })
         .transpose()
 }
 
 /// `?limit=&cursor=` of a paged answer.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PageQuery {
+    /// 1 to 1000, default 100
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page
+    #[param(pattern = r"^[0-9]{1,18}$")]
     cursor: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// `?prefix=&limit=&cursor=` of a listing.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
+    /// Only names starting with this
     #[serde(default)]
+    #[param(schema_with = sigil_core::openapi::name_prefix, required = false)]
     prefix: String,
+    /// 1 to 1000, default 100
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page: the last name it held (the names after it follow)
+    #[param(schema_with = sigil_core::openapi::secret_name)]
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{team}/secrets", tag = "secrets", params(("team" = String, Path, description = "The team"), ("prefix" = Option<String>, Query, description = "Only names starting with this"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")), responses((status = 200, description = "Names and metadata, never values (viewer role or higher)", body = SecretList), CommonErrors), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/teams/{team}/secrets", tag = "secrets", params(TeamPath, ListQuery), responses((status = 200, description = "Names and metadata, never values (viewer role or higher)", body = SecretList), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn list_secrets(
     State(state): St,
     c: Caller,
-    Path(team): Path<String>,
+    Path(TeamPath { team }): Path<TeamPath>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SecretList>, ApiError> {
     let team = service::team(&state, &c, &team, None).await?;
@@ -337,11 +398,11 @@ pub(crate) async fn list_secrets(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/teams/{team}/batch-read", tag = "secrets", params(("team" = String, Path, description = "The team")), request_body = BatchRead, responses((status = 200, description = "Many values in one round trip (reader role or higher). Each name is audited.", body = BatchReadResult), CommonErrors), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/teams/{team}/batch-read", tag = "secrets", params(TeamPath), request_body = BatchRead, responses((status = 200, description = "Many values in one round trip (reader role or higher). Each name is audited.", body = BatchReadResult), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn batch_read(
     State(state): St,
     c: Caller,
-    Path(team): Path<String>,
+    Path(TeamPath { team }): Path<TeamPath>,
     body: Result<ApiJson<BatchRead>, ApiError>,
 ) -> Result<Json<BatchReadResult>, ApiError> {
     let action = AuditAction::SecretRead;
@@ -358,11 +419,11 @@ pub(crate) async fn batch_read(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{team}/keys", tag = "keys", params(("team" = String, Path, description = "The team")), responses((status = 200, description = "The team's keys (admin)", body = KeyList), CommonErrors), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/teams/{team}/keys", tag = "keys", params(TeamPath), responses((status = 200, description = "The team's keys (admin)", body = KeyList), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn list_keys(
     State(state): St,
     c: Caller,
-    Path(team): Path<String>,
+    Path(TeamPath { team }): Path<TeamPath>,
 ) -> Result<Json<KeyList>, ApiError> {
     let team = service::team(&state, &c, &team, None).await?;
     Ok(Json(KeyList {
@@ -370,11 +431,11 @@ pub(crate) async fn list_keys(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/teams/{team}/keys", tag = "keys", params(("team" = String, Path, description = "The team")), request_body = CreateKey, responses((status = 201, description = "The key, shown once (admin). Audited.", body = CreatedKey), CommonErrors), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/teams/{team}/keys", tag = "keys", params(TeamPath), request_body = CreateKey, responses((status = 201, description = "The key, shown once (admin). Audited.", body = CreatedKey, links(("Revoke" = (operation_id = "revoke_key", parameters(("team" = "$request.path.team"), ("id" = "$response.body#/id")))))), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn create_key(
     State(state): St,
     c: Caller,
-    Path(team): Path<String>,
+    Path(TeamPath { team }): Path<TeamPath>,
     body: Result<ApiJson<CreateKey>, ApiError>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let action = AuditAction::KeyCreate;
@@ -390,11 +451,11 @@ pub(crate) async fn create_key(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/teams/{team}/keys/{id}", tag = "keys", params(("team" = String, Path, description = "The team"), ("id" = String, Path, description = "The key's id")), responses((status = 204, description = "Revoked (admin). Audited."), (status = 404, description = "No such live key", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/teams/{team}/keys/{id}", tag = "keys", params(KeyPath), responses((status = 204, description = "Revoked (admin). Audited."), (status = 404, description = "No such live key", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn revoke_key(
     State(state): St,
     c: Caller,
-    Path((team, id)): Path<(String, String)>,
+    Path(KeyPath { team, id }): Path<KeyPath>,
 ) -> Result<StatusCode, ApiError> {
     let action = AuditAction::KeyRevoke;
     let team = service::team(&state, &c, &team, Some((action, Some(&id)))).await?;
@@ -428,20 +489,30 @@ pub(crate) async fn create_team(
     ))
 }
 
-#[derive(Deserialize)]
+/// `?since=&limit=&cursor=&order=` of the audit log.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditQuery {
+    /// RFC 3339 time
+    #[param(format = DateTime)]
     since: Option<String>,
+    /// 1 to 1000, default 100
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page
+    #[param(pattern = r"^[0-9]{1,18}$")]
     cursor: Option<String>,
+    /// `oldest` (default: oldest first) or `newest` (newest first)
+    #[param(schema_with = crate::openapi::order)]
     order: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{team}/audit", tag = "audit", params(("team" = String, Path, description = "The team"), ("since" = Option<String>, Query, description = "RFC 3339 time"), ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"), ("order" = Option<String>, Query, description = "`oldest` (default: oldest first) or `newest` (newest first)")), responses((status = 200, description = "Audit records in the order asked for (admin)", body = AuditPage), CommonErrors), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/teams/{team}/audit", tag = "audit", params(TeamPath, AuditQuery), responses((status = 200, description = "Audit records in the order asked for (admin)", body = AuditPage), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn audit_log(
     State(state): St,
     c: Caller,
-    Path(team): Path<String>,
+    Path(TeamPath { team }): Path<TeamPath>,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let team = service::team(&state, &c, &team, None).await?;

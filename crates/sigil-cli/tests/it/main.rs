@@ -12,6 +12,7 @@ mod faults;
 mod import;
 mod prefect;
 mod run;
+mod schemathesis;
 mod secrets;
 mod server;
 mod vault;

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
+use sigil_core::name::{MAX_NAME_BYTES, NAME_PATTERN};
 use sigil_core::{ConfigFile, SecretName};
 
 /// Text that looks like what each parser reads, with anything mixed in: TOML-ish and dotenv-ish
@@ -72,5 +73,25 @@ proptest! {
         if let Err(e) = sigil_core::import::prefect(path, &text) {
             prop_assert!(e.to_string().contains("prefect.toml"), "{}", e);
         }
+    }
+
+    // the OpenAPI document describes names with NAME_PATTERN, and fuzzers (Schemathesis) take
+    // it at its word: a name it matches must parse, and a name that parses must match it
+    #[test]
+    fn the_name_pattern_is_the_grammar(raw in prop_oneof![
+        "[a./-]{0,12}",
+        "[A-Za-z0-9_./-]{0,40}",
+        "\\PC{0,8}",
+    ]) {
+        let pattern = regex::Regex::new(NAME_PATTERN).unwrap();
+        prop_assert_eq!(pattern.is_match(&raw), SecretName::parse(&raw).is_ok(), "{:?}", raw);
+    }
+
+    #[test]
+    fn every_name_the_pattern_generates_parses(
+        raw in proptest::string::string_regex(&NAME_PATTERN[1..NAME_PATTERN.len() - 1]).unwrap()
+    ) {
+        prop_assume!(raw.len() <= MAX_NAME_BYTES);
+        prop_assert!(SecretName::parse(&raw).is_ok(), "{:?}", raw);
     }
 }

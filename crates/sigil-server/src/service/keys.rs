@@ -43,7 +43,7 @@ pub(crate) async fn list(
 
 /// A key's label: at most 128 characters, no control characters.
 pub(crate) fn check_label(name: &str) -> Result<(), ServerError> {
-    if name.len() > 128 || name.chars().any(char::is_control) {
+    if name.chars().count() > 128 || name.chars().any(char::is_control) {
         return Err(ServerError::Invalid(
             "a key's name is at most 128 characters, without control characters".into(),
         ));

@@ -4,8 +4,8 @@
 use serde_json::Value;
 use sigil_core::SecretName;
 use sigil_core::wire::{
-    BatchReadResult, History, Role, SecretRead, SecretSettingsInfo, SecretWritten, VersionInfo,
-    VersionStatus, rfc3339,
+    BatchReadResult, History, MAX_BATCH_NAMES, Role, SecretRead, SecretSettingsInfo, SecretWritten,
+    VersionInfo, VersionStatus, rfc3339,
 };
 use sigil_store::{AuditAction, AuditOutcome};
 use sigil_store::{StoreError, VersionState};
@@ -211,7 +211,7 @@ pub(crate) async fn read_or_unreadable(
 
 /// A task's name as the audit log takes it (as `X-Sigil-Task`): 1 to 128 printable ASCII
 /// characters; empty is none.
-fn task_name(task: &str) -> Result<Option<&str>, ServerError> {
+pub(crate) fn task_name(task: &str) -> Result<Option<&str>, ServerError> {
     if task.is_empty() {
         return Ok(None);
     }
@@ -237,10 +237,10 @@ pub(crate) async fn read_many(
 ) -> Result<BatchReadResult, ServerError> {
     may_read_values(state, c, team, None).await?;
     let checked = (|| {
-        if asked.is_empty() || asked.len() > 1000 {
-            return Err(ServerError::Invalid(
-                "names must hold 1 to 1000 names".into(),
-            ));
+        if asked.is_empty() || asked.len() > MAX_BATCH_NAMES {
+            return Err(ServerError::Invalid(format!(
+                "names must hold 1 to {MAX_BATCH_NAMES} names"
+            )));
         }
         if !tasks.is_empty() && tasks.len() != asked.len() {
             return Err(ServerError::Invalid(format!(
@@ -577,25 +577,21 @@ pub(crate) fn status(v: &sigil_store::VersionRow, now: i64) -> VersionStatus {
     }
 }
 
-/// The cursor that continues a listing after `name` (the faces hand it out as it is).
+/// The cursor that continues a listing after `name`: the name itself, so that any name is a
+/// cursor (the names after it, in byte order).
 pub(crate) fn name_cursor(name: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name.as_bytes())
+    name.to_owned()
 }
 
-/// The name a listing's cursor continues after: one [`name_cursor`] gave, or a refusal.
+/// The name a listing's cursor continues after, or a refusal.
 pub(crate) fn after_cursor(cursor: Option<&str>) -> Result<Option<String>, ServerError> {
-    use base64::Engine as _;
-    let Some(cursor) = cursor else {
-        return Ok(None);
-    };
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor.as_bytes())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|n| SecretName::parse(n).is_ok())
-        .map(Some)
-        .ok_or_else(|| ServerError::Invalid("invalid page cursor".into()))
+    cursor
+        .map(|c| {
+            SecretName::parse(c)
+                .map(|n| n.as_str().to_owned())
+                .map_err(|_| ServerError::Invalid("invalid page cursor: a cursor is a name".into()))
+        })
+        .transpose()
 }
 
 /// Which names a listing asks for.
@@ -635,6 +631,20 @@ pub(crate) async fn all_names(
     }
 }
 
+/// A part of names a listing looks for (`what`): at most 256 bytes of name characters and `/`.
+pub(crate) fn name_part(what: &str, part: &str) -> Result<(), ServerError> {
+    if part.len() > sigil_core::name::MAX_NAME_BYTES
+        || !part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
+    {
+        return Err(ServerError::Invalid(format!(
+            "{what} must be at most 256 bytes of A-Z a-z 0-9 _ . - /"
+        )));
+    }
+    Ok(())
+}
+
 /// A page of the team's live secrets by name, never values (any role): those after `after`, at
 /// most `limit` (1 to 1000); and whether there are more.
 pub(crate) async fn list(
@@ -646,18 +656,9 @@ pub(crate) async fn list(
     limit: u32,
 ) -> Result<(Vec<sigil_store::SecretRow>, bool), ServerError> {
     same_team(c, team)?;
-    let (what, part) = match listing {
-        Listing::Prefix(p) => ("prefix", p),
-        Listing::Search(q) => ("search", q),
-    };
-    if part.len() > sigil_core::name::MAX_NAME_BYTES
-        || !part
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
-    {
-        return Err(ServerError::Invalid(format!(
-            "{what} must be at most 256 bytes of A-Z a-z 0-9 _ . - /"
-        )));
+    match listing {
+        Listing::Prefix(p) => name_part("prefix", p)?,
+        Listing::Search(q) => name_part("search", q)?,
     }
     if !(1..=1000).contains(&limit) {
         return Err(ServerError::Invalid("limit must be from 1 to 1000".into()));

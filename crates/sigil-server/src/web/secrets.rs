@@ -61,7 +61,7 @@ pub(crate) async fn secrets(
             "/ui/secrets?q={}&folder={}&cursor={}",
             q(&p.q),
             q(&p.folder),
-            service::secrets::name_cursor(&last.name)
+            q(&service::secrets::name_cursor(&last.name))
         )),
         _ => None,
     };

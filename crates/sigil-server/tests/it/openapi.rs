@@ -57,7 +57,7 @@ async fn the_document_matches_the_routes() {
     // the common errors, declared once, are on every operation, each with the error body
     for (method, path) in &documented {
         let responses = &doc["paths"][path][method]["responses"];
-        for status in ["400", "401", "403", "429", "503"] {
+        for status in ["400", "401", "403", "429", "503", "507"] {
             let schema = &responses[status]["content"]["application/json"]["schema"]["$ref"];
             assert_eq!(
                 schema, "#/components/schemas/ErrorBody",
