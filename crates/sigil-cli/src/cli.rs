@@ -68,6 +68,8 @@ impl Command {
                 SecretsCommand::List(_) => "secrets list",
                 SecretsCommand::Delete(_) => "secrets delete",
                 SecretsCommand::Restore(_) => "secrets restore",
+                SecretsCommand::Undelete(_) => "secrets undelete",
+                SecretsCommand::Destroy(_) => "secrets destroy",
                 SecretsCommand::History(_) => "secrets history",
                 SecretsCommand::Edit(_) => "secrets edit",
                 SecretsCommand::Diff(_) => "secrets diff",
@@ -101,6 +103,11 @@ pub enum SecretsCommand {
     Delete(DeleteArgs),
     /// Restore a deleted secret on the server.
     Restore(NameArgs),
+    /// Make soft-deleted versions of a secret readable again (server).
+    Undelete(VersionsArgs),
+    /// Wipe versions of a secret for good, e.g. a leaked value (server); the history keeps them
+    /// as destroyed.
+    Destroy(VersionsArgs),
     /// A secret's versions on the server (metadata only).
     History(HistoryArgs),
     /// Edit a secret in $VISUAL or $EDITOR (a 0600 temporary file, removed afterwards); saving a
@@ -203,6 +210,15 @@ pub struct CopyArgs {
 pub struct NameArgs {
     /// The secret's name.
     pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct VersionsArgs {
+    /// The secret's name.
+    pub name: String,
+    /// The versions, comma-separated (`--versions 3,4`).
+    #[arg(long, value_delimiter = ',', value_name = "N,M", required = true)]
+    pub versions: Vec<i64>,
 }
 
 #[derive(Args, Debug)]
@@ -389,6 +405,15 @@ pub struct ListArgs {
 pub struct DeleteArgs {
     /// The secret's name.
     pub name: String,
+    /// Only these versions, comma-separated: soft-deleted on the server, not read until
+    /// `sigil secrets undelete`.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "N,M",
+        conflicts_with = "local"
+    )]
+    pub versions: Vec<i64>,
     #[command(flatten)]
     pub target: Target,
 }

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Read};
 use anyhow::Context as _;
 use serde_json::json;
 use sigil_core::config::Environment;
-use sigil_core::wire::{CreateKey, Role};
+use sigil_core::wire::{CreateKey, Role, VersionsChange};
 use zeroize::Zeroizing;
 
 use crate::cli::{AuditArgs, HistoryArgs, KeysCommand, LoginArgs, NameArgs, Output, TeamsCommand};
@@ -66,6 +66,52 @@ pub fn restore(a: NameArgs) -> crate::failure::Result<u8> {
         client.url(),
         client.team()
     );
+    Ok(EXIT_OK)
+}
+
+/// `secrets delete --versions`, `secrets undelete`, `secrets destroy`: says which versions
+/// changed, and which of those asked did not (absent, or in that state already).
+pub fn change_versions(
+    name: &str,
+    change: VersionsChange,
+    versions: &[i64],
+) -> crate::failure::Result<u8> {
+    let name = sigil_core::SecretName::parse(name)?;
+    if let Some(bad) = versions.iter().find(|&&v| v < 1) {
+        return Err(UsageError(format!("--versions: a version is 1 or more, not {bad}")).into());
+    }
+    let client = load()?.client()?;
+    let changed = client.change_versions(name.as_str(), change, versions)?;
+    let done = match change {
+        VersionsChange::Delete => "deleted (restorable: sigil secrets undelete)",
+        VersionsChange::Undelete => "undeleted",
+        VersionsChange::Destroy => "destroyed",
+    };
+    let list = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    let unchanged: Vec<i64> = versions
+        .iter()
+        .copied()
+        .filter(|v| !changed.contains(v))
+        .collect();
+    if !changed.is_empty() {
+        eprintln!(
+            "{name}: version(s) {} {done} on {} team {:?}",
+            list(&changed),
+            client.url(),
+            client.team()
+        );
+    }
+    if !unchanged.is_empty() {
+        eprintln!(
+            "{name}: version(s) {} left as they were (no such version, or {} already)",
+            list(&unchanged),
+            match change {
+                VersionsChange::Delete => "deleted or destroyed",
+                VersionsChange::Undelete => "live or destroyed",
+                VersionsChange::Destroy => "destroyed",
+            }
+        );
+    }
     Ok(EXIT_OK)
 }
 

@@ -7,6 +7,8 @@ use serde_json::json;
 use sigil_core::{Error, Redactor, Resolver, SecretName, SecretValue};
 use zeroize::Zeroize as _;
 
+use sigil_core::wire::{VersionStatus, VersionsChange};
+
 use crate::cli::{DeleteArgs, GetArgs, ListArgs, SecretsCommand, SetArgs};
 use crate::{EXIT_OK, UsageError, out};
 
@@ -17,6 +19,12 @@ pub fn run(cmd: SecretsCommand) -> crate::failure::Result<u8> {
         SecretsCommand::List(a) => list(a),
         SecretsCommand::Delete(a) => delete(a),
         SecretsCommand::Restore(a) => crate::cmd_remote::restore(a),
+        SecretsCommand::Undelete(a) => {
+            crate::cmd_remote::change_versions(&a.name, VersionsChange::Undelete, &a.versions)
+        }
+        SecretsCommand::Destroy(a) => {
+            crate::cmd_remote::change_versions(&a.name, VersionsChange::Destroy, &a.versions)
+        }
         SecretsCommand::History(a) => crate::cmd_remote::history(a),
         SecretsCommand::Edit(a) => crate::cmd_edit::edit(a),
         SecretsCommand::Rollback(a) => crate::cmd_edit::rollback(a),
@@ -172,11 +180,25 @@ fn get_from_server(loaded: &Loaded, name: &SecretName, a: &GetArgs) -> crate::fa
     let client = loaded.client()?;
     let Some(read) = client.get_secret(name.as_str(), a.version)? else {
         let place = match a.version {
-            Some(v) => format!(
-                "server {} team {:?} version {v}",
-                client.url(),
-                client.team()
-            ),
+            Some(v) => {
+                // a version that is kept but not readable: say so, and how to get it back
+                let state = client
+                    .history(name.as_str())
+                    .ok()
+                    .and_then(|h| h.versions.iter().find(|x| x.version == v).map(|x| x.state));
+                let why = match state {
+                    Some(VersionStatus::Deleted) => {
+                        format!(", which is deleted (sigil secrets undelete {name} --versions {v})")
+                    }
+                    Some(VersionStatus::Destroyed) => ", which is destroyed".to_owned(),
+                    _ => String::new(),
+                };
+                format!(
+                    "server {} team {:?} version {v}{why}",
+                    client.url(),
+                    client.team()
+                )
+            }
             None => format!("server {} team {:?}", client.url(), client.team()),
         };
         return Err(Error::NotFound {
@@ -369,6 +391,10 @@ fn list(a: ListArgs) -> crate::failure::Result<u8> {
 }
 
 fn delete(a: DeleteArgs) -> crate::failure::Result<u8> {
+    if !a.versions.is_empty() {
+        // versions live on the server only
+        return crate::cmd_remote::change_versions(&a.name, VersionsChange::Delete, &a.versions);
+    }
     let name = parse_name(&a.name)?;
     let loaded = load()?;
     if loaded.on_server(a.target) {

@@ -22,9 +22,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sigil_core::wire::{
-    AuditPage, BatchRead, BatchReadResult, CreateKey, CreateTeam, CreatedKey, CreatedTeam,
-    ErrorBody, History, KeyInfo, KeyList, PutSecret, SecretList, SecretRead, SecretWritten,
-    TeamInfo, TeamList, WhoAmI,
+    AuditPage, BatchRead, BatchReadResult, ChangeVersions, CreateKey, CreateTeam, CreatedKey,
+    CreatedTeam, ErrorBody, History, KeyInfo, KeyList, PutSecret, SecretList, SecretRead,
+    SecretWritten, TeamInfo, TeamList, VersionsChange, VersionsChanged, WhoAmI,
 };
 use zeroize::Zeroizing;
 
@@ -419,6 +419,29 @@ impl Client {
             &[],
         )?;
         self.expect(r, "a restore")
+    }
+
+    /// Soft-deletes, undeletes or destroys versions of a secret; returns the versions changed
+    /// (one that does not exist, or is in that state already, is left alone).
+    ///
+    /// # Errors
+    /// [`ClientError::NotFound`] when there is no such secret, and every other failure.
+    pub fn change_versions(
+        &self,
+        name: &str,
+        change: VersionsChange,
+        versions: &[i64],
+    ) -> Result<Vec<i64>> {
+        let body = ChangeVersions {
+            versions: versions.to_vec(),
+        };
+        let r: Option<VersionsChanged> = self.request(
+            Method::Post,
+            &self.team_path(&format!("{}/{}", change.route(), name_path(name))),
+            Some(&body),
+            &[],
+        )?;
+        Ok(self.expect(r, "a change of versions")?.changed)
     }
 
     /// A secret's versions (metadata only).

@@ -2,11 +2,11 @@
 //! exactly what the server accepts (a fuzzer such as Schemathesis takes it at its word). Each
 //! pattern is held to its parser by a test.
 
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{Array, Object};
 
 use crate::name::{MAX_NAME_BYTES, NAME_PATTERN, TEAM_PATTERN};
-use crate::wire::MAX_BATCH_NAMES;
+use crate::wire::{MAX_BATCH_NAMES, MAX_VERSIONS_PER_CHANGE};
 
 /// The start of names: name characters and `/`, in any order.
 pub const NAME_PREFIX_PATTERN: &str = r"^[A-Za-z0-9_./-]*$";
@@ -68,6 +68,20 @@ pub fn task_names() -> Array {
         .description(Some(
             "None, or one task per name (as many as `names`), for the audit log",
         ))
+        .build()
+}
+
+/// The versions of a change of their state.
+pub fn version_numbers() -> Array {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(1)),
+        )
+        .min_items(Some(1))
+        .max_items(Some(MAX_VERSIONS_PER_CHANGE))
         .build()
 }
 

@@ -71,20 +71,29 @@ pub struct PutSecret {
     pub cas: Option<i64>,
 }
 
-/// An integer as JSON counts one: `3`, or `3.0` as some encoders write it (never `3.5`).
+/// A whole number as JSON counts one: `3`, or `3.0` as some encoders write it (never `3.5`).
+fn whole(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        // in [-2^63, 2^63) a whole f64 is an i64 exactly
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && (i64::MIN as f64..i64::MAX as f64).contains(f))
+            .map(|f| f as i64)
+    })
+}
+
+/// An optional integer, [`whole`].
 fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
-        return Ok(None);
-    };
-    n.as_i64()
-        .or_else(|| {
-            // in [-2^63, 2^63) a whole f64 is an i64 exactly
-            n.as_f64()
-                .filter(|f| f.fract() == 0.0 && (i64::MIN as f64..i64::MAX as f64).contains(f))
-                .map(|f| f as i64)
-        })
-        .map(Some)
-        .ok_or_else(|| serde::de::Error::custom("expected an integer"))
+    Option::<serde_json::Number>::deserialize(d)?
+        .map(|n| whole(&n).ok_or_else(|| serde::de::Error::custom("expected an integer")))
+        .transpose()
+}
+
+/// A list of integers, each [`whole`].
+fn integers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
+    Vec::<serde_json::Number>::deserialize(d)?
+        .iter()
+        .map(|n| whole(n).ok_or_else(|| serde::de::Error::custom("expected integers")))
+        .collect()
 }
 
 impl std::fmt::Debug for PutSecret {
@@ -200,6 +209,54 @@ impl VersionStatus {
             VersionStatus::Destroyed => "destroyed",
         }
     }
+}
+
+/// Versions one change may name, at most.
+pub const MAX_VERSIONS_PER_CHANGE: usize = 1000;
+
+/// A change of versions' state, which the REST API names in the path:
+/// `POST /api/v1/teams/{team}/{delete,undelete,destroy}-versions/{name}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionsChange {
+    /// Soft-delete: not read until undeleted.
+    Delete,
+    /// Make soft-deleted versions readable again.
+    Undelete,
+    /// Wipe the values for good (the versions stay in the history as destroyed).
+    Destroy,
+}
+
+impl VersionsChange {
+    /// The word of its route: `delete-versions`, `undelete-versions`, `destroy-versions`.
+    pub fn route(self) -> &'static str {
+        match self {
+            VersionsChange::Delete => "delete-versions",
+            VersionsChange::Undelete => "undelete-versions",
+            VersionsChange::Destroy => "destroy-versions",
+        }
+    }
+}
+
+/// The body of a change of versions' state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangeVersions {
+    /// The versions to change: 1 to 1000 version numbers.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::version_numbers))]
+    #[serde(deserialize_with = "integers")]
+    pub versions: Vec<i64>,
+}
+
+/// What a change of versions' state changed: the versions it applied to (one that does not
+/// exist, or is in that state already, is left alone and not listed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VersionsChanged {
+    /// The secret.
+    pub name: String,
+    /// The versions changed.
+    pub changed: Vec<i64>,
 }
 
 /// How a secret's versions are kept (Vault KV v2's metadata; all zero or empty by default).
@@ -595,6 +652,41 @@ mod tests {
             let e = cas(&format!(r#"{{"value": 1, "cas": {bad}}}"#)).unwrap_err();
             let e = e.to_string();
             assert!(e.contains("integer") || e.contains("number"), "{bad}: {e}");
+        }
+    }
+
+    // serde_json's default float parsing is best effort: 1934306433746311.0 came out as
+    // 1934306433746311.3 — a value's number changed on its way in (float_roundtrip fixes it)
+    #[test]
+    fn numbers_in_a_value_come_back_as_they_went_in() {
+        for n in [
+            "1934306433746311.0",
+            "0.30000000000000004",
+            "1e-7",
+            "5e-324",
+            "1.7976931348623157e308",
+        ] {
+            let put: PutSecret = serde_json::from_str(&format!(r#"{{"value": [{n}]}}"#)).unwrap();
+            let back = serde_json::to_string(&put.value).unwrap();
+            let again: Value = serde_json::from_str(&back).unwrap();
+            assert_eq!(again, put.value, "{n}");
+            let exact: f64 = n.parse().unwrap();
+            assert_eq!(put.value[0].as_f64(), Some(exact), "{n} read as {back}");
+        }
+    }
+
+    #[test]
+    fn versions_are_integers_written_either_way() {
+        let versions =
+            |body: &str| serde_json::from_str::<ChangeVersions>(body).map(|c| c.versions);
+        assert_eq!(versions(r#"{"versions": [1, 2.0, 3]}"#).unwrap(), [1, 2, 3]);
+        let big = r#"{"versions": [9295.0, 2706910781.0, 132537.0, 1934306433746311.0, 4415, 1164774.0, 57.0, 16155463, 139784727482.0, 76176487.0, 9283226516678, 3938, 67678, 14956023681.0]}"#;
+        assert_eq!(versions(big).unwrap().len(), 14);
+        for bad in ["[1.5]", "[\"1\"]", "1", "[null]"] {
+            assert!(
+                versions(&format!(r#"{{"versions": {bad}}}"#)).is_err(),
+                "{bad}"
+            );
         }
     }
 

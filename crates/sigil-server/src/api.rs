@@ -4,7 +4,7 @@
 //! that says what is done with it: `secrets/{name}` (read, write, delete), `history/{name}`,
 //! `restore/{name}`. No name can be mistaken for an operation.
 
-use sigil_store::AuditAction;
+use sigil_store::{AuditAction, VersionChange};
 use std::sync::Arc;
 
 use axum::Json;
@@ -17,9 +17,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sigil_core::SecretName;
 use sigil_core::wire::{
-    AuditEntry, AuditPage, BatchRead, BatchReadResult, CreateKey, CreateTeam, CreatedKey,
-    CreatedTeam, ErrorBody, History, KeyList, PutSecret, Role, SecretList, SecretListItem,
-    SecretRead, SecretWritten, TeamList, WhoAmI, parse_rfc3339, rfc3339,
+    AuditEntry, AuditPage, BatchRead, BatchReadResult, ChangeVersions, CreateKey, CreateTeam,
+    CreatedKey, CreatedTeam, ErrorBody, History, KeyList, PutSecret, Role, SecretList,
+    SecretListItem, SecretRead, SecretWritten, TeamList, VersionsChanged, WhoAmI, parse_rfc3339,
+    rfc3339,
 };
 use utoipa::IntoParams;
 
@@ -219,7 +220,7 @@ pub(crate) async fn get_secret(
         .into_response())
 }
 
-#[utoipa::path(put, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(SecretPath), request_body = PutSecret, responses((status = 200, description = "A new version (writer role or higher). Audited.", body = SecretWritten, links(("Read" = (operation_id = "get_secret", parameters(("team" = "$request.path.team"), ("name" = "$request.path.name"), ("version" = "$response.body#/version")))), ("History" = (operation_id = "history", parameters(("team" = "$request.path.team"), ("name" = "$request.path.name")))), ("Delete" = (operation_id = "delete_secret", parameters(("team" = "$request.path.team"), ("name" = "$request.path.name")))))), (status = 409, description = "`cas` does not match", body = ErrorBody), (status = 413, description = "Body over 1 MiB, or value over the limit", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/v1/teams/{team}/secrets/{name}", tag = "secrets", params(SecretPath), request_body = PutSecret, responses((status = 200, description = "A new version (writer role or higher). Audited.", body = SecretWritten, links(("Read" = (operation_id = "get_secret", parameters(("team" = "$request.path.team"), ("name" = "$request.path.name"), ("version" = "$response.body#/version")))), ("History" = (operation_id = "history", parameters(("team" = "$request.path.team"), ("name" = "$request.path.name")))), ("Delete" = (operation_id = "delete_secret", parameters(("team" = "$request.path.team"), ("name" = "$request.path.name")))), ("DeleteVersions" = (operation_id = "delete_versions", parameters(("team" = "$request.path.team"), ("name" = "$request.path.name")))), ("UndeleteVersions" = (operation_id = "undelete_versions", parameters(("team" = "$request.path.team"), ("name" = "$request.path.name")))), ("DestroyVersions" = (operation_id = "destroy_versions", parameters(("team" = "$request.path.team"), ("name" = "$request.path.name")))))), (status = 409, description = "`cas` does not match", body = ErrorBody), (status = 413, description = "Body over 1 MiB, or value over the limit", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
 pub(crate) async fn put_secret(
     State(state): St,
     c: Caller,
@@ -262,6 +263,62 @@ pub(crate) async fn restore_secret(
     Ok(Json(
         service::secrets::restore(&state, &c, &team, &name).await?,
     ))
+}
+
+/// A change of versions' state through REST: the service's, with the body's refusal on record
+/// as one of the change.
+async fn change_versions(
+    state: &AppState,
+    c: Caller,
+    SecretPath { team, name }: SecretPath,
+    body: Result<ApiJson<ChangeVersions>, ApiError>,
+    change: VersionChange,
+) -> Result<Json<VersionsChanged>, ApiError> {
+    let action = change.action();
+    let (team, name) = target(state, &c, &team, &name, action).await?;
+    let req = match body {
+        Ok(ApiJson(r)) => r,
+        Err(e) => {
+            let need = (Role::Writer, "change versions");
+            let asked = Some(name.as_str());
+            return Err(refuse_body(state, &c, &team, need, action, asked, e).await);
+        }
+    };
+    let changed = service::versions::change(state, &c, &team, &name, &req.versions, change).await?;
+    Ok(Json(VersionsChanged {
+        name: name.as_str().to_owned(),
+        changed,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/teams/{team}/delete-versions/{name}", tag = "secrets", params(SecretPath), request_body = ChangeVersions, responses((status = 200, description = "Versions soft-deleted: not read until undeleted (writer role or higher). Each version changed is audited.", body = VersionsChanged), (status = 404, description = "No such secret", body = ErrorBody), (status = 413, description = "More than 1000 versions", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
+pub(crate) async fn delete_versions(
+    State(state): St,
+    c: Caller,
+    Path(path): Path<SecretPath>,
+    body: Result<ApiJson<ChangeVersions>, ApiError>,
+) -> Result<Json<VersionsChanged>, ApiError> {
+    change_versions(&state, c, path, body, VersionChange::Delete).await
+}
+
+#[utoipa::path(post, path = "/api/v1/teams/{team}/undelete-versions/{name}", tag = "secrets", params(SecretPath), request_body = ChangeVersions, responses((status = 200, description = "Soft-deleted versions readable again (writer role or higher). Each version changed is audited.", body = VersionsChanged), (status = 404, description = "No such secret", body = ErrorBody), (status = 413, description = "More than 1000 versions", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
+pub(crate) async fn undelete_versions(
+    State(state): St,
+    c: Caller,
+    Path(path): Path<SecretPath>,
+    body: Result<ApiJson<ChangeVersions>, ApiError>,
+) -> Result<Json<VersionsChanged>, ApiError> {
+    change_versions(&state, c, path, body, VersionChange::Undelete).await
+}
+
+#[utoipa::path(post, path = "/api/v1/teams/{team}/destroy-versions/{name}", tag = "secrets", params(SecretPath), request_body = ChangeVersions, responses((status = 200, description = "Versions' values wiped for good; the history keeps them as destroyed (writer role or higher). Each version changed is audited.", body = VersionsChanged), (status = 404, description = "No such secret", body = ErrorBody), (status = 413, description = "More than 1000 versions", body = ErrorBody), CommonErrors), security(("bearer" = [])))]
+pub(crate) async fn destroy_versions(
+    State(state): St,
+    c: Caller,
+    Path(path): Path<SecretPath>,
+    body: Result<ApiJson<ChangeVersions>, ApiError>,
+) -> Result<Json<VersionsChanged>, ApiError> {
+    change_versions(&state, c, path, body, VersionChange::Destroy).await
 }
 
 #[utoipa::path(get, path = "/api/v1/teams/{team}/history/{name}", tag = "secrets", params(SecretPath, PageQuery), responses((status = 200, description = "A page of versions, newest first, metadata only (viewer role or higher)", body = History), (status = 404, description = "No such secret", body = ErrorBody), CommonErrors), security(("bearer" = [])))]

@@ -87,6 +87,18 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/teams/{team}/history/{*name}", get(api::history))
         .route(
+            "/api/v1/teams/{team}/delete-versions/{*name}",
+            post(api::delete_versions),
+        )
+        .route(
+            "/api/v1/teams/{team}/undelete-versions/{*name}",
+            post(api::undelete_versions),
+        )
+        .route(
+            "/api/v1/teams/{team}/destroy-versions/{*name}",
+            post(api::destroy_versions),
+        )
+        .route(
             "/api/v1/teams/{team}/restore/{*name}",
             post(api::restore_secret),
         )

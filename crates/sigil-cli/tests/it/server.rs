@@ -216,6 +216,79 @@ fn local_first_then_server_and_server_first_when_asked() {
     assert_exit(&o, 3, &format!("server {} team \"default\"", srv.url));
 }
 
+// a leaked value is wiped from the server's history with the CLI: versions deleted, undeleted and
+// destroyed, each named in what the command says
+#[test]
+fn versions_are_deleted_undeleted_and_destroyed_with_the_cli() {
+    let sb = Sandbox::new();
+    let srv = RunningServer::start(&sb, &[], &[]);
+    for v in ["leaked-9f31", "also-leaked-9f31", "fine-9f31"] {
+        srv.put("api/token", serde_json::json!(v));
+    }
+    let env = server_env(&srv, &[]);
+    let get = |version: &str| {
+        run_env(
+            &sb,
+            &["secrets", "get", "api/token", "--version", version],
+            &env,
+        )
+    };
+    let o = run_env(
+        &sb,
+        &["secrets", "delete", "api/token", "--versions", "1,2,7"],
+        &env,
+    );
+    assert_exit(&o, 0, "version(s) 1, 2 deleted");
+    assert!(
+        stderr(&o).contains("version(s) 7 left as they were"),
+        "{}",
+        stderr(&o)
+    );
+    assert_exit(&get("1"), 3, "deleted");
+    assert_eq!(
+        stdout(&run_env(&sb, &["secrets", "get", "api/token"], &env)),
+        "fine-9f31\n"
+    );
+    let o = run_env(
+        &sb,
+        &["secrets", "undelete", "api/token", "--versions", "2"],
+        &env,
+    );
+    assert_exit(&o, 0, "version(s) 2 undeleted");
+    assert_eq!(stdout(&get("2")), "also-leaked-9f31\n");
+    let o = run_env(
+        &sb,
+        &["secrets", "destroy", "api/token", "--versions", "1,2"],
+        &env,
+    );
+    assert_exit(&o, 0, "version(s) 1, 2 destroyed");
+    assert_exit(&get("2"), 3, "destroyed");
+    let o = run_env(&sb, &["secrets", "history", "api/token"], &env);
+    let text = stdout(&o);
+    let states: Vec<&str> = text
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().nth(2).unwrap_or_default())
+        .collect();
+    assert_eq!(states, ["live", "destroyed", "destroyed"], "{text}");
+    // bad input names what is wrong and changes nothing
+    let o = run_env(
+        &sb,
+        &["secrets", "destroy", "api/token", "--versions", "0"],
+        &env,
+    );
+    assert_exit(&o, 2, "a version is 1 or more");
+    let o = run_env(
+        &sb,
+        &["secrets", "destroy", "nothing/here", "--versions", "1"],
+        &env,
+    );
+    assert_exit(&o, 3, "nothing/here");
+    let o = run_env(&sb, &["secrets", "destroy", "api/token"], &env);
+    assert_exit(&o, 2, "--versions");
+    assert_eq!(stdout(&get("3")), "fine-9f31\n");
+}
+
 #[test]
 fn an_unreachable_server_is_an_error_not_a_miss() {
     let sb = Sandbox::new();

@@ -20,7 +20,7 @@ use super::{
 use crate::state::{AppState, Metrics};
 
 /// The most version numbers one call may name.
-pub(crate) const MAX_VERSIONS_PER_CALL: usize = 1000;
+pub(crate) const MAX_VERSIONS_PER_CALL: usize = sigil_core::wire::MAX_VERSIONS_PER_CHANGE;
 /// The most keys `custom_metadata` may hold, and their and their values' lengths (Vault's).
 const MAX_CUSTOM_KEYS: usize = 64;
 const MAX_CUSTOM_KEY_BYTES: usize = 128;

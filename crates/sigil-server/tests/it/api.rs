@@ -77,6 +77,137 @@ pub(crate) async fn secrets_versions_history_delete_restore(s: &Server) {
     assert_eq!(s.get(a, "restore/x").await.json["value"], "r");
 }
 
+// the REST twin of Vault's delete/undelete/destroy: a leaked value can be wiped through Sigil's
+// own API, each version changed is on record, and a reader cannot do it
+pub(crate) async fn versions_are_deleted_undeleted_and_destroyed(s: &Server) {
+    let a = &s.admin;
+    for v in ["leak-one-77d1", "leak-two-77d1", "fine-three-77d1"] {
+        assert_eq!(s.put(a, "app/token", json!(v)).await.status, StatusCode::OK);
+    }
+    let reader = s.key("reader").await;
+    let body = |versions: Value| json!({ "versions": versions });
+    // a reader may not; nothing changed
+    let r = s
+        .req_json(&reader, "POST destroy-versions/app/token", body(json!([1])))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(
+        s.req(&reader, "GET secrets/app/token?version=1").await.json["value"],
+        "leak-one-77d1"
+    );
+    // delete 1 and 2 (9 does not exist: left alone, not listed)
+    let r = s
+        .req_json(a, "POST delete-versions/app/token", body(json!([1, 2, 9])))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json, json!({"name": "app/token", "changed": [1, 2]}));
+    let r = s.req(a, "GET secrets/app/token?version=2").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert!(r.text.contains("deleted"), "{}", r.text);
+    assert_eq!(s.get(a, "app/token").await.json["value"], "fine-three-77d1");
+    // undelete 2; destroy 1 (deleted: it may be destroyed) and 2
+    let r = s
+        .req_json(a, "POST undelete-versions/app/token", body(json!([2, 3])))
+        .await;
+    assert_eq!(r.json["changed"], json!([2]), "{}", r.text);
+    assert_eq!(
+        s.req(a, "GET secrets/app/token?version=2").await.json["value"],
+        "leak-two-77d1"
+    );
+    let r = s
+        .req_json(a, "POST destroy-versions/app/token", body(json!([1, 2])))
+        .await;
+    assert_eq!(r.json["changed"], json!([1, 2]), "{}", r.text);
+    let r = s.req(a, "GET secrets/app/token?version=1").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.text.contains("destroyed"), "{}", r.text);
+    // a destroyed version cannot come back
+    let r = s
+        .req_json(a, "POST undelete-versions/app/token", body(json!([1])))
+        .await;
+    assert_eq!(r.json["changed"], json!([]), "{}", r.text);
+    let states: Vec<(i64, String)> = s.req(a, "GET history/app/token").await.json["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_i64().unwrap(),
+                v["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (3, "live".into()),
+            (2, "destroyed".into()),
+            (1, "destroyed".into())
+        ]
+    );
+    // bad input: refused, named, nothing changed
+    for (line, versions, status, says) in [
+        (
+            "POST delete-versions/app/token",
+            json!([]),
+            StatusCode::BAD_REQUEST,
+            "no version",
+        ),
+        (
+            "POST delete-versions/app/token",
+            json!([0]),
+            StatusCode::BAD_REQUEST,
+            "1 or more",
+        ),
+        (
+            "POST delete-versions/app/token",
+            json!(["3"]),
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            "POST delete-versions/app/token",
+            json!((1..=1001).collect::<Vec<i64>>()),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "over the limit of 1000",
+        ),
+        (
+            "POST delete-versions/nothing/here",
+            json!([1]),
+            StatusCode::NOT_FOUND,
+            "not found",
+        ),
+        (
+            "POST delete-versions/bad//name",
+            json!([1]),
+            StatusCode::BAD_REQUEST,
+            "invalid secret name",
+        ),
+    ] {
+        let r = s.req_json(a, line, body(versions)).await;
+        assert_eq!(r.status, status, "{line}: {}", r.text);
+        assert!(r.text.contains(says), "{line}: {}", r.text);
+    }
+    assert_eq!(s.get(a, "app/token").await.json["version"], 3);
+    // one record per version changed, and the refusals on record too
+    let log = s.audit_log().await.json;
+    let count = |action: &str, outcome: &str| {
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["action"] == action && e["outcome"] == outcome && e["name"] == "app/token"
+            })
+            .count()
+    };
+    assert_eq!(count("version.delete", "ok"), 2);
+    assert_eq!(count("version.undelete", "ok"), 1);
+    assert_eq!(count("version.destroy", "ok"), 2);
+    assert_eq!(count("version.destroy", "denied"), 1);
+    assert!(count("version.delete", "invalid") >= 3, "{log}");
+}
+
 pub(crate) async fn check_and_set(s: &Server) {
     let a = &s.admin;
     let put = |cas: i64, v: &str| s.req_json(a, "PUT secrets/cas", json!({"value": v, "cas": cas}));

@@ -276,6 +276,7 @@ macro_rules! both {
 
 both!(api:
     secrets_versions_history_delete_restore,
+    versions_are_deleted_undeleted_and_destroyed,
     check_and_set,
     listing_and_batch_read,
     role_matrix,
