@@ -3,8 +3,10 @@
 # for a write of a new name (crates/sigil-store/src/postgres/versions.rs, `put_secret`: the
 # secret's advisory lock, the read of its row and its team's settings, the version, the secret's
 # row and the audit record; `synchronous_commit = on`) with no server, no HTTP and no wrk — at 1
-# and 64 clients — and, in the same run, Sigil's own `PUT` of new names through wrk at 1 and 64
-# connections. PostgreSQL alone with the whole machine is the most Sigil's writes could reach.
+# and 64 clients, the whole transaction in one pipeline (one round trip: the least it can cost;
+# the server needs the read's answer before it writes, so it makes at least two) — and, in the
+# same run, Sigil's own `PUT` of new names through wrk at 1 and 64 connections. PostgreSQL alone
+# with the whole machine is the most Sigil's writes could reach.
 #
 #   bash bench/pg_write.sh
 #   DURATION=10 bash bench/pg_write.sh
@@ -31,6 +33,7 @@ team_id=$(PGOPTIONS="-csearch_path=$schema" psql "$POSTGRES_URL" -qAtc "SELECT i
 cipher="'\\x$(head -c 120 /dev/urandom | od -An -tx1 | tr -d ' \n')'::bytea"
 cat >"$WORK/write.sql" <<SQL
 \\set n random(1, 9000000000000000000)
+\\startpipeline
 BEGIN;
 SELECT pg_advisory_xact_lock($team_id, hashtext('bench/w/' || :n));
 SELECT s.name, s.version, s.created_at, s.updated_at, s.updated_by, s.deleted_at, s.oldest_version,
@@ -47,6 +50,7 @@ INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, clien
   VALUES (1764620000000, 'benchadmin01', 'admin', 'secret.write', 'default', 'bench/w/' || :n, 1, 'ok',
           '127.0.0.1', NULL, NULL, NULL, 'api', NULL);
 END;
+\\endpipeline
 SQL
 # the script must be the server's transaction: it runs once and leaves one version and one record
 PGOPTIONS="-csearch_path=$schema" pgbench -n -M prepared -t1 -f "$WORK/write.sql" "$POSTGRES_URL" >/dev/null

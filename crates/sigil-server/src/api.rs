@@ -2,7 +2,8 @@
 //!
 //! Secret names may contain `/`, so a name is always the last part of a path, after a fixed word
 //! that says what is done with it: `secrets/{name}` (read, write, delete), `history/{name}`,
-//! `restore/{name}`. No name can be mistaken for an operation.
+//! `restore/{name}`, `{delete,undelete,destroy}-versions/{name}`. No name can be mistaken for an
+//! operation.
 
 use sigil_store::{AuditAction, VersionChange};
 use std::sync::Arc;
@@ -10,8 +11,9 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -77,6 +79,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         parse_body(Bytes::from_request(req, state).await).map(ApiJson)
+    }
+}
+
+/// A path's parameters. A refusal (a parameter that is not UTF-8 once decoded) is the API's
+/// error, `{"error": …}`, naming the parameter, never quoting it.
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(t)) => Ok(ApiPath(t)),
+            Err(r) => Err(ApiError::invalid(format!(
+                "invalid path: {}",
+                r.body_text()
+            ))),
+        }
     }
 }
 
@@ -194,7 +214,7 @@ pub(crate) struct VersionQuery {
 pub(crate) async fn get_secret(
     State(state): St,
     c: Caller,
-    Path(SecretPath { team, name }): Path<SecretPath>,
+    ApiPath(SecretPath { team, name }): ApiPath<SecretPath>,
     q: Result<Query<VersionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let (team, name) = target(&state, &c, &team, &name, AuditAction::SecretRead).await?;
@@ -224,7 +244,7 @@ pub(crate) async fn get_secret(
 pub(crate) async fn put_secret(
     State(state): St,
     c: Caller,
-    Path(SecretPath { team, name }): Path<SecretPath>,
+    ApiPath(SecretPath { team, name }): ApiPath<SecretPath>,
     body: Result<ApiJson<PutSecret>, ApiError>,
 ) -> Result<Json<SecretWritten>, ApiError> {
     let action = AuditAction::SecretWrite;
@@ -246,7 +266,7 @@ pub(crate) async fn put_secret(
 pub(crate) async fn delete_secret(
     State(state): St,
     c: Caller,
-    Path(SecretPath { team, name }): Path<SecretPath>,
+    ApiPath(SecretPath { team, name }): ApiPath<SecretPath>,
 ) -> Result<StatusCode, ApiError> {
     let (team, name) = target(&state, &c, &team, &name, AuditAction::SecretDelete).await?;
     service::secrets::delete(&state, &c, &team, &name).await?;
@@ -257,7 +277,7 @@ pub(crate) async fn delete_secret(
 pub(crate) async fn restore_secret(
     State(state): St,
     c: Caller,
-    Path(SecretPath { team, name }): Path<SecretPath>,
+    ApiPath(SecretPath { team, name }): ApiPath<SecretPath>,
 ) -> Result<Json<SecretWritten>, ApiError> {
     let (team, name) = target(&state, &c, &team, &name, AuditAction::SecretRestore).await?;
     Ok(Json(
@@ -295,7 +315,7 @@ async fn change_versions(
 pub(crate) async fn delete_versions(
     State(state): St,
     c: Caller,
-    Path(path): Path<SecretPath>,
+    ApiPath(path): ApiPath<SecretPath>,
     body: Result<ApiJson<ChangeVersions>, ApiError>,
 ) -> Result<Json<VersionsChanged>, ApiError> {
     change_versions(&state, c, path, body, VersionChange::Delete).await
@@ -305,7 +325,7 @@ pub(crate) async fn delete_versions(
 pub(crate) async fn undelete_versions(
     State(state): St,
     c: Caller,
-    Path(path): Path<SecretPath>,
+    ApiPath(path): ApiPath<SecretPath>,
     body: Result<ApiJson<ChangeVersions>, ApiError>,
 ) -> Result<Json<VersionsChanged>, ApiError> {
     change_versions(&state, c, path, body, VersionChange::Undelete).await
@@ -315,7 +335,7 @@ pub(crate) async fn undelete_versions(
 pub(crate) async fn destroy_versions(
     State(state): St,
     c: Caller,
-    Path(path): Path<SecretPath>,
+    ApiPath(path): ApiPath<SecretPath>,
     body: Result<ApiJson<ChangeVersions>, ApiError>,
 ) -> Result<Json<VersionsChanged>, ApiError> {
     change_versions(&state, c, path, body, VersionChange::Destroy).await
@@ -325,7 +345,7 @@ pub(crate) async fn destroy_versions(
 pub(crate) async fn history(
     State(state): St,
     c: Caller,
-    Path(SecretPath { team, name }): Path<SecretPath>,
+    ApiPath(SecretPath { team, name }): ApiPath<SecretPath>,
     q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<History>, ApiError> {
     let team = service::team(&state, &c, &team, None).await?;
@@ -419,7 +439,7 @@ pub(crate) struct ListQuery {
 pub(crate) async fn list_secrets(
     State(state): St,
     c: Caller,
-    Path(TeamPath { team }): Path<TeamPath>,
+    ApiPath(TeamPath { team }): ApiPath<TeamPath>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<SecretList>, ApiError> {
     let team = service::team(&state, &c, &team, None).await?;
@@ -459,7 +479,7 @@ pub(crate) async fn list_secrets(
 pub(crate) async fn batch_read(
     State(state): St,
     c: Caller,
-    Path(TeamPath { team }): Path<TeamPath>,
+    ApiPath(TeamPath { team }): ApiPath<TeamPath>,
     body: Result<ApiJson<BatchRead>, ApiError>,
 ) -> Result<Json<BatchReadResult>, ApiError> {
     let action = AuditAction::SecretRead;
@@ -480,7 +500,7 @@ pub(crate) async fn batch_read(
 pub(crate) async fn list_keys(
     State(state): St,
     c: Caller,
-    Path(TeamPath { team }): Path<TeamPath>,
+    ApiPath(TeamPath { team }): ApiPath<TeamPath>,
 ) -> Result<Json<KeyList>, ApiError> {
     let team = service::team(&state, &c, &team, None).await?;
     Ok(Json(KeyList {
@@ -492,7 +512,7 @@ pub(crate) async fn list_keys(
 pub(crate) async fn create_key(
     State(state): St,
     c: Caller,
-    Path(TeamPath { team }): Path<TeamPath>,
+    ApiPath(TeamPath { team }): ApiPath<TeamPath>,
     body: Result<ApiJson<CreateKey>, ApiError>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let action = AuditAction::KeyCreate;
@@ -512,7 +532,7 @@ pub(crate) async fn create_key(
 pub(crate) async fn revoke_key(
     State(state): St,
     c: Caller,
-    Path(KeyPath { team, id }): Path<KeyPath>,
+    ApiPath(KeyPath { team, id }): ApiPath<KeyPath>,
 ) -> Result<StatusCode, ApiError> {
     let action = AuditAction::KeyRevoke;
     let team = service::team(&state, &c, &team, Some((action, Some(&id)))).await?;
@@ -569,7 +589,7 @@ pub(crate) struct AuditQuery {
 pub(crate) async fn audit_log(
     State(state): St,
     c: Caller,
-    Path(TeamPath { team }): Path<TeamPath>,
+    ApiPath(TeamPath { team }): ApiPath<TeamPath>,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let team = service::team(&state, &c, &team, None).await?;

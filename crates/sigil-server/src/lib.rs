@@ -340,8 +340,8 @@ pub async fn bootstrap(
 }
 
 /// Replaces the bootstrap administrator key, offline (on the database, with no server running
-/// on a SQLite file): every live bootstrap key of team `default` is revoked and a new one is
-/// made, both audited. Returns the new key, to be shown once.
+/// on a SQLite file): a new one is made and every other live bootstrap key of team `default`
+/// is revoked, both audited. Returns the new key, to be shown once.
 ///
 /// # Errors
 /// No team `default` (the database was never bootstrapped); the store fails.
@@ -361,18 +361,8 @@ pub async fn reset_bootstrap_key(
         client: "local (sigil server reset-bootstrap-key)".into(),
         ..Default::default()
     };
-    for old in store.list_keys(team.id).await? {
-        if old.bootstrap && old.revoked_at.is_none() {
-            store
-                .revoke_key(
-                    team.id,
-                    &old.id,
-                    service::now_ms(),
-                    record(AuditAction::KeyRevoke, &old.id),
-                )
-                .await?;
-        }
-    }
+    // the new key first: the store never revokes a team's last admin key, and the old bootstrap
+    // key may be the only one
     let (row, key) = service::keys::new_key(
         team.id,
         sigil_core::wire::Role::Admin,
@@ -381,8 +371,22 @@ pub async fn reset_bootstrap_key(
         true,
     )
     .map_err(|e| e.to_string())?;
+    let new_id = row.id.clone();
     let audit = record(AuditAction::KeyCreate, &row.id);
     store.create_key(row, audit).await?;
+    for old in store.list_keys(team.id).await? {
+        if old.bootstrap && old.revoked_at.is_none() && old.id != new_id {
+            let audit = record(AuditAction::KeyRevoke, &old.id);
+            if !store
+                .revoke_key(team.id, &old.id, service::now_ms(), audit)
+                .await?
+            {
+                return Err(
+                    format!("the old bootstrap key {} could not be revoked", old.id).into(),
+                );
+            }
+        }
+    }
     Ok(key)
 }
 

@@ -21,6 +21,9 @@ pub enum StoreError {
     /// What was referred to is deleted (restorable): restore it before changing it.
     #[error("{0} is deleted: restore it first")]
     Deleted(String),
+    /// What a change was made for changed meanwhile (read again and retry).
+    #[error("{0} changed meanwhile")]
+    Changed(String),
     /// A unique name is taken.
     #[error("{0} already exists")]
     Exists(String),

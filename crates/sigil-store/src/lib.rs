@@ -194,7 +194,9 @@ pub trait Store: Send + Sync {
     /// A team's keys.
     async fn list_keys(&self, team_id: i64) -> Result<Vec<KeyRow>>;
 
-    /// Revokes a key of the team; `false` when there is no such live key.
+    /// Revokes a key of the team, unless it is the team's last live admin key (revocations of a
+    /// team's keys are serialised, so two admins revoking each other leave one); `false` when
+    /// there is no such live key, or it is the last admin key.
     async fn revoke_key(&self, team_id: i64, id: &str, at: i64, audit: AuditRow) -> Result<bool>;
 
     /// Appends audit records durably.

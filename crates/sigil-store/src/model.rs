@@ -407,11 +407,28 @@ pub struct SettingsChange {
     pub delete_version_after: Option<i64>,
     /// New `custom_metadata` (JSON object text; `Some(None)` removes it).
     pub custom_metadata: Option<Option<String>>,
+    /// When set, the change applies only while the secret's `custom_metadata` is still this —
+    /// what a merge into it read — and is refused with [`StoreError::Changed`] otherwise, so
+    /// that two merges at once cannot lose one's keys.
+    pub custom_metadata_was: Option<Option<String>>,
 }
 
 impl SettingsChange {
     /// `settings` with this change applied.
-    pub fn applied_to(&self, mut settings: SecretSettings) -> SecretSettings {
+    ///
+    /// # Errors
+    /// [`crate::StoreError::Changed`] when `custom_metadata_was` is not what `settings` hold.
+    pub fn applied_to(
+        &self,
+        mut settings: SecretSettings,
+    ) -> Result<SecretSettings, crate::StoreError> {
+        if let Some(was) = &self.custom_metadata_was
+            && *was != settings.custom_metadata
+        {
+            return Err(crate::StoreError::Changed(
+                "the secret's custom_metadata".into(),
+            ));
+        }
         if let Some(m) = self.max_versions {
             settings.max_versions = m;
         }
@@ -424,7 +441,7 @@ impl SettingsChange {
         if let Some(m) = &self.custom_metadata {
             settings.custom_metadata = m.clone();
         }
-        settings
+        Ok(settings)
     }
 }
 

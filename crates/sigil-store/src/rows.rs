@@ -76,6 +76,18 @@ macro_rules! key_select {
 }
 pub(crate) use key_select;
 pub(crate) const KEY_SELECT: &str = key_select!();
+/// The revocation of a live key (1: the time, 2: the team, 3: the key), unless it is its team's
+/// last live admin key: no revocation, however they interleave, leaves a team without an admin.
+/// In SQLite's parameters (`?N`); [`REVOKE_KEY_PG`] is the same in PostgreSQL's.
+pub(crate) const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = ?1 \
+     WHERE team_id = ?2 AND id = ?3 AND revoked_at IS NULL \
+       AND (role <> 'admin' OR EXISTS (SELECT 1 FROM api_keys o WHERE o.team_id = ?2 \
+            AND o.id <> ?3 AND o.role = 'admin' AND o.revoked_at IS NULL))";
+/// [`REVOKE_KEY`] in PostgreSQL's parameters (`$N`).
+pub(crate) const REVOKE_KEY_PG: &str = "UPDATE api_keys SET revoked_at = $1 \
+     WHERE team_id = $2 AND id = $3 AND revoked_at IS NULL \
+       AND (role <> 'admin' OR EXISTS (SELECT 1 FROM api_keys o WHERE o.team_id = $2 \
+            AND o.id <> $3 AND o.role = 'admin' AND o.revoked_at IS NULL))";
 /// A web session: [`session`].
 macro_rules! session_cols {
     () => {
@@ -330,5 +342,14 @@ impl Cells for tokio_postgres::Row {
     }
     fn invalid(&self, _: usize, e: StoreError) -> StoreError {
         e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // one statement, in each backend's parameters
+    #[test]
+    fn the_revocation_is_the_same_on_both_backends() {
+        assert_eq!(super::REVOKE_KEY.replace('?', "$"), super::REVOKE_KEY_PG);
     }
 }

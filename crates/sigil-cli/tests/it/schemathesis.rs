@@ -101,11 +101,6 @@ fn fuzz(args: &[&str]) {
     ] {
         assert!(metrics.contains(served), "no {served} in\n{metrics}");
     }
-    // the versions of a secret the run wrote were changed (through the links from its PUT)
-    let changed = metrics
-        .lines()
-        .any(|l| l.contains("-versions/{*name}\",status=\"200\""));
-    assert!(changed, "no change of versions answered 200:\n{metrics}");
     assert!(http_get_raw(&srv.url, "/readyz").contains("ready"));
     let log = srv.log.lock().unwrap().clone();
     assert!(!log.contains("panicked"), "{log}");

@@ -177,11 +177,16 @@ pub(crate) async fn revoke(
         Metrics::inc(&state.metrics.audit_records, 1);
         Ok(())
     } else {
-        let e = ServerError::NotFound(format!(
-            "no live key {:?} in team {:?}",
-            id.as_str(),
-            team.as_str()
-        ));
+        // no such live key, or it became the team's last admin key since `revocable` looked
+        // (another admin revoked meanwhile): the store refuses that, and this says which
+        let e = match revocable(state, c, id).await {
+            Err(e) => e,
+            Ok(()) => ServerError::NotFound(format!(
+                "no live key {:?} in team {:?}",
+                id.as_str(),
+                team.as_str()
+            )),
+        };
         Err(refuse(state, c, team.as_str(), action, asked, e).await)
     }
 }

@@ -96,6 +96,7 @@ impl From<StoreError> for ServerError {
                 "version conflict: the secret is at version {current}"
             )),
             StoreError::Exists(what) => ServerError::Conflict(format!("{what} already exists")),
+            e @ StoreError::Changed(_) => ServerError::Conflict(e.to_string()),
             e @ (StoreError::CasRequired | StoreError::Deleted(_)) => {
                 ServerError::Conflict(e.to_string())
             }

@@ -39,6 +39,9 @@ pub(crate) struct Settings {
     pub(crate) delete_version_after_ms: Option<i64>,
     /// The secret's description (`Some(empty)` clears it).
     pub(crate) custom_metadata: Option<BTreeMap<String, String>>,
+    /// Set by a merge: the change applies only while the stored `custom_metadata` is still
+    /// this text (see [`merge_custom_metadata`]).
+    pub(crate) custom_metadata_was: Option<Option<String>>,
 }
 
 /// `custom_metadata` as Vault checks it: at most 64 keys, each key 1 to 128 bytes, each value 1
@@ -118,6 +121,7 @@ impl Settings {
             cas_required: self.cas_required,
             delete_version_after: self.delete_version_after_ms,
             custom_metadata,
+            custom_metadata_was: self.custom_metadata_was,
         })
     }
 }
@@ -273,6 +277,54 @@ pub(crate) async fn set(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// How many times a merge into `custom_metadata` reads again after losing a race.
+const MERGE_ATTEMPTS: u32 = 32;
+
+/// Changes a secret's settings with `patch` merged into its `custom_metadata` key by key (`None`
+/// removes a key), as Vault's metadata PATCH does. The merge reads the stored map and the store
+/// applies the result only while that map is still there, so two merges at once both land; one
+/// that lost the race reads again. A secret that does not exist (or is deleted) is `Ok(None)`.
+pub(crate) async fn merge_custom_metadata(
+    state: &AppState,
+    c: &Caller,
+    team: &TeamName,
+    name: &SecretName,
+    mut settings: Settings,
+    patch: &BTreeMap<String, Option<String>>,
+) -> Result<Option<SecretRow>, ServerError> {
+    for attempt in 0..MERGE_ATTEMPTS {
+        let row = match all_versions(state, c, team, name).await? {
+            Some((row, _)) if row.deleted_at.is_none() => row,
+            _ => return Ok(None),
+        };
+        let mut merged = custom_metadata(&row).unwrap_or_default();
+        for (k, v) in patch {
+            match v {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        settings.custom_metadata = Some(merged);
+        settings.custom_metadata_was = Some(row.settings.custom_metadata.clone());
+        match set(state, c, team, name, settings.clone()).await {
+            Err(ServerError::Conflict(_)) => {
+                // merged meanwhile: read it again after a wait that grows and differs between
+                // the merges that collided, so that they stop colliding
+                let spread = 1 + u64::from(attempt) * 500;
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                let jitter = u64::from(now.unwrap_or_default().subsec_nanos()) % spread;
+                tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
+            }
+            done => return done.map(Some),
+        }
+    }
+    Err(ServerError::Conflict(format!(
+        "the custom_metadata of secret {:?} changed {MERGE_ATTEMPTS} times while a patch was \
+         merged into it: try again",
+        name.as_str()
+    )))
 }
 
 /// Removes a secret and all its versions for good (writer role); the audit log keeps its

@@ -189,6 +189,7 @@ fn settings(body: &Map<String, Value>) -> Result<Settings, BadRequest> {
             .map(|v| seconds("delete_version_after", v).map(|s| s.saturating_mul(1000)))
             .transpose()?,
         custom_metadata: body.get("custom_metadata").map(custom_map).transpose()?,
+        custom_metadata_was: None,
     })
 }
 
@@ -323,35 +324,40 @@ pub(super) async fn patch(
         Err(r) => return r.into_response(),
     };
     let custom_patch = body.remove("custom_metadata");
-    let mut s = match settings(&body) {
+    let s = match settings(&body) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
-    let row = match versions::all_versions(state, c, team, &name).await {
-        Ok(Some((row, _))) if row.deleted_at.is_none() => row,
-        Ok(_) => return errors(StatusCode::NOT_FOUND, &[]),
-        Err(e) => return refused(e),
-    };
-    if let Some(patch) = custom_patch {
-        let Value::Object(patch) = patch else {
-            return unconvertible("custom_metadata", "expected a map").into_response();
-        };
-        let mut merged = versions::custom_metadata(&row).unwrap_or_default();
-        for (k, v) in patch {
-            if v.is_null() {
-                merged.remove(&k);
-            } else {
-                match custom_map(&json!({ k.clone(): v })) {
-                    Ok(one) => merged.extend(one),
-                    Err(r) => return r.into_response(),
+    let warnings = cas_warning(state, c, team, &s).await;
+    let Some(patch) = custom_patch else {
+        return match versions::all_versions(state, c, team, &name).await {
+            Ok(Some((row, _))) if row.deleted_at.is_none() => {
+                match versions::set(state, c, team, &name, s).await {
+                    Ok(_) => done(&warnings),
+                    Err(e) => refused(e),
                 }
             }
+            Ok(_) => errors(StatusCode::NOT_FOUND, &[]),
+            Err(e) => refused(e),
+        };
+    };
+    let Value::Object(patch) = patch else {
+        return unconvertible("custom_metadata", "expected a map").into_response();
+    };
+    let mut merge = BTreeMap::new();
+    for (k, v) in patch {
+        if v.is_null() {
+            merge.insert(k, None);
+        } else {
+            match custom_map(&json!({ k.clone(): v })) {
+                Ok(one) => merge.extend(one.into_iter().map(|(k, v)| (k, Some(v)))),
+                Err(r) => return r.into_response(),
+            }
         }
-        s.custom_metadata = Some(merged);
     }
-    let warnings = cas_warning(state, c, team, &s).await;
-    match versions::set(state, c, team, &name, s).await {
-        Ok(_) => done(&warnings),
+    match versions::merge_custom_metadata(state, c, team, &name, s, &merge).await {
+        Ok(Some(_)) => done(&warnings),
+        Ok(None) => errors(StatusCode::NOT_FOUND, &[]),
         Err(e) => refused(e),
     }
 }

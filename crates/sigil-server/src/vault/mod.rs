@@ -284,11 +284,18 @@ pub(crate) async fn dispatch(
     State(state): State<Arc<AppState>>,
     ClientIp(ip): ClientIp,
     method: Method,
-    Path(path): Path<String>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    // a path that is not UTF-8 once decoded: Vault's error shape, not axum's text
+    let Ok(Path(path)) = path else {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            &["invalid request: the path must be UTF-8"],
+        );
+    };
     let path = path.trim_end_matches('/');
     let read = method == Method::GET;
     // unauthenticated, as in Vault

@@ -495,6 +495,58 @@ pub(crate) async fn team_isolation(s: &Server) {
 }
 
 // A team admin could revoke the bootstrap key (nobody could create teams again) or its own key.
+// two admins of a team revoking each other at once: the check that one admin remains and the
+// revocation were two steps, and both revocations went through (the team had no admin left)
+pub(crate) async fn two_admins_revoking_each_other_leave_one(s: &Server) {
+    let id_of = |key: &str| key.split('_').nth(1).unwrap().to_owned();
+    let mut raced = 0;
+    for round in 0..12 {
+        let team = format!("race{round}");
+        let r = s
+            .req_json(&s.admin, "POST /api/v1/teams", json!({ "name": team }))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let first = r.json["admin_key"]["key"].as_str().unwrap().to_owned();
+        let r = s
+            .req_json(
+                &first,
+                &format!("POST /api/v1/teams/{team}/keys"),
+                json!({"role": "admin", "name": "second"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let second = r.json["key"].as_str().unwrap().to_owned();
+        let (a, b) = (
+            format!("DELETE /api/v1/teams/{team}/keys/{}", id_of(&second)),
+            format!("DELETE /api/v1/teams/{team}/keys/{}", id_of(&first)),
+        );
+        let (ra, rb) = tokio::join!(s.req(&first, &a), s.req(&second, &b));
+        // one revocation lands; the other is refused: as the last admin key's (both got past
+        // the first check), or because its own key was revoked first
+        let mut statuses = [ra.status, rb.status];
+        statuses.sort();
+        assert!(
+            statuses == [StatusCode::NO_CONTENT, StatusCode::CONFLICT]
+                || statuses == [StatusCode::NO_CONTENT, StatusCode::UNAUTHORIZED],
+            "round {round}: {} {} / {} {}",
+            ra.status,
+            ra.text,
+            rb.status,
+            rb.text
+        );
+        raced += usize::from(statuses.contains(&StatusCode::CONFLICT));
+        // and the one left still manages the team
+        let left = if ra.status == StatusCode::NO_CONTENT {
+            &first
+        } else {
+            &second
+        };
+        let r = s.req(left, &format!("GET /api/v1/teams/{team}/keys")).await;
+        assert_eq!(r.status, StatusCode::OK, "round {round}: {}", r.text);
+    }
+    eprintln!("{raced} of 12 rounds raced past the first check");
+}
+
 pub(crate) async fn revocations_that_lock_people_out_are_refused(s: &Server) {
     let second = s.key("admin").await;
     let bootstrap_id = s.admin.split('_').nth(1).unwrap().to_owned();
@@ -745,6 +797,8 @@ pub(crate) async fn bad_input_is_refused_and_changes_nothing(s: &Server) {
         ("GET secrets?limit=0", StatusCode::BAD_REQUEST, "invalid"),
         ("GET secrets?cursor=!!", StatusCode::BAD_REQUEST, "invalid"),
         ("GET audit?cursor=-1", StatusCode::BAD_REQUEST, "invalid"),
+        // a name that is not UTF-8 once decoded: the API's JSON error, not axum's text
+        ("GET secrets/%FF", StatusCode::BAD_REQUEST, "invalid"),
         (
             "GET history/keep?cursor=+2",
             StatusCode::BAD_REQUEST,

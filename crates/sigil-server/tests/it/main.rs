@@ -284,11 +284,15 @@ both!(api:
     keys_are_revoked_and_refused,
     a_key_revoked_through_one_replica_is_refused_by_another,
     revocations_that_lock_people_out_are_refused,
+    two_admins_revoking_each_other_leave_one,
     history_is_paged,
     audit_records_reads_writes_and_refusals,
     an_unopenable_value_is_an_audited_error,
     bad_input_is_refused_and_changes_nothing,
     health_ready_metrics,
+;
+vault:
+    concurrent_metadata_patches_all_land,
 ;
 prefect:
     prefects_documents_read_write_list_and_delete,

@@ -449,14 +449,23 @@ impl Store for PgStore {
     }
 
     async fn revoke_key(&self, team_id: i64, id: &str, at: i64, audit: AuditRow) -> Result<bool> {
-        let sql = "UPDATE api_keys SET revoked_at = $1 WHERE team_id = $2 AND id = $3 AND revoked_at IS NULL";
-        update_audited(
-            &mut self.client().await?,
-            sql,
-            &[&at, &team_id, &id],
-            &audit,
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        // revocations of one team's keys one at a time: the update's check of the other admins
+        // then sees every revocation committed before it (READ COMMITTED takes a snapshot per
+        // statement)
+        execute_cached(
+            &tx,
+            "SELECT 1 FROM teams WHERE id = $1 FOR UPDATE",
+            &[&team_id],
         )
-        .await
+        .await?;
+        let n = execute_cached(&tx, crate::rows::REVOKE_KEY_PG, &[&at, &team_id, &id]).await?;
+        if n == 1 {
+            insert_audit(&tx, &audit).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
     }
 
     async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<()> {

@@ -203,7 +203,7 @@ pub(super) async fn set_settings(
     let tx = c.transaction().await?;
     let (current, _) = locked(&tx, team_id, name).await?;
     let row = plan::settings_row(current, name, at, &audit.key_id)?;
-    let s = change.applied_to(row.settings.clone());
+    let s = change.applied_to(row.settings.clone())?;
     execute_cached(
         &tx,
         "INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by, deleted_at,

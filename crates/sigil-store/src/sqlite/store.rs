@@ -421,8 +421,8 @@ impl Store for SqliteStore {
     async fn revoke_key(&self, team_id: i64, id: &str, at: i64, audit: AuditRow) -> Result<bool> {
         let id = id.to_owned();
         self.write(move |c| {
-            let sql = "UPDATE api_keys SET revoked_at = ?1 WHERE team_id = ?2 AND id = ?3 AND revoked_at IS NULL";
-            update_audited(c, sql, params![at, team_id, id], &audit)
+            // one writer: the check of the other admins and the update are one step
+            update_audited(c, crate::rows::REVOKE_KEY, params![at, team_id, id], &audit)
         })
         .await
     }

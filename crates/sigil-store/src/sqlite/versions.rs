@@ -148,7 +148,7 @@ pub(super) fn set_settings(
 ) -> Result<SecretRow> {
     let (current, _) = before_write(c, team_id, name)?;
     let row = plan::settings_row(current, name, at, &audit.key_id)?;
-    let s = change.applied_to(row.settings.clone());
+    let s = change.applied_to(row.settings.clone())?;
     c.prepare_cached(
         "INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by, deleted_at,
              oldest_version, max_versions, cas_required, delete_version_after, custom_metadata)
