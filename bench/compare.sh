@@ -180,6 +180,19 @@ for s in "${SERVERS[@]}"; do
     RSS[$s]=$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/${PIDS[$s]}/status")
 done
 AUDIT_LINES=$(wc -l <"$WORK/bao/audit.log")
+if [[ -n "${URLS[postgres]:-}" ]]; then
+    # its connections would count against PostgreSQL's max_connections: the server is stopped
+    kill -TERM "${PIDS[postgres]}" && wait "${PIDS[postgres]}" 2>/dev/null || true
+    unset 'PIDS[postgres]'
+    # PostgreSQL alone running the server's write transaction at 64 clients with the whole
+    # machine (pipelined: its least cost), the most Sigil's writes on PostgreSQL could reach
+    team_id=$(PGOPTIONS="-csearch_path=$SCHEMA" psql "$POSTGRES_URL" -qAtc "SELECT id FROM teams WHERE name = 'default'")
+    pg_write_sql "$team_id" >"$WORK/write.sql"
+    tps=$(PGOPTIONS="-csearch_path=$SCHEMA -csynchronous_commit=on" \
+        pgbench -n -M prepared -c64 -j2 -T"${DURATION%s}" -f "$WORK/write.sql" "$POSTGRES_URL" 2>&1 \
+        | awk '/^tps/ {printf "%.0f", $3}')
+    printf 'bound\tpgwrite\t64\t%s\t0\t0\n' "$tps" >>"$WORK/bounds.tsv"
+fi
 
 # --- the table, the targets and the chart -------------------------------------------------
 python3 - "$RESULTS" "${RSS[openbao]}" "${RSS[sqlite]}" "${RSS[postgres]:-}" "$AUDIT_LINES" "$WORK/bounds.tsv" <<'PY'
@@ -229,7 +242,7 @@ for op, c in (("read", 64),):
             print(f"p99 of Sigil {s} reads at 64 connections: {p99:.2f} ms ({'≤' if p99 <= 5 else '>'} 5 ms target)")
 print(f"OpenBao's audit log: {sys.argv[5]} lines")
 print()
-print("What bounds a read, measured in this run:")
+print("What bounds a read or a write, measured in this run:")
 hz64 = bounds[("healthz", 64)][0]
 bao64 = med("openbao", "read", 64, 0)
 print(f"- 64 connections: /healthz of the same Sigil process (no store, no audit) answers {hz64:,.0f}/s, "
@@ -251,6 +264,14 @@ if ("pgcommit", 1) in bounds and by[("postgres", "read", 1)]:
     print(f"- 1 connection, PostgreSQL: one round trip and one durable commit of PostgreSQL at one client "
           f"({pgc:.3f} ms, pgbench of a one-row insert): at least {rtt + pgc:.3f} ms. Sigil's read p50 is {pg:.3f} ms, "
           f"{100 * (pg - rtt - pgc) / (rtt + pgc):.0f} % above that bound.")
+if ("pgwrite", 64) in bounds and by[("postgres", "write", 64)]:
+    pgw = bounds[("pgwrite", 64)][0]
+    baow = med("openbao", "write", 64, 0)
+    sgw = med("postgres", "write", 64, 0)
+    print(f"- writes at 64 connections, PostgreSQL: PostgreSQL alone running the server's write transaction "
+          f"(64 clients, one pipeline each, the whole machine: no server, no HTTP, no wrk) commits {pgw:,.0f}/s, "
+          f"{pgw / baow:.1f}× OpenBao's writes; 5× OpenBao would need {5 * baow / pgw:.0%} of it with the server and "
+          f"wrk on the same cores. Sigil's PostgreSQL writes are {sgw / pgw:.0%} of it.")
 PY
 python3 bench/chart.py "$RESULTS" bench/compare.svg
 echo "chart: bench/compare.svg" >&2

@@ -75,3 +75,36 @@ put_bench_secret() {
 measure() { awk '/Requests\/sec/ {r=$2} /^ +99%/ {p=$2} END {printf "%s %s", r, p}'; }
 # the median of numbers, one a line
 median() { sort -g | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
+
+# The transaction the server runs for a write of a new name on PostgreSQL
+# (crates/sigil-store/src/postgres/versions.rs, `put_secret`: the secret's advisory lock, the read
+# of its row and its team's settings, the version, the secret's row, the audit record) as a
+# pgbench script for team $1, in one pipeline (one round trip: the least it can cost; the server
+# needs the read's answer before it writes). Restated here, not read from the source: a change of
+# the write transaction must be made here too.
+pg_write_sql() { # team-id
+    local team_id="$1" cipher
+    # a 120-byte ciphertext, as a small value's
+    cipher="'\\x$(head -c 120 /dev/urandom | od -An -tx1 | tr -d ' \n')'::bytea"
+    cat <<SQL
+\\set n random(1, 9000000000000000000)
+\\startpipeline
+BEGIN;
+SELECT pg_advisory_xact_lock($team_id, hashtext('bench/w/' || :n));
+SELECT s.name, s.version, s.created_at, s.updated_at, s.updated_by, s.deleted_at, s.oldest_version,
+       s.max_versions, s.cas_required, s.delete_version_after, s.custom_metadata, t.kv_max_versions,
+       t.kv_cas_required, t.kv_delete_version_after
+  FROM teams t LEFT JOIN secrets s ON s.team_id = t.id AND s.name = 'bench/w/' || :n WHERE t.id = $team_id;
+INSERT INTO secret_versions (team_id, name, version, data_key_version, ciphertext, created_at, created_by, deleted_at)
+  VALUES ($team_id, 'bench/w/' || :n, 1, 1, $cipher, 1764620000000, 'benchadmin01', NULL);
+INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by, deleted_at, oldest_version)
+  VALUES ($team_id, 'bench/w/' || :n, 1, 1764620000000, 1764620000000, 'benchadmin01', NULL, 1)
+  ON CONFLICT (team_id, name) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at,
+     updated_by = excluded.updated_by, deleted_at = NULL, oldest_version = excluded.oldest_version;
+INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target, via, agent)
+  VALUES (1764620000000, 'benchadmin01', 'admin', 'secret.write', 'default', 'bench/w/' || :n, 1, 'ok',
+          '127.0.0.1', NULL, NULL, NULL, 'api', NULL);
+END;
+\\endpipeline
+SQL
+}

@@ -11,8 +11,9 @@
 #   bash bench/pg_write.sh
 #   DURATION=10 bash bench/pg_write.sh
 #
-# The statements are restated here (not read from the source as pg_batch.sh does: they are
-# built there from several pieces); a change of the write transaction must be made here too.
+# The statements are restated in bench/lib.sh (`pg_write_sql`; not read from the source as
+# pg_batch.sh does: they are built there from several pieces); a change of the write transaction
+# must be made there too. bench/compare.sh measures the same at 64 clients as a bound.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10}"
@@ -29,29 +30,7 @@ put_bench_secret
 stop_server
 team_id=$(PGOPTIONS="-csearch_path=$schema" psql "$POSTGRES_URL" -qAtc "SELECT id FROM teams WHERE name = 'default'")
 
-# one write of a new name, as put_secret sends it (a 120-byte ciphertext, as a small value's)
-cipher="'\\x$(head -c 120 /dev/urandom | od -An -tx1 | tr -d ' \n')'::bytea"
-cat >"$WORK/write.sql" <<SQL
-\\set n random(1, 9000000000000000000)
-\\startpipeline
-BEGIN;
-SELECT pg_advisory_xact_lock($team_id, hashtext('bench/w/' || :n));
-SELECT s.name, s.version, s.created_at, s.updated_at, s.updated_by, s.deleted_at, s.oldest_version,
-       s.max_versions, s.cas_required, s.delete_version_after, s.custom_metadata, t.kv_max_versions,
-       t.kv_cas_required, t.kv_delete_version_after
-  FROM teams t LEFT JOIN secrets s ON s.team_id = t.id AND s.name = 'bench/w/' || :n WHERE t.id = $team_id;
-INSERT INTO secret_versions (team_id, name, version, data_key_version, ciphertext, created_at, created_by, deleted_at)
-  VALUES ($team_id, 'bench/w/' || :n, 1, 1, $cipher, 1764620000000, 'benchadmin01', NULL);
-INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by, deleted_at, oldest_version)
-  VALUES ($team_id, 'bench/w/' || :n, 1, 1764620000000, 1764620000000, 'benchadmin01', NULL, 1)
-  ON CONFLICT (team_id, name) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at,
-     updated_by = excluded.updated_by, deleted_at = NULL, oldest_version = excluded.oldest_version;
-INSERT INTO audit (at, key_id, role, action, team, name, version, outcome, client, flow_run, task, target, via, agent)
-  VALUES (1764620000000, 'benchadmin01', 'admin', 'secret.write', 'default', 'bench/w/' || :n, 1, 'ok',
-          '127.0.0.1', NULL, NULL, NULL, 'api', NULL);
-END;
-\\endpipeline
-SQL
+pg_write_sql "$team_id" >"$WORK/write.sql"
 # the script must be the server's transaction: it runs once and leaves one version and one record
 PGOPTIONS="-csearch_path=$schema" pgbench -n -M prepared -t1 -f "$WORK/write.sql" "$POSTGRES_URL" >/dev/null
 
