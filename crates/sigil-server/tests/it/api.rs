@@ -126,17 +126,7 @@ pub(crate) async fn versions_are_deleted_undeleted_and_destroyed(s: &Server) {
         .req_json(a, "POST undelete-versions/app/token", body(json!([1])))
         .await;
     assert_eq!(r.json["changed"], json!([]), "{}", r.text);
-    let states: Vec<(i64, String)> = s.req(a, "GET history/app/token").await.json["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            (
-                v["version"].as_i64().unwrap(),
-                v["state"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let (states, _) = s.rest_history("app/token").await;
     assert_eq!(
         states,
         [

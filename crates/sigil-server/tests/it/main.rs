@@ -177,6 +177,29 @@ impl Server {
         r
     }
 
+    /// The REST API's history of `name`: (version, state) newest first, and the settings.
+    pub(crate) async fn rest_history(&self, name: &str) -> (Vec<(i64, String)>, Value) {
+        let r = self
+            .req(
+                &self.admin,
+                &format!("GET /api/v1/teams/default/history/{name}"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let versions = r.json["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["version"].as_i64().unwrap(),
+                    v["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        (versions, r.json["settings"].clone())
+    }
+
     pub(crate) async fn put(&self, key: &str, name: &str, value: Value) -> Reply {
         self.call(
             Method::PUT,

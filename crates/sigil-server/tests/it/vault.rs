@@ -356,29 +356,6 @@ async fn kv(
     s.call_with(method, path, None, body, &headers).await
 }
 
-/// The REST API's history of `name`: (version, state) newest first, and the settings.
-async fn rest_history(s: &Server, name: &str) -> (Vec<(i64, String)>, serde_json::Value) {
-    let r = s
-        .req(
-            &s.admin,
-            &format!("GET /api/v1/teams/default/history/{name}"),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let versions = r.json["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            (
-                v["version"].as_i64().unwrap(),
-                v["state"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    (versions, r.json["settings"].clone())
-}
-
 /// Per-version state and settings through KV v2: soft delete, undelete, destroy, the 404 that
 /// carries a deleted version's metadata, `max_versions`, `cas_required`, `custom_metadata`, the
 /// team's `config` and a purge — each seen through the REST API too, and each on record.
@@ -419,7 +396,7 @@ async fn versions_are_deleted_undeleted_destroyed_and_pruned() {
     );
     assert!(!r.text.contains("one"), "no value: {}", r.text);
     assert_eq!(
-        rest_history(&s, "app/db").await.0,
+        s.rest_history("app/db").await.0,
         [
             (3, "live".into()),
             (2, "live".into()),
@@ -518,7 +495,7 @@ async fn versions_are_deleted_undeleted_destroyed_and_pruned() {
         (m["max_versions"].clone(), m["oldest_version"].clone()),
         (json!(2), json!(3))
     );
-    let (history, settings) = rest_history(&s, "app/db").await;
+    let (history, settings) = s.rest_history("app/db").await;
     assert_eq!(history, [(4, "live".into()), (3, "deleted".into())]);
     assert_eq!(settings["max_versions"], 2);
     assert_eq!(
