@@ -78,17 +78,23 @@ run_backend() { # name database
     local wait_ms; wait_ms=$(awk -v p="$peak" -v c="$CONNS" 'BEGIN {d = c * 1000 / (0.8 * p) - c * 1000 / p; if (d < 0) d = 0; printf "%.0f", d}')
     mix_lua "$WORK/soak.lua" "$wait_ms" "$cookie"
     echo "$name: peak $peak req/s; soak with a $wait_ms ms wait per request per connection, $MINUTES min" >&2
-    echo "| $name | slice | req/s | p99 | errors | RSS | descriptors |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| $name | slice | req/s | p99 | errors | RSS | descriptors | database, WAL (SQLite) |"
+    echo "|---|---|---|---|---|---|---|---|"
     local slices=$(( MINUTES * 60 / SLICE )) i m rss fds
     : >"$WORK/$name.tsv"
     for i in $(seq 1 "$slices"); do
         m=$(wrk -t2 -c"$CONNS" -d"${SLICE}s" --latency -s "$WORK/soak.lua" "$URL" | slice_measure)
         rss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status")
         fds=$(ls "/proc/$PID/fd" | wc -l)
+        # the SQLite file and its WAL (a WAL that only grows would slow reads and checkpoints)
+        files="—"
+        if [[ -f "$WORK/$name/sigil.db" ]]; then
+            files=$(stat -c %s "$WORK/$name/sigil.db" "$WORK/$name/sigil.db-wal" 2>/dev/null \
+                | awk '{printf "%s%.0f MB", (NR > 1 ? ", " : ""), $1 / 1048576}')
+        fi
         printf '%s %s %s %s\n' "$i" "$m" "$rss" "$fds" >>"$WORK/$name.tsv"
         read -r rps p99 errors <<<"$m"
-        printf "| | %d | %.0f | %s ms | %d | %s MB | %d |\n" "$i" "$rps" "$p99" "$errors" "$rss" "$fds"
+        printf "| | %d | %.0f | %s ms | %d | %s MB | %d | %s |\n" "$i" "$rps" "$p99" "$errors" "$rss" "$fds" "$files"
     done
     python3 - "$WORK/$name.tsv" "$name" <<'PY'
 import sys
