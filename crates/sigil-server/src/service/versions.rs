@@ -18,9 +18,8 @@ use super::{
     Caller, ServerError, TeamName, authorize, now_ms, refuse, same_team, secret_audit_row,
 };
 use crate::state::{AppState, Metrics};
+use sigil_core::wire::MAX_VERSIONS_PER_CHANGE;
 
-/// The most version numbers one call may name.
-pub(crate) const MAX_VERSIONS_PER_CALL: usize = sigil_core::wire::MAX_VERSIONS_PER_CHANGE;
 /// The most keys `custom_metadata` may hold, and their and their values' lengths (Vault's).
 const MAX_CUSTOM_KEYS: usize = 64;
 const MAX_CUSTOM_KEY_BYTES: usize = 128;
@@ -156,9 +155,9 @@ pub(crate) async fn change(
     authorize(state, c, team, Role::Writer, what, action, asked).await?;
     let checked = if versions.is_empty() {
         Err(ServerError::Invalid("no version number provided".into()))
-    } else if versions.len() > MAX_VERSIONS_PER_CALL {
+    } else if versions.len() > MAX_VERSIONS_PER_CHANGE {
         Err(ServerError::TooLarge(format!(
-            "versions holds {} numbers, over the limit of {MAX_VERSIONS_PER_CALL}",
+            "versions holds {} numbers, over the limit of {MAX_VERSIONS_PER_CHANGE}",
             versions.len()
         )))
     } else if let Some(bad) = versions.iter().find(|&&v| v < 1) {

@@ -395,11 +395,11 @@ fn version_list(body: &Map<String, Value>) -> Result<Vec<i64>, BadRequest> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => {
-            if items.len() > versions::MAX_VERSIONS_PER_CALL {
+            if items.len() > sigil_core::wire::MAX_VERSIONS_PER_CHANGE {
                 return Err(BadRequest(format!(
                     "versions holds {} numbers, over the limit of {}",
                     items.len(),
-                    versions::MAX_VERSIONS_PER_CALL
+                    sigil_core::wire::MAX_VERSIONS_PER_CHANGE
                 )));
             }
             items.iter().map(one).collect()
@@ -407,7 +407,7 @@ fn version_list(body: &Map<String, Value>) -> Result<Vec<i64>, BadRequest> {
         Some(Value::String(s)) => s
             .split(',')
             .filter(|p| !p.trim().is_empty())
-            .take(versions::MAX_VERSIONS_PER_CALL + 1)
+            .take(sigil_core::wire::MAX_VERSIONS_PER_CHANGE + 1)
             .map(|p| one(&Value::String(p.to_owned())))
             .collect(),
         Some(v) => one(v).map(|n| vec![n]),

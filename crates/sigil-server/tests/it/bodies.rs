@@ -55,7 +55,7 @@ fn bodies() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// The routes that read a body: (method, path, content type).
-const ROUTES: [(&str, &str, &str); 11] = [
+const ROUTES: [(&str, &str, &str); 13] = [
     (
         "PUT",
         "/api/v1/teams/default/secrets/fuzz/x",
@@ -67,6 +67,16 @@ const ROUTES: [(&str, &str, &str); 11] = [
         "application/json",
     ),
     ("POST", "/api/v1/teams/default/keys", "application/json"),
+    (
+        "POST",
+        "/api/v1/teams/default/destroy-versions/fuzz/x",
+        "application/json",
+    ),
+    (
+        "POST",
+        "/api/v1/teams/default/undelete-versions/fuzz/x",
+        "application/json",
+    ),
     ("POST", "/prefect/graphql", "application/json"),
     ("POST", "/v1/secret/data/fuzz/x", "application/json"),
     (
