@@ -74,7 +74,12 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route(
             "/api/v1/openapi.json",
-            get(|| async { axum::Json(openapi::document()) }),
+            get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    openapi::document_json(),
+                )
+            }),
         )
         .route("/api/v1/whoami", get(api::whoami))
         .route("/api/v1/teams", get(api::list_teams).post(api::create_team))

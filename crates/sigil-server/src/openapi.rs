@@ -81,6 +81,13 @@ pub fn document() -> serde_json::Value {
     doc
 }
 
+/// The document as served: built and written once per process.
+pub(crate) fn document_json() -> &'static [u8] {
+    static DOC: std::sync::LazyLock<Vec<u8>> =
+        std::sync::LazyLock::new(|| serde_json::to_vec(&document()).unwrap_or_default());
+    &DOC
+}
+
 /// utoipa 5.5 writes a link's fields in snake case (`operation_id`); OpenAPI's are camel case
 /// (`operationId`), and clients that follow links (Schemathesis) look for those.
 fn name_link_fields(doc: &mut serde_json::Value) {
