@@ -61,10 +61,41 @@ LUA
 # wrk's output -> "requests/s p99-ms errors" (non-2xx answers and socket errors)
 slice_measure() {
     awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-         /Requests\/sec/ {r = $2} /^ +99%/ {p = ms($2)}
+         /Requests\/sec/ {r = $2} /^ +99%/ {p = ms($2)} /^ +Latency/ {x = ms($4)}
          /Non-2xx or 3xx responses/ {e += $NF}
          /Socket errors/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10}
-         END {printf "%s %.2f %d", r, p, e + 0}'
+         END {printf "%s %.2f %.1f %d", r, p, x, e + 0}'
+}
+
+metrics_snapshot() { # file
+    python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1] + "/metrics").read().decode())' "$URL" >"$1"
+}
+
+# Between two /metrics snapshots: how many requests, group commits, WAL syncs and checkpoints
+# took over 100 ms (the server's own clock: wrk's p99 corrects for coordinated omission, so a
+# stall of under a second shows as a p99 of hundreds of milliseconds), and how many checkpoints.
+slow_steps() { # before after
+    python3 - "$1" "$2" <<'PY'
+import re, sys
+def read(path):
+    h = {}
+    for line in open(path):
+        m = re.match(r'(sigil_\w+)_(bucket\{le="([^"]+)"\}|count) (\d+)', line)
+        if m:
+            name, le, n = m.group(1), m.group(3), int(m.group(4))
+            h.setdefault(name, {})[le or "count"] = n
+    return h
+a, b = read(sys.argv[1]), read(sys.argv[2])
+def over(name):
+    x, y = a.get(name, {}), b.get(name, {})
+    if not y:
+        return "—"
+    d = lambda k: y.get(k, 0) - x.get(k, 0)
+    return str(d("count") - d("0.1"))
+n = b.get("sigil_store_checkpoint_seconds", {}).get("count", 0) - a.get("sigil_store_checkpoint_seconds", {}).get("count", 0)
+print(", ".join([over("sigil_http_request_duration_seconds"), over("sigil_store_commit_seconds"),
+                 over("sigil_store_sync_seconds"), over("sigil_store_checkpoint_seconds") + f" (of {n})"]))
+PY
 }
 
 run_backend() { # name database
@@ -78,12 +109,16 @@ run_backend() { # name database
     local wait_ms; wait_ms=$(awk -v p="$peak" -v c="$CONNS" 'BEGIN {d = c * 1000 / (0.8 * p) - c * 1000 / p; if (d < 0) d = 0; printf "%.0f", d}')
     mix_lua "$WORK/soak.lua" "$wait_ms" "$cookie"
     echo "$name: peak $peak req/s; soak with a $wait_ms ms wait per request per connection, $MINUTES min" >&2
-    echo "| $name | slice | req/s | p99 | errors | RSS | descriptors | database, WAL (SQLite) |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| $name | slice | req/s | p99 | max | errors | RSS | descriptors | database, WAL (SQLite) | over 100 ms: requests, commits, syncs, checkpoints (of n) | dirty |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    metrics_snapshot "$WORK/metrics.0"
     local slices=$(( MINUTES * 60 / SLICE )) i m rss fds
     : >"$WORK/$name.tsv"
     for i in $(seq 1 "$slices"); do
         m=$(wrk -t2 -c"$CONNS" -d"${SLICE}s" --latency -s "$WORK/soak.lua" "$URL" | slice_measure)
+        metrics_snapshot "$WORK/metrics.$i"
+        slow=$(slow_steps "$WORK/metrics.$((i - 1))" "$WORK/metrics.$i")
+        dirty=$(awk '/^Dirty:/ {d = $2} /^Writeback:/ {w = $2} END {printf "%.0f+%.0f MB", d / 1024, w / 1024}' /proc/meminfo)
         rss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status")
         fds=$(ls "/proc/$PID/fd" | wc -l)
         # the SQLite file and its WAL (a WAL that only grows would slow reads and checkpoints)
@@ -93,18 +128,18 @@ run_backend() { # name database
                 | awk '{printf "%s%.0f MB", (NR > 1 ? ", " : ""), $1 / 1048576}')
         fi
         printf '%s %s %s %s\n' "$i" "$m" "$rss" "$fds" >>"$WORK/$name.tsv"
-        read -r rps p99 errors <<<"$m"
-        printf "| | %d | %.0f | %s ms | %d | %s MB | %d | %s |\n" "$i" "$rps" "$p99" "$errors" "$rss" "$fds" "$files"
+        read -r rps p99 max errors <<<"$m"
+        printf "| | %d | %.0f | %s ms | %s ms | %d | %s MB | %d | %s | %s | %s |\n" "$i" "$rps" "$p99" "$max" "$errors" "$rss" "$fds" "$files" "$slow" "$dirty"
     done
     python3 - "$WORK/$name.tsv" "$name" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1]).read().splitlines()]
 name = sys.argv[2]
-errors = sum(int(r[3]) for r in rows)
+errors = sum(int(r[4]) for r in rows)
 after = rows[1:] or rows  # the first slice is the warm-up
-rss0, fd0 = float(after[0][4]), int(after[0][5])
-rss_drift = max(abs(float(r[4]) - rss0) / rss0 for r in after)
-fd_drift = max(abs(int(r[5]) - fd0) / fd0 for r in after)
+rss0, fd0 = float(after[0][5]), int(after[0][6])
+rss_drift = max(abs(float(r[5]) - rss0) / rss0 for r in after)
+fd_drift = max(abs(int(r[6]) - fd0) / fd0 for r in after)
 p99_first, p99_last = float(after[0][2]), float(after[-1][2])
 print(f"{name}: {errors} errors; RSS within {100 * rss_drift:.1f} % and descriptors within "
       f"{100 * fd_drift:.1f} % of their first value after the warm-up (target 10 %); p99 "

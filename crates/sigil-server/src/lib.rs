@@ -135,6 +135,7 @@ async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
     // the matched path is shared (an Arc): no allocation per request
     let route = req.extensions().get::<MatchedPath>().cloned();
     let limit = state.limits.request_timeout;
+    let start = std::time::Instant::now();
     let mut resp = match tokio::time::timeout(limit, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => {
@@ -154,6 +155,7 @@ async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
         route.as_ref().map_or("unmatched", MatchedPath::as_str),
         resp.status().as_u16(),
     );
+    state.metrics.request_seconds.record(start.elapsed());
     resp
 }
 
@@ -181,10 +183,11 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], {
+        let mut out = state.metrics.render();
+        state.store.timings().render(&mut out);
+        out
+    })
         .into_response()
 }
 

@@ -72,6 +72,8 @@ pub struct Metrics {
     pub(crate) connections_refused: AtomicU64,
     pub(crate) requests_timed_out: AtomicU64,
     pub(crate) audit_pruned: AtomicU64,
+    /// How long requests took, from routing to the response's headers.
+    pub(crate) request_seconds: sigil_store::Histogram,
 }
 
 impl Metrics {
@@ -168,6 +170,11 @@ impl Metrics {
                 c.load(Ordering::Relaxed)
             ));
         }
+        self.request_seconds.render(
+            "sigil_http_request_duration_seconds",
+            "Time from a request's routing to its response's headers.",
+            &mut out,
+        );
         out
     }
 }

@@ -21,6 +21,7 @@ mod rows;
 mod sqlite;
 #[doc(hidden)]
 pub mod test_support;
+mod timing;
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ pub use model::{
 };
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use timing::{BOUNDS as TIMING_BOUNDS, Histogram, StoreTimings};
 
 /// A `Result` with [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -41,6 +43,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait Store: Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+
+    /// How long the store's own steps took (commits, syncs, checkpoints), for `/metrics`.
+    fn timings(&self) -> &StoreTimings;
 
     /// Checks that the database answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;

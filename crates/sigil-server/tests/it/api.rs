@@ -859,6 +859,46 @@ pub(crate) async fn health_ready_metrics(s: &Server) {
         "{}",
         r.text
     );
+    // latencies, as Prometheus histograms: the requests before this one (at least the four
+    // above), and the store's own group commits (on SQLite, each with a sync of the WAL)
+    let count = |name: &str| -> u64 {
+        r.text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}_count ")))
+            .unwrap_or_else(|| panic!("no {name} in {}", r.text))
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        count("sigil_http_request_duration_seconds") >= 4,
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text
+            .contains("# TYPE sigil_http_request_duration_seconds histogram\n"),
+        "{}",
+        r.text
+    );
+    // on PostgreSQL a put is a transaction of its own; the read's batch is a group commit
+    assert!(count("sigil_store_commit_seconds") >= 1, "{}", r.text);
+    if s.store.backend() == "sqlite" {
+        assert!(count("sigil_store_commit_seconds") >= 2, "{}", r.text);
+        assert!(count("sigil_store_sync_seconds") >= 2, "{}", r.text);
+    }
+    // buckets are cumulative and end with every request
+    let buckets: Vec<u64> = r
+        .text
+        .lines()
+        .filter_map(|l| l.strip_prefix("sigil_http_request_duration_seconds_bucket{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(buckets.len(), sigil_store::TIMING_BOUNDS.len() + 1);
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    assert_eq!(
+        *buckets.last().unwrap(),
+        count("sigil_http_request_duration_seconds")
+    );
 }
 
 /// A value that cannot be opened (here: its data key is wrapped by a master key the server does

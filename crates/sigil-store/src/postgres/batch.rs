@@ -32,8 +32,13 @@ pub(super) const BATCH: usize = 1024;
 
 /// Takes every job waiting (up to [`BATCH`] of `size`) and runs them as one batch; jobs that
 /// arrive meanwhile wait for the next batch (of another committer, or of this one).
-pub(super) async fn committer<J, F, Fut>(pool: Pool, rx: Queue<J>, size: fn(&J) -> usize, run: F)
-where
+pub(super) async fn committer<J, F, Fut>(
+    pool: Pool,
+    rx: Queue<J>,
+    size: fn(&J) -> usize,
+    run: F,
+    timings: std::sync::Arc<crate::StoreTimings>,
+) where
     J: Send + 'static,
     F: Fn(Pool, Vec<J>) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -57,7 +62,9 @@ where
                 }
             }
         }
+        let start = std::time::Instant::now();
         run(pool.clone(), jobs).await;
+        timings.commit.record(start.elapsed());
     }
 }
 

@@ -93,6 +93,7 @@ pub struct PgStore {
     pool: Pool,
     audit: tokio::sync::mpsc::UnboundedSender<AuditJob>,
     reads: tokio::sync::mpsc::UnboundedSender<ReadJob>,
+    timings: std::sync::Arc<crate::StoreTimings>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -120,6 +121,7 @@ impl PgStore {
             pool: pool.clone(),
             audit,
             reads,
+            timings: Default::default(),
         };
         migrate(&mut store.client().await?).await?;
         // every read appends an audit record that must be durable before the answer: rather
@@ -134,6 +136,7 @@ impl PgStore {
                 audit_rx.clone(),
                 |j: &AuditJob| j.0.len(),
                 commit_audit,
+                store.timings.clone(),
             ));
         }
         tokio::spawn(committer(
@@ -141,6 +144,7 @@ impl PgStore {
             reads_rx,
             |_: &ReadJob| 1,
             commit_reads,
+            store.timings.clone(),
         ));
         Ok(store)
     }

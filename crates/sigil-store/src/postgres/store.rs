@@ -21,6 +21,10 @@ impl Store for PgStore {
         "postgres"
     }
 
+    fn timings(&self) -> &crate::StoreTimings {
+        &self.timings
+    }
+
     async fn ping(&self) -> Result<()> {
         self.client().await?.execute("SELECT 1", &[]).await?;
         Ok(())

@@ -15,6 +15,25 @@ pub(super) type SyncWal = Box<dyn FnMut() -> std::io::Result<()> + Send>;
 /// A commit handed to the syncer: its number and its callers.
 pub(super) type ToSync = (u64, Vec<Deliver>);
 
+/// The WAL is checkpointed once it holds this many pages (SQLite's own default).
+pub(super) const CHECKPOINT_PAGES: i32 = 1000;
+
+thread_local! {
+    /// The pages in the WAL after the last commit on this thread's connection (the writer's).
+    static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// The writer's WAL hook, in place of SQLite's automatic checkpoint inside `COMMIT`: it notes
+/// how large the WAL has grown, and the writer checkpoints once the commit is handed to the
+/// syncer (so that the checkpoint runs while the sync is in flight, and is timed by itself).
+pub(super) fn note_wal_pages(
+    _: &rusqlite::hooks::Wal,
+    pages: std::ffi::c_int,
+) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
+}
+
 /// What the writer thread is handed.
 pub(super) enum Work {
     /// A change, run in a savepoint of its own.
@@ -151,6 +170,9 @@ pub(super) struct Writer {
     pub(super) to_syncer: mpsc::Sender<ToSync>,
     pub(super) progress: Arc<watch::Sender<Progress>>,
     pub(super) latest: LatestVersions,
+    pub(super) timings: Arc<crate::StoreTimings>,
+    /// The last checkpoint failed (told once in the log, and once when they work again).
+    pub(super) checkpoint_failing: bool,
 }
 
 /// The latest version of each secret read lately (its ciphertext, as the database holds it),
@@ -253,7 +275,8 @@ impl Writer {
             p.committed += 1;
             seq = p.committed;
         });
-        let callers = match Self::run(&self.conn, "COMMIT") {
+        let committed = self.timings.commit.time(|| Self::run(&self.conn, "COMMIT"));
+        let callers = match committed {
             Ok(()) => {
                 tracing::trace!(writes = callers.len(), "group commit");
                 callers
@@ -277,6 +300,34 @@ impl Writer {
             }
             self.broken = Some(err.clone());
             self.inbox.synced(Err(err));
+        }
+        self.checkpoint_if_due();
+    }
+
+    /// Copies the WAL into the database file once it holds [`CHECKPOINT_PAGES`] (a passive
+    /// checkpoint, as SQLite's automatic one: it never waits for a reader, and copies what no
+    /// reader still needs; the WAL starts again from its beginning once all of it was copied).
+    /// A failure (a full disk) leaves the WAL as it is, growing until a checkpoint works.
+    fn checkpoint_if_due(&mut self) {
+        if WAL_PAGES.get() < CHECKPOINT_PAGES {
+            return;
+        }
+        WAL_PAGES.set(0);
+        let done = self.timings.checkpoint.time(|| {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        });
+        match done {
+            Ok(()) if self.checkpoint_failing => {
+                self.checkpoint_failing = false;
+                tracing::info!("checkpoints of the SQLite WAL work again");
+            }
+            Ok(()) => {}
+            Err(e) if !self.checkpoint_failing => {
+                self.checkpoint_failing = true;
+                tracing::warn!(error = %e, "a checkpoint of the SQLite WAL failed: the WAL grows until one works");
+            }
+            Err(_) => {}
         }
     }
 }
@@ -384,9 +435,10 @@ pub(super) fn syncer_loop(
     rx: mpsc::Receiver<ToSync>,
     inbox: Arc<Inbox>,
     progress: Arc<watch::Sender<Progress>>,
+    timings: Arc<crate::StoreTimings>,
 ) {
     while let Ok((seq, callers)) = rx.recv() {
-        let synced = sync().map_err(|e| {
+        let synced = timings.sync.time(&mut sync).map_err(|e| {
             let why =
                 crate::BackendError::io(&e).context(format_args!("cannot sync {}", wal.display()));
             StoreError::Backend(why)

@@ -9,8 +9,11 @@
 //! writer's connection); a syncer thread then `fdatasync`s the WAL file and only then answers the
 //! group's callers. While that sync is in flight, new writes gather in the inbox without waking
 //! the writer; when it is done, the writer takes them all, so every fsync covers everything
-//! that arrived during the previous one. (Checkpoints keep their own syncs: with `NORMAL`,
-//! SQLite syncs the WAL before a checkpoint and the database file after it.)
+//! that arrived during the previous one. The writer also checkpoints, once the WAL holds 1,000
+//! pages, right after handing a commit to the syncer (SQLite's automatic checkpoint inside
+//! `COMMIT` is off), so a checkpoint overlaps a sync and is timed by itself; checkpoints keep
+//! their own syncs: with `NORMAL`, SQLite syncs the WAL before a checkpoint and the database
+//! file after it.
 //!
 //! Other reads run on a small pool of reader connections. Reads of metadata (lists, histories,
 //! keys, the audit log) wait, when a commit they may have seen is still being synced, until it is
@@ -52,6 +55,7 @@ pub struct SqliteStore {
     inbox: Arc<Inbox>,
     readers: Mutex<Vec<Connection>>,
     progress: Arc<watch::Sender<Progress>>,
+    timings: Arc<crate::StoreTimings>,
 }
 
 impl std::fmt::Debug for SqliteStore {

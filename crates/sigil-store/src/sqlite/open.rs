@@ -109,6 +109,8 @@ impl SqliteStore {
             migrate(&mut w)?;
             // the writer's commits write the WAL; the syncer makes it durable
             w.execute_batch("PRAGMA synchronous = NORMAL")?;
+            // the writer checkpoints by itself, between commits (`Writer::checkpoint_if_due`)
+            w.wal_hook(Some(note_wal_pages));
             let wal_path = beside(&p, "-wal");
             // the WAL exists from the first transaction on and lives as long as a connection
             // is open: the writer's stays open for the store's whole life
@@ -130,6 +132,7 @@ impl SqliteStore {
         let sync = sync.unwrap_or_else(|| Box::new(move || wal.sync_data()));
         let progress = Arc::new(watch::Sender::new(Progress::default()));
         let inbox = Arc::new(Inbox::default());
+        let timings = Arc::new(crate::StoreTimings::default());
         let (to_syncer, from_writer) = mpsc::channel();
         let writer = Writer {
             conn,
@@ -140,6 +143,8 @@ impl SqliteStore {
             to_syncer,
             progress: progress.clone(),
             latest: LatestVersions::default(),
+            timings: timings.clone(),
+            checkpoint_failing: false,
         };
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -152,10 +157,10 @@ impl SqliteStore {
                     )
                 })
         };
-        let (to_writer, p) = (inbox.clone(), progress.clone());
+        let (to_writer, p, t) = (inbox.clone(), progress.clone(), timings.clone());
         spawn(
             "sigil-sqlite-sync",
-            Box::new(move || syncer_loop(sync, wal_path, from_writer, to_writer, p)),
+            Box::new(move || syncer_loop(sync, wal_path, from_writer, to_writer, p, t)),
         )?;
         spawn("sigil-sqlite-writer", Box::new(move || writer_loop(writer)))?;
         Ok(SqliteStore {
@@ -164,6 +169,7 @@ impl SqliteStore {
             inbox,
             readers: Mutex::new(readers),
             progress,
+            timings,
         })
     }
 }

@@ -14,6 +14,10 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    fn timings(&self) -> &crate::StoreTimings {
+        &self.timings
+    }
+
     async fn ping(&self) -> Result<()> {
         self.read(|c| {
             c.query_row("SELECT 1", [], |_| Ok(()))
