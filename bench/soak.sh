@@ -19,6 +19,40 @@ SLICE="${SLICE:-30}"
 CONNS=64
 source bench/wrk_setup.sh
 
+# An independent witness of the disk (bench/fsync_probe.py): another process that writes 4 KiB
+# and fdatasyncs it every 10 ms in the database's directory. When its syncs stall in the same
+# slices as the server's, the stall is the disk's (or the file system's), not the server's.
+# The probe's syncs logged since line `seen`: how many took over 100 ms, and the longest.
+probe_slice() { # log seen-lines last-line
+    sed -n "$(( $2 + 1 )),$3p" "$1" \
+        | awk '{n++; if ($1 > 100) s++; if ($1 > m) m = $1} END {printf "%d of %d, max %.0f ms", s, n, m}'
+}
+
+# The share of CPU time the hypervisor gave to others (steal) and that was idle, since the last
+# call, from /proc/stat.
+cpu_slice() {
+    local now; now=$(head -1 /proc/stat)
+    awk -v a="${CPU_BEFORE:-$now}" -v b="$now" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " "); t = 0
+        for (i = 2; i <= n; i++) t += y[i] - x[i]
+        if (t <= 0) {print "—"; exit}
+        printf "%.0f %% idle, %.0f %% steal", 100 * (y[5] - x[5]) / t, 100 * (y[9] - x[9]) / t }'
+}
+
+# The whole disks' writes since the last call (from /proc/diskstats): writes/s, MB/s, the average
+# time a write took, and cache flushes/s.
+disk_now() {
+    awk '$3 ~ /^(vd[a-z]+|sd[a-z]+|xvd[a-z]+|nvme[0-9]+n[0-9]+)$/ {w += $8; s += $10; t += $11; f += $19}
+         END {printf "%d %d %d %d ", w, s, t, f}' /proc/diskstats
+    date +%s.%N
+}
+disk_slice() { # before after
+    awk -v a="$1" -v b="$2" 'BEGIN {split(a, x, " "); split(b, y, " "); d = y[5] - x[5]; if (d <= 0) d = 1
+        w = y[1] - x[1]
+        printf "%.0f w/s, %.0f MB/s, %.2f ms/w, %.0f flush/s", w / d, (y[2] - x[2]) * 512 / 1e6 / d,
+            (w > 0 ? (y[3] - x[3]) / w : 0), (y[4] - x[4]) / d}'
+}
+
 signin_cookie() { # url
     python3 - "$1" "$KEY" <<'PY'
 import http.client, re, sys, urllib.parse
@@ -61,7 +95,7 @@ LUA
 # wrk's output -> "requests/s p99-ms errors" (non-2xx answers and socket errors)
 slice_measure() {
     awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-         /Requests\/sec/ {r = $2} /^ +99%/ {p = ms($2)} /^ +Latency/ {x = ms($4)}
+         /Requests\/sec/ {r = $2} /^ +99%/ {p = ms($2)} /^ +Latency +[0-9]/ {x = ms($4)}
          /Non-2xx or 3xx responses/ {e += $NF}
          /Socket errors/ {gsub(/,/, ""); e += $4 + $6 + $8 + $10}
          END {printf "%s %.2f %.1f %d", r, p, x, e + 0}'
@@ -109,16 +143,29 @@ run_backend() { # name database
     local wait_ms; wait_ms=$(awk -v p="$peak" -v c="$CONNS" 'BEGIN {d = c * 1000 / (0.8 * p) - c * 1000 / p; if (d < 0) d = 0; printf "%.0f", d}')
     mix_lua "$WORK/soak.lua" "$wait_ms" "$cookie"
     echo "$name: peak $peak req/s; soak with a $wait_ms ms wait per request per connection, $MINUTES min" >&2
-    echo "| $name | slice | req/s | p99 | max | errors | RSS | descriptors | database, WAL (SQLite) | over 100 ms: requests, commits, syncs, checkpoints (of n) | dirty |"
-    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    echo "| $name | slice | req/s | p99 | max | errors | RSS | descriptors | database, WAL (SQLite) | over 100 ms: requests, commits, syncs, checkpoints (of n) | probe's syncs over 100 ms | CPU | disk |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     metrics_snapshot "$WORK/metrics.0"
+    mkdir -p "$WORK/$name"
+    : >"$WORK/$name.probe"
+    python3 bench/fsync_probe.py "$WORK/$name" --log "$WORK/$name.probe" &
+    local probe_pid=$! seen=0 lines
+    CPU_BEFORE=$(head -1 /proc/stat)
+    local disk_before disk_after; disk_before=$(disk_now)
     local slices=$(( MINUTES * 60 / SLICE )) i m rss fds
     : >"$WORK/$name.tsv"
     for i in $(seq 1 "$slices"); do
         m=$(wrk -t2 -c"$CONNS" -d"${SLICE}s" --latency -s "$WORK/soak.lua" "$URL" | slice_measure)
         metrics_snapshot "$WORK/metrics.$i"
         slow=$(slow_steps "$WORK/metrics.$((i - 1))" "$WORK/metrics.$i")
-        dirty=$(awk '/^Dirty:/ {d = $2} /^Writeback:/ {w = $2} END {printf "%.0f+%.0f MB", d / 1024, w / 1024}' /proc/meminfo)
+        lines=$(wc -l <"$WORK/$name.probe")
+        probe=$(probe_slice "$WORK/$name.probe" "$seen" "$lines")
+        seen=$lines
+        cpu=$(cpu_slice)
+        disk_after=$(disk_now)
+        disk=$(disk_slice "$disk_before" "$disk_after")
+        disk_before=$disk_after
+        CPU_BEFORE=$(head -1 /proc/stat)
         rss=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status")
         fds=$(ls "/proc/$PID/fd" | wc -l)
         # the SQLite file and its WAL (a WAL that only grows would slow reads and checkpoints)
@@ -127,9 +174,12 @@ run_backend() { # name database
             files=$(stat -c %s "$WORK/$name/sigil.db" "$WORK/$name/sigil.db-wal" 2>/dev/null \
                 | awk '{printf "%s%.0f MB", (NR > 1 ? ", " : ""), $1 / 1048576}')
         fi
-        printf '%s %s %s %s\n' "$i" "$m" "$rss" "$fds" >>"$WORK/$name.tsv"
+        # a disk stall in the slice: a step of the server's store, or the probe's sync, over 100 ms
+        stall=$(awk -v s="$slow" -v p="$probe" 'BEGIN {split(s, x, /[ ,]+/); split(p, y, " ");
+            print (x[2] + x[3] + x[4] > 0 || y[1] > 0) ? 1 : 0}')
+        printf '%s %s %s %s %s\n' "$i" "$m" "$rss" "$fds" "$stall" >>"$WORK/$name.tsv"
         read -r rps p99 max errors <<<"$m"
-        printf "| | %d | %.0f | %s ms | %s ms | %d | %s MB | %d | %s | %s | %s |\n" "$i" "$rps" "$p99" "$max" "$errors" "$rss" "$fds" "$files" "$slow" "$dirty"
+        printf "| | %d | %.0f | %s ms | %s ms | %d | %s MB | %d | %s | %s | %s | %s | %s |\n" "$i" "$rps" "$p99" "$max" "$errors" "$rss" "$fds" "$files" "$slow" "$probe" "$cpu" "$disk"
     done
     python3 - "$WORK/$name.tsv" "$name" <<'PY'
 import sys
@@ -141,10 +191,17 @@ rss0, fd0 = float(after[0][5]), int(after[0][6])
 rss_drift = max(abs(float(r[5]) - rss0) / rss0 for r in after)
 fd_drift = max(abs(int(r[6]) - fd0) / fd0 for r in after)
 p99_first, p99_last = float(after[0][2]), float(after[-1][2])
+p99s = sorted(float(r[2]) for r in after)
+median = p99s[len(p99s) // 2]
+high = [r for r in after if float(r[2]) > 2 * median]
+witnessed = [r for r in high if r[7] == "1"]
 print(f"{name}: {errors} errors; RSS within {100 * rss_drift:.1f} % and descriptors within "
       f"{100 * fd_drift:.1f} % of their first value after the warm-up (target 10 %); p99 "
-      f"{p99_first:.2f} ms in the first slice after it, {p99_last:.2f} ms in the last")
+      f"{p99_first:.2f} ms in the first slice after it, {p99_last:.2f} ms in the last; median "
+      f"{median:.2f} ms, {len(high)} of {len(after)} slices above twice that, {len(witnessed)} of "
+      f"them with a disk stall (a sync or commit of the store, or the probe's sync, over 100 ms)")
 PY
+    kill "$probe_pid" 2>/dev/null || true
     stop_server
 }
 
