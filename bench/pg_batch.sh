@@ -63,6 +63,21 @@ latency() { # sql-file synchronous_commit -> "average p99" in ms (p99 from pgben
         | awk '/latency average/ {print $4}')
     cat "$WORK"/txlog.* | awk '{print $3 / 1000}' | sort -n \
         | awk -v avg="$avg" '{v[NR] = $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%s %.3f", avg, v[i]}'
+    cat "$WORK"/txlog.* | awk '{print $3 / 1000}' >"$WORK/last-batches"
+}
+
+# The p99 a read would see at 64 connections if the server added nothing to PostgreSQL's
+# batches: it arrives during a batch in flight (more likely a long one: picked by duration),
+# waits for the rest of it, then for its own batch (the next one in the log).
+modelled_p99() { # file of batch durations in ms, in order
+    python3 - "$1" <<'PY'
+import random, sys
+d = [float(x) for x in open(sys.argv[1])]
+random.seed(1)
+picks = random.choices(range(len(d) - 1), weights=d[:-1], k=200000)
+lat = sorted(random.random() * d[i] + d[i + 1] for i in picks)
+print("%.3f" % lat[int(len(lat) * 0.99)])
+PY
 }
 read -r base _ <<<"$(latency "$WORK/select1.sql" on)"
 echo "SELECT 1 (baseline): $base ms"
@@ -73,5 +88,10 @@ for n in 1 8 32 64; do
         read -r ms p99 <<<"$(latency "$WORK/batch$n.sql" "$sc")"
         awk -v n="$n" -v sc="$sc" -v ms="$ms" -v p99="$p99" \
             'BEGIN {printf "| %d | %s | %.3f | %.3f | %.1f | %.0f |\n", n, sc, ms, p99, 1000 * ms / n, 1000 * n / ms}'
+        if [[ "$n" == 64 && "$sc" == on ]]; then
+            cp "$WORK/last-batches" "$WORK/batches64"
+        fi
     done
 done
+echo "p99 of a read at 64 connections with batches of 64 as above and nothing else (HTTP, the"
+echo "server's work): $(modelled_p99 "$WORK/batches64") ms"
