@@ -112,7 +112,7 @@ pub(crate) async fn create_key(
 pub(crate) async fn revoke_key(
     State(state): State<Arc<AppState>>,
     v: Visitor,
-    Path(id): Path<String>,
+    WebPath(id): WebPath<String>,
     Form(f): Form<CsrfOnly>,
 ) -> Page {
     v.posted(&f.csrf)?;

@@ -44,6 +44,24 @@ pub(crate) use keys::{create_key, keys_page, revoke_key};
 pub(crate) use secrets::{delete, detail, restore, save, secrets};
 pub(crate) use session::{home, signin, signout};
 
+/// A page's path parameter. A path axum cannot decode (not UTF-8: `/ui/secret/%FF`) is an HTML
+/// error page, as every other refusal of the web page is, not axum's plain text.
+pub(crate) struct WebPath<T>(pub(crate) T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for WebPath<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(t)) => Ok(WebPath(t)),
+            Err(r) => Err(error_page(
+                None,
+                &ApiError::invalid(format!("invalid path: {}", r.body_text())),
+            )),
+        }
+    }
+}
+
 const COOKIE: &str = "sigil_session";
 const SIGNIN_COOKIE: &str = "sigil_signin";
 const PAGE: u32 = 50;

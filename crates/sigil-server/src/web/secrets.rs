@@ -205,7 +205,7 @@ pub(crate) struct DetailParams {
 pub(crate) async fn detail(
     State(state): State<Arc<AppState>>,
     v: Visitor,
-    Path(name): Path<String>,
+    WebPath(name): WebPath<String>,
     Query(p): Query<DetailParams>,
 ) -> Page {
     let c = &v.caller;
@@ -315,7 +315,7 @@ fn version_state(v: &VersionInfo) -> String {
 pub(crate) async fn delete(
     State(state): State<Arc<AppState>>,
     v: Visitor,
-    Path(name): Path<String>,
+    WebPath(name): WebPath<String>,
     Form(f): Form<CsrfOnly>,
 ) -> Page {
     let name = changed(&state, &v, &f, &name, AuditAction::SecretDelete).await?;
@@ -326,7 +326,7 @@ pub(crate) async fn delete(
 pub(crate) async fn restore(
     State(state): State<Arc<AppState>>,
     v: Visitor,
-    Path(name): Path<String>,
+    WebPath(name): WebPath<String>,
     Form(f): Form<CsrfOnly>,
 ) -> Page {
     let name = changed(&state, &v, &f, &name, AuditAction::SecretRestore).await?;

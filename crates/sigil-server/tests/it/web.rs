@@ -629,6 +629,27 @@ async fn no_notice_comes_from_the_url() {
     }
 }
 
+// A page's path that is not UTF-8 was answered with axum's plain text, not an HTML page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_that_is_not_utf8_is_an_html_error_page() {
+    let s = sqlite_server(sigil_server::Limits::default()).await;
+    let cookie = sign_in(&s, &s.admin.clone()).await;
+    let p = get(&s, &cookie, "/ui/secret/%FF").await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST, "{}", p.body);
+    assert_eq!(
+        p.headers.get("content-type").unwrap(),
+        "text/html; charset=utf-8"
+    );
+    assert!(p.body.contains("invalid path"), "{}", p.body);
+    assert!(p.headers.get("content-security-policy").is_some());
+    let csrf = get(&s, &cookie, "/ui/secrets").await.csrf();
+    for path in ["/ui/delete/%FF", "/ui/restore/%FF", "/ui/keys/%FF/revoke"] {
+        let p = post(&s, &cookie, path, &csrf).await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST, "{path}: {}", p.body);
+        assert!(p.body.contains("invalid path"), "{path}: {}", p.body);
+    }
+}
+
 // An unknown page under /ui/ answered with the API's JSON error; the audit page listed the oldest
 // records first; "updated by" and the audit's key column showed a bare key id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
