@@ -6,11 +6,15 @@ tells how long each sync took.
     python3 bench/fsync_probe.py DIR --minutes 5          # alone: per 30 s, syncs over 100 ms, max
     python3 bench/fsync_probe.py DIR --minutes 5 --load   # the same beside a WAL-like write load
 
-`--load` is a second writer shaped like the SQLite server under the soak's mix, without the
-server: 4 KiB pages written in turn over a 4 MiB file (the WAL, rewritten from its start) with
-an fdatasync after every 10 pages (a group commit), as fast as the disk allows. When the probe
-stalls beside it as it does beside the server, the stalls come with any durable write load of
-that kind on this disk, not from the server.
+    python3 bench/fsync_probe.py DIR --minutes 5 --grow 40   # beside 40 MB/s of new data
+
+`--load` is a second writer shaped like the SQLite server's WAL under the soak's mix, without the
+server: 4 KiB pages written in turn over a 4 MiB file (rewritten from its start) with an
+fdatasync after every 10 pages (a group commit), as fast as the disk allows. `--grow MBPS` is
+one shaped like its checkpoints into a growing database: MBPS megabytes a second of new data
+appended to a file, synced every 100 ms (the file is removed at the end). When the probe stalls
+beside one of them as it does beside the server, the stalls come with that kind of write load
+on this disk, whoever writes, not from the server.
 """
 
 import argparse
@@ -43,6 +47,21 @@ def load(path, stop, written):
         written[0] = n * 4096
 
 
+def grow(path, rate, stop, written):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    chunk = os.urandom(1 << 16)
+    per_tick = max(1, int(rate * 1e6 * 0.1) // len(chunk))
+    n = 0
+    while not stop.is_set():
+        start = time.monotonic()
+        for _ in range(per_tick):
+            os.write(fd, chunk)
+            n += 1
+        os.fsync(fd)
+        written[0] = n * len(chunk)
+        time.sleep(max(0.0, 0.1 - (time.monotonic() - start)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
@@ -50,6 +69,7 @@ def main():
     ap.add_argument("--minutes", type=float, default=5)
     ap.add_argument("--slice", type=float, default=30)
     ap.add_argument("--load", action="store_true")
+    ap.add_argument("--grow", type=float, metavar="MBPS")
     a = ap.parse_args()
     stop = threading.Event()
     target = os.path.join(a.dir, "fsync-probe")
@@ -63,6 +83,9 @@ def main():
     if a.load:
         wal = os.path.join(a.dir, "fsync-probe-load")
         threading.Thread(target=load, args=(wal, stop, written), daemon=True).start()
+    if a.grow:
+        grown = os.path.join(a.dir, "fsync-probe-grow")
+        threading.Thread(target=grow, args=(grown, a.grow, stop, written), daemon=True).start()
     print("| slice | probe's syncs | over 100 ms | max ms | load MB/s |")
     print("|---|---|---|---|---|")
     seen, before = 0, 0
@@ -74,6 +97,9 @@ def main():
                                                  max(now, default=0), (w - before) / a.slice / 1e6))
         before = w
     stop.set()
+    if a.grow:
+        time.sleep(0.5)
+        os.remove(os.path.join(a.dir, "fsync-probe-grow"))
 
 
 if __name__ == "__main__":
