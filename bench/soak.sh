@@ -5,6 +5,7 @@
 #
 #   SOAK=1 bash bench/soak.sh                         # 30 minutes per backend (MINUTES=30)
 #   SOAK=1 MINUTES=3 BACKENDS=sqlite bash bench/soak.sh
+#   SOAK=1 BACKENDS=sqlite SOAK_DATA=/dev/shm bash bench/soak.sh   # the server without the disk
 #
 # Not part of CI (SOAK=1 is the flag). The mix per 20 requests: 14 audited reads, 3 durable
 # writes (of 500 names, so versions pile up), 2 list pages, 1 web page (signed in). wrk has no
@@ -18,6 +19,10 @@ MINUTES="${MINUTES:-30}"
 SLICE="${SLICE:-30}"
 CONNS=64
 source bench/wrk_setup.sh
+# Where the SQLite database (and the fsync probe) go: SOAK_DATA=/dev/shm puts them on a tmpfs, where a
+# sync costs nothing, to see the server without the disk (not durable: a control, not a result).
+DATA="$(mktemp -d -p "${SOAK_DATA:-$WORK}")"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK" "$DATA"' EXIT
 
 # An independent witness of the disk (bench/fsync_probe.py): another process that writes 4 KiB
 # and fdatasyncs it every 10 ms in the database's directory. When its syncs stall in the same
@@ -146,9 +151,9 @@ run_backend() { # name database
     echo "| $name | slice | req/s | p99 | max | errors | RSS | descriptors | database, WAL (SQLite) | over 100 ms: requests, commits, syncs, checkpoints (of n) | probe's syncs over 100 ms | CPU | disk |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     metrics_snapshot "$WORK/metrics.0"
-    mkdir -p "$WORK/$name"
+    mkdir -p "$DATA/$name"
     : >"$WORK/$name.probe"
-    python3 bench/fsync_probe.py "$WORK/$name" --log "$WORK/$name.probe" &
+    python3 bench/fsync_probe.py "$DATA/$name" --log "$WORK/$name.probe" &
     local probe_pid=$! seen=0 lines
     CPU_BEFORE=$(head -1 /proc/stat)
     local disk_before disk_after; disk_before=$(disk_now)
@@ -172,8 +177,8 @@ run_backend() { # name database
         fds=$(ls "/proc/$PID/fd" | wc -l)
         # the SQLite file and its WAL (a WAL that only grows would slow reads and checkpoints)
         files="—"
-        if [[ -f "$WORK/$name/sigil.db" ]]; then
-            files=$(stat -c %s "$WORK/$name/sigil.db" "$WORK/$name/sigil.db-wal" 2>/dev/null \
+        if [[ -f "$DATA/$name/sigil.db" ]]; then
+            files=$(stat -c %s "$DATA/$name/sigil.db" "$DATA/$name/sigil.db-wal" 2>/dev/null \
                 | awk '{printf "%s%.0f MB", (NR > 1 ? ", " : ""), $1 / 1048576}')
         fi
         # a disk stall in the slice: a step of the server's store, or the probe's sync, over 100 ms
@@ -211,7 +216,7 @@ PY
 }
 
 if [[ "${BACKENDS:-sqlite postgres}" == *sqlite* ]]; then
-    run_backend sqlite "sqlite://$WORK/sqlite/sigil.db"
+    run_backend sqlite "sqlite://$DATA/sqlite/sigil.db"
 fi
 if [[ "${BACKENDS:-sqlite postgres}" == *postgres* ]]; then
     schema="sigil_soak_$$"
