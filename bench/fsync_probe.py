@@ -12,7 +12,7 @@ tells how long each sync took.
 server: 4 KiB pages written in turn over a 4 MiB file (rewritten from its start) with an
 fdatasync after every 10 pages (a group commit), as fast as the disk allows. `--grow MBPS` is
 one shaped like its checkpoints into a growing database: MBPS megabytes a second of new data
-appended to a file, synced every 100 ms (the file is removed at the end). When the probe stalls
+appended to a file, synced every 100 ms (the files are removed at the end). When the probe stalls
 beside one of them as it does beside the server, the stalls come with that kind of write load
 on this disk, whoever writes, not from the server.
 """
@@ -97,9 +97,10 @@ def main():
                                                  max(now, default=0), (w - before) / a.slice / 1e6))
         before = w
     stop.set()
-    if a.grow:
-        time.sleep(0.5)
-        os.remove(os.path.join(a.dir, "fsync-probe-grow"))
+    time.sleep(0.5)
+    for name in ["fsync-probe", "fsync-probe-load", "fsync-probe-grow"]:
+        if os.path.exists(os.path.join(a.dir, name)):
+            os.remove(os.path.join(a.dir, name))
 
 
 if __name__ == "__main__":
