@@ -42,16 +42,6 @@ impl Histogram {
         self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 
-    /// How many took longer than `bound` seconds (one of [`BOUNDS`]; otherwise the next one
-    /// above it).
-    pub fn count_over(&self, bound: f64) -> u64 {
-        let i = BOUNDS.partition_point(|&b| b < bound);
-        self.counts[i + 1..]
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum()
-    }
-
     /// Appends the histogram in Prometheus' text format.
     pub fn render(&self, name: &str, help: &str, out: &mut String) {
         use std::fmt::Write as _;
@@ -126,8 +116,6 @@ mod tests {
         h.record(Duration::from_millis(3)); // ≤ 5 ms
         h.record(Duration::from_secs(20)); // +Inf
         assert_eq!(h.count(), 4);
-        assert_eq!(h.count_over(0.005), 1);
-        assert_eq!(h.count_over(0.0025), 2);
         let mut out = String::new();
         h.render("x_seconds", "X.", &mut out);
         assert!(out.contains("# TYPE x_seconds histogram\n"), "{out}");
