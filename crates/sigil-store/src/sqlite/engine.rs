@@ -55,6 +55,17 @@ pub(super) enum Work {
 pub(super) struct Inbox {
     pub(super) state: Mutex<InboxState>,
     pub(super) wake: std::sync::Condvar,
+    /// Callers waiting for an answer: work pushed and not yet answered, and a claim.
+    pub(super) pending: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a caller as waiting until it has its answer (or gives up waiting).
+pub(super) struct Pending<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[derive(Default)]
@@ -79,10 +90,14 @@ impl Inbox {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(super) fn push(&self, work: Work) {
+    /// Hands `work` to the writer; the caller counts as waiting until the guard is dropped.
+    pub(super) fn push(&self, work: Work) -> Pending<'_> {
+        self.pending
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let pending = Pending(&self.pending);
         let mut s = self.lock();
         if s.closed {
-            return;
+            return pending;
         }
         s.work.push(work);
         let wake = s.waiting && !s.syncing;
@@ -90,6 +105,7 @@ impl Inbox {
         if wake {
             self.wake.notify_one();
         }
+        pending
     }
 
     /// From the syncer: the commit handed to it is durable, or the sync failed.
@@ -121,6 +137,65 @@ impl Inbox {
 
     pub(super) fn begin_sync(&self) {
         self.lock().syncing = true;
+    }
+
+    /// Claims the writer for the calling thread when the store has nothing else to do: no
+    /// commit is being synced, no work waits, and no other caller waits for an answer (so the
+    /// writer thread holds no work of anyone's: it waits, or is about to, or finishes a
+    /// checkpoint, which the claimer waits for when it takes the writer) (when requests overlap they are left to the writer: a caller's thread that syncs
+    /// would hold one of the runtime's threads while the others' work gathers). The outcome of
+    /// the last sync, if the writer has not seen it yet, goes to the claimer.
+    pub(super) fn claim_idle(&self) -> Option<Option<Result<()>>> {
+        let mut s = self.lock();
+        let idle = self.pending.load(std::sync::atomic::Ordering::SeqCst) == 0
+            && !s.syncing
+            && s.work.is_empty()
+            && !s.stop
+            && !s.closed;
+        if !idle {
+            return None;
+        }
+        s.syncing = true;
+        self.pending
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(s.synced.take())
+    }
+
+    /// Ends a claim: what gathered meanwhile goes to the writer thread.
+    pub(super) fn release(&self) {
+        let mut s = self.lock();
+        s.syncing = false;
+        self.pending
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        let wake = s.waiting && (!s.work.is_empty() || s.stop);
+        drop(s);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// The writer taken by a caller's thread ([`Inbox::claim_idle`]), given back when dropped
+/// (a panic included).
+///
+/// The caller's thread waits for the WAL's sync: on the server, one of the runtime's worker
+/// threads, which is held for as long as the sync takes (a disk that stalls holds it for the
+/// stall). At most one is ever held (the claim is exclusive) and only while the store has
+/// nothing else to do; the other worker threads take its other tasks meanwhile. Handing the
+/// thread's other tasks over first (`tokio::task::block_in_place`, which wakes a thread for them
+/// on every call) measured slower at one connection than not (bench/README.md).
+pub(super) struct Claim<'a>(&'a Inbox);
+
+impl<'a> Claim<'a> {
+    /// The claim, and the outcome of a sync the writer had not seen yet.
+    pub(super) fn idle(inbox: &'a Inbox) -> Option<(Self, Option<Result<()>>)> {
+        inbox.claim_idle().map(|synced| (Claim(inbox), synced))
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }
 
@@ -168,6 +243,9 @@ pub(super) struct Writer {
     /// Set after a failed sync: every later write fails with it.
     pub(super) broken: Option<StoreError>,
     pub(super) to_syncer: mpsc::Sender<ToSync>,
+    /// The WAL's sync, which the syncer thread runs for the writer's commits and a caller's
+    /// thread for its own read.
+    pub(super) wal: Arc<WalSync>,
     pub(super) progress: Arc<watch::Sender<Progress>>,
     pub(super) latest: LatestVersions,
     pub(super) timings: Arc<crate::StoreTimings>,
@@ -264,11 +342,92 @@ impl Writer {
         }
     }
 
-    /// Commits the open transaction (the WAL is written, not yet synced) and hands its callers
-    /// to the syncer.
-    pub(super) fn commit(&mut self) {
+    /// Reads a value inside the transaction (opened if none is) and makes its audit record
+    /// say what was found: the version, or `NotFound` when there is none readable.
+    pub(super) fn audited_read(
+        &mut self,
+        team_id: i64,
+        name: &str,
+        version: Option<i64>,
+        audit: &mut AuditRow,
+    ) -> Result<Option<(SecretRow, VersionRow)>> {
+        self.begin()?;
+        let found = match version {
+            None => self.latest.read(&self.conn, team_id, name)?,
+            Some(_) => read_secret(&self.conn, team_id, name, version)?,
+        };
+        audit.version = found.as_ref().map(|(_, v)| v.version);
+        // a version deleted or destroyed by then is found, not read
+        let readable = found
+            .as_ref()
+            .is_some_and(|(_, v)| v.state_at(audit.at) == crate::VersionState::Live);
+        if !readable {
+            audit.outcome = AuditOutcome::NotFound;
+        }
+        Ok(found)
+    }
+
+    /// A sync failed: every later write fails with its error.
+    pub(super) fn sync_failed(&mut self, e: StoreError) {
+        if self.broken.is_none() {
+            tracing::error!(error = %e, "the SQLite WAL could not be synced: refusing every write from now on");
+            self.broken = Some(e);
+        }
+    }
+
+    /// An audited read done whole by the calling thread, when the writer was idle: read,
+    /// record, commit, sync, answer — no thread to wake and none to wait for (at one connection
+    /// those hand-offs cost more than the read itself). The caller holds the inbox's claim
+    /// ([`Inbox::claim_idle`]), so no other commit or sync is in flight.
+    pub(super) fn read_and_sync(
+        &mut self,
+        synced: Option<Result<()>>,
+        team_id: i64,
+        name: &str,
+        version: Option<i64>,
+        mut audit: AuditRow,
+    ) -> Result<Option<(SecretRow, VersionRow)>> {
+        debug_assert!(!self.in_tx && self.callers.is_empty());
+        if let Some(Err(e)) = synced {
+            self.sync_failed(e);
+        }
+        let found = self
+            .audited_read(team_id, name, version, &mut audit)
+            .and_then(|found| {
+                in_savepoint(&self.conn, |c| insert_audit(c, &audit))?;
+                Ok(found)
+            });
+        self.check_still_open();
+        let found = match found {
+            Ok(found) if self.in_tx => found,
+            Ok(_) => {
+                return Err(StoreError::backend(
+                    "the transaction was rolled back by SQLite",
+                ));
+            }
+            Err(e) => {
+                if self.in_tx {
+                    // nothing was written: the read's own transaction ends
+                    self.in_tx = false;
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                return Err(e);
+            }
+        };
+        let (seq, committed) = self.commit_wal();
+        // after a failed commit too: readers may wait for its number
+        let synced = self.wal.sync(seq);
+        if let Err(e) = &synced {
+            self.sync_failed(e.clone());
+        }
+        self.checkpoint_if_due();
+        committed.and(synced).map(|()| found)
+    }
+
+    /// Commits the open transaction: the WAL is written, not yet synced. Its number, and what
+    /// the commit failed with (then nothing of it became visible).
+    fn commit_wal(&mut self) -> (u64, Result<()>) {
         self.in_tx = false;
-        let callers = std::mem::take(&mut self.callers);
         // counted before the commit: a read that sees this commit also sees the count
         let mut seq = 0;
         self.progress.send_modify(|p| {
@@ -276,14 +435,24 @@ impl Writer {
             seq = p.committed;
         });
         let committed = self.timings.commit.time(|| Self::run(&self.conn, "COMMIT"));
+        if committed.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.latest.clear();
+        }
+        (seq, committed)
+    }
+
+    /// Commits the open transaction (the WAL is written, not yet synced) and hands its callers
+    /// to the syncer.
+    pub(super) fn commit(&mut self) {
+        let callers = std::mem::take(&mut self.callers);
+        let (seq, committed) = self.commit_wal();
         let callers = match committed {
             Ok(()) => {
                 tracing::trace!(writes = callers.len(), "group commit");
                 callers
             }
             Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                self.latest.clear();
                 for c in callers {
                     c(Err(e.clone()));
                 }
@@ -333,20 +502,18 @@ impl Writer {
 }
 
 /// The writer thread: applies the writes waiting, commits them, and while their sync is in
-/// flight lets the next ones gather.
-pub(super) fn writer_loop(mut w: Writer) {
-    let _close = CloseOnExit(w.inbox.clone());
+/// flight lets the next ones gather. It holds the writer only while it works, never while it
+/// waits, so that a caller's thread can take it when it is idle ([`Inbox::claim_idle`]).
+pub(super) fn writer_loop(shared: Arc<Mutex<Writer>>, inbox: Arc<Inbox>) {
+    let _close = CloseOnExit(inbox.clone());
     let mut batch = Vec::new();
     let mut rows = Vec::new();
     let mut waiters = Vec::new();
     loop {
-        let inbox = w.inbox.clone();
         let (synced, stop) = inbox.take(&mut batch);
-        if let Some(Err(e)) = synced
-            && w.broken.is_none()
-        {
-            tracing::error!(error = %e, "the SQLite WAL could not be synced: refusing every write from now on");
-            w.broken = Some(e);
+        let mut w = shared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Err(e)) = synced {
+            w.sync_failed(e);
         }
         if stop && batch.is_empty() && !w.in_tx {
             return;
@@ -382,20 +549,8 @@ pub(super) fn writer_loop(mut w: Writer) {
                         mut audit,
                         reply,
                     } = *read;
-                    let found = w.begin().and_then(|()| match version {
-                        None => w.latest.read(&w.conn, team_id, &name),
-                        Some(_) => read_secret(&w.conn, team_id, &name, version),
-                    });
-                    match found {
+                    match w.audited_read(team_id, &name, version, &mut audit) {
                         Ok(found) => {
-                            audit.version = found.as_ref().map(|(_, v)| v.version);
-                            // a version deleted or destroyed by then is found, not read
-                            let readable = found.as_ref().is_some_and(|(_, v)| {
-                                v.state_at(audit.at) == crate::VersionState::Live
-                            });
-                            if !readable {
-                                audit.outcome = AuditOutcome::NotFound;
-                            }
                             rows.push(audit);
                             waiters.push(Box::new(move |r: Result<()>| {
                                 let _ = reply.send(r.map(|()| found));
@@ -427,27 +582,41 @@ pub(super) fn writer_loop(mut w: Writer) {
     }
 }
 
-/// The syncer thread: makes each commit durable, answers its callers, then lets the writer
-/// commit the next group.
-pub(super) fn syncer_loop(
-    mut sync: SyncWal,
-    wal: PathBuf,
-    rx: mpsc::Receiver<ToSync>,
-    inbox: Arc<Inbox>,
-    progress: Arc<watch::Sender<Progress>>,
-    timings: Arc<crate::StoreTimings>,
-) {
-    while let Ok((seq, callers)) = rx.recv() {
-        let synced = timings.sync.time(&mut sync).map_err(|e| {
-            let why =
-                crate::BackendError::io(&e).context(format_args!("cannot sync {}", wal.display()));
+/// What makes a commit durable, for the syncer thread and for a caller's thread that commits
+/// its own read ([`Writer::read_and_sync`]): one sync at a time (the inbox's `syncing`).
+pub(super) struct WalSync {
+    pub(super) sync: Mutex<SyncWal>,
+    pub(super) wal: PathBuf,
+    pub(super) progress: Arc<watch::Sender<Progress>>,
+    pub(super) timings: Arc<crate::StoreTimings>,
+}
+
+impl WalSync {
+    /// Syncs the WAL: commit `seq` and every one before it are durable once this returns `Ok`
+    /// (a sync covers every commit made before it began).
+    pub(super) fn sync(&self, seq: u64) -> Result<()> {
+        let synced = {
+            let mut sync = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+            self.timings.sync.time(&mut *sync)
+        };
+        let synced = synced.map_err(|e| {
+            let why = crate::BackendError::io(&e)
+                .context(format_args!("cannot sync {}", self.wal.display()));
             StoreError::Backend(why)
         });
-        // a sync covers every commit made before it began: commit `seq` and all before it
-        progress.send_modify(|p| match synced {
+        self.progress.send_modify(|p| match synced {
             Ok(()) => p.durable = p.durable.max(seq),
             Err(_) => p.broken = true,
         });
+        synced
+    }
+}
+
+/// The syncer thread: makes each commit durable, answers its callers, then lets the writer
+/// commit the next group.
+pub(super) fn syncer_loop(wal: Arc<WalSync>, rx: mpsc::Receiver<ToSync>, inbox: Arc<Inbox>) {
+    while let Ok((seq, callers)) = rx.recv() {
+        let synced = wal.sync(seq);
         for c in callers {
             c(synced.clone());
         }

@@ -53,6 +53,8 @@ pub struct SqliteStore {
     /// (unlocked for maintenance).
     _lock: std::fs::File,
     inbox: Arc<Inbox>,
+    /// The writer thread's state, which a caller's thread takes when the writer is idle.
+    writer: Arc<Mutex<Writer>>,
     readers: Mutex<Vec<Connection>>,
     progress: Arc<watch::Sender<Progress>>,
     timings: Arc<crate::StoreTimings>,
@@ -113,7 +115,7 @@ impl SqliteStore {
                 let _ = tx.send(committed.and(outcome));
             })
         });
-        self.inbox.push(Work::Job(job));
+        let _pending = self.inbox.push(Work::Job(job));
         Self::answer(rx).await
     }
 

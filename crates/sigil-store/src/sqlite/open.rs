@@ -133,19 +133,26 @@ impl SqliteStore {
         let progress = Arc::new(watch::Sender::new(Progress::default()));
         let inbox = Arc::new(Inbox::default());
         let timings = Arc::new(crate::StoreTimings::default());
+        let wal = Arc::new(WalSync {
+            sync: Mutex::new(sync),
+            wal: wal_path,
+            progress: progress.clone(),
+            timings: timings.clone(),
+        });
         let (to_syncer, from_writer) = mpsc::channel();
-        let writer = Writer {
+        let writer = Arc::new(Mutex::new(Writer {
             conn,
             in_tx: false,
             callers: Vec::new(),
             inbox: inbox.clone(),
             broken: None,
             to_syncer,
+            wal: wal.clone(),
             progress: progress.clone(),
             latest: LatestVersions::default(),
             timings: timings.clone(),
             checkpoint_failing: false,
-        };
+        }));
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name.into())
@@ -157,16 +164,18 @@ impl SqliteStore {
                     )
                 })
         };
-        let (to_writer, p, t) = (inbox.clone(), progress.clone(), timings.clone());
+        let to_writer = inbox.clone();
         spawn(
             "sigil-sqlite-sync",
-            Box::new(move || syncer_loop(sync, wal_path, from_writer, to_writer, p, t)),
+            Box::new(move || syncer_loop(wal, from_writer, to_writer)),
         )?;
-        spawn("sigil-sqlite-writer", Box::new(move || writer_loop(writer)))?;
+        let (w, i) = (writer.clone(), inbox.clone());
+        spawn("sigil-sqlite-writer", Box::new(move || writer_loop(w, i)))?;
         Ok(SqliteStore {
             path,
             _lock: lock,
             inbox,
+            writer,
             readers: Mutex::new(readers),
             progress,
             timings,

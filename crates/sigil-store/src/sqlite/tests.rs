@@ -45,16 +45,17 @@ async fn a_group_of_audit_records_is_written_whole_or_not_at_all() {
     assert_eq!(store.audit("t", 0, 0, 1000).await.unwrap().len(), 1);
 }
 
-/// A sync that tells the test it started and waits for the test's verdict.
+/// A sync that tells the test it started (and on which thread) and waits for the test's verdict.
 fn probe() -> (
     SyncWal,
-    mpsc::Receiver<()>,
+    mpsc::Receiver<String>,
     mpsc::Sender<std::io::Result<()>>,
 ) {
     let (started_tx, started) = mpsc::channel();
     let (verdict, verdict_rx) = mpsc::channel::<std::io::Result<()>>();
     let sync: SyncWal = Box::new(move || {
-        let _ = started_tx.send(());
+        let thread = std::thread::current().name().unwrap_or("").to_owned();
+        let _ = started_tx.send(thread);
         verdict_rx.recv().unwrap_or(Ok(()))
     });
     (sync, started, verdict)
@@ -64,7 +65,7 @@ fn probe() -> (
 async fn probed_store() -> (
     tempfile::TempDir,
     Arc<SqliteStore>,
-    mpsc::Receiver<()>,
+    mpsc::Receiver<String>,
     mpsc::Sender<std::io::Result<()>>,
 ) {
     let dir = tempfile::tempdir().unwrap();
@@ -83,10 +84,11 @@ async fn within<T>(task: tokio::task::JoinHandle<T>) -> T {
         .unwrap()
 }
 
-fn wait_started(started: &mpsc::Receiver<()>) {
+/// Waits until a sync starts; the name of the thread that runs it.
+fn wait_started(started: &mpsc::Receiver<String>) -> String {
     started
         .recv_timeout(Duration::from_secs(10))
-        .expect("the syncer was not asked to sync");
+        .expect("the syncer was not asked to sync")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +117,7 @@ async fn a_write_is_answered_only_after_its_wal_sync_returns() {
 /// sync is let through).
 async fn team_with_a_secret(
     store: &Arc<SqliteStore>,
-    started: &mpsc::Receiver<()>,
+    started: &mpsc::Receiver<String>,
     verdict: &mpsc::Sender<std::io::Result<()>>,
 ) {
     let s = store.clone();
@@ -179,6 +181,114 @@ async fn a_read_is_answered_only_after_its_audit_record_is_synced() {
         .await
         .expect_err("a read whose record was lost");
     assert!(err.to_string().contains("cannot sync"), "{err}");
+}
+
+/// A read while the store has nothing else to do is done whole by the caller's thread (no
+/// thread to wake: at one connection the hand-offs cost more than the read), and still answers
+/// only once its record is durable; work arriving meanwhile waits, and the writer takes it up
+/// when the read is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_alone_is_done_on_its_own_thread_and_work_arriving_meanwhile_follows() {
+    let (_dir, store, started, verdict) = probed_store().await;
+    team_with_a_secret(&store, &started, &verdict).await;
+    let s = store.clone();
+    let read = tokio::spawn(async move { s.get_secret_audited(1, "s", None, row("read")).await });
+    let thread = wait_started(&started);
+    assert_ne!(
+        thread, "sigil-sqlite-sync",
+        "a lone read was handed to the syncer"
+    );
+    assert_ne!(
+        thread, "sigil-sqlite-writer",
+        "a lone read was handed to the writer"
+    );
+    // a write arriving now is not taken up while the read holds the writer
+    let s = store.clone();
+    let write = tokio::spawn(async move { s.append_audit(vec![row("meanwhile")]).await });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.inbox.lock().work.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write did not reach the inbox"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !read.is_finished(),
+        "a read answered before its record was durable"
+    );
+    assert!(!write.is_finished());
+    verdict.send(Ok(())).unwrap();
+    let (_, version) = within(read).await.unwrap().expect("the secret");
+    assert_eq!(version.ciphertext, b"sealed");
+    // the writer was woken for the write: its group is synced by the syncer
+    assert_eq!(wait_started(&started), "sigil-sqlite-sync");
+    verdict.send(Ok(())).unwrap();
+    within(write).await.unwrap();
+    let names: Vec<_> = store
+        .audit("t", 0, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.name)
+        .collect();
+    assert!(
+        names.contains(&"read".to_owned()) && names.contains(&"meanwhile".to_owned()),
+        "{names:?}"
+    );
+}
+
+/// A read that arrives while another caller waits for its answer goes to the writer (and into
+/// the next group), not onto the caller's thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_while_others_wait_joins_the_writers_next_group() {
+    let (_dir, store, started, verdict) = probed_store().await;
+    team_with_a_secret(&store, &started, &verdict).await;
+    let s = store.clone();
+    let write = tokio::spawn(async move { s.append_audit(vec![row("first")]).await });
+    assert_eq!(wait_started(&started), "sigil-sqlite-sync");
+    let s = store.clone();
+    let read = tokio::spawn(async move { s.get_secret_audited(1, "s", None, row("read")).await });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.inbox.lock().work.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the read did not reach the inbox"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    verdict.send(Ok(())).unwrap();
+    within(write).await.unwrap();
+    assert_eq!(wait_started(&started), "sigil-sqlite-sync");
+    verdict.send(Ok(())).unwrap();
+    assert!(within(read).await.unwrap().is_some());
+}
+
+/// A read done on its own thread whose sync fails: the read fails closed, and every later
+/// write and read fails as after any failed sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_of_a_read_alone_fails_it_and_every_later_write() {
+    let (_dir, store, started, verdict) = probed_store().await;
+    team_with_a_secret(&store, &started, &verdict).await;
+    let s = store.clone();
+    let read = tokio::spawn(async move { s.get_secret_audited(1, "s", None, row("read")).await });
+    assert_ne!(wait_started(&started), "sigil-sqlite-sync");
+    verdict
+        .send(Err(std::io::Error::other("disk gone")))
+        .unwrap();
+    let err = within(read)
+        .await
+        .expect_err("a read whose record was lost");
+    assert!(err.to_string().contains("cannot sync"), "{err}");
+    let later = store.append_audit(vec![row("later")]).await;
+    assert!(later.unwrap_err().to_string().contains("cannot sync"));
+    let again = store.get_secret_audited(1, "s", None, row("read")).await;
+    assert!(again.unwrap_err().to_string().contains("cannot sync"));
+    assert!(
+        store.audit("t", 0, 0, 10).await.is_err(),
+        "metadata may be unsynced"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
