@@ -1,5 +1,6 @@
 //! The writer and syncer threads: the inbox where writes wait, the group commit, the pipelined
-//! sync of the WAL, and the writer's cache of the latest versions.
+//! sync of the WAL, the writer's cache of the latest versions, and a caller's thread doing the
+//! writer's work itself while the store is idle.
 
 #[allow(unused_imports)]
 use super::*;
@@ -19,7 +20,9 @@ pub(super) type ToSync = (u64, Vec<Deliver>);
 pub(super) const CHECKPOINT_PAGES: i32 = 1000;
 
 thread_local! {
-    /// The pages in the WAL after the last commit on this thread's connection (the writer's).
+    /// The pages in the WAL after the last commit of the writer's connection made on this thread
+    /// (the writer thread's, or a caller's doing its own work): set by the hook during `COMMIT`
+    /// and read right after it, on the same thread.
     static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
 }
 
@@ -239,6 +242,8 @@ pub(super) struct Writer {
     /// A transaction is open; `callers` wait for it.
     pub(super) in_tx: bool,
     pub(super) callers: Vec<Deliver>,
+    /// The audit records of the work being applied (kept for its capacity).
+    pub(super) rows: Vec<AuditRow>,
     pub(super) inbox: Arc<Inbox>,
     /// Set after a failed sync: every later write fails with it.
     pub(super) broken: Option<StoreError>,
@@ -375,55 +380,6 @@ impl Writer {
         }
     }
 
-    /// An audited read done whole by the calling thread, when the writer was idle: read,
-    /// record, commit, sync, answer — no thread to wake and none to wait for (at one connection
-    /// those hand-offs cost more than the read itself). The caller holds the inbox's claim
-    /// ([`Inbox::claim_idle`]), so no other commit or sync is in flight.
-    pub(super) fn read_and_sync(
-        &mut self,
-        synced: Option<Result<()>>,
-        team_id: i64,
-        name: &str,
-        version: Option<i64>,
-        mut audit: AuditRow,
-    ) -> Result<Option<(SecretRow, VersionRow)>> {
-        debug_assert!(!self.in_tx && self.callers.is_empty());
-        if let Some(Err(e)) = synced {
-            self.sync_failed(e);
-        }
-        let found = self
-            .audited_read(team_id, name, version, &mut audit)
-            .and_then(|found| {
-                in_savepoint(&self.conn, |c| insert_audit(c, &audit))?;
-                Ok(found)
-            });
-        self.check_still_open();
-        let found = match found {
-            Ok(found) if self.in_tx => found,
-            Ok(_) => {
-                return Err(StoreError::backend(
-                    "the transaction was rolled back by SQLite",
-                ));
-            }
-            Err(e) => {
-                if self.in_tx {
-                    // nothing was written: the read's own transaction ends
-                    self.in_tx = false;
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                }
-                return Err(e);
-            }
-        };
-        let (seq, committed) = self.commit_wal();
-        // after a failed commit too: readers may wait for its number
-        let synced = self.wal.sync(seq);
-        if let Err(e) = &synced {
-            self.sync_failed(e.clone());
-        }
-        self.checkpoint_if_due();
-        committed.and(synced).map(|()| found)
-    }
-
     /// Commits the open transaction: the WAL is written, not yet synced. Its number, and what
     /// the commit failed with (then nothing of it became visible).
     fn commit_wal(&mut self) -> (u64, Result<()>) {
@@ -503,12 +459,10 @@ impl Writer {
 
 /// The writer thread: applies the writes waiting, commits them, and while their sync is in
 /// flight lets the next ones gather. It holds the writer only while it works, never while it
-/// waits, so that a caller's thread can take it when it is idle ([`Inbox::claim_idle`]).
+/// waits, so that a caller's thread can take it when the store is idle ([`Inbox::claim_idle`]).
 pub(super) fn writer_loop(shared: Arc<Mutex<Writer>>, inbox: Arc<Inbox>) {
     let _close = CloseOnExit(inbox.clone());
     let mut batch = Vec::new();
-    let mut rows = Vec::new();
-    let mut waiters = Vec::new();
     loop {
         let (synced, stop) = inbox.take(&mut batch);
         let mut w = shared.lock().unwrap_or_else(|p| p.into_inner());
@@ -518,24 +472,38 @@ pub(super) fn writer_loop(shared: Arc<Mutex<Writer>>, inbox: Arc<Inbox>) {
         if stop && batch.is_empty() && !w.in_tx {
             return;
         }
+        w.apply(&mut batch);
+        if w.in_tx {
+            w.commit();
+        }
+    }
+}
+
+impl Writer {
+    /// Applies the work taken, in the open transaction (opened if none is): a change in a
+    /// savepoint of its own, audit records (of appends and of reads) together at the end. The
+    /// callers of what went in wait in `callers` for the commit; the others are answered.
+    pub(super) fn apply(&mut self, batch: &mut Vec<Work>) {
+        let mut rows = std::mem::take(&mut self.rows);
+        let mut waiters: Vec<Deliver> = Vec::new();
         for work in batch.drain(..) {
             match work {
-                Work::Job(job) => match w.begin() {
+                Work::Job(job) => match self.begin() {
                     Ok(()) => {
                         // a change: any secret may be another version now, or gone
-                        w.latest.clear();
-                        let deliver = job(Some(&w.conn));
-                        w.callers.push(deliver);
-                        w.check_still_open();
+                        self.latest.clear();
+                        let deliver = job(Some(&self.conn));
+                        self.callers.push(deliver);
+                        self.check_still_open();
                     }
                     Err(e) => job(None)(Err(e)),
                 },
-                Work::Audit(r, tx) => match w.begin() {
+                Work::Audit(r, tx) => match self.begin() {
                     Ok(()) => {
                         rows.extend(r);
                         waiters.push(Box::new(move |r: Result<()>| {
                             let _ = tx.send(r);
-                        }) as Deliver);
+                        }));
                     }
                     Err(e) => {
                         let _ = tx.send(Err(e));
@@ -549,7 +517,7 @@ pub(super) fn writer_loop(shared: Arc<Mutex<Writer>>, inbox: Arc<Inbox>) {
                         mut audit,
                         reply,
                     } = *read;
-                    match w.audited_read(team_id, &name, version, &mut audit) {
+                    match self.audited_read(team_id, &name, version, &mut audit) {
                         Ok(found) => {
                             rows.push(audit);
                             waiters.push(Box::new(move |r: Result<()>| {
@@ -565,8 +533,8 @@ pub(super) fn writer_loop(shared: Arc<Mutex<Writer>>, inbox: Arc<Inbox>) {
         }
         if !rows.is_empty() {
             // all of the group's records or none: their callers are told one outcome
-            match in_savepoint(&w.conn, |c| insert_audit_rows(c, &rows)) {
-                Ok(()) => w.callers.append(&mut waiters),
+            match in_savepoint(&self.conn, |c| insert_audit_rows(c, &rows)) {
+                Ok(()) => self.callers.append(&mut waiters),
                 Err(e) => {
                     for waiter in waiters.drain(..) {
                         waiter(Err(e.clone()));
@@ -574,11 +542,36 @@ pub(super) fn writer_loop(shared: Arc<Mutex<Writer>>, inbox: Arc<Inbox>) {
                 }
             }
             rows.clear();
-            w.check_still_open();
+            self.check_still_open();
         }
-        if w.in_tx {
-            w.commit();
+        self.rows = rows;
+    }
+
+    /// Work done whole by the calling thread while the store is idle: applied, committed,
+    /// synced and answered — no thread to wake and none to wait for (at one connection those
+    /// hand-offs cost more than the work itself). The caller holds the inbox's claim
+    /// ([`Inbox::claim_idle`]), so no other commit or sync is in flight; `synced` is the outcome
+    /// of a sync the writer thread had not seen.
+    pub(super) fn apply_and_sync(&mut self, synced: Option<Result<()>>, work: Work) {
+        if let Some(Err(e)) = synced {
+            self.sync_failed(e);
         }
+        self.apply(&mut vec![work]);
+        if !self.in_tx {
+            return;
+        }
+        let callers = std::mem::take(&mut self.callers);
+        let (seq, committed) = self.commit_wal();
+        // after a failed commit too: readers may wait for its number
+        let synced = self.wal.sync(seq);
+        if let Err(e) = &synced {
+            self.sync_failed(e.clone());
+        }
+        let outcome = committed.and(synced);
+        for c in callers {
+            c(outcome.clone());
+        }
+        self.checkpoint_if_due();
     }
 }
 

@@ -9,7 +9,11 @@
 //! writer's connection); a syncer thread then `fdatasync`s the WAL file and only then answers the
 //! group's callers. While that sync is in flight, new writes gather in the inbox without waking
 //! the writer; when it is done, the writer takes them all, so every fsync covers everything
-//! that arrived during the previous one. The writer also checkpoints, once the WAL holds 1,000
+//! that arrived during the previous one. When the store has nothing else to do — no commit in
+//! flight, no work waiting, no other caller waiting for an answer — the caller's thread takes the
+//! writer and does all of it itself (apply, commit, sync, answer): at one connection the two
+//! threads to wake and the one to be woken cost more than the read itself (bench/README.md).
+//! The writer also checkpoints, once the WAL holds 1,000
 //! pages, right after handing a commit to the syncer (SQLite's automatic checkpoint inside
 //! `COMMIT` is off), so a checkpoint overlaps a sync and is timed by itself; checkpoints keep
 //! their own syncs: with `NORMAL`, SQLite syncs the WAL before a checkpoint and the database
@@ -115,8 +119,21 @@ impl SqliteStore {
                 let _ = tx.send(committed.and(outcome));
             })
         });
-        let _pending = self.inbox.push(Work::Job(job));
+        let _pending = self.submit(Work::Job(job));
         Self::answer(rx).await
+    }
+
+    /// Hands `work` to the writer thread, or, when the store has nothing else to do, does it
+    /// whole on this thread ([`Writer::apply_and_sync`]): either way its answer comes through
+    /// its channel. The caller counts as waiting for as long as the guard lives.
+    fn submit(&self, work: Work) -> Option<Pending<'_>> {
+        let Some((claim, synced)) = Claim::idle(&self.inbox) else {
+            return Some(self.inbox.push(work));
+        };
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        w.apply_and_sync(synced, work);
+        drop((w, claim));
+        None
     }
 
     async fn answer<R>(rx: oneshot::Receiver<Result<R>>) -> Result<R> {

@@ -144,6 +144,7 @@ impl SqliteStore {
             conn,
             in_tx: false,
             callers: Vec::new(),
+            rows: Vec::new(),
             inbox: inbox.clone(),
             broken: None,
             to_syncer,

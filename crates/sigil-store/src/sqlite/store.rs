@@ -147,15 +147,8 @@ impl Store for SqliteStore {
         version: Option<i64>,
         audit: AuditRow,
     ) -> Result<Option<(SecretRow, VersionRow)>> {
-        // the store is idle: this thread does the writer's and the syncer's work itself
-        if let Some((claim, synced)) = Claim::idle(&self.inbox) {
-            let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            let answer = w.read_and_sync(synced, team_id, name, version, audit);
-            drop((w, claim));
-            return answer;
-        }
         let (reply, rx) = oneshot::channel();
-        let _pending = self.inbox.push(Work::Read(Box::new(AuditedRead {
+        let _pending = self.submit(Work::Read(Box::new(AuditedRead {
             team_id,
             name: name.to_owned(),
             version,
@@ -440,7 +433,7 @@ impl Store for SqliteStore {
 
     async fn append_audit(&self, rows: Vec<AuditRow>) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        let _pending = self.inbox.push(Work::Audit(rows, tx));
+        let _pending = self.submit(Work::Audit(rows, tx));
         Self::answer(rx).await
     }
 
