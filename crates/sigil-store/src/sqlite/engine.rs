@@ -149,6 +149,10 @@ impl Inbox {
     /// would hold one of the runtime's threads while the others' work gathers). The outcome of
     /// the last sync, if the writer has not seen it yet, goes to the claimer.
     pub(super) fn claim_idle(&self) -> Option<Option<Result<()>>> {
+        // under load someone nearly always waits: told without taking the lock
+        if self.pending.load(std::sync::atomic::Ordering::SeqCst) != 0 {
+            return None;
+        }
         let mut s = self.lock();
         let idle = self.pending.load(std::sync::atomic::Ordering::SeqCst) == 0
             && !s.syncing
