@@ -6,17 +6,21 @@
 #   SOAK=1 bash bench/soak.sh                         # 30 minutes per backend (MINUTES=30)
 #   SOAK=1 MINUTES=3 BACKENDS=sqlite bash bench/soak.sh
 #   SOAK=1 BACKENDS=sqlite SOAK_DATA=/dev/shm bash bench/soak.sh   # the server without the disk
+#   SOAK=1 BACKENDS=postgres WARMUP=6 bash bench/soak.sh   # three minutes of warm-up, not one slice
 #
 # Not part of CI (SOAK=1 is the flag). The mix per 20 requests: 14 audited reads, 3 durable
 # writes (of 500 names, so versions pile up), 2 list pages, 1 web page (signed in). wrk has no
 # rate limit: each connection waits between requests (Lua `delay`) so that the whole runs near
 # 80 % of the peak measured first with no wait. Verdict: no error; RSS and descriptors within
-# 10 % of their first value after the warm-up slice; p99 of the last slices against the first.
+# 10 % of their first value after the warm-up (WARMUP slices, one by default); p99 of the last
+# slices against the first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ "${SOAK:-}" == 1 ]] || { echo "bench/soak.sh runs for a long time: run it with SOAK=1" >&2; exit 2; }
 MINUTES="${MINUTES:-30}"
 SLICE="${SLICE:-30}"
+# slices counted as the warm-up (RSS and descriptors are compared with the first slice after it)
+WARMUP="${WARMUP:-1}"
 CONNS=64
 source bench/wrk_setup.sh
 # Where the SQLite database (and the fsync probe) go: SOAK_DATA=/dev/shm puts them on a tmpfs, where a
@@ -188,12 +192,12 @@ run_backend() { # name database
         read -r rps p99 max errors <<<"$m"
         printf "| | %d | %.0f | %s ms | %s ms | %d | %s MB | %d | %s | %s | %s | %s | %s |\n" "$i" "$rps" "$p99" "$max" "$errors" "$rss" "$fds" "$files" "$slow" "$probe" "$cpu" "$disk"
     done
-    python3 - "$WORK/$name.tsv" "$name" <<'PY'
+    python3 - "$WORK/$name.tsv" "$name" "$WARMUP" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1]).read().splitlines()]
-name = sys.argv[2]
+name, warmup = sys.argv[2], int(sys.argv[3])
 errors = sum(int(r[4]) for r in rows)
-after = rows[1:] or rows  # the first slice is the warm-up
+after = rows[warmup:] or rows  # the first slices are the warm-up
 rss0, fd0 = float(after[0][5]), int(after[0][6])
 rss_drift = max(abs(float(r[5]) - rss0) / rss0 for r in after)
 fd_drift = max(abs(int(r[6]) - fd0) / fd0 for r in after)
@@ -203,7 +207,7 @@ stalled = [r for r in after if r[7] == "1"]
 median = calm[len(calm) // 2] if calm else float("nan")
 high = [r for r in after if float(r[2]) > 2 * median]
 unexplained = [r for r in high if r[7] == "0"]
-print(f"{name}: {errors} errors; RSS within {100 * rss_drift:.1f} % and descriptors within "
+print(f"{name}: {errors} errors; warm-up {warmup} slice(s); RSS within {100 * rss_drift:.1f} % and descriptors within "
       f"{100 * fd_drift:.1f} % of their first value after the warm-up (target 10 %); p99 "
       f"{p99_first:.2f} ms in the first slice after it, {p99_last:.2f} ms in the last; "
       f"{len(stalled)} of {len(after)} slices had a disk stall (a sync or commit of the store, or the "
