@@ -143,11 +143,12 @@ impl Inbox {
     }
 
     /// Claims the writer for the calling thread when the store has nothing else to do: no
-    /// commit is being synced, no work waits, and no other caller waits for an answer (so the
-    /// writer thread holds no work of anyone's: it waits, or is about to, or finishes a
-    /// checkpoint, which the claimer waits for when it takes the writer) (when requests overlap they are left to the writer: a caller's thread that syncs
-    /// would hold one of the runtime's threads while the others' work gathers). The outcome of
-    /// the last sync, if the writer has not seen it yet, goes to the claimer.
+    /// commit is being synced, no work waits, and no other caller waits for an answer. The
+    /// writer thread then holds no one's work: it waits, or is about to, or finishes a
+    /// checkpoint (which the claimer waits for when it takes the writer). When requests
+    /// overlap they are left to the writer: a caller's thread that syncs would hold one of the
+    /// runtime's threads while the others' work gathers. The outcome of the last sync, if the
+    /// writer has not seen it yet, goes to the claimer.
     pub(super) fn claim_idle(&self) -> Option<Option<Result<()>>> {
         // under load someone nearly always waits: told without taking the lock
         if self.pending.load(std::sync::atomic::Ordering::SeqCst) != 0 {
@@ -253,7 +254,7 @@ pub(super) struct Writer {
     pub(super) broken: Option<StoreError>,
     pub(super) to_syncer: mpsc::Sender<ToSync>,
     /// The WAL's sync, which the syncer thread runs for the writer's commits and a caller's
-    /// thread for its own read.
+    /// thread for its own.
     pub(super) wal: Arc<WalSync>,
     pub(super) progress: Arc<watch::Sender<Progress>>,
     pub(super) latest: LatestVersions,
@@ -553,7 +554,7 @@ impl Writer {
 
     /// Work done whole by the calling thread while the store is idle: applied, committed,
     /// synced and answered — no thread to wake and none to wait for (at one connection those
-    /// hand-offs cost more than the work itself). The caller holds the inbox's claim
+    /// hand-offs were about a fifth of a read's time: bench/README.md). The caller holds the inbox's claim
     /// ([`Inbox::claim_idle`]), so no other commit or sync is in flight; `synced` is the outcome
     /// of a sync the writer thread had not seen.
     pub(super) fn apply_and_sync(&mut self, synced: Option<Result<()>>, work: Work) {
@@ -580,7 +581,7 @@ impl Writer {
 }
 
 /// What makes a commit durable, for the syncer thread and for a caller's thread that commits
-/// its own read ([`Writer::read_and_sync`]): one sync at a time (the inbox's `syncing`).
+/// its own work ([`Writer::apply_and_sync`]): one sync at a time (the inbox's `syncing`).
 pub(super) struct WalSync {
     pub(super) sync: Mutex<SyncWal>,
     pub(super) wal: PathBuf,

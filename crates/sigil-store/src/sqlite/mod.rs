@@ -11,13 +11,12 @@
 //! the writer; when it is done, the writer takes them all, so every fsync covers everything
 //! that arrived during the previous one. When the store has nothing else to do — no commit in
 //! flight, no work waiting, no other caller waiting for an answer — the caller's thread takes the
-//! writer and does all of it itself (apply, commit, sync, answer): at one connection the two
-//! threads to wake and the one to be woken cost more than the read itself (bench/README.md).
-//! The writer also checkpoints, once the WAL holds 1,000
-//! pages, right after handing a commit to the syncer (SQLite's automatic checkpoint inside
-//! `COMMIT` is off), so a checkpoint overlaps a sync and is timed by itself; checkpoints keep
-//! their own syncs: with `NORMAL`, SQLite syncs the WAL before a checkpoint and the database
-//! file after it.
+//! writer and does all of it itself (apply, commit, sync, answer): at one connection the
+//! threads to wake were about a fifth of a read's time (bench/README.md). The writer also
+//! checkpoints, once the WAL holds 1,000 pages, right after handing a commit to the syncer
+//! (SQLite's automatic checkpoint inside `COMMIT` is off), so a checkpoint overlaps a sync and
+//! is timed by itself; checkpoints keep their own syncs: with `NORMAL`, SQLite syncs the WAL
+//! before a checkpoint and the database file after it.
 //!
 //! Other reads run on a small pool of reader connections. Reads of metadata (lists, histories,
 //! keys, the audit log) wait, when a commit they may have seen is still being synced, until it is

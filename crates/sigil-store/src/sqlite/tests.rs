@@ -184,7 +184,7 @@ async fn a_read_is_answered_only_after_its_audit_record_is_synced() {
 }
 
 /// A read while the store has nothing else to do is done whole by the caller's thread (no
-/// thread to wake: at one connection the hand-offs cost more than the read), and still answers
+/// thread to wake), and still answers
 /// only once its record is durable; work arriving meanwhile waits, and the writer takes it up
 /// when the read is done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,13 +194,9 @@ async fn a_read_alone_is_done_on_its_own_thread_and_work_arriving_meanwhile_foll
     let s = store.clone();
     let read = tokio::spawn(async move { s.get_secret_audited(1, "s", None, row("read")).await });
     let thread = wait_started(&started);
-    assert_ne!(
-        thread, "sigil-sqlite-sync",
-        "a lone read was handed to the syncer"
-    );
-    assert_ne!(
-        thread, "sigil-sqlite-writer",
-        "a lone read was handed to the writer"
+    assert!(
+        !thread.starts_with("sigil-sqlite"),
+        "a lone read was handed to {thread}"
     );
     // a write arriving now is not taken up while the read holds the writer
     let s = store.clone();
