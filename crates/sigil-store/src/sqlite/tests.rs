@@ -84,6 +84,16 @@ async fn within<T>(task: tokio::task::JoinHandle<T>) -> T {
         .unwrap()
 }
 
+/// Waits until `n` pieces of work wait in the inbox (watched, not guessed with a sleep), or fails
+/// with `what` after 10 s.
+async fn until_waiting(store: &SqliteStore, n: usize, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.inbox.lock().work.len() < n {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Waits until a sync starts; the name of the thread that runs it.
 fn wait_started(started: &mpsc::Receiver<String>) -> String {
     started
@@ -201,14 +211,7 @@ async fn a_read_alone_is_done_on_its_own_thread_and_work_arriving_meanwhile_foll
     // a write arriving now is not taken up while the read holds the writer
     let s = store.clone();
     let write = tokio::spawn(async move { s.append_audit(vec![row("meanwhile")]).await });
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while store.inbox.lock().work.is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the write did not reach the inbox"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_waiting(&store, 1, "the write did not reach the inbox").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
         !read.is_finished(),
@@ -248,14 +251,7 @@ async fn a_read_while_others_wait_joins_the_writers_next_group() {
     assert!(!thread.starts_with("sigil-sqlite"), "{thread}");
     let s = store.clone();
     let read = tokio::spawn(async move { s.get_secret_audited(1, "s", None, row("read")).await });
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while store.inbox.lock().work.is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the read did not reach the inbox"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_waiting(&store, 1, "the read did not reach the inbox").await;
     verdict.send(Ok(())).unwrap();
     within(write).await.unwrap();
     assert_eq!(wait_started(&started), "sigil-sqlite-sync");
@@ -305,14 +301,7 @@ async fn writes_arriving_during_a_sync_share_the_next_one() {
     // every later write is waiting in the inbox before the first sync returns: watched, not
     // guessed with a sleep (a write late on a loaded machine formed a third group, whose sync
     // nobody answered, and the test waited for ever)
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while store.inbox.lock().work.len() < 50 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the 50 writes did not reach the inbox"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_waiting(&store, 50, "the 50 writes did not reach the inbox").await;
     verdict.send(Ok(())).unwrap();
     within(first).await.unwrap();
     // all 50 went into one commit: exactly one more sync answers all of them
