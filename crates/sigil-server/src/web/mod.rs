@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{Form, FromRequestParts, Path, Query, State};
+use axum::extract::{Form, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -26,6 +26,7 @@ use sigil_core::wire::{Role, rfc3339};
 use sigil_store::AuditAction;
 use zeroize::Zeroizing;
 
+use crate::api::ApiPath;
 use crate::auth::{Caller, ClientIp, authenticate, client_addr};
 use crate::error::ApiError;
 use crate::service::{self, KeyId, ServerError};
@@ -44,20 +45,18 @@ pub(crate) use keys::{create_key, keys_page, revoke_key};
 pub(crate) use secrets::{delete, detail, restore, save, secrets};
 pub(crate) use session::{home, signin, signout};
 
-/// A page's path parameter. A path axum cannot decode (not UTF-8: `/ui/secret/%FF`) is an HTML
-/// error page, as every other refusal of the web page is, not axum's plain text.
+/// A page's path parameter: the API's ([`ApiPath`]), whose refusal of a path axum cannot decode
+/// (not UTF-8: `/ui/secret/%FF`) becomes an HTML error page, as every other refusal of the web
+/// page is.
 pub(crate) struct WebPath<T>(pub(crate) T);
 
 impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for WebPath<T> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
-        match Path::<T>::from_request_parts(parts, state).await {
-            Ok(Path(t)) => Ok(WebPath(t)),
-            Err(r) => Err(error_page(
-                None,
-                &ApiError::invalid(format!("invalid path: {}", r.body_text())),
-            )),
+        match ApiPath::<T>::from_request_parts(parts, state).await {
+            Ok(ApiPath(t)) => Ok(WebPath(t)),
+            Err(e) => Err(error_page(None, &e)),
         }
     }
 }
