@@ -149,7 +149,7 @@ impl Inbox {
     /// overlap they are left to the writer: a caller's thread that syncs would hold one of the
     /// runtime's threads while the others' work gathers. The outcome of the last sync, if the
     /// writer has not seen it yet, goes to the claimer.
-    pub(super) fn claim_idle(&self) -> Option<Option<Result<()>>> {
+    pub(super) fn claim_idle(&self) -> Option<(Claim<'_>, Option<Result<()>>)> {
         // under load someone nearly always waits: told without taking the lock
         if self.pending.load(std::sync::atomic::Ordering::SeqCst) != 0 {
             return None;
@@ -166,7 +166,7 @@ impl Inbox {
         s.syncing = true;
         self.pending
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Some(s.synced.take())
+        Some((Claim(self), s.synced.take()))
     }
 
     /// Ends a claim: what gathered meanwhile goes to the writer thread.
@@ -193,13 +193,6 @@ impl Inbox {
 /// thread's other tasks over first (`tokio::task::block_in_place`, which wakes a thread for them
 /// on every call) measured slower at one connection than not (bench/README.md).
 pub(super) struct Claim<'a>(&'a Inbox);
-
-impl<'a> Claim<'a> {
-    /// The claim, and the outcome of a sync the writer had not seen yet.
-    pub(super) fn idle(inbox: &'a Inbox) -> Option<(Self, Option<Result<()>>)> {
-        inbox.claim_idle().map(|synced| (Claim(inbox), synced))
-    }
-}
 
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
@@ -477,7 +470,7 @@ pub(super) fn writer_loop(shared: Arc<Mutex<Writer>>, inbox: Arc<Inbox>) {
         if stop && batch.is_empty() && !w.in_tx {
             return;
         }
-        w.apply(&mut batch);
+        w.apply(batch.drain(..));
         if w.in_tx {
             w.commit();
         }
@@ -488,10 +481,10 @@ impl Writer {
     /// Applies the work taken, in the open transaction (opened if none is): a change in a
     /// savepoint of its own, audit records (of appends and of reads) together at the end. The
     /// callers of what went in wait in `callers` for the commit; the others are answered.
-    pub(super) fn apply(&mut self, batch: &mut Vec<Work>) {
+    pub(super) fn apply(&mut self, batch: impl IntoIterator<Item = Work>) {
         let mut rows = std::mem::take(&mut self.rows);
         let mut waiters: Vec<Deliver> = Vec::new();
-        for work in batch.drain(..) {
+        for work in batch {
             match work {
                 Work::Job(job) => match self.begin() {
                     Ok(()) => {
@@ -561,7 +554,7 @@ impl Writer {
         if let Some(Err(e)) = synced {
             self.sync_failed(e);
         }
-        self.apply(&mut vec![work]);
+        self.apply([work]);
         if !self.in_tx {
             return;
         }
