@@ -94,6 +94,14 @@ async fn until_waiting(store: &SqliteStore, n: usize, what: &str) {
     }
 }
 
+/// An audited read of secret `s` of team 1, spawned.
+fn spawn_read(
+    store: &Arc<SqliteStore>,
+) -> tokio::task::JoinHandle<Result<Option<(SecretRow, VersionRow)>>> {
+    let s = store.clone();
+    tokio::spawn(async move { s.get_secret_audited(1, "s", None, row("read")).await })
+}
+
 /// Waits until a sync starts; the name of the thread that runs it.
 fn wait_started(started: &mpsc::Receiver<String>) -> String {
     started
@@ -168,8 +176,7 @@ async fn team_with_a_secret(
 async fn a_read_is_answered_only_after_its_audit_record_is_synced() {
     let (_dir, store, started, verdict) = probed_store().await;
     team_with_a_secret(&store, &started, &verdict).await;
-    let s = store.clone();
-    let read = tokio::spawn(async move { s.get_secret_audited(1, "s", None, row("read")).await });
+    let read = spawn_read(&store);
     wait_started(&started);
     // the record is committed (the WAL written) but not synced: the value waits
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -180,10 +187,11 @@ async fn a_read_is_answered_only_after_its_audit_record_is_synced() {
     verdict.send(Ok(())).unwrap();
     let (_, version) = within(read).await.unwrap().expect("the secret");
     assert_eq!(version.ciphertext, b"sealed");
-    // the same read whose record cannot be made durable fails closed
-    let s = store.clone();
-    let read = tokio::spawn(async move { s.get_secret_audited(1, "s", None, row("read")).await });
-    wait_started(&started);
+    // the same read whose record cannot be made durable fails closed (alone, it syncs on its
+    // own thread), and so does every later write and read, as after any failed sync
+    let read = spawn_read(&store);
+    let thread = wait_started(&started);
+    assert!(!thread.starts_with("sigil-sqlite"), "{thread}");
     verdict
         .send(Err(std::io::Error::other("disk gone")))
         .unwrap();
@@ -191,18 +199,24 @@ async fn a_read_is_answered_only_after_its_audit_record_is_synced() {
         .await
         .expect_err("a read whose record was lost");
     assert!(err.to_string().contains("cannot sync"), "{err}");
+    let later = store.append_audit(vec![row("later")]).await;
+    assert!(later.unwrap_err().to_string().contains("cannot sync"));
+    let again = store.get_secret_audited(1, "s", None, row("read")).await;
+    assert!(again.unwrap_err().to_string().contains("cannot sync"));
+    assert!(
+        store.audit("t", 0, 0, 10).await.is_err(),
+        "metadata may be unsynced"
+    );
 }
 
 /// A read while the store has nothing else to do is done whole by the caller's thread (no
-/// thread to wake), and still answers
-/// only once its record is durable; work arriving meanwhile waits, and the writer takes it up
-/// when the read is done.
+/// thread to wake), and still answers only once its record is durable; work arriving meanwhile
+/// waits, and the writer takes it up when the read is done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_alone_is_done_on_its_own_thread_and_work_arriving_meanwhile_follows() {
     let (_dir, store, started, verdict) = probed_store().await;
     team_with_a_secret(&store, &started, &verdict).await;
-    let s = store.clone();
-    let read = tokio::spawn(async move { s.get_secret_audited(1, "s", None, row("read")).await });
+    let read = spawn_read(&store);
     let thread = wait_started(&started);
     assert!(
         !thread.starts_with("sigil-sqlite"),
@@ -249,40 +263,13 @@ async fn a_read_while_others_wait_joins_the_writers_next_group() {
     let write = tokio::spawn(async move { s.append_audit(vec![row("first")]).await });
     let thread = wait_started(&started);
     assert!(!thread.starts_with("sigil-sqlite"), "{thread}");
-    let s = store.clone();
-    let read = tokio::spawn(async move { s.get_secret_audited(1, "s", None, row("read")).await });
+    let read = spawn_read(&store);
     until_waiting(&store, 1, "the read did not reach the inbox").await;
     verdict.send(Ok(())).unwrap();
     within(write).await.unwrap();
     assert_eq!(wait_started(&started), "sigil-sqlite-sync");
     verdict.send(Ok(())).unwrap();
     assert!(within(read).await.unwrap().is_some());
-}
-
-/// A read done on its own thread whose sync fails: the read fails closed, and every later
-/// write and read fails as after any failed sync.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_sync_of_a_read_alone_fails_it_and_every_later_write() {
-    let (_dir, store, started, verdict) = probed_store().await;
-    team_with_a_secret(&store, &started, &verdict).await;
-    let s = store.clone();
-    let read = tokio::spawn(async move { s.get_secret_audited(1, "s", None, row("read")).await });
-    assert_ne!(wait_started(&started), "sigil-sqlite-sync");
-    verdict
-        .send(Err(std::io::Error::other("disk gone")))
-        .unwrap();
-    let err = within(read)
-        .await
-        .expect_err("a read whose record was lost");
-    assert!(err.to_string().contains("cannot sync"), "{err}");
-    let later = store.append_audit(vec![row("later")]).await;
-    assert!(later.unwrap_err().to_string().contains("cannot sync"));
-    let again = store.get_secret_audited(1, "s", None, row("read")).await;
-    assert!(again.unwrap_err().to_string().contains("cannot sync"));
-    assert!(
-        store.audit("t", 0, 0, 10).await.is_err(),
-        "metadata may be unsynced"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
