@@ -4,6 +4,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use std::sync::MutexGuard;
 
 pub(super) const AUDIT_BLOCK_BITS: u32 = 10;
 pub(super) const MAX_BATCH: usize = 512;
@@ -143,13 +144,17 @@ impl Inbox {
     }
 
     /// Claims the writer for the calling thread when the store has nothing else to do: no
-    /// commit is being synced, no work waits, and no other caller waits for an answer. The
-    /// writer thread then holds no one's work: it waits, or is about to, or finishes a
-    /// checkpoint (which the claimer waits for when it takes the writer). When requests
-    /// overlap they are left to the writer: a caller's thread that syncs would hold one of the
-    /// runtime's threads while the others' work gathers. The outcome of the last sync, if the
-    /// writer has not seen it yet, goes to the claimer.
-    pub(super) fn claim_idle(&self) -> Option<(Claim<'_>, Option<Result<()>>)> {
+    /// commit is being synced, no work waits, no other caller waits for an answer, and the
+    /// writer thread is not working (it holds the writer only while it applies, commits and
+    /// checkpoints: taken here without waiting, under the inbox's lock, so a batch whose callers
+    /// were all answered early is never overtaken). When requests overlap they are left to the
+    /// writer: a caller's thread that syncs would hold one of the runtime's threads while the
+    /// others' work gathers. The outcome of the last sync, if the writer thread has not seen it
+    /// yet, goes to the claimer.
+    pub(super) fn claim_idle<'a>(
+        &'a self,
+        writer: &'a Mutex<Writer>,
+    ) -> Option<(Claim<'a>, MutexGuard<'a, Writer>, Option<Result<()>>)> {
         // under load someone nearly always waits: told without taking the lock
         if self.pending.load(std::sync::atomic::Ordering::SeqCst) != 0 {
             return None;
@@ -163,10 +168,15 @@ impl Inbox {
         if !idle {
             return None;
         }
+        let w = match writer.try_lock() {
+            Ok(w) => w,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
         s.syncing = true;
         self.pending
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Some((Claim(self), s.synced.take()))
+        Some((Claim(self), w, s.synced.take()))
     }
 
     /// Ends a claim: what gathered meanwhile goes to the writer thread.
@@ -547,9 +557,9 @@ impl Writer {
 
     /// Work done whole by the calling thread while the store is idle: applied, committed,
     /// synced and answered — no thread to wake and none to wait for (at one connection those
-    /// hand-offs were about a fifth of a read's time: bench/README.md). The caller holds the inbox's claim
-    /// ([`Inbox::claim_idle`]), so no other commit or sync is in flight; `synced` is the outcome
-    /// of a sync the writer thread had not seen.
+    /// hand-offs were about a fifth of a read's time: bench/README.md). The caller holds the
+    /// inbox's claim ([`Inbox::claim_idle`]), so no other commit or sync is in flight; `synced`
+    /// is the outcome of a sync the writer thread had not seen.
     pub(super) fn apply_and_sync(&mut self, synced: Option<Result<()>>, work: Work) {
         if let Some(Err(e)) = synced {
             self.sync_failed(e);

@@ -126,10 +126,9 @@ impl SqliteStore {
     /// whole on this thread ([`Writer::apply_and_sync`]): either way its answer comes through
     /// its channel. The caller counts as waiting for as long as the guard lives.
     fn submit(&self, work: Work) -> Option<Pending<'_>> {
-        let Some((claim, synced)) = self.inbox.claim_idle() else {
+        let Some((claim, mut w, synced)) = self.inbox.claim_idle(&self.writer) else {
             return Some(self.inbox.push(work));
         };
-        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         w.apply_and_sync(synced, work);
         drop((w, claim));
         None
