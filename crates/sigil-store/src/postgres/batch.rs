@@ -31,8 +31,10 @@ pub(super) const AUDIT_COMMITTERS: usize = 2;
 pub(super) const BATCH: usize = 1024;
 
 /// Takes every job waiting (up to [`BATCH`] of `size`) and runs them as one batch; jobs that
-/// arrive meanwhile wait for the next batch (of another committer, or of this one).
-pub(super) async fn committer<J, F, Fut>(
+/// arrive meanwhile wait for the next batch (of another committer, or of this one). `run`
+/// commits and returns what answers the batch's callers: the commit's time is counted before
+/// anyone is answered, so a caller that asks `/metrics` next sees its own batch there.
+pub(super) async fn committer<J, F, Fut, A>(
     pool: Pool,
     rx: Queue<J>,
     size: fn(&J) -> usize,
@@ -41,7 +43,8 @@ pub(super) async fn committer<J, F, Fut>(
 ) where
     J: Send + 'static,
     F: Fn(Pool, Vec<J>) -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: std::future::Future<Output = A>,
+    A: FnOnce(),
 {
     loop {
         let mut jobs = Vec::new();
@@ -63,27 +66,31 @@ pub(super) async fn committer<J, F, Fut>(
             }
         }
         let start = std::time::Instant::now();
-        run(pool.clone(), jobs).await;
+        let answer = run(pool.clone(), jobs).await;
         timings.commit.record(start.elapsed());
+        answer();
     }
 }
 
-pub(super) async fn commit_audit(pool: Pool, jobs: Vec<AuditJob>) {
+pub(super) async fn commit_audit(pool: Pool, jobs: Vec<AuditJob>) -> impl FnOnce() {
     let rows: Vec<&AuditRow> = jobs.iter().flat_map(|(r, _)| r.iter()).collect();
     let result = insert_audit_batch(&pool, &rows).await;
     tracing::trace!(records = rows.len(), "audit group commit");
-    for (_, reply) in jobs {
-        let _ = reply.send(result.clone());
+    move || {
+        for (_, reply) in jobs {
+            let _ = reply.send(result.clone());
+        }
     }
 }
 
 /// Reads every value of the batch and inserts their audit records — the version read and
 /// `ok`, or `not_found` — in one statement, committed (durably) before anyone is answered.
-pub(super) async fn commit_reads(pool: Pool, jobs: Vec<ReadJob>) {
-    match read_batch(&pool, &jobs).await {
-        Ok(mut found) => {
-            tracing::trace!(reads = jobs.len(), "audited read batch");
-            for (job, f) in jobs.into_iter().zip(found.drain(..)) {
+pub(super) async fn commit_reads(pool: Pool, jobs: Vec<ReadJob>) -> impl FnOnce() {
+    let found = read_batch(&pool, &jobs).await;
+    tracing::trace!(reads = jobs.len(), "audited read batch");
+    move || match found {
+        Ok(found) => {
+            for (job, f) in jobs.into_iter().zip(found) {
                 let _ = job.reply.send(Ok(f));
             }
         }

@@ -247,6 +247,19 @@ async fn a_read_is_answered_only_after_its_audit_record_commits() {
         .expect("the secret");
     assert_eq!(version.ciphertext, b"SEALED");
     assert_eq!(records().await, 1);
+    // the batch's commit is counted before its callers are answered: a caller that asks
+    // `/metrics` next sees its own read there (regression: counted after the answers, so a
+    // server test reading `/metrics` after one read found no commit at all, now and then)
+    let commits = store.timings().commit.count();
+    assert_eq!(commits, 1);
+    for i in 1..=200 {
+        store
+            .get_secret_audited(team_id, "s", None, audit())
+            .await
+            .unwrap()
+            .expect("the secret");
+        assert_eq!(store.timings().commit.count(), commits + i);
+    }
     // a commit that fails: the read fails closed and nothing is recorded
     test.execute("UPDATE commit_fails SET fail = true", &[])
         .await
@@ -260,7 +273,7 @@ async fn a_read_is_answered_only_after_its_audit_record_commits() {
         err.to_string().contains("commit refused by the test"),
         "{err}"
     );
-    assert_eq!(records().await, 1);
+    assert_eq!(records().await, 201);
 }
 
 // regression: a page of names was read in byte order (`COLLATE "C"`) off the primary key, which
