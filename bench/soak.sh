@@ -7,12 +7,15 @@
 #   SOAK=1 MINUTES=3 BACKENDS=sqlite bash bench/soak.sh
 #   SOAK=1 BACKENDS=sqlite SOAK_DATA=/dev/shm bash bench/soak.sh   # the server without the disk
 #   SOAK=1 BACKENDS=postgres WARMUP=6 bash bench/soak.sh   # three minutes of warm-up, not one slice
+#   SOAK=1 BACKENDS=postgres PG_POOL=pool_min=64 bash bench/soak.sh   # the pool opened whole at start
 #
 # Not part of CI (SOAK=1 is the flag). The mix per 20 requests: 14 audited reads, 3 durable
 # writes (of 500 names, so versions pile up), 2 list pages, 1 web page (signed in). wrk has no
 # rate limit: each connection waits between requests (Lua `delay`) so that the whole runs near
 # 80 % of the peak measured first with no wait. Verdict: no error; RSS and descriptors within
-# 10 % of their first value after the warm-up (WARMUP slices, one by default); p99 of the last
+# 10 % of their first value after the warm-up (WARMUP slices, one by default), and on PostgreSQL
+# the descriptors other than the pool's connections (`sigil_store_connections` in /metrics: the
+# pool opens one when every open one is busy and keeps it, up to `pool_size`); p99 of the last
 # slices against the first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -152,7 +155,7 @@ run_backend() { # name database
     local wait_ms; wait_ms=$(awk -v p="$peak" -v c="$CONNS" 'BEGIN {d = c * 1000 / (0.8 * p) - c * 1000 / p; if (d < 0) d = 0; printf "%.0f", d}')
     mix_lua "$WORK/soak.lua" "$wait_ms" "$cookie"
     echo "$name: peak $peak req/s; soak with a $wait_ms ms wait per request per connection, $MINUTES min" >&2
-    echo "| $name | slice | req/s | p99 | max | errors | RSS | descriptors | database, WAL (SQLite) | over 100 ms: requests, commits, syncs, checkpoints (of n) | probe's syncs over 100 ms | CPU | disk |"
+    echo "| $name | slice | req/s | p99 | max | errors | RSS | descriptors (the pool's connections) | database, WAL (SQLite) | over 100 ms: requests, commits, syncs, checkpoints (of n) | probe's syncs over 100 ms | CPU | disk |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     metrics_snapshot "$WORK/metrics.0"
     mkdir -p "$DATA/$name"
@@ -188,9 +191,11 @@ run_backend() { # name database
         # a disk stall in the slice: a step of the server's store, or the probe's sync, over 100 ms
         stall=$(awk -v s="$slow" -v p="$probe" 'BEGIN {split(s, x, /[ ,]+/); split(p, y, " ");
             print (x[2] + x[3] + x[4] > 0 || y[1] > 0) ? 1 : 0}')
-        printf '%s %s %s %s %s\n' "$i" "$m" "$rss" "$fds" "$stall" >>"$WORK/$name.tsv"
+        # the PostgreSQL pool's open connections (idle and in use), 0 on SQLite
+        pool=$(awk '/^sigil_store_connections\{/ {n += $2} END {print n + 0}' "$WORK/metrics.$i")
+        printf '%s %s %s %s %s %s\n' "$i" "$m" "$rss" "$fds" "$stall" "$pool" >>"$WORK/$name.tsv"
         read -r rps p99 max errors <<<"$m"
-        printf "| | %d | %.0f | %s ms | %s ms | %d | %s MB | %d | %s | %s | %s | %s | %s |\n" "$i" "$rps" "$p99" "$max" "$errors" "$rss" "$fds" "$files" "$slow" "$probe" "$cpu" "$disk"
+        printf "| | %d | %.0f | %s ms | %s ms | %d | %s MB | %d (%d) | %s | %s | %s | %s | %s |\n" "$i" "$rps" "$p99" "$max" "$errors" "$rss" "$fds" "$pool" "$files" "$slow" "$probe" "$cpu" "$disk"
     done
     python3 - "$WORK/$name.tsv" "$name" "$WARMUP" <<'PY'
 import sys
@@ -201,6 +206,10 @@ after = rows[warmup:] or rows  # the first slices are the warm-up
 rss0, fd0 = float(after[0][5]), int(after[0][6])
 rss_drift = max(abs(float(r[5]) - rss0) / rss0 for r in after)
 fd_drift = max(abs(int(r[6]) - fd0) / fd0 for r in after)
+# the descriptors that are not the pool's connections
+own0 = int(after[0][6]) - int(after[0][8])
+own_drift = max(abs(int(r[6]) - int(r[8]) - own0) / own0 for r in after)
+pools = [int(r[8]) for r in after]
 p99_first, p99_last = float(after[0][2]), float(after[-1][2])
 calm = sorted(float(r[2]) for r in after if r[7] == "0")
 stalled = [r for r in after if r[7] == "1"]
@@ -208,7 +217,9 @@ median = calm[len(calm) // 2] if calm else float("nan")
 high = [r for r in after if float(r[2]) > 2 * median]
 unexplained = [r for r in high if r[7] == "0"]
 print(f"{name}: {errors} errors; warm-up {warmup} slice(s); RSS within {100 * rss_drift:.1f} % and descriptors within "
-      f"{100 * fd_drift:.1f} % of their first value after the warm-up (target 10 %); p99 "
+      f"{100 * fd_drift:.1f} % of their first value after the warm-up (target 10 %)"
+      + (f" (the pool's connections {min(pools)}–{max(pools)}; the other descriptors within {100 * own_drift:.1f} %)"
+         if max(pools) > 0 else "") + "; p99 "
       f"{p99_first:.2f} ms in the first slice after it, {p99_last:.2f} ms in the last; "
       f"{len(stalled)} of {len(after)} slices had a disk stall (a sync or commit of the store, or the "
       f"probe's sync, over 100 ms); p99 in the others {calm[0] if calm else 0:.2f}–"
@@ -225,6 +236,6 @@ fi
 if [[ "${BACKENDS:-sqlite postgres}" == *postgres* ]]; then
     schema="sigil_soak_$$"
     psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema" >/dev/null
-    run_backend postgres "$POSTGRES_URL?options=-csearch_path%3D$schema"
+    run_backend postgres "$POSTGRES_URL?options=-csearch_path%3D$schema${PG_POOL:+&$PG_POOL}"
     psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1
 fi

@@ -186,6 +186,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], {
         let mut out = state.metrics.render();
         state.store.timings().render(&mut out);
+        if let Some(c) = state.store.connections() {
+            c.render(&mut out);
+        }
         out
     })
         .into_response()

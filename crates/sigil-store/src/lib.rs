@@ -35,6 +35,36 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use timing::{BOUNDS as TIMING_BOUNDS, Histogram, StoreTimings};
 
+/// A store's connections to its database server, at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    /// Open: idle or in use.
+    pub open: usize,
+    /// Open and waiting for work.
+    pub idle: usize,
+    /// The most the store opens (`pool_size`).
+    pub max: usize,
+}
+
+impl Connections {
+    /// Appends the connections as Prometheus gauges.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let Connections { open, idle, max } = self;
+        let _ = write!(
+            out,
+            "# HELP sigil_store_connections Connections to the database server, by state.\n\
+             # TYPE sigil_store_connections gauge\n\
+             sigil_store_connections{{state=\"idle\"}} {idle}\n\
+             sigil_store_connections{{state=\"in_use\"}} {}\n\
+             # HELP sigil_store_connections_max The most connections the store opens (pool_size).\n\
+             # TYPE sigil_store_connections_max gauge\n\
+             sigil_store_connections_max {max}\n",
+            open.saturating_sub(*idle)
+        );
+    }
+}
+
 /// A `Result` with [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -46,6 +76,12 @@ pub trait Store: Send + Sync {
 
     /// How long the store's own steps took (commits, syncs, checkpoints), for `/metrics`.
     fn timings(&self) -> &StoreTimings;
+
+    /// The connections to the database server, where there is one (PostgreSQL's pool), for
+    /// `/metrics`; `None` for an embedded database.
+    fn connections(&self) -> Option<Connections> {
+        None
+    }
 
     /// Checks that the database answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;

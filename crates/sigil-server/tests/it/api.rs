@@ -885,6 +885,28 @@ pub(crate) async fn health_ready_metrics(s: &Server) {
     if s.store.backend() == "sqlite" {
         assert!(count("sigil_store_commit_seconds") >= 2, "{}", r.text);
         assert!(count("sigil_store_sync_seconds") >= 2, "{}", r.text);
+        // no pool: the embedded database has no server to connect to
+        assert!(!r.text.contains("sigil_store_connections"), "{}", r.text);
+    } else {
+        // the pool's connections: at least the one the read's batch used, at most the
+        // default pool_size
+        let gauge = |name: &str| -> u64 {
+            r.text
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no {name} in {}", r.text))
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(gauge("sigil_store_connections_max"), 64, "{}", r.text);
+        let open = gauge("sigil_store_connections{state=\"idle\"}")
+            + gauge("sigil_store_connections{state=\"in_use\"}");
+        assert!((1..=64).contains(&open), "{}", r.text);
+        assert!(
+            r.text.contains("# TYPE sigil_store_connections gauge\n"),
+            "{}",
+            r.text
+        );
     }
     // buckets are cumulative and end with every request
     let buckets: Vec<u64> = r

@@ -57,34 +57,58 @@ const DEFAULT_POOL_SIZE: usize = 64;
 /// The most a `pool_size` may ask for.
 const MAX_POOL_SIZE: usize = 1000;
 
-/// Takes Sigil's own `pool_size=N` parameter out of a PostgreSQL URL (PostgreSQL's client would
-/// refuse it as unknown) and returns the rest of the URL and the pool size.
-fn pool_size(url: &str) -> Result<(String, usize)> {
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_owned(), DEFAULT_POOL_SIZE));
+/// How many connections one store keeps to PostgreSQL: Sigil's own parameters of the URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PoolParams {
+    /// `pool_size=N`: the most open at once ([`DEFAULT_POOL_SIZE`] when absent).
+    size: usize,
+    /// `pool_min=N`: how many are opened when the store connects, before any request needs
+    /// them (none when absent; at most `size`). The pool otherwise opens a connection when
+    /// every open one is busy and keeps it, so under bursts it grows to `size` and its
+    /// descriptors and memory with it; `pool_min=size` opens them all at once.
+    min: usize,
+}
+
+/// Takes Sigil's own `pool_size=N` and `pool_min=N` parameters out of a PostgreSQL URL
+/// (PostgreSQL's client would refuse them as unknown) and returns the rest of the URL and
+/// them.
+fn pool_params(url: &str) -> Result<(String, PoolParams)> {
+    let mut params = PoolParams {
+        size: DEFAULT_POOL_SIZE,
+        min: 0,
     };
-    let mut size = DEFAULT_POOL_SIZE;
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), params));
+    };
+    let number = |name: &str, n: &str, low: usize, high: usize| {
+        n.parse()
+            .ok()
+            .filter(|n| (low..=high).contains(n))
+            .ok_or_else(|| {
+                StoreError::InvalidUrl(format!(
+                    "{name} must be a number from {low} to {high}, not {n:?}"
+                ))
+            })
+    };
     let mut rest = Vec::new();
+    let mut min = None;
     for param in query.split('&') {
-        match param.strip_prefix("pool_size=") {
-            Some(n) => {
-                size = n
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_POOL_SIZE).contains(n))
-                    .ok_or_else(|| {
-                        StoreError::InvalidUrl(format!(
-                            "pool_size must be a number from 1 to {MAX_POOL_SIZE}, not {n:?}"
-                        ))
-                    })?;
-            }
-            None => rest.push(param),
+        if let Some(n) = param.strip_prefix("pool_size=") {
+            params.size = number("pool_size", n, 1, MAX_POOL_SIZE)?;
+        } else if let Some(n) = param.strip_prefix("pool_min=") {
+            min = Some(n);
+        } else {
+            rest.push(param);
         }
     }
+    // checked once the size is known, wherever in the query each one is
+    if let Some(n) = min {
+        params.min = number("pool_min", n, 0, params.size)?;
+    }
     Ok(if rest.is_empty() {
-        (base.to_owned(), size)
+        (base.to_owned(), params)
     } else {
-        (format!("{base}?{}", rest.join("&")), size)
+        (format!("{base}?{}", rest.join("&")), params)
     })
 }
 
@@ -108,10 +132,10 @@ impl PgStore {
     /// # Errors
     /// An invalid URL, an unreachable database, a failed migration.
     pub async fn connect(url: &str) -> Result<Self> {
-        let (url, pool_size) = pool_size(url)?;
+        let (url, params) = pool_params(url)?;
         let mut cfg = Config::new();
         cfg.url = Some(url);
-        cfg.pool = Some(deadpool_postgres::PoolConfig::new(pool_size));
+        cfg.pool = Some(deadpool_postgres::PoolConfig::new(params.size));
         let pool = cfg
             .create_pool(Some(Runtime::Tokio1), NoTls)
             .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
@@ -124,6 +148,7 @@ impl PgStore {
             timings: Default::default(),
         };
         migrate(&mut store.client().await?).await?;
+        store.open_connections(params.min).await?;
         // every read appends an audit record that must be durable before the answer: rather
         // than a transaction each, concurrent reads share one statement (which reads them all
         // and inserts their records) and one commit; other audit records are committed in
@@ -147,6 +172,32 @@ impl PgStore {
             store.timings.clone(),
         ));
         Ok(store)
+    }
+
+    /// Opens connections until the pool holds `n` (all held at once, so that each `get` past
+    /// the idle ones opens a new one; concurrently, so that start waits for about one).
+    async fn open_connections(&self, n: usize) -> Result<()> {
+        let mut opening = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let pool = self.pool.clone();
+            opening.spawn(async move { pool.get().await });
+        }
+        let mut held = Vec::with_capacity(n);
+        while let Some(got) = opening.join_next().await {
+            let got = got.map_err(|e| StoreError::backend(format!("opening a connection: {e}")))?;
+            held.push(got.map_err(pool_error)?);
+        }
+        Ok(())
+    }
+
+    /// The pool's connections now: open (idle or in use) and the most it may open.
+    pub fn connections(&self) -> crate::Connections {
+        let s = self.pool.status();
+        crate::Connections {
+            open: s.size,
+            idle: s.available,
+            max: s.max_size,
+        }
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client> {

@@ -25,6 +25,10 @@ impl Store for PgStore {
         &self.timings
     }
 
+    fn connections(&self) -> Option<crate::Connections> {
+        Some(PgStore::connections(self))
+    }
+
     async fn ping(&self) -> Result<()> {
         self.client().await?.execute("SELECT 1", &[]).await?;
         Ok(())

@@ -45,29 +45,51 @@ async fn a_refused_connection_names_the_databases_reason() {
 }
 
 #[test]
-fn pool_size_is_taken_out_of_the_url() {
+fn pool_size_and_pool_min_are_taken_out_of_the_url() {
     let base = "postgres://u@h:5432/db";
+    let params = |size, min| PoolParams { size, min };
     assert_eq!(
-        pool_size(base).unwrap(),
-        (base.to_owned(), DEFAULT_POOL_SIZE)
+        pool_params(base).unwrap(),
+        (base.to_owned(), params(DEFAULT_POOL_SIZE, 0))
     );
     assert_eq!(
-        pool_size(&format!("{base}?pool_size=8")).unwrap(),
-        (base.to_owned(), 8)
+        pool_params(&format!("{base}?pool_size=8")).unwrap(),
+        (base.to_owned(), params(8, 0))
     );
     assert_eq!(
-        pool_size(&format!(
+        pool_params(&format!(
             "{base}?sslmode=disable&pool_size=1000&options=-cx%3Dy"
         ))
         .unwrap(),
-        (format!("{base}?sslmode=disable&options=-cx%3Dy"), 1000)
+        (
+            format!("{base}?sslmode=disable&options=-cx%3Dy"),
+            params(1000, 0)
+        )
+    );
+    // the minimum is checked against the size wherever each one is in the query
+    assert_eq!(
+        pool_params(&format!("{base}?pool_min=8&sslmode=disable&pool_size=8")).unwrap(),
+        (format!("{base}?sslmode=disable"), params(8, 8))
+    );
+    assert_eq!(
+        pool_params(&format!("{base}?pool_min=64")).unwrap(),
+        (base.to_owned(), params(DEFAULT_POOL_SIZE, 64))
     );
     for bad in ["0", "1001", "", "eight", "-1"] {
-        let err = pool_size(&format!("{base}?pool_size={bad}")).unwrap_err();
+        let err = pool_params(&format!("{base}?pool_size={bad}")).unwrap_err();
         assert_eq!(
             err,
             StoreError::InvalidUrl(format!(
                 "pool_size must be a number from 1 to 1000, not {bad:?}"
+            ))
+        );
+    }
+    for bad in ["9", "", "all", "-1"] {
+        let err = pool_params(&format!("{base}?pool_size=8&pool_min={bad}")).unwrap_err();
+        assert_eq!(
+            err,
+            StoreError::InvalidUrl(format!(
+                "pool_min must be a number from 0 to 8, not {bad:?}"
             ))
         );
     }

@@ -171,6 +171,60 @@ async fn a_postgres_pool_size_bounds_the_connections() {
     );
 }
 
+// `pool_min` opens that many connections when the store connects, before any request; the
+// pool's own count says the same as PostgreSQL's, and a burst opens the rest up to `pool_size`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
+async fn a_postgres_pool_min_opens_connections_at_start() {
+    let base = sigil_store::test_support::postgres_url("PostgreSQL pool-min test");
+    let url = sigil_store::test_support::fresh_schema(&base, "sigil_pool_min_test").await;
+    let app = format!("sigil_pool_min_test_{}", std::process::id());
+    let store = sigil_store::open(&format!(
+        "{url}&pool_size=6&pool_min=5&application_name={app}"
+    ))
+    .await
+    .unwrap();
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let open = || async {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        n
+    };
+    assert_eq!(open().await, 5);
+    assert_eq!(
+        store.connections(),
+        Some(sigil_store::Connections {
+            open: 5,
+            idle: 5,
+            max: 6
+        })
+    );
+    suite::concurrent_writers_get_distinct_versions(store.clone()).await;
+    let after = store.connections().unwrap();
+    assert_eq!(after.open as i64, open().await);
+    assert!((5..=6).contains(&after.open), "{after:?}");
+    assert_eq!(after.idle, after.open, "{after:?}");
+    drop(store);
+    let err = sigil_store::open(&format!("{url}&pool_size=2&pool_min=3"))
+        .await
+        .err()
+        .expect("a minimum over the size is refused");
+    assert!(
+        err.to_string()
+            .contains("pool_min must be a number from 0 to 2, not \"3\""),
+        "{err}"
+    );
+}
+
 // a destroyed version's sealed bytes are gone from the file, not only marked (the test seal
 // keeps the value readable in its bytes, so a search finds any copy left behind)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
