@@ -51,6 +51,16 @@ cpu_slice() {
         printf "%.0f %% idle, %.0f %% steal", 100 * (y[5] - x[5]) / t, 100 * (y[9] - x[9]) / t }'
 }
 
+# Whether the host paused the VM (a snapshot) since the last call: the guest's kernel logs
+# "virtual machine fork" when it resumes, and "drop_caches" when the host empties its page cache
+# just before. The server's clock (monotonic) does not see the pause; wrk's (the wall clock)
+# does, as seconds of latency with no request slow in the server.
+vm_paused() {
+    local n; n=$(dmesg 2>/dev/null | grep -cE "virtual machine fork|drop_caches" || true)
+    echo $(( n > ${VM_FORKS:-$n} ? 1 : 0 ))
+    VM_FORKS=$n
+}
+
 # The whole disks' writes since the last call (from /proc/diskstats): writes/s, MB/s, the average
 # time a write took, and cache flushes/s.
 disk_now() {
@@ -163,6 +173,7 @@ run_backend() { # name database
     python3 bench/fsync_probe.py "$DATA/$name" --log "$WORK/$name.probe" &
     local probe_pid=$! seen=0 lines
     CPU_BEFORE=$(head -1 /proc/stat)
+    vm_paused >/dev/null
     local disk_before disk_after; disk_before=$(disk_now)
     local slices=$(( MINUTES * 60 / SLICE )) i m rss fds
     : >"$WORK/$name.tsv"
@@ -176,6 +187,8 @@ run_backend() { # name database
         probe=$(probe_slice "$WORK/$name.probe" "$seen" "$lines")
         seen=$lines
         cpu=$(cpu_slice)
+        vm_paused >"$WORK/vm"; read -r vm <"$WORK/vm"  # not in a subshell: it keeps its count
+        [[ "$vm" == 1 ]] && cpu="$cpu, the VM paused by its host"
         disk_after=$(disk_now)
         disk=$(disk_slice "$disk_before" "$disk_after")
         disk_before=$disk_after
@@ -193,7 +206,7 @@ run_backend() { # name database
             print (x[2] + x[3] + x[4] > 0 || y[1] > 0) ? 1 : 0}')
         # the PostgreSQL pool's open connections (idle and in use), 0 on SQLite
         pool=$(awk '/^sigil_store_connections\{/ {n += $2} END {print n + 0}' "$WORK/metrics.$i")
-        printf '%s %s %s %s %s %s\n' "$i" "$m" "$rss" "$fds" "$stall" "$pool" >>"$WORK/$name.tsv"
+        printf '%s %s %s %s %s %s %s\n' "$i" "$m" "$rss" "$fds" "$stall" "$pool" "$vm" >>"$WORK/$name.tsv"
         read -r rps p99 max errors <<<"$m"
         printf "| | %d | %.0f | %s ms | %s ms | %d | %s MB | %d (%d) | %s | %s | %s | %s | %s |\n" "$i" "$rps" "$p99" "$max" "$errors" "$rss" "$fds" "$pool" "$files" "$slow" "$probe" "$cpu" "$disk"
     done
@@ -211,18 +224,19 @@ own0 = int(after[0][6]) - int(after[0][8])
 own_drift = max(abs(int(r[6]) - int(r[8]) - own0) / own0 for r in after)
 pools = [int(r[8]) for r in after]
 p99_first, p99_last = float(after[0][2]), float(after[-1][2])
-calm = sorted(float(r[2]) for r in after if r[7] == "0")
+paused = [r for r in after if r[9] == "1"]  # the host paused the VM (a snapshot)
+calm = sorted(float(r[2]) for r in after if r[7] == "0" and r[9] == "0")
 stalled = [r for r in after if r[7] == "1"]
 median = calm[len(calm) // 2] if calm else float("nan")
 high = [r for r in after if float(r[2]) > 2 * median]
-unexplained = [r for r in high if r[7] == "0"]
+unexplained = [r for r in high if r[7] == "0" and r[9] == "0"]
 print(f"{name}: {errors} errors; warm-up {warmup} slice(s); RSS within {100 * rss_drift:.1f} % and descriptors within "
       f"{100 * fd_drift:.1f} % of their first value after the warm-up (target 10 %)"
       + (f" (the pool's connections {min(pools)}–{max(pools)}; the other descriptors within {100 * own_drift:.1f} %)"
          if max(pools) > 0 else "") + "; p99 "
       f"{p99_first:.2f} ms in the first slice after it, {p99_last:.2f} ms in the last; "
       f"{len(stalled)} of {len(after)} slices had a disk stall (a sync or commit of the store, or the "
-      f"probe's sync, over 100 ms); p99 in the others {calm[0] if calm else 0:.2f}–"
+      f"probe's sync, over 100 ms) and {len(paused)} the VM paused by its host; p99 in the others {calm[0] if calm else 0:.2f}–"
       f"{calm[-1] if calm else 0:.2f} ms, median {median:.2f} ms; slices above twice that median "
       f"without a disk stall: {len(unexplained)}")
 PY
