@@ -5,7 +5,7 @@
 //! that start together apply them once. Writes to one secret are serialised by an advisory lock
 //! on (team, name), so versions never collide across replicas.
 
-use deadpool_postgres::{Config, Pool, Runtime};
+use deadpool_postgres::{Config, Manager, ManagerConfig, Pool, PoolConfig, QueueMode, Runtime};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
@@ -115,9 +115,30 @@ fn pool_params(url: &str) -> Result<(String, PoolParams)> {
 /// The PostgreSQL store.
 pub struct PgStore {
     pool: Pool,
+    /// The connection the batches of audited reads run on, one batch at a time (one of
+    /// `pool_size`; `None` with a `pool_size` of 1, when they share `pool`). Its session plans
+    /// the batch's statement once (`plan_cache_mode = force_generic_plan`): left to choose,
+    /// PostgreSQL planned it anew for every batch, as the array parameters' lengths make a
+    /// custom plan look cheaper, and that planning was most of a lone read's time in the database
+    /// (bench/README.md).
+    reads: Option<Pool>,
     audit: tokio::sync::mpsc::UnboundedSender<AuditJob>,
-    reads: tokio::sync::mpsc::UnboundedSender<ReadJob>,
+    read_jobs: tokio::sync::mpsc::UnboundedSender<ReadJob>,
     timings: std::sync::Arc<crate::StoreTimings>,
+}
+
+/// A pool of at most `size` connections that hands out the connection used last (a few hot
+/// server processes at low concurrency rather than every one in turn: a lone read took 0.6
+/// ms longer once 64 had been opened and were taken in turn, bench/README.md).
+fn lifo_pool(pg: tokio_postgres::Config, size: usize) -> Result<Pool> {
+    let manager = Manager::from_config(pg, NoTls, ManagerConfig::default());
+    let mut config = PoolConfig::new(size);
+    config.queue_mode = QueueMode::Lifo;
+    Pool::builder(manager)
+        .config(config)
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::backend(format!("cannot make a connection pool: {e}")))
 }
 
 impl std::fmt::Debug for PgStore {
@@ -135,20 +156,39 @@ impl PgStore {
         let (url, params) = pool_params(url)?;
         let mut cfg = Config::new();
         cfg.url = Some(url);
-        cfg.pool = Some(deadpool_postgres::PoolConfig::new(params.size));
-        let pool = cfg
-            .create_pool(Some(Runtime::Tokio1), NoTls)
+        let pg = cfg
+            .get_pg_config()
             .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        // the reads' connection is one of pool_size, when there are two or more
+        let reads = if params.size >= 2 {
+            let mut pg = pg.clone();
+            let options = match pg.get_options() {
+                Some(o) => format!("{o} -c plan_cache_mode=force_generic_plan"),
+                None => "-c plan_cache_mode=force_generic_plan".to_owned(),
+            };
+            pg.options(&options);
+            Some(lifo_pool(pg, 1)?)
+        } else {
+            None
+        };
+        let pool = lifo_pool(pg, params.size - usize::from(reads.is_some()))?;
         let (audit, audit_rx) = tokio::sync::mpsc::unbounded_channel();
-        let (reads, reads_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (read_jobs, reads_rx) = tokio::sync::mpsc::unbounded_channel();
         let store = PgStore {
             pool: pool.clone(),
-            audit,
             reads,
+            audit,
+            read_jobs,
             timings: Default::default(),
         };
         migrate(&mut store.client().await?).await?;
-        store.open_connections(params.min).await?;
+        match &store.reads {
+            Some(reads) if params.min > 0 => {
+                open_connections(reads, 1).await?;
+                open_connections(&store.pool, params.min - 1).await?;
+            }
+            _ => open_connections(&store.pool, params.min).await?,
+        }
         // every read appends an audit record that must be durable before the answer: rather
         // than a transaction each, concurrent reads share one statement (which reads them all
         // and inserts their records) and one commit; other audit records are committed in
@@ -165,7 +205,7 @@ impl PgStore {
             ));
         }
         tokio::spawn(committer(
-            pool.clone(),
+            store.reads.clone().unwrap_or(pool),
             reads_rx,
             |_: &ReadJob| 1,
             commit_reads,
@@ -174,35 +214,41 @@ impl PgStore {
         Ok(store)
     }
 
-    /// Opens connections until the pool holds `n` (all held at once, so that each `get` past
-    /// the idle ones opens a new one; concurrently, so that start waits for about one).
-    async fn open_connections(&self, n: usize) -> Result<()> {
-        let mut opening = tokio::task::JoinSet::new();
-        for _ in 0..n {
-            let pool = self.pool.clone();
-            opening.spawn(async move { pool.get().await });
-        }
-        let mut held = Vec::with_capacity(n);
-        while let Some(got) = opening.join_next().await {
-            let got = got.map_err(|e| StoreError::backend(format!("opening a connection: {e}")))?;
-            held.push(got.map_err(pool_error)?);
-        }
-        Ok(())
-    }
-
-    /// The pool's connections now: open (idle or in use) and the most it may open.
+    /// The pools' connections now: open (idle or in use) and the most they may open.
     pub fn connections(&self) -> crate::Connections {
-        let s = self.pool.status();
-        crate::Connections {
-            open: s.size,
-            idle: s.available,
-            max: s.max_size,
+        let mut c = crate::Connections {
+            open: 0,
+            idle: 0,
+            max: 0,
+        };
+        for pool in std::iter::once(&self.pool).chain(&self.reads) {
+            let s = pool.status();
+            c.open += s.size;
+            c.idle += s.available;
+            c.max += s.max_size;
         }
+        c
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client> {
         self.pool.get().await.map_err(pool_error)
     }
+}
+
+/// Opens connections until `pool` holds `n` (all held at once, so that each `get` past the idle
+/// ones opens a new one; concurrently, so that start waits for about one).
+async fn open_connections(pool: &Pool, n: usize) -> Result<()> {
+    let mut opening = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let pool = pool.clone();
+        opening.spawn(async move { pool.get().await });
+    }
+    let mut held = Vec::with_capacity(n);
+    while let Some(got) = opening.join_next().await {
+        let got = got.map_err(|e| StoreError::backend(format!("opening a connection: {e}")))?;
+        held.push(got.map_err(pool_error)?);
+    }
+    Ok(())
 }
 
 type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);

@@ -170,7 +170,7 @@ impl Store for PgStore {
         audit: AuditRow,
     ) -> Result<Option<(SecretRow, VersionRow)>> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.reads
+        self.read_jobs
             .send(ReadJob {
                 team_id,
                 name: name.to_owned(),
