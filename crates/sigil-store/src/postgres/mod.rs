@@ -117,10 +117,9 @@ pub struct PgStore {
     pool: Pool,
     /// The connection the batches of audited reads run on, one batch at a time (one of
     /// `pool_size`; `None` with a `pool_size` of 1, when they share `pool`). Its session plans
-    /// the batch's statement once (`plan_cache_mode = force_generic_plan`): left to choose,
-    /// PostgreSQL planned it anew for every batch, as the array parameters' lengths make a
-    /// custom plan look cheaper, and that planning was most of a lone read's time in the database
-    /// (bench/README.md).
+    /// the batch's statement once (`plan_cache_mode = force_generic_plan`) and anew each
+    /// [`REPLAN_EVERY`]: left to choose, PostgreSQL planned it for every batch once the tables
+    /// were large (0.2–0.4 ms of a lone read), or kept a plan made while they were small.
     reads: Option<Pool>,
     audit: tokio::sync::mpsc::UnboundedSender<AuditJob>,
     read_jobs: tokio::sync::mpsc::UnboundedSender<ReadJob>,
@@ -204,11 +203,14 @@ impl PgStore {
                 store.timings.clone(),
             ));
         }
+        let replan: Replan = std::sync::Arc::new(std::sync::Mutex::new(
+            std::time::Instant::now() + REPLAN_EVERY,
+        ));
         tokio::spawn(committer(
             store.reads.clone().unwrap_or(pool),
             reads_rx,
             |_: &ReadJob| 1,
-            commit_reads,
+            move |pool, jobs| commit_reads(pool, jobs, replan.clone()),
             store.timings.clone(),
         ));
         Ok(store)
