@@ -132,8 +132,14 @@ run_wrk() { # server op conns duration
 # A process's CPU time so far, user and system, in clock ticks (/proc/PID/stat)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TICK_HZ=$(getconf CLK_TCK)
-# Sigil on SQLite's /metrics, for its WAL syncs during the reads at 64 connections
-sqlite_metrics() { curl -sf "${URLS[sqlite]}/metrics" >"$1"; }
+# Sigil on SQLite's /metrics, for its WAL syncs during the reads at 64 connections, and each of its
+# threads' CPU ticks ("name ticks" a line), for how busy its writer and syncer threads were
+sqlite_metrics() {
+    curl -sf "${URLS[sqlite]}/metrics" >"$1"
+    for t in /proc/"${PIDS[sqlite]}"/task/*; do
+        printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
+    done >"$1.threads"
+}
 for s in "${SERVERS[@]}"; do run_wrk "$s" read 16 2s >/dev/null; done # warm-up
 RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
@@ -179,6 +185,23 @@ for r in range(1, rounds + 1):
     a, b = read(f"{work}/syncs.before.{r}"), read(f"{work}/syncs.after.{r}")
     for k in b:
         total[k] = total.get(k, 0) + b[k] - a.get(k, 0)
+# the share of the reads' wall time each of the store's threads was on a CPU (tokio's workers
+# summed), over every round
+busy, wall = {}, 0.0
+for r in range(1, rounds + 1):
+    def ticks(path):
+        t = {}
+        for line in open(path):
+            name, n = line.rsplit(" ", 1)
+            t[name] = t.get(name, 0) + int(n)
+        return t
+    a, b = ticks(f"{work}/syncs.before.{r}.threads"), ticks(f"{work}/syncs.after.{r}.threads")
+    for k in b:
+        busy[k] = busy.get(k, 0) + b[k] - a.get(k, 0)
+    wall += os.stat(f"{work}/syncs.after.{r}").st_mtime - os.stat(f"{work}/syncs.before.{r}").st_mtime
+hz = os.sysconf("SC_CLK_TCK")
+share = lambda k: 100 * busy.get(k, 0) / hz / wall if wall else 0
+print(f"bound\tthreads\t64\t{share('sigil-sqlite-wr'):.0f}\t{share('sigil-sqlite-sy'):.0f}\t{share('sigil-server'):.0f}")
 n = total.get("count", 0)
 if n:
     les = sorted((float("inf") if k == "+Inf" else float(k), v) for k, v in total.items() if k not in ("sum", "count"))
@@ -294,6 +317,21 @@ print(f"- 64 connections: /healthz of the same Sigil process (no store, no audit
       f"{hz64 / bao64:.1f}× OpenBao's reads; no read can be faster than it, so reads at 15× OpenBao would "
       f"need /healthz's rate {15 * bao64 / hz64:.0%} of the way. Sigil's SQLite reads are {med('sqlite', 'read', 64, 0) / hz64:.0%} of /healthz"
       + (f", its PostgreSQL reads {med('postgres', 'read', 64, 0) / hz64:.0%}." if by[("postgres", "read", 64)] else "."))
+rd64, hz64cpu = cpu_us("sqlite", "read", 64), cpu_us("healthz", "read", 64)
+if rd64 and hz64cpu:
+    cores = rd64 * med("sqlite", "read", 64, 0) / 1e6
+    need = cores / (15 * bao64) * 1e6
+    print(f"- CPU at 64 connections, SQLite: the server used {cores:.2f} of the 2 cores during the reads (wrk the "
+          f"rest); {rd64:.1f} µs of its CPU per read against {hz64cpu:.1f} µs per /healthz. 15× OpenBao "
+          f"({15 * bao64:,.0f}/s) on the same share of the cores would need {need:.1f} µs per read, "
+          f"{100 * need / rd64:.0f} % of what a read costs now, and {need / hz64cpu:.1f}× a /healthz.")
+if ("threads", 64) in bounds:
+    writer, syncer, workers = bounds[("threads", 64)]
+    print(f"- SQLite's threads during the reads at 64 connections (their CPU time over the wall time): the "
+          f"writer, which applies every read's audit record and commits, {writer:.0f} %; the syncer "
+          f"{syncer:.0f} %; the runtime's threads (HTTP, keys, sealing) {workers:.0f} % together. A "
+          f"store with one writer cannot apply more than the writer's {writer:.0f} % allows: at 100 % it is "
+          f"the bound.")
 if ("syncs", 64) in bounds:
     n, mean, p99s = bounds[("syncs", 64)]
     hz99 = bounds[("healthz", 64)][2]
