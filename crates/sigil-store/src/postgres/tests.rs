@@ -127,6 +127,9 @@ async fn the_batched_read_finds_a_version_by_its_whole_key() {
         .await
         .unwrap()
         .get(0);
+    // on the reads' own connection, whose session plans the statement as the server runs it
+    // (a generic plan)
+    let c = store.reads.as_ref().unwrap().get().await.unwrap();
     let st = c
         .prepare(&format!(
             "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {READ_BATCH}"
@@ -298,14 +301,11 @@ async fn a_read_is_answered_only_after_its_audit_record_commits() {
     assert_eq!(records().await, 201);
 }
 
-// regression: PostgreSQL planned the batch of audited reads anew for every batch (a custom plan
-// looked cheaper: it knows the arrays' lengths), 0.2–0.4 ms of a lone read's ~1 ms once the
-// tables held tens of thousands of secrets; the reads' own connection plans it once
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
-async fn batches_of_reads_are_planned_once_on_their_own_connection() {
-    let base = crate::test_support::postgres_url("PostgreSQL read-plan test");
-    let url = crate::test_support::fresh_schema(&base, "sigil_read_plan").await;
+/// A store on a fresh schema holding team `t` with secret `s` (one version, sealed bytes
+/// `SEALED`), as the batch-read tests want them; a connection of its pool and the team's id.
+async fn one_secret(what: &str, schema: &str) -> (PgStore, deadpool_postgres::Client, i64) {
+    let base = crate::test_support::postgres_url(what);
+    let url = crate::test_support::fresh_schema(&base, schema).await;
     let store = PgStore::connect(&url).await.unwrap();
     let c = store.client().await.unwrap();
     c.batch_execute(
@@ -317,26 +317,37 @@ async fn batches_of_reads_are_planned_once_on_their_own_connection() {
     )
     .await
     .unwrap();
-    let team_id: i64 = c
+    let team_id = c
         .query_one("SELECT id FROM teams", &[])
         .await
         .unwrap()
         .get(0);
+    (store, c, team_id)
+}
+
+/// An audited read of [`one_secret`]'s secret, which must be found.
+async fn read_s(store: &PgStore, team_id: i64) {
+    let audit = AuditRow {
+        key_id: "k".into(),
+        action: crate::AuditAction::SecretRead,
+        name: Some("s".into()),
+        team: "t".into(),
+        client: "c".into(),
+        ..Default::default()
+    };
+    let found = store.get_secret_audited(team_id, "s", None, audit).await;
+    assert_eq!(found.unwrap().expect("the secret").1.ciphertext, b"SEALED");
+}
+
+// regression: PostgreSQL planned the batch of audited reads anew for every batch (a custom plan
+// looked cheaper: it knows the arrays' lengths), 0.2–0.4 ms of a lone read's ~1 ms once the
+// tables held tens of thousands of secrets; the reads' own connection plans it once
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
+async fn batches_of_reads_are_planned_once_on_their_own_connection() {
+    let (store, c, team_id) = one_secret("PostgreSQL read-plan test", "sigil_read_plan").await;
     for _ in 0..12 {
-        let audit = AuditRow {
-            key_id: "k".into(),
-            action: crate::AuditAction::SecretRead,
-            name: Some("s".into()),
-            team: "t".into(),
-            client: "c".into(),
-            ..Default::default()
-        };
-        let (_, v) = store
-            .get_secret_audited(team_id, "s", None, audit)
-            .await
-            .unwrap()
-            .expect("the secret");
-        assert_eq!(v.ciphertext, b"SEALED");
+        read_s(&store, team_id).await;
     }
     // the reads' pool holds one connection: this is the one that ran the twelve batches
     let reads = store
@@ -374,36 +385,8 @@ async fn batches_of_reads_are_planned_once_on_their_own_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
 async fn the_reads_plan_follows_the_tables_growth() {
-    let base = crate::test_support::postgres_url("PostgreSQL read-replan test");
-    let url = crate::test_support::fresh_schema(&base, "sigil_read_replan").await;
-    let store = PgStore::connect(&url).await.unwrap();
-    let c = store.client().await.unwrap();
-    c.batch_execute(
-        "INSERT INTO teams (name, created_at) VALUES ('t', 0);
-         INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by)
-             SELECT id, 's', 1, 0, 0, 'k' FROM teams;
-         INSERT INTO secret_versions (team_id, name, version, data_key_version, ciphertext, created_at, created_by)
-             SELECT id, 's', 1, 1, '\\x5345414c4544', 0, 'k' FROM teams;",
-    )
-    .await
-    .unwrap();
-    let team_id: i64 = c
-        .query_one("SELECT id FROM teams", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let read = || async {
-        let audit = AuditRow {
-            key_id: "k".into(),
-            action: crate::AuditAction::SecretRead,
-            name: Some("s".into()),
-            team: "t".into(),
-            client: "c".into(),
-            ..Default::default()
-        };
-        let found = store.get_secret_audited(team_id, "s", None, audit).await;
-        assert_eq!(found.unwrap().expect("the secret").1.ciphertext, b"SEALED");
-    };
+    let (store, c, team_id) = one_secret("PostgreSQL read-replan test", "sigil_read_replan").await;
+    let read = || read_s(&store, team_id);
     // the plan the reads' connection holds for the batch, as EXPLAIN shows it
     let plan = || async {
         let reads = store.reads.as_ref().unwrap().get().await.unwrap();

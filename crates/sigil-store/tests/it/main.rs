@@ -134,6 +134,27 @@ async fn sqlite_files_are_private() {
     assert_eq!(dir_mode, 0o700);
 }
 
+/// A connection of the test's own to PostgreSQL at `url`.
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// How many connections PostgreSQL has open with `application_name` `app`.
+async fn connections_of(client: &tokio_postgres::Client, app: &str) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 // `pool_size` in the URL bounds the connections one store opens; forty writers still all get
 // their own versions through two
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,18 +167,7 @@ async fn a_postgres_pool_size_bounds_the_connections() {
         .await
         .unwrap();
     suite::concurrent_writers_get_distinct_versions(store.clone()).await;
-    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let open: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-            &[&app],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let open = connections_of(&connect(&base).await, &app).await;
     assert!((1..=2).contains(&open), "{open} connections open");
     drop(store);
     let err = sigil_store::open(&format!("{url}&pool_size=0"))
@@ -184,21 +194,8 @@ async fn a_postgres_pool_min_opens_connections_at_start() {
     ))
     .await
     .unwrap();
-    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let open = || async {
-        let n: i64 = client
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-                &[&app],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        n
-    };
+    let client = connect(&base).await;
+    let open = || connections_of(&client, &app);
     assert_eq!(open().await, 5);
     assert_eq!(
         store.connections(),
@@ -239,10 +236,7 @@ async fn a_postgres_pool_reuses_the_connection_used_last() {
     ))
     .await
     .unwrap();
-    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = connect(&base).await;
     let since: std::time::SystemTime = client
         .query_one("SELECT clock_timestamp()", &[])
         .await
