@@ -5,7 +5,7 @@
 //! that start together apply them once. Writes to one secret are serialised by an advisory lock
 //! on (team, name), so versions never collide across replicas.
 
-use deadpool_postgres::{Config, Manager, ManagerConfig, Pool, PoolConfig, QueueMode, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolConfig, QueueMode, Runtime};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
@@ -153,11 +153,12 @@ impl PgStore {
     /// An invalid URL, an unreachable database, a failed migration.
     pub async fn connect(url: &str) -> Result<Self> {
         let (url, params) = pool_params(url)?;
-        let mut cfg = Config::new();
-        cfg.url = Some(url);
-        let pg = cfg
-            .get_pg_config()
-            .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        let pg: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+            // the client's own message is only "invalid connection string"; its cause says
+            // which part ("invalid value for option `port`")
+            let why = std::error::Error::source(&e).map_or(String::new(), |c| format!(": {c}"));
+            StoreError::InvalidUrl(format!("{e}{why}"))
+        })?;
         // the reads' connection is one of pool_size, when there are two or more
         let reads = if params.size >= 2 {
             let mut pg = pg.clone();

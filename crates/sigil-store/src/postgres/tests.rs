@@ -21,6 +21,23 @@ async fn a_database_nobody_answers_for_is_unreachable() {
     );
 }
 
+// a URL PostgreSQL's client cannot read is refused before any connection, and the refusal does
+// not quote the password
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_url_is_refused_without_its_password() {
+    let err = PgStore::connect("postgres://u:canary-pw-7731@127.0.0.1:notaport/db")
+        .await
+        .expect_err("the port is not a number");
+    let StoreError::InvalidUrl(why) = &err else {
+        panic!("{err:?}");
+    };
+    assert!(why.contains("port"), "{why}");
+    assert!(
+        !format!("{err} {err:?}").contains("canary-pw-7731"),
+        "{err:?}"
+    );
+}
+
 // regression: the pool's error said only "Error occurred while creating a new object: db
 // error", whatever the database's reason
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
