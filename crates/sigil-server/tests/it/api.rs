@@ -861,14 +861,16 @@ pub(crate) async fn health_ready_metrics(s: &Server) {
     );
     // latencies, as Prometheus histograms: the requests before this one (at least the four
     // above), and the store's own group commits (on SQLite, each with a sync of the WAL)
-    let count = |name: &str| -> u64 {
+    // the value of the line `{series} value`
+    let value = |series: &str| -> u64 {
         r.text
             .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}_count ")))
-            .unwrap_or_else(|| panic!("no {name} in {}", r.text))
+            .find_map(|l| l.strip_prefix(&format!("{series} ")))
+            .unwrap_or_else(|| panic!("no {series} in {}", r.text))
             .parse()
             .unwrap()
     };
+    let count = |name: &str| value(&format!("{name}_count"));
     assert!(
         count("sigil_http_request_duration_seconds") >= 4,
         "{}",
@@ -890,17 +892,9 @@ pub(crate) async fn health_ready_metrics(s: &Server) {
     } else {
         // the pool's connections: at least the one the read's batch used, at most the
         // default pool_size
-        let gauge = |name: &str| -> u64 {
-            r.text
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("{name} ")))
-                .unwrap_or_else(|| panic!("no {name} in {}", r.text))
-                .parse()
-                .unwrap()
-        };
-        assert_eq!(gauge("sigil_store_connections_max"), 64, "{}", r.text);
-        let open = gauge("sigil_store_connections{state=\"idle\"}")
-            + gauge("sigil_store_connections{state=\"in_use\"}");
+        assert_eq!(value("sigil_store_connections_max"), 64, "{}", r.text);
+        let open = value("sigil_store_connections{state=\"idle\"}")
+            + value("sigil_store_connections{state=\"in_use\"}");
         assert!((1..=64).contains(&open), "{}", r.text);
         assert!(
             r.text.contains("# TYPE sigil_store_connections gauge\n"),

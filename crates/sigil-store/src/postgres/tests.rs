@@ -125,10 +125,7 @@ fn select_secret_reads_the_secret_columns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
 async fn the_batched_read_finds_a_version_by_its_whole_key() {
-    let base = crate::test_support::postgres_url("PostgreSQL plan test");
-    let url = crate::test_support::fresh_schema(&base, "sigil_plan_test").await;
-    let store = PgStore::connect(&url).await.unwrap();
-    let c = store.client().await.unwrap();
+    let (store, c) = fresh_store("PostgreSQL plan test", "sigil_plan_test").await;
     c.batch_execute(
         "INSERT INTO teams (name, created_at) VALUES ('t', 0);
          INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by)
@@ -318,13 +315,20 @@ async fn a_read_is_answered_only_after_its_audit_record_commits() {
     assert_eq!(records().await, 201);
 }
 
-/// A store on a fresh schema holding team `t` with secret `s` (one version, sealed bytes
-/// `SEALED`), as the batch-read tests want them; a connection of its pool and the team's id.
-async fn one_secret(what: &str, schema: &str) -> (PgStore, deadpool_postgres::Client, i64) {
+/// A store on a fresh schema (`what` names the test when PostgreSQL is not configured), and a
+/// connection of its pool.
+async fn fresh_store(what: &str, schema: &str) -> (PgStore, deadpool_postgres::Client) {
     let base = crate::test_support::postgres_url(what);
     let url = crate::test_support::fresh_schema(&base, schema).await;
     let store = PgStore::connect(&url).await.unwrap();
     let c = store.client().await.unwrap();
+    (store, c)
+}
+
+/// A store on a fresh schema holding team `t` with secret `s` (one version, sealed bytes
+/// `SEALED`), as the batch-read tests want them; a connection of its pool and the team's id.
+async fn one_secret(what: &str, schema: &str) -> (PgStore, deadpool_postgres::Client, i64) {
+    let (store, c) = fresh_store(what, schema).await;
     c.batch_execute(
         "INSERT INTO teams (name, created_at) VALUES ('t', 0);
          INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by)
@@ -461,10 +465,7 @@ async fn the_reads_plan_follows_the_tables_growth() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
 async fn a_page_of_names_is_read_through_an_index_in_byte_order() {
-    let base = crate::test_support::postgres_url("PostgreSQL plan test");
-    let url = crate::test_support::fresh_schema(&base, "sigil_list_plan").await;
-    let store = PgStore::connect(&url).await.unwrap();
-    let c = store.client().await.unwrap();
+    let (store, c) = fresh_store("PostgreSQL plan test", "sigil_list_plan").await;
     c.batch_execute(
         "INSERT INTO teams (name, created_at) VALUES ('t', 0);
          INSERT INTO secrets (team_id, name, version, created_at, updated_at, updated_by)

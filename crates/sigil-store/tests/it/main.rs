@@ -134,6 +134,23 @@ async fn sqlite_files_are_private() {
     assert_eq!(dir_mode, 0o700);
 }
 
+/// A store on a fresh schema whose URL adds `params` and an `application_name` of its own, by
+/// which PostgreSQL's `pg_stat_activity` tells its connections: the store, the server's URL, the
+/// schema's URL and that name.
+async fn pool_store(
+    what: &str,
+    schema: &str,
+    params: &str,
+) -> (Arc<dyn Store>, String, String, String) {
+    let base = sigil_store::test_support::postgres_url(what);
+    let url = sigil_store::test_support::fresh_schema(&base, schema).await;
+    let app = format!("{schema}_{}", std::process::id());
+    let store = sigil_store::open(&format!("{url}&{params}&application_name={app}"))
+        .await
+        .unwrap();
+    (store, base, url, app)
+}
+
 /// A connection of the test's own to PostgreSQL at `url`.
 async fn connect(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -160,12 +177,12 @@ async fn connections_of(client: &tokio_postgres::Client, app: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
 async fn a_postgres_pool_size_bounds_the_connections() {
-    let base = sigil_store::test_support::postgres_url("PostgreSQL pool-size test");
-    let url = sigil_store::test_support::fresh_schema(&base, "sigil_pool_test").await;
-    let app = format!("sigil_pool_test_{}", std::process::id());
-    let store = sigil_store::open(&format!("{url}&pool_size=2&application_name={app}"))
-        .await
-        .unwrap();
+    let (store, base, url, app) = pool_store(
+        "PostgreSQL pool-size test",
+        "sigil_pool_test",
+        "pool_size=2",
+    )
+    .await;
     suite::concurrent_writers_get_distinct_versions(store.clone()).await;
     let open = connections_of(&connect(&base).await, &app).await;
     assert!((1..=2).contains(&open), "{open} connections open");
@@ -186,14 +203,12 @@ async fn a_postgres_pool_size_bounds_the_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
 async fn a_postgres_pool_min_opens_connections_at_start() {
-    let base = sigil_store::test_support::postgres_url("PostgreSQL pool-min test");
-    let url = sigil_store::test_support::fresh_schema(&base, "sigil_pool_min_test").await;
-    let app = format!("sigil_pool_min_test_{}", std::process::id());
-    let store = sigil_store::open(&format!(
-        "{url}&pool_size=6&pool_min=5&application_name={app}"
-    ))
-    .await
-    .unwrap();
+    let (store, base, url, app) = pool_store(
+        "PostgreSQL pool-min test",
+        "sigil_pool_min_test",
+        "pool_size=6&pool_min=5",
+    )
+    .await;
     let client = connect(&base).await;
     let open = || connections_of(&client, &app);
     assert_eq!(open().await, 5);
@@ -228,14 +243,12 @@ async fn a_postgres_pool_min_opens_connections_at_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set SIGIL_TEST_POSTGRES_URL and pass --include-ignored"]
 async fn a_postgres_pool_reuses_the_connection_used_last() {
-    let base = sigil_store::test_support::postgres_url("PostgreSQL pool-order test");
-    let url = sigil_store::test_support::fresh_schema(&base, "sigil_pool_lifo_test").await;
-    let app = format!("sigil_pool_lifo_test_{}", std::process::id());
-    let store = sigil_store::open(&format!(
-        "{url}&pool_size=9&pool_min=9&application_name={app}"
-    ))
-    .await
-    .unwrap();
+    let (store, base, _, app) = pool_store(
+        "PostgreSQL pool-order test",
+        "sigil_pool_lifo_test",
+        "pool_size=9&pool_min=9",
+    )
+    .await;
     let client = connect(&base).await;
     let since: std::time::SystemTime = client
         .query_one("SELECT clock_timestamp()", &[])
