@@ -223,14 +223,6 @@ async fn a_read_is_answered_only_after_its_audit_record_commits() {
         .await
         .unwrap()
         .get(0);
-    let audit = || AuditRow {
-        key_id: "k".into(),
-        action: crate::AuditAction::SecretRead,
-        name: Some("s".into()),
-        team: "t".into(),
-        client: "c".into(),
-        ..Default::default()
-    };
     let records = || async {
         let n: i64 = test
             .query_one("SELECT count(*) FROM audit", &[])
@@ -244,7 +236,7 @@ async fn a_read_is_answered_only_after_its_audit_record_commits() {
         .await
         .unwrap();
     let s = store.clone();
-    let a = audit();
+    let a = read_audit();
     let read = tokio::spawn(async move { s.get_secret_audited(team_id, "s", None, a).await });
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -293,7 +285,7 @@ async fn a_read_is_answered_only_after_its_audit_record_commits() {
     assert_eq!(commits, 1);
     for i in 1..=200 {
         store
-            .get_secret_audited(team_id, "s", None, audit())
+            .get_secret_audited(team_id, "s", None, read_audit())
             .await
             .unwrap()
             .expect("the secret");
@@ -303,7 +295,7 @@ async fn a_read_is_answered_only_after_its_audit_record_commits() {
     test.execute("UPDATE commit_fails SET fail = true", &[])
         .await
         .unwrap();
-    let read = store.get_secret_audited(team_id, "s", None, audit());
+    let read = store.get_secret_audited(team_id, "s", None, read_audit());
     let err = tokio::time::timeout(Duration::from_secs(10), read)
         .await
         .expect("an answer within 10 s")
@@ -346,17 +338,23 @@ async fn one_secret(what: &str, schema: &str) -> (PgStore, deadpool_postgres::Cl
     (store, c, team_id)
 }
 
-/// An audited read of [`one_secret`]'s secret, which must be found.
-async fn read_s(store: &PgStore, team_id: i64) {
-    let audit = AuditRow {
+/// The audit record of a read of secret `s` of team `t` by key `k`.
+fn read_audit() -> AuditRow {
+    AuditRow {
         key_id: "k".into(),
         action: crate::AuditAction::SecretRead,
         name: Some("s".into()),
         team: "t".into(),
         client: "c".into(),
         ..Default::default()
-    };
-    let found = store.get_secret_audited(team_id, "s", None, audit).await;
+    }
+}
+
+/// An audited read of [`one_secret`]'s secret, which must be found.
+async fn read_s(store: &PgStore, team_id: i64) {
+    let found = store
+        .get_secret_audited(team_id, "s", None, read_audit())
+        .await;
     assert_eq!(found.unwrap().expect("the secret").1.ciphertext, b"SEALED");
 }
 
