@@ -51,13 +51,13 @@ cpu_slice() {
         printf "%.0f %% idle, %.0f %% steal", 100 * (y[5] - x[5]) / t, 100 * (y[9] - x[9]) / t }'
 }
 
-# Whether the host paused the VM (a snapshot) since the last call: the guest's kernel logs
+# Sets VM_PAUSED to 1 when the host paused the VM (a snapshot) since the last call: the kernel logs
 # "virtual machine fork" when it resumes, and "drop_caches" when the host empties its page cache
 # just before. The server's clock (monotonic) does not see the pause; wrk's (the wall clock)
 # does, as seconds of latency with no request slow in the server.
 vm_paused() {
     local n; n=$(dmesg 2>/dev/null | grep -cE "virtual machine fork|drop_caches" || true)
-    echo $(( n > ${VM_FORKS:-$n} ? 1 : 0 ))
+    VM_PAUSED=$(( n > ${VM_FORKS:-$n} ? 1 : 0 ))
     VM_FORKS=$n
 }
 
@@ -173,7 +173,7 @@ run_backend() { # name database
     python3 bench/fsync_probe.py "$DATA/$name" --log "$WORK/$name.probe" &
     local probe_pid=$! seen=0 lines
     CPU_BEFORE=$(head -1 /proc/stat)
-    vm_paused >/dev/null
+    vm_paused
     local disk_before disk_after; disk_before=$(disk_now)
     local slices=$(( MINUTES * 60 / SLICE )) i m rss fds
     : >"$WORK/$name.tsv"
@@ -187,8 +187,8 @@ run_backend() { # name database
         probe=$(probe_slice "$WORK/$name.probe" "$seen" "$lines")
         seen=$lines
         cpu=$(cpu_slice)
-        vm_paused >"$WORK/vm"; read -r vm <"$WORK/vm"  # not in a subshell: it keeps its count
-        [[ "$vm" == 1 ]] && cpu="$cpu, the VM paused by its host"
+        vm_paused
+        [[ "$VM_PAUSED" == 1 ]] && cpu="$cpu, the VM paused by its host"
         disk_after=$(disk_now)
         disk=$(disk_slice "$disk_before" "$disk_after")
         disk_before=$disk_after
@@ -206,7 +206,7 @@ run_backend() { # name database
             print (x[2] + x[3] + x[4] > 0 || y[1] > 0) ? 1 : 0}')
         # the PostgreSQL pool's open connections (idle and in use), 0 on SQLite
         pool=$(awk '/^sigil_store_connections\{/ {n += $2} END {print n + 0}' "$WORK/metrics.$i")
-        printf '%s %s %s %s %s %s %s\n' "$i" "$m" "$rss" "$fds" "$stall" "$pool" "$vm" >>"$WORK/$name.tsv"
+        printf '%s %s %s %s %s %s %s\n' "$i" "$m" "$rss" "$fds" "$stall" "$pool" "$VM_PAUSED" >>"$WORK/$name.tsv"
         read -r rps p99 max errors <<<"$m"
         printf "| | %d | %.0f | %s ms | %s ms | %d | %s MB | %d (%d) | %s | %s | %s | %s | %s |\n" "$i" "$rps" "$p99" "$max" "$errors" "$rss" "$fds" "$pool" "$files" "$slow" "$probe" "$cpu" "$disk"
     done
