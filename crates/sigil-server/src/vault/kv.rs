@@ -69,13 +69,13 @@ fn version_metadata(
     destroyed: bool,
     custom_metadata: Option<&str>,
 ) -> Value {
-    json!({
-        "created_time": time(Some(created_at)),
-        "custom_metadata": custom(custom_metadata),
-        "deletion_time": time(deleted_at),
-        "destroyed": destroyed,
-        "version": version,
-    })
+    object([
+        ("created_time", time(Some(created_at)).into()),
+        ("custom_metadata", custom(custom_metadata)),
+        ("deletion_time", time(deleted_at).into()),
+        ("destroyed", destroyed.into()),
+        ("version", version.into()),
+    ])
 }
 
 /// What a read of a version found: its data and metadata, or (deleted or destroyed) its
@@ -95,12 +95,13 @@ pub(super) async fn read(
     query: &HashMap<String, String>,
 ) -> Response {
     match asked_data(state, c, team, raw, query).await {
-        Ok(Found::Data(data, metadata)) => {
-            kv_answer(StatusCode::OK, json!({"data": data, "metadata": metadata}))
-        }
+        Ok(Found::Data(data, metadata)) => kv_answer(
+            StatusCode::OK,
+            object([("data", data), ("metadata", metadata)]),
+        ),
         Ok(Found::Gone(metadata)) => kv_answer(
             StatusCode::NOT_FOUND,
-            json!({"data": null, "metadata": metadata}),
+            object([("data", Value::Null), ("metadata", metadata)]),
         ),
         Err(r) => r,
     }
@@ -147,7 +148,7 @@ async fn data_at(
         .map_err(|_| refused(service::secrets::not_json(name.as_str(), read.version)))?;
     let data = match value {
         Value::Object(o) => Value::Object(o),
-        other => json!({ "value": other }),
+        other => object([("value", other)]),
     };
     let metadata = version_metadata(
         read.version,
@@ -209,11 +210,11 @@ pub(super) async fn subkeys(
     match asked_data(state, c, team, raw, query).await {
         Ok(Found::Data(data, metadata)) => kv_answer(
             StatusCode::OK,
-            json!({"subkeys": shape(&data, depth, 0), "metadata": metadata}),
+            object([("subkeys", shape(&data, depth, 0)), ("metadata", metadata)]),
         ),
         Ok(Found::Gone(metadata)) => kv_answer(
             StatusCode::NOT_FOUND,
-            json!({"subkeys": null, "metadata": metadata}),
+            object([("subkeys", Value::Null), ("metadata", metadata)]),
         ),
         Err(r) => r,
     }

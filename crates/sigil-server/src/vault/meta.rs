@@ -198,7 +198,7 @@ fn done(warnings: &[String]) -> Response {
     if warnings.is_empty() {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        axum::Json(envelope_value(Value::Null, Value::Null, "kv", warnings)).into_response()
+        axum::Json(Envelope::new(Value::Null, Value::Null, "kv", warnings)).into_response()
     }
 }
 
