@@ -58,7 +58,8 @@ latency() { # sql-file synchronous_commit -> "average p99" in ms (p99 from pgben
     # p99 of the reads it carries)
     rm -f "$WORK"/txlog.*
     local avg
-    avg=$(PGOPTIONS="-csearch_path=$schema -csynchronous_commit=$2" \
+    # planned as the server's reads' connection plans it (one generic plan, crates/sigil-store/src/postgres)
+    avg=$(PGOPTIONS="-csearch_path=$schema -csynchronous_commit=$2 -cplan_cache_mode=force_generic_plan" \
         pgbench -n -M prepared -c1 -T"$DURATION" -l --log-prefix="$WORK/txlog" -f "$1" "$POSTGRES_URL" 2>&1 \
         | awk '/latency average/ {print $4}')
     cat "$WORK"/txlog.* | awk '{print $3 / 1000}' | sort -n \
