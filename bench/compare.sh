@@ -278,8 +278,9 @@ fi
 # --- the table, the targets and the chart -------------------------------------------------
 python3 - "$RESULTS" "${RSS[openbao]}" "${RSS[sqlite]}" "${RSS[postgres]:-}" "$AUDIT_LINES" "$WORK/bounds.tsv" \
     "$WORK/cpu.tsv" "${DURATION%s}" "$TICK_HZ" <<'PY'
-import statistics, sys
+import os, statistics, sys
 from collections import defaultdict
+NCPU = os.cpu_count()
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
 bounds, rounds_of = {}, defaultdict(list)
 for l in open(sys.argv[6]).read().splitlines():
@@ -356,7 +357,7 @@ rd64, hz64cpu = cpu_us("sqlite", "read", 64), cpu_us("healthz", "read", 64)
 wrk64, wrkhz = cpu_us("sqlite", "read", 64, 2), cpu_us("healthz", "read", 64, 2)
 if rd64 and hz64cpu:
     cores = rd64 * med("sqlite", "read", 64, 0) / 1e6
-    print(f"- CPU at 64 connections, SQLite: the server used {cores:.2f} of the 2 cores during the reads; "
+    print(f"- CPU at 64 connections, SQLite: the server used {cores:.2f} of the {NCPU} cores during the reads; "
           f"{rd64:.1f} µs of its CPU per read against {hz64cpu:.1f} µs per /healthz; wrk {wrk64:.1f} µs per "
           f"read and {wrkhz:.1f} µs per /healthz; the machine was {busy_share('sqlite', 'read', 64):.0%} busy "
           f"during the reads, {busy_share('healthz', 'read', 64):.0%} during /healthz.")
@@ -370,15 +371,15 @@ if ("threads", 64) in bounds:
           f"store threads: {store:.1f} µs of CPU per read.")
     if rd64 and hz64cpu and wrk64:
         need = 15 * bao64
-        budget = 2 / need * 1e6
+        budget = NCPU / need * 1e6
         floor = wrk64 + hz64cpu + store
-        print(f"- **The bound of 15× at 64 connections, SQLite**: 15× OpenBao is {need:,.0f} reads/s; on two "
+        print(f"- **The bound of 15× at 64 connections, SQLite**: 15× OpenBao is {need:,.0f} reads/s; on {NCPU} "
               f"cores that leaves {budget:.1f} µs of CPU per read for wrk, the kernel and the server together. "
               f"wrk's side of a read ({wrk64:.1f} µs), a /healthz's worth of the server ({hz64cpu:.1f} µs) and "
               f"the store's two threads ({store:.1f} µs) already take {floor:.1f} µs"
               + (f" > {budget:.1f}: even if all else a read does (the key's check, the lookup, sealing, the "
-                 f"JSON, the hand-offs between threads) cost nothing beyond /healthz, two cores could serve "
-                 f"at most {2e6 / floor:,.0f} reads/s, {2e6 / floor / bao64:.1f}× OpenBao."
+                 f"JSON, the hand-offs between threads) cost nothing beyond /healthz, {NCPU} cores could serve "
+                 f"at most {NCPU * 1e6 / floor:,.0f} reads/s, {NCPU * 1e6 / floor / bao64:.1f}× OpenBao."
                  if floor > budget else f" ≤ {budget:.1f}: the rest of a read must fit in {budget - floor:.1f} µs."))
         if ("syncs", 64) in bounds and ("fsynccpu", 1) in bounds:
             n, sync_cpu = bounds[("syncs", 64)][0], bounds[("fsynccpu", 1)][0]
