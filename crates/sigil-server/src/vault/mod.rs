@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -338,9 +338,15 @@ pub(crate) async fn dispatch(
     method: Method,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    mut request: axum::extract::Request,
 ) -> Response {
+    // the headers taken out of the request rather than copied (axum's `HeaderMap` extractor
+    // clones every header of every request), the body read as the `Bytes` extractor reads it
+    let headers = std::mem::take(request.headers_mut());
+    let body = match axum::body::Bytes::from_request(request, &state).await {
+        Ok(body) => body,
+        Err(refused) => return refused.into_response(),
+    };
     // a path that is not UTF-8 once decoded: Vault's error shape, not axum's text
     let Ok(Path(path)) = path else {
         return errors(
