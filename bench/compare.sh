@@ -247,6 +247,29 @@ print(f"bound\tfsync\t1\t0\t{t / n * 1000:.3f}\t0")
 print(f"bound\tfsynccpu\t1\t{(c1.user + c1.system - c.user - c.system) / n * 1e6:.1f}\t0\t0")
 os.close(fd)
 os.remove(path)
+# SQLite alone on the same disk (Python's sqlite3): a one-row insert committed durably (WAL,
+# synchronous=FULL), one transaction at a time; measured once the WAL has wrapped (SQLite's
+# default checkpoint at 1,000 pages), as in a server that has run a while
+import sqlite3
+db = os.path.join(sys.argv[1], "sqlite-probe.db")
+conn = sqlite3.connect(db, isolation_level=None)
+conn.execute("PRAGMA journal_mode=WAL")
+conn.execute("PRAGMA synchronous=FULL")
+conn.execute("CREATE TABLE a (id INTEGER PRIMARY KEY, at INTEGER, key_id TEXT, name TEXT, outcome TEXT)")
+def commits(k):
+    for i in range(k):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO a (at, key_id, name, outcome) VALUES (?, ?, ?, ?)", (i, "bench", "bench/read", "ok"))
+        conn.execute("COMMIT")
+commits(1500)
+t, c = time.perf_counter(), os.times()
+commits(n)
+t, c1 = time.perf_counter() - t, os.times()
+print(f"bound\tsqlitecommit\t1\t{(c1.user + c1.system - c.user - c.system) / n * 1e6:.1f}\t{t / n * 1000:.3f}\t0")
+conn.close()
+for f in (db, db + "-wal", db + "-shm"):
+    if os.path.exists(f):
+        os.remove(f)
 PY
 if [[ -n "${URLS[postgres]:-}" ]]; then
     echo "INSERT INTO bench_commit VALUES (1);" >"$WORK/commit.sql"
@@ -418,6 +441,11 @@ print(f"- 1 connection, SQLite: a read waits for one round trip ({rtt:.3f} ms, /
       f"{bound:.3f} ms. Sigil's read p50 is {sq:.3f} ms, "
       + (f"within 10 % of that bound ✓" if sq <= 1.1 * bound else f"{100 * (sq - bound) / bound:.0f} % above that bound (target: within 10 %)")
       + f"; OpenBao's is {bao1:.3f} ms (its audit file is not synced). 1.3× OpenBao would need {bao1 / 1.3:.3f} ms.")
+if ("sqlitecommit", 1) in bounds:
+    sc_cpu, sc = bounds[("sqlitecommit", 1)][0], bounds[("sqlitecommit", 1)][1]
+    print(f"  SQLite alone on the same disk (Python's sqlite3, WAL, synchronous=FULL) commits a one-row insert "
+          f"durably in {sc:.3f} ms ({sc_cpu:.0f} µs of CPU): a round trip and that commit are {rtt + sc:.3f} ms; "
+          f"Sigil's read p50 is {100 * (sq - rtt - sc) / (rtt + sc):+.0f} % from it.")
 rd, hz = cpu_us("sqlite", "read", 1), cpu_us("healthz", "read", 1)
 if rd and hz:
     print(f"  The server's CPU per request at one connection (user + system, /proc/PID/stat): {rd:.0f} µs per "
