@@ -157,6 +157,52 @@ timed_wrk() { # pid label op conns -- wrk arguments | server op conns duration
     echo "$m"
 }
 TICK_HZ=$(getconf CLK_TCK)
+# One durable 4 KiB write on the disk the SQLite database is on (overwrite + fdatasync, as the WAL
+# is written once it wraps), its CPU, and SQLite alone's one-row durable commit on that disk: in
+# every round beside the reads at one connection, so that the machine's drift falls on both
+durable_probe() {
+python3 - "$WORK/sqlite" >>"$WORK/bounds.tsv" <<'PY'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+os.write(fd, b"\0" * 4096 * 64)
+os.fsync(fd)
+n = 2000
+t, c = time.perf_counter(), os.times()
+for i in range(n):
+    os.pwrite(fd, b"x" * 4096, (i % 64) * 4096)
+    os.fdatasync(fd)
+t, c1 = time.perf_counter() - t, os.times()
+print(f"bound\tfsync\t1\t0\t{t / n * 1000:.3f}\t0")
+# the CPU a durable write costs (user + system: the kernel's side of the sync, the device's doorbells)
+print(f"bound\tfsynccpu\t1\t{(c1.user + c1.system - c.user - c.system) / n * 1e6:.1f}\t0\t0")
+os.close(fd)
+os.remove(path)
+# SQLite alone on the same disk (Python's sqlite3): a one-row insert committed durably (WAL,
+# synchronous=FULL), one transaction at a time; measured once the WAL has wrapped (SQLite's
+# default checkpoint at 1,000 pages), as in a server that has run a while
+import sqlite3
+db = os.path.join(sys.argv[1], "sqlite-probe.db")
+conn = sqlite3.connect(db, isolation_level=None)
+conn.execute("PRAGMA journal_mode=WAL")
+conn.execute("PRAGMA synchronous=FULL")
+conn.execute("CREATE TABLE a (id INTEGER PRIMARY KEY, at INTEGER, key_id TEXT, name TEXT, outcome TEXT)")
+def commits(k):
+    for i in range(k):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO a (at, key_id, name, outcome) VALUES (?, ?, ?, ?)", (i, "bench", "bench/read", "ok"))
+        conn.execute("COMMIT")
+commits(1500)
+t, c = time.perf_counter(), os.times()
+commits(n)
+t, c1 = time.perf_counter() - t, os.times()
+print(f"bound\tsqlitecommit\t1\t{(c1.user + c1.system - c.user - c.system) / n * 1e6:.1f}\t{t / n * 1000:.3f}\t0")
+conn.close()
+for f in (db, db + "-wal", db + "-shm"):
+    if os.path.exists(f):
+        os.remove(f)
+PY
+}
 # Sigil on SQLite's /metrics, for its WAL syncs during the reads at 64 connections, and each of its
 # threads' CPU ticks ("name ticks" a line), for how busy its writer and syncer threads were
 sqlite_metrics() {
@@ -176,6 +222,7 @@ for round in $(seq 1 "$ROUNDS"); do
         m=$(timed_wrk "${PIDS[sqlite]}" healthz read "$c" -- -t"$(( c < 2 ? 1 : 2 ))" -c"$c" -d"$DURATION" \
             --latency "${URLS[sqlite]}/healthz")
         printf 'bound\thealthz\t%s\t%s\n' "$c" "${m// /$'\t'}" >>"$WORK/bounds.tsv"
+        [[ "$c" == 1 ]] && durable_probe
         for op in read write; do
             for s in "${SERVERS[@]}"; do
                 [[ "$s" == sqlite && "$op" == read && "$c" == 64 ]] && sqlite_metrics "$WORK/syncs.before.$round"
@@ -228,49 +275,7 @@ if n:
     p99 = next(le for le, v in les if v >= 0.99 * n)
     print(f"bound\tsyncs\t64\t{n:.0f}\t{1000 * total['sum'] / n:.3f}\t{1000 * p99:.3f}")
 PY
-# one durable 4 KiB write on the disk the SQLite database is on (overwrite + fdatasync, as the
-# WAL is written once it wraps), and one durable commit of PostgreSQL at one connection
-python3 - "$WORK/sqlite" >>"$WORK/bounds.tsv" <<'PY'
-import os, sys, time
-path = os.path.join(sys.argv[1], "fsync-probe")
-fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-os.write(fd, b"\0" * 4096 * 64)
-os.fsync(fd)
-n = 2000
-t, c = time.perf_counter(), os.times()
-for i in range(n):
-    os.pwrite(fd, b"x" * 4096, (i % 64) * 4096)
-    os.fdatasync(fd)
-t, c1 = time.perf_counter() - t, os.times()
-print(f"bound\tfsync\t1\t0\t{t / n * 1000:.3f}\t0")
-# the CPU a durable write costs (user + system: the kernel's side of the sync, the device's doorbells)
-print(f"bound\tfsynccpu\t1\t{(c1.user + c1.system - c.user - c.system) / n * 1e6:.1f}\t0\t0")
-os.close(fd)
-os.remove(path)
-# SQLite alone on the same disk (Python's sqlite3): a one-row insert committed durably (WAL,
-# synchronous=FULL), one transaction at a time; measured once the WAL has wrapped (SQLite's
-# default checkpoint at 1,000 pages), as in a server that has run a while
-import sqlite3
-db = os.path.join(sys.argv[1], "sqlite-probe.db")
-conn = sqlite3.connect(db, isolation_level=None)
-conn.execute("PRAGMA journal_mode=WAL")
-conn.execute("PRAGMA synchronous=FULL")
-conn.execute("CREATE TABLE a (id INTEGER PRIMARY KEY, at INTEGER, key_id TEXT, name TEXT, outcome TEXT)")
-def commits(k):
-    for i in range(k):
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO a (at, key_id, name, outcome) VALUES (?, ?, ?, ?)", (i, "bench", "bench/read", "ok"))
-        conn.execute("COMMIT")
-commits(1500)
-t, c = time.perf_counter(), os.times()
-commits(n)
-t, c1 = time.perf_counter() - t, os.times()
-print(f"bound\tsqlitecommit\t1\t{(c1.user + c1.system - c.user - c.system) / n * 1e6:.1f}\t{t / n * 1000:.3f}\t0")
-conn.close()
-for f in (db, db + "-wal", db + "-shm"):
-    if os.path.exists(f):
-        os.remove(f)
-PY
+# one durable commit of PostgreSQL at one connection
 if [[ -n "${URLS[postgres]:-}" ]]; then
     echo "INSERT INTO bench_commit VALUES (1);" >"$WORK/commit.sql"
     PGOPTIONS="-csearch_path=$SCHEMA" psql "$POSTGRES_URL" -qc "CREATE TABLE bench_commit (x int)" >/dev/null
