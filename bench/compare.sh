@@ -267,6 +267,11 @@ for r in range(1, rounds + 1):
         busy[k] = busy.get(k, 0) + b[k] - a.get(k, 0)
     wall += os.stat(f"{work}/syncs.after.{r}").st_mtime - os.stat(f"{work}/syncs.before.{r}").st_mtime
 hz = os.sysconf("SC_CLK_TCK")
+# the threads' names as the kernel keeps them (15 bytes): a thread renamed in the code must be
+# renamed here too, or its share would read as 0 %
+missing = [k for k in ("sigil-sqlite-wr", "sigil-sqlite-sy", "sigil-server") if k not in busy]
+if missing:
+    sys.exit(f"compare.sh: no thread named {', '.join(missing)} in the SQLite server: renamed in the code?")
 share = lambda k: 100 * busy.get(k, 0) / hz / wall if wall else 0
 print(f"bound\tthreads\t64\t{share('sigil-sqlite-wr'):.0f}\t{share('sigil-sqlite-sy'):.0f}\t{share('sigil-server'):.0f}")
 n = total.get("count", 0)
