@@ -38,11 +38,11 @@ pub(super) async fn committer<J, F, Fut, A>(
     pool: Pool,
     rx: Queue<J>,
     size: fn(&J) -> usize,
-    run: F,
+    mut run: F,
     timings: std::sync::Arc<crate::StoreTimings>,
 ) where
     J: Send + 'static,
-    F: Fn(Pool, Vec<J>) -> Fut,
+    F: FnMut(Pool, Vec<J>) -> Fut,
     Fut: std::future::Future<Output = A>,
     A: FnOnce(),
 {
@@ -90,13 +90,11 @@ pub(super) async fn commit_audit(pool: Pool, jobs: Vec<AuditJob>) -> impl FnOnce
 /// One planning a second costs ~0.3 ms a second.
 pub(super) const REPLAN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// When the reads' connection next drops its plans.
-pub(super) type Replan = std::sync::Arc<std::sync::Mutex<std::time::Instant>>;
-
 /// Reads every value of the batch and inserts their audit records — the version read and
-/// `ok`, or `not_found` — in one statement, committed (durably) before anyone is answered.
-pub(super) async fn commit_reads(pool: Pool, jobs: Vec<ReadJob>, replan: Replan) -> impl FnOnce() {
-    let found = read_batch(&pool, &jobs, &replan).await;
+/// `ok`, or `not_found` — in one statement, committed (durably) before anyone is answered;
+/// `replan`: the connection drops its plans first.
+pub(super) async fn commit_reads(pool: Pool, jobs: Vec<ReadJob>, replan: bool) -> impl FnOnce() {
+    let found = read_batch(&pool, &jobs, replan).await;
     tracing::trace!(reads = jobs.len(), "audited read batch");
     move || match found {
         Ok(found) => {
@@ -147,22 +145,9 @@ SELECT name, sv, sc, updated_at, updated_by, deleted_at, oldest_version, max_ver
        destroyed, i
 FROM found";
 
-pub(super) async fn read_batch(
-    pool: &Pool,
-    jobs: &[ReadJob],
-    replan: &Replan,
-) -> Result<Vec<Found>> {
+pub(super) async fn read_batch(pool: &Pool, jobs: &[ReadJob], replan: bool) -> Result<Vec<Found>> {
     let c = pool.get().await.map_err(pool_error)?;
-    let due = {
-        let now = std::time::Instant::now();
-        let mut next = replan.lock().unwrap_or_else(|p| p.into_inner());
-        let due = now >= *next;
-        if due {
-            *next = now + REPLAN_EVERY;
-        }
-        due
-    };
-    if due {
+    if replan {
         c.batch_execute("DISCARD PLANS").await?;
     }
     let team_id: Vec<i64> = jobs.iter().map(|j| j.team_id).collect();

@@ -204,14 +204,20 @@ impl PgStore {
                 store.timings.clone(),
             ));
         }
-        let replan: Replan = std::sync::Arc::new(std::sync::Mutex::new(
-            std::time::Instant::now() + REPLAN_EVERY,
-        ));
+        // the one committer of reads drops the reads' connection's plans once each REPLAN_EVERY
+        let mut next_replan = std::time::Instant::now() + REPLAN_EVERY;
         tokio::spawn(committer(
             store.reads.clone().unwrap_or(pool),
             reads_rx,
             |_: &ReadJob| 1,
-            move |pool, jobs| commit_reads(pool, jobs, replan.clone()),
+            move |pool, jobs| {
+                let now = std::time::Instant::now();
+                let replan = now >= next_replan;
+                if replan {
+                    next_replan = now + REPLAN_EVERY;
+                }
+                commit_reads(pool, jobs, replan)
+            },
             store.timings.clone(),
         ));
         Ok(store)
