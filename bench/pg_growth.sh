@@ -16,15 +16,7 @@ psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE; CREATE SCHEMA $
 trap 'kill $(jobs -p) 2>/dev/null || true; psql "$POSTGRES_URL" -qc "DROP SCHEMA IF EXISTS $SCHEMA CASCADE" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
 start_server "$WORK/pg" "$DB"
 put_bench_secret
-cat >"$WORK/write.lua" <<LUA
-local n = 0
-local id = tostring(math.random(1, 1e9))
-request = function()
-  n = n + 1
-  return wrk.format("PUT", "/api/v1/teams/default/secrets/bench/kv/" .. id .. "/" .. n,
-    {["Authorization"] = "Bearer $KEY", ["Content-Type"] = "application/json"}, '{"value": "x"}')
-end
-LUA
+write_lua "$WORK/write.lua" /api/v1/teams/default/secrets/bench/kv/ PUT '{"value": "x"}'
 # reads at one connection -> "requests/s p50 p99"
 read1() {
     wrk -t1 -c1 -d"$DURATION" --latency -H "Authorization: Bearer $KEY" \
