@@ -136,20 +136,15 @@ run_wrk() { # server op conns duration
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # The machine's CPU ticks so far, summed over its cores: "busy idle" (idle counts iowait)
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat; }
-# Runs wrk (run_wrk's arguments, or wrk's own after "--") and appends to cpu.tsv, for one server,
-# op and concurrency: the server's CPU ticks, the rate, wrk's own CPU seconds (bash's `time`:
-# wrk is its child) and the machine's busy and idle ticks over the run; prints measure3's line.
-timed_wrk() { # pid label op conns -- wrk arguments | server op conns duration
+# Runs a wrk command (`wrk …` or `run_wrk …`) and appends to cpu.tsv, for one server, op and
+# concurrency: the server's CPU ticks, the rate, wrk's own CPU seconds (bash's `time`: wrk is its
+# child) and the machine's busy and idle ticks over the run; prints measure3's line.
+timed_wrk() { # pid label op conns command...
     local pid="$1" label="$2" op="$3" c="$4" ticks m0 m1 m TIMEFORMAT='%3U %3S'
     shift 4
     ticks=$(cpu_ticks "$pid")
     m0=$(machine_ticks)
-    if [[ "$1" == -- ]]; then
-        shift
-        { time wrk "$@" >"$WORK/wrk.out"; } 2>"$WORK/wrk.time"
-    else
-        { time run_wrk "$@" >"$WORK/wrk.out"; } 2>"$WORK/wrk.time"
-    fi
+    { time "$@" >"$WORK/wrk.out"; } 2>"$WORK/wrk.time"
     m1=$(machine_ticks)
     m=$(measure3 <"$WORK/wrk.out")
     printf 'cpu\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$op" "$c" "$(( $(cpu_ticks "$pid") - ticks ))" "${m%% *}" \
@@ -219,14 +214,14 @@ for round in $(seq 1 "$ROUNDS"); do
     for c in 64 1; do
         # the trivial endpoint of the same process (no store, no audit), in every round beside the
         # reads so that the machine's drift falls on both: no read can be served faster
-        m=$(timed_wrk "${PIDS[sqlite]}" healthz read "$c" -- -t"$(( c < 2 ? 1 : 2 ))" -c"$c" -d"$DURATION" \
+        m=$(timed_wrk "${PIDS[sqlite]}" healthz read "$c" wrk -t"$(( c < 2 ? 1 : 2 ))" -c"$c" -d"$DURATION" \
             --latency "${URLS[sqlite]}/healthz")
         printf 'bound\thealthz\t%s\t%s\n' "$c" "${m// /$'\t'}" >>"$WORK/bounds.tsv"
         [[ "$c" == 1 ]] && durable_probe
         for op in read write; do
             for s in "${SERVERS[@]}"; do
                 [[ "$s" == sqlite && "$op" == read && "$c" == 64 ]] && sqlite_metrics "$WORK/syncs.before.$round"
-                m=$(timed_wrk "${PIDS[$s]}" "$s" "$op" "$c" "$s" "$op" "$c" "$DURATION")
+                m=$(timed_wrk "${PIDS[$s]}" "$s" "$op" "$c" run_wrk "$s" "$op" "$c" "$DURATION")
                 [[ "$s" == sqlite && "$op" == read && "$c" == 64 ]] && sqlite_metrics "$WORK/syncs.after.$round"
                 printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$op" "$c" "${m// /$'\t'}" >>"$RESULTS"
                 echo "  round $round: $s $op $c conns: ${m% * *}/s p50 $(echo "$m" | cut -d' ' -f2) ms p99 ${m##* } ms" >&2
