@@ -134,6 +134,9 @@ run_wrk() { # server op conns duration
 }
 # A process's CPU time so far, user and system, in clock ticks (/proc/PID/stat)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# PostgreSQL's CPU ticks so far: every process named postgres (the postmaster, its background
+# workers and the server's connections; a process that exits meanwhile is not counted)
+pg_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" {t += $14 + $15} END {print t + 0}'; }
 # The machine's CPU ticks so far, summed over its cores: "busy idle" (idle counts iowait)
 machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat; }
 # Runs a wrk command (`wrk …` or `run_wrk …`) and appends to cpu.tsv, for one server, op and
@@ -221,7 +224,11 @@ for round in $(seq 1 "$ROUNDS"); do
         for op in read write; do
             for s in "${SERVERS[@]}"; do
                 [[ "$s" == sqlite && "$op" == read && "$c" == 64 ]] && sqlite_metrics "$WORK/syncs.before.$round"
+                pg0=$(pg_ticks)
                 m=$(timed_wrk "${PIDS[$s]}" "$s" "$op" "$c" run_wrk "$s" "$op" "$c" "$DURATION")
+                # PostgreSQL's own side of the reads at 64 connections, as a server of its own in cpu.tsv
+                [[ "$s" == postgres && "$op" == read && "$c" == 64 ]] &&
+                    printf 'cpu\tpostgresdb\tread\t64\t%s\t%s\t0\t0\t0\n' "$(( $(pg_ticks) - pg0 ))" "${m%% *}" >>"$WORK/cpu.tsv"
                 [[ "$s" == sqlite && "$op" == read && "$c" == 64 ]] && sqlite_metrics "$WORK/syncs.after.$round"
                 printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$op" "$c" "${m// /$'\t'}" >>"$RESULTS"
                 echo "  round $round: $s $op $c conns: ${m% * *}/s p50 $(echo "$m" | cut -d' ' -f2) ms p99 ${m##* } ms" >&2
@@ -419,6 +426,22 @@ if ("threads", 64) in bounds:
                   f"{budget - best:.1f} µs per read for all the rest: here the writer's work (its audit insert and "
                   f"commit) took {writer / 100 / rate * 1e6:.1f} µs a read and the runtime's beyond /healthz "
                   f"(the key's check, the lookup, sealing, the JSON, the wake-ups) {rest:.1f} µs.")
+pgdb, pgrd = cpu_us("postgresdb", "read", 64), cpu_us("postgres", "read", 64)
+wrkpg = cpu_us("postgres", "read", 64, 2)
+if pgdb and pgrd and wrkpg and hz64cpu:
+    need = 8 * bao64
+    budget = NCPU / need * 1e6
+    floor = wrkpg + hz64cpu + pgdb
+    print(f"- **The bound of 8× at 64 connections, PostgreSQL**: 8× OpenBao is {need:,.0f} reads/s; on {NCPU} "
+          f"cores that leaves {budget:.1f} µs of CPU per read. wrk's side of a read ({wrkpg:.1f} µs), a "
+          f"/healthz's worth of the server ({hz64cpu:.1f} µs) and PostgreSQL's processes (their CPU during the "
+          f"reads: {pgdb:.1f} µs a read) take {floor:.1f} µs"
+          + (f" > {budget:.1f}: even if the server's work beyond /healthz cost nothing, {NCPU} cores could serve "
+             f"at most {NCPU * 1e6 / floor:,.0f} reads/s, {NCPU * 1e6 / floor / bao64:.1f}× OpenBao."
+             if floor > budget else
+             f" ≤ {budget:.1f}: the server's work beyond /healthz (the key's check, the batch's parameters and "
+             f"rows, sealing, the JSON, the hand-offs) must fit in {budget - floor:.1f} µs a read; here it took "
+             f"{pgrd - hz64cpu:.1f} µs ({pgrd:.1f} µs of the server's CPU per read)."))
 if ("syncs", 64) in bounds and ("fsynccpu", 1) in bounds and by[("sqlite", "read", 64)]:
     n, sync_cpu = bounds[("syncs", 64)][0], bounds[("fsynccpu", 1)][0]
     reads = sum(x[0] for x in by[("sqlite", "read", 64)]) * float(sys.argv[8])
