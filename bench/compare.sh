@@ -224,12 +224,14 @@ for round in $(seq 1 "$ROUNDS"); do
         for op in read write; do
             for s in "${SERVERS[@]}"; do
                 [[ "$s" == sqlite && "$op" == read && "$c" == 64 ]] && sqlite_metrics "$WORK/syncs.before.$round"
+                [[ "$s" == postgres && "$op" == read && "$c" == 64 ]] && curl -sf "${URLS[postgres]}/metrics" >"$WORK/pgbatches.before.$round"
                 pg0=$(pg_ticks)
                 m=$(timed_wrk "${PIDS[$s]}" "$s" "$op" "$c" run_wrk "$s" "$op" "$c" "$DURATION")
                 # PostgreSQL's own side of the reads at 64 connections, as a server of its own in cpu.tsv
                 [[ "$s" == postgres && "$op" == read && "$c" == 64 ]] &&
                     printf 'cpu\tpostgresdb\tread\t64\t%s\t%s\t0\t0\t0\n' "$(( $(pg_ticks) - pg0 ))" "${m%% *}" >>"$WORK/cpu.tsv"
                 [[ "$s" == sqlite && "$op" == read && "$c" == 64 ]] && sqlite_metrics "$WORK/syncs.after.$round"
+                [[ "$s" == postgres && "$op" == read && "$c" == 64 ]] && curl -sf "${URLS[postgres]}/metrics" >"$WORK/pgbatches.after.$round"
                 printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$op" "$c" "${m// /$'\t'}" >>"$RESULTS"
                 echo "  round $round: $s $op $c conns: ${m% * *}/s p50 $(echo "$m" | cut -d' ' -f2) ms p99 ${m##* } ms" >&2
             done
@@ -282,6 +284,25 @@ if n:
     p99 = next(le for le, v in les if v >= 0.99 * n)
     print(f"bound\tsyncs\t64\t{n:.0f}\t{1000 * total['sum'] / n:.3f}\t{1000 * p99:.3f}")
 PY
+# the batches of reads Sigil on PostgreSQL committed during its reads at 64 connections, over
+# every round: how many, their mean duration, and the share of the wall time one was in flight
+# (the store's commit histogram: the reads' committer runs one batch at a time)
+if [[ -n "${URLS[postgres]:-}" ]]; then
+python3 - "$WORK" "$ROUNDS" >>"$WORK/bounds.tsv" <<'PY'
+import os, re, sys
+work, rounds = sys.argv[1], int(sys.argv[2])
+def read(path):
+    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^sigil_store_commit_seconds_(sum|count) (\S+)$", open(path).read(), re.M)}
+n = total = wall = 0.0
+for r in range(1, rounds + 1):
+    a, b = read(f"{work}/pgbatches.before.{r}"), read(f"{work}/pgbatches.after.{r}")
+    n += b["count"] - a["count"]
+    total += b["sum"] - a["sum"]
+    wall += os.stat(f"{work}/pgbatches.after.{r}").st_mtime - os.stat(f"{work}/pgbatches.before.{r}").st_mtime
+if n:
+    print(f"bound\tpgbatches\t64\t{n:.0f}\t{1000 * total / n:.3f}\t{total / wall:.3f}")
+PY
+fi
 # one durable commit of PostgreSQL at one connection
 if [[ -n "${URLS[postgres]:-}" ]]; then
     echo "INSERT INTO bench_commit VALUES (1);" >"$WORK/commit.sql"
@@ -442,6 +463,14 @@ if pgdb and pgrd and wrkpg and hz64cpu:
              f" ≤ {budget:.1f}: the server's work beyond /healthz (the key's check, the batch's parameters and "
              f"rows, sealing, the JSON, the hand-offs) must fit in {budget - floor:.1f} µs a read; here it took "
              f"{pgrd - hz64cpu:.1f} µs ({pgrd:.1f} µs of the server's CPU per read)."))
+if ("pgbatches", 64) in bounds and by[("postgres", "read", 64)]:
+    n, ms, inflight = bounds[("pgbatches", 64)]
+    reads = sum(x[0] for x in by[("postgres", "read", 64)]) * float(sys.argv[8])
+    print(f"  What waits is the reads' one batch in flight: {n:,.0f} batches of {reads / n:.0f} reads on average, "
+          f"{ms:.3f} ms each (the statement and its durable commit), one of them in flight {inflight:.0%} of the "
+          f"time: at most {reads / n / ms * 1000:,.0f} reads/s with batches of that size (PostgreSQL alone with the "
+          f"machine to itself: bash bench/pg_batch.sh). Two or three batches in flight on as many connections "
+          f"measured slower (smaller batches cost PostgreSQL more per read: bench/README.md).")
 if ("syncs", 64) in bounds and ("fsynccpu", 1) in bounds and by[("sqlite", "read", 64)]:
     n, sync_cpu = bounds[("syncs", 64)][0], bounds[("fsynccpu", 1)][0]
     reads = sum(x[0] for x in by[("sqlite", "read", 64)]) * float(sys.argv[8])
