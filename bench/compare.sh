@@ -227,9 +227,10 @@ for round in $(seq 1 "$ROUNDS"); do
                 [[ "$s" == postgres && "$op" == read && "$c" == 64 ]] && curl -sf "${URLS[postgres]}/metrics" >"$WORK/pgbatches.before.$round"
                 pg0=$(pg_ticks)
                 m=$(timed_wrk "${PIDS[$s]}" "$s" "$op" "$c" run_wrk "$s" "$op" "$c" "$DURATION")
-                # PostgreSQL's own side of the reads at 64 connections, as a server of its own in cpu.tsv
-                [[ "$s" == postgres && "$op" == read && "$c" == 64 ]] &&
-                    printf 'cpu\tpostgresdb\tread\t64\t%s\t%s\t0\t0\t0\n' "$(( $(pg_ticks) - pg0 ))" "${m%% *}" >>"$WORK/cpu.tsv"
+                # PostgreSQL's own side of the reads and writes at 64 connections, as a server of its
+                # own in cpu.tsv
+                [[ "$s" == postgres && "$c" == 64 ]] &&
+                    printf 'cpu\tpostgresdb\t%s\t64\t%s\t%s\t0\t0\t0\n' "$op" "$(( $(pg_ticks) - pg0 ))" "${m%% *}" >>"$WORK/cpu.tsv"
                 [[ "$s" == sqlite && "$op" == read && "$c" == 64 ]] && sqlite_metrics "$WORK/syncs.after.$round"
                 [[ "$s" == postgres && "$op" == read && "$c" == 64 ]] && curl -sf "${URLS[postgres]}/metrics" >"$WORK/pgbatches.after.$round"
                 printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$op" "$c" "${m// /$'\t'}" >>"$RESULTS"
@@ -525,6 +526,17 @@ if ("pgwrite", 64) in bounds and by[("postgres", "write", 64)]:
           f"(64 clients, one pipeline each, the whole machine: no server, no HTTP, no wrk) commits {pgw:,.0f}/s, "
           f"{pgw / baow:.1f}× OpenBao's writes; 5× OpenBao would need {5 * baow / pgw:.0%} of it with the server and "
           f"wrk on the same cores. Sigil's PostgreSQL writes are {sgw / pgw:.0%} of it.")
+    pgdbw, pgsw, wrkw = cpu_us("postgresdb", "write", 64), cpu_us("postgres", "write", 64), cpu_us("postgres", "write", 64, 2)
+    if pgdbw and pgsw and wrkw:
+        need = 5 * baow
+        budget = NCPU / need * 1e6
+        floor = wrkw + pgsw + pgdbw
+        print(f"  **The bound of 5× at 64 connections, PostgreSQL's writes**: 5× OpenBao is {need:,.0f} writes/s; on "
+              f"{NCPU} cores that leaves {budget:.0f} µs of CPU per write. During Sigil's writes PostgreSQL's processes "
+              f"spent {pgdbw:.0f} µs of CPU a write, the server {pgsw:.0f} µs and wrk {wrkw:.0f} µs: {floor:.0f} µs"
+              + (f" > {budget:.0f}: at that cost {NCPU} cores write at most {NCPU * 1e6 / floor:,.0f}/s, "
+                 f"{NCPU * 1e6 / floor / baow:.1f}× OpenBao." if floor > budget else
+                 f" ≤ {budget:.0f}: the cores are not what bounds them."))
 PY
 python3 bench/chart.py "$RESULTS" bench/compare.svg
 echo "chart: bench/compare.svg" >&2
