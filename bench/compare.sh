@@ -289,9 +289,11 @@ PY
 # every round: how many, their mean duration, and the share of the wall time one was in flight
 # (the store's commit histogram: the reads' committer runs one batch at a time)
 if [[ -n "${URLS[postgres]:-}" ]]; then
-python3 - "$WORK" "$ROUNDS" >>"$WORK/bounds.tsv" <<'PY'
+python3 - "$WORK" "$ROUNDS" "$RESULTS" "${DURATION%s}" >>"$WORK/bounds.tsv" <<'PY'
 import os, re, sys
 work, rounds = sys.argv[1], int(sys.argv[2])
+reads = sum(float(l.split("\t")[4]) * float(sys.argv[4]) for l in open(sys.argv[3])
+            if l.split("\t")[1:4] == ["postgres", "read", "64"])
 def read(path):
     return {m.group(1): float(m.group(2)) for m in re.finditer(r"^sigil_store_commit_seconds_(sum|count) (\S+)$", open(path).read(), re.M)}
 n = total = wall = 0.0
@@ -302,6 +304,9 @@ for r in range(1, rounds + 1):
     wall += os.stat(f"{work}/pgbatches.after.{r}").st_mtime - os.stat(f"{work}/pgbatches.before.{r}").st_mtime
 if n:
     print(f"bound\tpgbatches\t64\t{n:.0f}\t{1000 * total / n:.3f}\t{total / wall:.3f}")
+    # the batches' mean size, for PostgreSQL alone to run such batches below
+    with open(f"{work}/pgbatch.size", "w") as f:
+        print(max(1, round(reads / n)), file=f)
 PY
 fi
 # one durable commit of PostgreSQL at one connection
@@ -330,6 +335,17 @@ if [[ -n "${URLS[postgres]:-}" ]]; then
         pgbench -n -M prepared -c64 -j2 -T"${DURATION%s}" -f "$WORK/write.sql" "$POSTGRES_URL" 2>&1 \
         | awk '/^tps/ {printf "%.0f", $3}')
     printf 'bound\tpgwrite\t64\t%s\t0\t0\n' "$tps" >>"$WORK/bounds.tsv"
+    # PostgreSQL alone running the reads' batch statement at the size Sigil's batches had in the
+    # reads at 64 connections, one batch at a time as the server runs them (one client, planned
+    # generic as the reads' connection plans it, committed durably), with the whole machine
+    if [[ -s "$WORK/pgbatch.size" ]]; then
+        size=$(cat "$WORK/pgbatch.size")
+        pg_read_batch_sql "$size" "$team_id" >"$WORK/batch.sql"
+        ms=$(PGOPTIONS="-csearch_path=$SCHEMA -csynchronous_commit=on -cplan_cache_mode=force_generic_plan" \
+            pgbench -n -M prepared -c1 -T"${DURATION%s}" -f "$WORK/batch.sql" "$POSTGRES_URL" 2>&1 \
+            | awk '/latency average/ {print $4}')
+        printf 'bound\tpgbatchalone\t64\t%s\t%s\t0\n' "$size" "$ms" >>"$WORK/bounds.tsv"
+    fi
 fi
 
 # --- the table, the targets and the chart -------------------------------------------------
@@ -469,9 +485,14 @@ if ("pgbatches", 64) in bounds and by[("postgres", "read", 64)]:
     reads = sum(x[0] for x in by[("postgres", "read", 64)]) * float(sys.argv[8])
     print(f"  What waits is the reads' one batch in flight: {n:,.0f} batches of {reads / n:.0f} reads on average, "
           f"{ms:.3f} ms each (the statement and its durable commit), one of them in flight {inflight:.0%} of the "
-          f"time: at most {reads / n / ms * 1000:,.0f} reads/s with batches of that size (PostgreSQL alone with the "
-          f"machine to itself: bash bench/pg_batch.sh). Two or three batches in flight on as many connections "
-          f"measured slower (smaller batches cost PostgreSQL more per read: bench/README.md).")
+          f"time: at most {reads / n / ms * 1000:,.0f} reads/s with batches of that size. Two or three batches in "
+          f"flight on as many connections, or batches held back for more reads, measured slower (bench/README.md).")
+    if ("pgbatchalone", 64) in bounds:
+        size, alone = bounds[("pgbatchalone", 64)][:2]
+        print(f"  PostgreSQL alone (pgbench, one client, the whole machine, no server, no wrk) runs a batch of "
+              f"{size:.0f} such reads in {alone:.3f} ms: at most {size / alone * 1000:,.0f} reads/s one batch at a time, "
+              f"{size / alone * 1000 / bao64:.1f}× OpenBao; Sigil's batches took {100 * (ms - alone) / alone:.0f} % longer "
+              f"while PostgreSQL shared the cores with the server and wrk.")
 if ("syncs", 64) in bounds and ("fsynccpu", 1) in bounds and by[("sqlite", "read", 64)]:
     n, sync_cpu = bounds[("syncs", 64)][0], bounds[("fsynccpu", 1)][0]
     reads = sum(x[0] for x in by[("sqlite", "read", 64)]) * float(sys.argv[8])

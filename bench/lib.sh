@@ -108,3 +108,29 @@ END;
 \\endpipeline
 SQL
 }
+
+# The server's batched audited read (READ_BATCH in crates/sigil-store/src/postgres/batch.rs, read
+# from the source so the two cannot drift) of secret bench/read of team $2, $1 reads in one
+# statement, its parameters as array literals: a pgbench script.
+pg_read_batch_sql() { # reads team-id
+    python3 - "$1" "$2" <<'PY'
+import re, sys
+n, team = int(sys.argv[1]), sys.argv[2]
+src = open("crates/sigil-store/src/postgres/batch.rs").read()
+sql = src.split('const READ_BATCH: &str = "', 1)[1].split('";', 1)[0]
+sql = " ".join(line.split("--")[0] for line in sql.splitlines())
+def arr(value, ty):
+    return "('{" + ",".join([value] * n) + "}'::" + ty + "[])"
+params = {1: arr(team, "bigint"), 2: arr('"bench/read"', "text"), 3: arr("NULL", "bigint"),
+          4: arr("1764620000000", "bigint"), 5: arr('"benchadmin01"', "text"),
+          6: arr('"admin"', "text"), 7: arr('"secret.read"', "text"), 8: arr('"default"', "text"),
+          9: arr('"bench/read"', "text"), 10: arr('"ok"', "text"), 11: arr('"127.0.0.1"', "text"),
+          12: arr("NULL", "text"), 13: arr("NULL", "text"), 14: "'not_found'",
+          15: arr('"api"', "text"), 16: arr("NULL", "text")}
+for k in sorted(params, reverse=True):  # $16 before $1
+    sql = sql.replace("$%d" % k, params[k])
+if re.search(r"\$\d", sql):
+    sys.exit("READ_BATCH has a parameter this script does not fill")
+print(" ".join(sql.split()) + ";")
+PY
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What PostgreSQL itself spends on the server's batched audited read, without the server, the
 # HTTP stack or wrk: pgbench runs the statement the server runs (READ_BATCH in
-# crates/sigil-store/src/postgres.rs, read from the source so the two cannot drift) for
+# crates/sigil-store/src/postgres/batch.rs, read from the source so the two cannot drift) for
 # batches of 1, 8, 32 and 64 reads, one batch in flight as in the server, with
 # synchronous_commit on (as the server runs it) and off (PostgreSQL's CPU alone, no WAL
 # flush); and `SELECT 1` as the baseline of the same run. The figures in bench/README.md
@@ -30,26 +30,7 @@ team_id=$(PGOPTIONS="-csearch_path=$schema" psql "$POSTGRES_URL" -qAtc "SELECT i
 
 # the statement with its parameters as array literals of n elements
 for n in 1 8 32 64; do
-    python3 - "$n" "$team_id" >"$WORK/batch$n.sql" <<'PY'
-import re, sys
-n, team = int(sys.argv[1]), sys.argv[2]
-src = open("crates/sigil-store/src/postgres/batch.rs").read()
-sql = src.split('const READ_BATCH: &str = "', 1)[1].split('";', 1)[0]
-sql = " ".join(line.split("--")[0] for line in sql.splitlines())
-def arr(value, ty):
-    return "('{" + ",".join([value] * n) + "}'::" + ty + "[])"
-params = {1: arr(team, "bigint"), 2: arr('"bench/read"', "text"), 3: arr("NULL", "bigint"),
-          4: arr("1764620000000", "bigint"), 5: arr('"benchadmin01"', "text"),
-          6: arr('"admin"', "text"), 7: arr('"secret.read"', "text"), 8: arr('"default"', "text"),
-          9: arr('"bench/read"', "text"), 10: arr('"ok"', "text"), 11: arr('"127.0.0.1"', "text"),
-          12: arr("NULL", "text"), 13: arr("NULL", "text"), 14: "'not_found'",
-          15: arr('"api"', "text"), 16: arr("NULL", "text")}
-for k in sorted(params, reverse=True):  # $16 before $1
-    sql = sql.replace("$%d" % k, params[k])
-if re.search(r"\$\d", sql):
-    sys.exit("READ_BATCH has a parameter this script does not fill")
-print(" ".join(sql.split()) + ";")
-PY
+    pg_read_batch_sql "$n" "$team_id" >"$WORK/batch$n.sql"
 done
 echo "SELECT 1;" >"$WORK/select1.sql"
 
