@@ -426,6 +426,12 @@ print(f"- 64 connections: /healthz of the same Sigil process (no store, no audit
       f"{hz64 / bao64:.1f}× OpenBao's reads; no read can be faster than it, so reads at 15× OpenBao would "
       f"need /healthz's rate {15 * bao64 / hz64:.0%} of the way. Sigil's SQLite reads are {med('sqlite', 'read', 64, 0) / hz64:.0%} of /healthz"
       + (f", its PostgreSQL reads {med('postgres', 'read', 64, 0) / hz64:.0%}." if by[("postgres", "read", 64)] else "."))
+def budget_at(k, base):
+    """k× OpenBao's rate `base`, and the CPU (µs) each request may use of the machine's cores at it."""
+    return k * base, NCPU / (k * base) * 1e6
+def ceiling(floor, base, unit="reads/s"):
+    """What the machine's cores serve at `floor` µs of CPU a request, and its ratio to `base`."""
+    return f"{NCPU * 1e6 / floor:,.0f} {unit}, {NCPU * 1e6 / floor / base:.1f}× OpenBao"
 rd64, hz64cpu = cpu_us("sqlite", "read", 64), cpu_us("healthz", "read", 64)
 wrk64, wrkhz = cpu_us("sqlite", "read", 64, 2), cpu_us("healthz", "read", 64, 2)
 if rd64 and hz64cpu:
@@ -443,8 +449,7 @@ if ("threads", 64) in bounds:
           f"{syncer:.0f} %; the runtime's threads (HTTP, keys, sealing) {workers:.0f} % together. The two "
           f"store threads: {store:.1f} µs of CPU per read.")
     if rd64 and hz64cpu and wrk64:
-        need = 15 * bao64
-        budget = NCPU / need * 1e6
+        need, budget = budget_at(15, bao64)
         floor = wrk64 + hz64cpu + store
         print(f"- **The bound of 15× at 64 connections, SQLite**: 15× OpenBao is {need:,.0f} reads/s; on {NCPU} "
               f"cores that leaves {budget:.1f} µs of CPU per read for wrk, the kernel and the server together. "
@@ -452,7 +457,7 @@ if ("threads", 64) in bounds:
               f"the store's two threads ({store:.1f} µs) already take {floor:.1f} µs"
               + (f" > {budget:.1f}: even if all else a read does (the key's check, the lookup, sealing, the "
                  f"JSON, the hand-offs between threads) cost nothing beyond /healthz, {NCPU} cores could serve "
-                 f"at most {NCPU * 1e6 / floor:,.0f} reads/s, {NCPU * 1e6 / floor / bao64:.1f}× OpenBao."
+                 f"at most {ceiling(floor, bao64)}."
                  if floor > budget else f" ≤ {budget:.1f}: the rest of a read must fit in {budget - floor:.1f} µs."))
         if ("syncs", 64) in bounds and ("fsynccpu", 1) in bounds:
             n, sync_cpu = bounds[("syncs", 64)][0], bounds[("fsynccpu", 1)][0]
@@ -467,15 +472,14 @@ if ("threads", 64) in bounds:
 pgdb, pgrd = cpu_us("postgresdb", "read", 64), cpu_us("postgres", "read", 64)
 wrkpg = cpu_us("postgres", "read", 64, 2)
 if pgdb and pgrd and wrkpg and hz64cpu:
-    need = 8 * bao64
-    budget = NCPU / need * 1e6
+    need, budget = budget_at(8, bao64)
     floor = wrkpg + hz64cpu + pgdb
     print(f"- **The bound of 8× at 64 connections, PostgreSQL**: 8× OpenBao is {need:,.0f} reads/s; on {NCPU} "
           f"cores that leaves {budget:.1f} µs of CPU per read. wrk's side of a read ({wrkpg:.1f} µs), a "
           f"/healthz's worth of the server ({hz64cpu:.1f} µs) and PostgreSQL's processes (their CPU during the "
           f"reads: {pgdb:.1f} µs a read) take {floor:.1f} µs"
           + (f" > {budget:.1f}: even if the server's work beyond /healthz cost nothing, {NCPU} cores could serve "
-             f"at most {NCPU * 1e6 / floor:,.0f} reads/s, {NCPU * 1e6 / floor / bao64:.1f}× OpenBao."
+             f"at most {ceiling(floor, bao64)}."
              if floor > budget else
              f" ≤ {budget:.1f}: the server's work beyond /healthz (the key's check, the batch's parameters and "
              f"rows, sealing, the JSON, the hand-offs) must fit in {budget - floor:.1f} µs a read; here it took "
@@ -491,7 +495,7 @@ if ("pgbatches", 64) in bounds and by[("postgres", "read", 64)]:
         size, alone = bounds[("pgbatchalone", 64)][:2]
         print(f"  PostgreSQL alone (pgbench, one client, the whole machine, no server, no wrk) runs a batch of "
               f"{size:.0f} such reads in {alone:.3f} ms: at most {size / alone * 1000:,.0f} reads/s one batch at a time, "
-              f"{size / alone * 1000 / bao64:.1f}× OpenBao; Sigil's batches took {100 * (ms - alone) / alone:.0f} % longer "
+              f"{size / alone * 1000 / bao64:.1f}× OpenBao; Sigil's batches took {ms:.3f} ms ({100 * (ms - alone) / alone:+.0f} %) "
               f"while PostgreSQL shared the cores with the server and wrk.")
 if ("syncs", 64) in bounds and ("fsynccpu", 1) in bounds and by[("sqlite", "read", 64)]:
     n, sync_cpu = bounds[("syncs", 64)][0], bounds[("fsynccpu", 1)][0]
@@ -549,14 +553,13 @@ if ("pgwrite", 64) in bounds and by[("postgres", "write", 64)]:
           f"wrk on the same cores. Sigil's PostgreSQL writes are {sgw / pgw:.0%} of it.")
     pgdbw, pgsw, wrkw = cpu_us("postgresdb", "write", 64), cpu_us("postgres", "write", 64), cpu_us("postgres", "write", 64, 2)
     if pgdbw and pgsw and wrkw:
-        need = 5 * baow
-        budget = NCPU / need * 1e6
+        need, budget = budget_at(5, baow)
         floor = wrkw + pgsw + pgdbw
         print(f"  **The bound of 5× at 64 connections, PostgreSQL's writes**: 5× OpenBao is {need:,.0f} writes/s; on "
               f"{NCPU} cores that leaves {budget:.0f} µs of CPU per write. During Sigil's writes PostgreSQL's processes "
               f"spent {pgdbw:.0f} µs of CPU a write, the server {pgsw:.0f} µs and wrk {wrkw:.0f} µs: {floor:.0f} µs"
-              + (f" > {budget:.0f}: at that cost {NCPU} cores write at most {NCPU * 1e6 / floor:,.0f}/s, "
-                 f"{NCPU * 1e6 / floor / baow:.1f}× OpenBao." if floor > budget else
+              + (f" > {budget:.0f}: at that cost {NCPU} cores write at most {ceiling(floor, baow, 'writes/s')}."
+                 if floor > budget else
                  f" ≤ {budget:.0f}: the cores are not what bounds them."))
 PY
 python3 bench/chart.py "$RESULTS" bench/compare.svg
