@@ -225,7 +225,7 @@ for round in $(seq 1 "$ROUNDS"); do
             for s in "${SERVERS[@]}"; do
                 [[ "$s" == sqlite && "$op" == read && "$c" == 64 ]] && sqlite_metrics "$WORK/syncs.before.$round"
                 [[ "$s" == postgres && "$op" == read && "$c" == 64 ]] && curl -sf "${URLS[postgres]}/metrics" >"$WORK/pgbatches.before.$round"
-                pg0=$(pg_ticks)
+                [[ "$s" == postgres && "$c" == 64 ]] && pg0=$(pg_ticks)
                 m=$(timed_wrk "${PIDS[$s]}" "$s" "$op" "$c" run_wrk "$s" "$op" "$c" "$DURATION")
                 # PostgreSQL's own side of the reads and writes at 64 connections, as a server of its
                 # own in cpu.tsv
