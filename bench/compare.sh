@@ -201,13 +201,14 @@ for f in (db, db + "-wal", db + "-shm"):
         os.remove(f)
 PY
 }
-# Sigil on SQLite's /metrics, for its WAL syncs during the reads at 64 connections, and each of its
-# threads' CPU ticks ("name ticks" a line), for how busy its writer and syncer threads were
-sqlite_metrics() {
-    curl -sf "${URLS[sqlite]}/metrics" >"$1"
-    for t in /proc/"${PIDS[sqlite]}"/task/*; do
+# A Sigil server's /metrics and each of its threads' CPU ticks ("name ticks" a line), before and
+# after its reads at 64 connections: the store's own histograms (SQLite's WAL syncs, PostgreSQL's
+# batches of reads) and how busy the SQLite store's writer and syncer threads were
+server_metrics() { # server file
+    curl -sf "${URLS[$1]}/metrics" >"$2"
+    for t in /proc/"${PIDS[$1]}"/task/*; do
         printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
-    done >"$1.threads"
+    done >"$2.threads"
 }
 for s in "${SERVERS[@]}"; do run_wrk "$s" read 16 2s >/dev/null; done # warm-up
 RESULTS="$WORK/results.tsv"
@@ -223,16 +224,14 @@ for round in $(seq 1 "$ROUNDS"); do
         [[ "$c" == 1 ]] && durable_probe
         for op in read write; do
             for s in "${SERVERS[@]}"; do
-                [[ "$s" == sqlite && "$op" == read && "$c" == 64 ]] && sqlite_metrics "$WORK/syncs.before.$round"
-                [[ "$s" == postgres && "$op" == read && "$c" == 64 ]] && curl -sf "${URLS[postgres]}/metrics" >"$WORK/pgbatches.before.$round"
+                [[ "$s" != openbao && "$op" == read && "$c" == 64 ]] && server_metrics "$s" "$WORK/$s.before.$round"
                 [[ "$s" == postgres && "$c" == 64 ]] && pg0=$(pg_ticks)
                 m=$(timed_wrk "${PIDS[$s]}" "$s" "$op" "$c" run_wrk "$s" "$op" "$c" "$DURATION")
                 # PostgreSQL's own side of the reads and writes at 64 connections, as a server of its
                 # own in cpu.tsv
                 [[ "$s" == postgres && "$c" == 64 ]] &&
                     printf 'cpu\tpostgresdb\t%s\t64\t%s\t%s\t0\t0\t0\n' "$op" "$(( $(pg_ticks) - pg0 ))" "${m%% *}" >>"$WORK/cpu.tsv"
-                [[ "$s" == sqlite && "$op" == read && "$c" == 64 ]] && sqlite_metrics "$WORK/syncs.after.$round"
-                [[ "$s" == postgres && "$op" == read && "$c" == 64 ]] && curl -sf "${URLS[postgres]}/metrics" >"$WORK/pgbatches.after.$round"
+                [[ "$s" != openbao && "$op" == read && "$c" == 64 ]] && server_metrics "$s" "$WORK/$s.after.$round"
                 printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$s" "$op" "$c" "${m// /$'\t'}" >>"$RESULTS"
                 echo "  round $round: $s $op $c conns: ${m% * *}/s p50 $(echo "$m" | cut -d' ' -f2) ms p99 ${m##* } ms" >&2
             done
@@ -240,37 +239,38 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 # --- the bounds, measured in the same run ----------------------------------------------------
-# the WAL's syncs during Sigil on SQLite's reads at 64 connections, over every round: how many,
-# their mean, and the bucket their 99th percentile falls in (the store's own histogram)
-python3 - "$WORK" "$ROUNDS" >>"$WORK/bounds.tsv" <<'PY'
+# From the servers' snapshots around their reads at 64 connections, over every round: SQLite's WAL
+# syncs (how many, their mean, the bucket their 99th percentile falls in), how busy its store's
+# threads were, and PostgreSQL's batches of reads (how many, their mean, the share of the wall time
+# one was in flight: the reads' committer runs one at a time; their mean size, for PostgreSQL
+# alone to run below)
+python3 - "$WORK" "$ROUNDS" "$RESULTS" "${DURATION%s}" >>"$WORK/bounds.tsv" <<'PY'
 import os, re, sys
 work, rounds = sys.argv[1], int(sys.argv[2])
-def read(path):
-    h = {}
-    for line in open(path):
-        m = re.match(r'sigil_store_sync_seconds_(bucket\{le="([^"]+)"\}|sum|count) (\S+)', line)
-        if m:
-            h[m.group(2) or m.group(1)] = float(m.group(3))
-    return h
-total = {}
-for r in range(1, rounds + 1):
-    a, b = read(f"{work}/syncs.before.{r}"), read(f"{work}/syncs.after.{r}")
-    for k in b:
-        total[k] = total.get(k, 0) + b[k] - a.get(k, 0)
-# the share of the reads' wall time each of the store's threads was on a CPU (tokio's workers
-# summed), over every round
-busy, wall = {}, 0.0
-for r in range(1, rounds + 1):
-    def ticks(path):
-        t = {}
-        for line in open(path):
-            name, n = line.rsplit(" ", 1)
-            t[name] = t.get(name, 0) + int(n)
-        return t
-    a, b = ticks(f"{work}/syncs.before.{r}.threads"), ticks(f"{work}/syncs.after.{r}.threads")
-    for k in b:
-        busy[k] = busy.get(k, 0) + b[k] - a.get(k, 0)
-    wall += os.stat(f"{work}/syncs.after.{r}").st_mtime - os.stat(f"{work}/syncs.before.{r}").st_mtime
+def histogram(metric):
+    """A reader of the store's histogram `metric`: its buckets by bound, its sum and count."""
+    pattern = re.compile(rf'^sigil_store_{metric}_seconds_(bucket\{{le="([^"]+)"\}}|sum|count) (\S+)$', re.M)
+    return lambda path: {m.group(2) or m.group(1): float(m.group(3)) for m in pattern.finditer(open(path).read())}
+def threads(path):
+    t = {}
+    for line in open(path + ".threads"):
+        name, n = line.rsplit(" ", 1)
+        t[name] = t.get(name, 0) + int(n)
+    return t
+def over_rounds(server, read):
+    """What `read` finds after each round's reads less what it found before, summed over the
+    rounds, and the rounds' wall time."""
+    total, wall = {}, 0.0
+    for r in range(1, rounds + 1):
+        before, after = f"{work}/{server}.before.{r}", f"{work}/{server}.after.{r}"
+        a, b = read(before), read(after)
+        for k in b:
+            total[k] = total.get(k, 0) + b[k] - a.get(k, 0)
+        wall += os.stat(after).st_mtime - os.stat(before).st_mtime
+    return total, wall
+syncs, _ = over_rounds("sqlite", histogram("sync"))
+# the share of the reads' wall time each of the store's threads was on a CPU (tokio's workers summed)
+busy, wall = over_rounds("sqlite", threads)
 hz = os.sysconf("SC_CLK_TCK")
 # the threads' names as the kernel keeps them (15 bytes): a thread renamed in the code must be
 # renamed here too, or its share would read as 0 %
@@ -279,36 +279,21 @@ if missing:
     sys.exit(f"compare.sh: no thread named {', '.join(missing)} in the SQLite server: renamed in the code?")
 share = lambda k: 100 * busy.get(k, 0) / hz / wall if wall else 0
 print(f"bound\tthreads\t64\t{share('sigil-sqlite-wr'):.0f}\t{share('sigil-sqlite-sy'):.0f}\t{share('sigil-server'):.0f}")
-n = total.get("count", 0)
+n = syncs.get("count", 0)
 if n:
-    les = sorted((float("inf") if k == "+Inf" else float(k), v) for k, v in total.items() if k not in ("sum", "count"))
+    les = sorted((float("inf") if k == "+Inf" else float(k), v) for k, v in syncs.items() if k not in ("sum", "count"))
     p99 = next(le for le, v in les if v >= 0.99 * n)
-    print(f"bound\tsyncs\t64\t{n:.0f}\t{1000 * total['sum'] / n:.3f}\t{1000 * p99:.3f}")
+    print(f"bound\tsyncs\t64\t{n:.0f}\t{1000 * syncs['sum'] / n:.3f}\t{1000 * p99:.3f}")
+if os.path.exists(f"{work}/postgres.before.1"):
+    batches, wall = over_rounds("postgres", histogram("commit"))
+    n = batches.get("count", 0)
+    reads = sum(float(l.split("\t")[4]) * float(sys.argv[4]) for l in open(sys.argv[3])
+                if l.split("\t")[1:4] == ["postgres", "read", "64"])
+    if n:
+        print(f"bound\tpgbatches\t64\t{n:.0f}\t{1000 * batches['sum'] / n:.3f}\t{batches['sum'] / wall:.3f}")
+        with open(f"{work}/pgbatch.size", "w") as f:
+            print(max(1, round(reads / n)), file=f)
 PY
-# the batches of reads Sigil on PostgreSQL committed during its reads at 64 connections, over
-# every round: how many, their mean duration, and the share of the wall time one was in flight
-# (the store's commit histogram: the reads' committer runs one batch at a time)
-if [[ -n "${URLS[postgres]:-}" ]]; then
-python3 - "$WORK" "$ROUNDS" "$RESULTS" "${DURATION%s}" >>"$WORK/bounds.tsv" <<'PY'
-import os, re, sys
-work, rounds = sys.argv[1], int(sys.argv[2])
-reads = sum(float(l.split("\t")[4]) * float(sys.argv[4]) for l in open(sys.argv[3])
-            if l.split("\t")[1:4] == ["postgres", "read", "64"])
-def read(path):
-    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^sigil_store_commit_seconds_(sum|count) (\S+)$", open(path).read(), re.M)}
-n = total = wall = 0.0
-for r in range(1, rounds + 1):
-    a, b = read(f"{work}/pgbatches.before.{r}"), read(f"{work}/pgbatches.after.{r}")
-    n += b["count"] - a["count"]
-    total += b["sum"] - a["sum"]
-    wall += os.stat(f"{work}/pgbatches.after.{r}").st_mtime - os.stat(f"{work}/pgbatches.before.{r}").st_mtime
-if n:
-    print(f"bound\tpgbatches\t64\t{n:.0f}\t{1000 * total / n:.3f}\t{total / wall:.3f}")
-    # the batches' mean size, for PostgreSQL alone to run such batches below
-    with open(f"{work}/pgbatch.size", "w") as f:
-        print(max(1, round(reads / n)), file=f)
-PY
-fi
 # one durable commit of PostgreSQL at one connection
 if [[ -n "${URLS[postgres]:-}" ]]; then
     echo "INSERT INTO bench_commit VALUES (1);" >"$WORK/commit.sql"
@@ -426,12 +411,21 @@ print(f"- 64 connections: /healthz of the same Sigil process (no store, no audit
       f"{hz64 / bao64:.1f}× OpenBao's reads; no read can be faster than it, so reads at 15× OpenBao would "
       f"need /healthz's rate {15 * bao64 / hz64:.0%} of the way. Sigil's SQLite reads are {med('sqlite', 'read', 64, 0) / hz64:.0%} of /healthz"
       + (f", its PostgreSQL reads {med('postgres', 'read', 64, 0) / hz64:.0%}." if by[("postgres", "read", 64)] else "."))
-def budget_at(k, base):
-    """k× OpenBao's rate `base`, and the CPU (µs) each request may use of the machine's cores at it."""
-    return k * base, NCPU / (k * base) * 1e6
-def ceiling(floor, base, unit="reads/s"):
-    """What the machine's cores serve at `floor` µs of CPU a request, and its ratio to `base`."""
-    return f"{NCPU * 1e6 / floor:,.0f} {unit}, {NCPU * 1e6 / floor / base:.1f}× OpenBao"
+def cpu_bound(lead, title, k, base, one, parts, if_over, if_under):
+    """Prints the bound k× OpenBao's rate `base` puts on the machine's cores: the CPU each request
+    (`one`: read, write) may use at that rate, against `parts` ([(what, µs a request)]) measured
+    in this run. `if_over` leads the rate the parts allow when they take more; `if_under(room)`
+    ends the line when they leave `room` µs. Returns the CPU a request may use."""
+    need, budget = k * base, NCPU / (k * base) * 1e6
+    floor = sum(us for _, us in parts)
+    named = ", ".join(f"{what} ({us:.1f} µs)" for what, us in parts[:-1])
+    named += f" and {parts[-1][0]} ({parts[-1][1]:.1f} µs)"
+    most = NCPU * 1e6 / floor
+    print(f"{lead}**The bound of {k}× at 64 connections, {title}**: {k}× OpenBao is {need:,.0f} {one}s/s; on "
+          f"{NCPU} cores that leaves {budget:.1f} µs of CPU per {one}. Measured in this run, {named} take {floor:.1f} µs"
+          + (f" > {budget:.1f}: {if_over} {NCPU} cores could serve at most {most:,.0f} {one}s/s, "
+             f"{most / base:.1f}× OpenBao." if floor > budget else f" ≤ {budget:.1f}: {if_under(budget - floor)}"))
+    return budget
 rd64, hz64cpu = cpu_us("sqlite", "read", 64), cpu_us("healthz", "read", 64)
 wrk64, wrkhz = cpu_us("sqlite", "read", 64, 2), cpu_us("healthz", "read", 64, 2)
 if rd64 and hz64cpu:
@@ -449,16 +443,13 @@ if ("threads", 64) in bounds:
           f"{syncer:.0f} %; the runtime's threads (HTTP, keys, sealing) {workers:.0f} % together. The two "
           f"store threads: {store:.1f} µs of CPU per read.")
     if rd64 and hz64cpu and wrk64:
-        need, budget = budget_at(15, bao64)
-        floor = wrk64 + hz64cpu + store
-        print(f"- **The bound of 15× at 64 connections, SQLite**: 15× OpenBao is {need:,.0f} reads/s; on {NCPU} "
-              f"cores that leaves {budget:.1f} µs of CPU per read for wrk, the kernel and the server together. "
-              f"wrk's side of a read ({wrk64:.1f} µs), a /healthz's worth of the server ({hz64cpu:.1f} µs) and "
-              f"the store's two threads ({store:.1f} µs) already take {floor:.1f} µs"
-              + (f" > {budget:.1f}: even if all else a read does (the key's check, the lookup, sealing, the "
-                 f"JSON, the hand-offs between threads) cost nothing beyond /healthz, {NCPU} cores could serve "
-                 f"at most {ceiling(floor, bao64)}."
-                 if floor > budget else f" ≤ {budget:.1f}: the rest of a read must fit in {budget - floor:.1f} µs."))
+        budget = cpu_bound(
+            "- ", "SQLite", 15, bao64, "read",
+            [("wrk's side of a read", wrk64), ("a /healthz's worth of the server", hz64cpu),
+             ("the store's two threads", store)],
+            "even if all else a read does (the key's check, the lookup, sealing, the JSON, the hand-offs "
+            "between threads) cost nothing beyond /healthz,",
+            lambda room: f"the rest of a read must fit in {room:.1f} µs.")
         if ("syncs", 64) in bounds and ("fsynccpu", 1) in bounds:
             n, sync_cpu = bounds[("syncs", 64)][0], bounds[("fsynccpu", 1)][0]
             per_sync = sync_cpu / 64
@@ -472,18 +463,14 @@ if ("threads", 64) in bounds:
 pgdb, pgrd = cpu_us("postgresdb", "read", 64), cpu_us("postgres", "read", 64)
 wrkpg = cpu_us("postgres", "read", 64, 2)
 if pgdb and pgrd and wrkpg and hz64cpu:
-    need, budget = budget_at(8, bao64)
-    floor = wrkpg + hz64cpu + pgdb
-    print(f"- **The bound of 8× at 64 connections, PostgreSQL**: 8× OpenBao is {need:,.0f} reads/s; on {NCPU} "
-          f"cores that leaves {budget:.1f} µs of CPU per read. wrk's side of a read ({wrkpg:.1f} µs), a "
-          f"/healthz's worth of the server ({hz64cpu:.1f} µs) and PostgreSQL's processes (their CPU during the "
-          f"reads: {pgdb:.1f} µs a read) take {floor:.1f} µs"
-          + (f" > {budget:.1f}: even if the server's work beyond /healthz cost nothing, {NCPU} cores could serve "
-             f"at most {ceiling(floor, bao64)}."
-             if floor > budget else
-             f" ≤ {budget:.1f}: the server's work beyond /healthz (the key's check, the batch's parameters and "
-             f"rows, sealing, the JSON, the hand-offs) must fit in {budget - floor:.1f} µs a read; here it took "
-             f"{pgrd - hz64cpu:.1f} µs ({pgrd:.1f} µs of the server's CPU per read)."))
+    cpu_bound(
+        "- ", "PostgreSQL", 8, bao64, "read",
+        [("wrk's side of a read", wrkpg), ("a /healthz's worth of the server", hz64cpu),
+         ("PostgreSQL's processes", pgdb)],
+        "even if the server's work beyond /healthz cost nothing,",
+        lambda room: f"the server's work beyond /healthz (the key's check, the batch's parameters and rows, "
+                     f"sealing, the JSON, the hand-offs) must fit in {room:.1f} µs a read; here it took "
+                     f"{pgrd - hz64cpu:.1f} µs ({pgrd:.1f} µs of the server's CPU per read).")
 if ("pgbatches", 64) in bounds and by[("postgres", "read", 64)]:
     n, ms, inflight = bounds[("pgbatches", 64)]
     reads = sum(x[0] for x in by[("postgres", "read", 64)]) * float(sys.argv[8])
@@ -553,14 +540,11 @@ if ("pgwrite", 64) in bounds and by[("postgres", "write", 64)]:
           f"wrk on the same cores. Sigil's PostgreSQL writes are {sgw / pgw:.0%} of it.")
     pgdbw, pgsw, wrkw = cpu_us("postgresdb", "write", 64), cpu_us("postgres", "write", 64), cpu_us("postgres", "write", 64, 2)
     if pgdbw and pgsw and wrkw:
-        need, budget = budget_at(5, baow)
-        floor = wrkw + pgsw + pgdbw
-        print(f"  **The bound of 5× at 64 connections, PostgreSQL's writes**: 5× OpenBao is {need:,.0f} writes/s; on "
-              f"{NCPU} cores that leaves {budget:.0f} µs of CPU per write. During Sigil's writes PostgreSQL's processes "
-              f"spent {pgdbw:.0f} µs of CPU a write, the server {pgsw:.0f} µs and wrk {wrkw:.0f} µs: {floor:.0f} µs"
-              + (f" > {budget:.0f}: at that cost {NCPU} cores write at most {ceiling(floor, baow, 'writes/s')}."
-                 if floor > budget else
-                 f" ≤ {budget:.0f}: the cores are not what bounds them."))
+        cpu_bound(
+            "  ", "PostgreSQL's writes", 5, baow, "write",
+            [("PostgreSQL's processes", pgdbw), ("the server", pgsw),
+             ("wrk", wrkw)],
+            "at that cost", lambda room: "the cores are not what bounds them.")
 PY
 python3 bench/chart.py "$RESULTS" bench/compare.svg
 echo "chart: bench/compare.svg" >&2
